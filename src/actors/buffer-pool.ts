@@ -1,0 +1,189 @@
+import { assert } from '../assert.js';
+import { WhorlError } from '../errors.js';
+
+/**
+ * Shared payload memory. Bytes live in SharedArrayBuffer slabs visible to every thread; a message
+ * carries a BufferHandle (slab, offset, length, generation), never the bytes.
+ *
+ * Slab layout (one slab = one size class):
+ *
+ *   | field       | type                   | meaning                                        |
+ *   |-------------|------------------------|------------------------------------------------|
+ *   | data        | SharedArrayBuffer      | slotCount × slotBytes payload bytes            |
+ *   | inUse[i]    | Int32 (shared, Atomics)| 0 free, 1 leased; claimed with compareExchange |
+ *   | generation[i] | Int32 (shared)       | bumped on every lease; a handle whose          |
+ *   |             |                        | generation differs is stale                    |
+ *
+ * Size classes are powers of two from 4 KiB to 32 MiB (the largest NBD payload). The pool grows
+ * one slab at a time up to `maxBytes`; past that `tryLease` returns undefined and `lease` waits
+ * for a release (backpressure, never unbounded growth).
+ */
+export interface BufferHandle {
+  readonly slab: number;
+  readonly offsetBytes: number;
+  readonly lengthBytes: number;
+  readonly generation: number;
+}
+
+export interface Lease {
+  readonly handle: BufferHandle;
+  /** A view of exactly `lengthBytes` bytes of the slot. */
+  readonly bytes: Buffer;
+}
+
+export interface SlabDescriptor {
+  readonly id: number;
+  readonly slotBytes: number;
+  readonly slotCount: number;
+  readonly data: SharedArrayBuffer;
+  readonly inUse: SharedArrayBuffer;
+  readonly generation: SharedArrayBuffer;
+}
+
+export const slotBytesMin = 4096;
+export const slotBytesMax = 32 * 1024 * 1024;
+const slabBytesTarget = 4 * 1024 * 1024;
+const waitersMax = 4096;
+
+interface Slab {
+  readonly descriptor: SlabDescriptor;
+  readonly data: Buffer;
+  readonly inUse: Int32Array;
+  readonly generation: Int32Array;
+  nextHint: number;
+}
+
+export interface BufferPoolOptions {
+  readonly maxBytes?: number;
+}
+
+export class BufferPool {
+  readonly maxBytes: number;
+  private readonly slabs: Slab[] = [];
+  private readonly classes: Slab[][] = [];
+  private allocatedBytes = 0;
+  private leasedSlots = 0;
+  private readonly waiters: Array<{ lengthBytes: number; resolve: (lease: Lease) => void }> = [];
+
+  constructor(options: BufferPoolOptions = {}) {
+    this.maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
+    assert(this.maxBytes >= slotBytesMax, `pool maxBytes ${this.maxBytes} below the largest slot`);
+    for (let size = slotBytesMin; size <= slotBytesMax; size *= 2) this.classes.push([]);
+  }
+
+  /** Slots currently leased; zero after every workload has finished (tests check this). */
+  get leased(): number {
+    return this.leasedSlots;
+  }
+
+  get sizeBytes(): number {
+    return this.allocatedBytes;
+  }
+
+  tryLease(lengthBytes: number): Lease | undefined {
+    assert(Number.isInteger(lengthBytes) && lengthBytes >= 0 && lengthBytes <= slotBytesMax, `lease of ${lengthBytes} bytes`);
+    const classIndex = sizeClass(lengthBytes);
+    for (const slab of this.classes[classIndex]!) {
+      const lease = this.claim(slab, lengthBytes);
+      if (lease) return lease;
+    }
+    const slab = this.grow(classIndex);
+    return slab ? this.claim(slab, lengthBytes) : undefined;
+  }
+
+  /** Waits for space when the pool is at its bound. */
+  lease(lengthBytes: number): Promise<Lease> {
+    const lease = this.tryLease(lengthBytes);
+    if (lease) return Promise.resolve(lease);
+    if (this.waiters.length >= waitersMax) {
+      return Promise.reject(new WhorlError('WHORL_POOL_EXHAUSTED', `buffer pool: ${waitersMax} waiters already`));
+    }
+    return new Promise((resolve) => this.waiters.push({ lengthBytes, resolve }));
+  }
+
+  release(handle: BufferHandle): void {
+    const slab = this.slabs[handle.slab];
+    assert(slab, `release of unknown slab ${handle.slab}`);
+    const slot = handle.offsetBytes / slab.descriptor.slotBytes;
+    assert(Number.isInteger(slot) && slot < slab.descriptor.slotCount, `release of bad offset ${handle.offsetBytes}`);
+    if (Atomics.load(slab.generation, slot) !== handle.generation || Atomics.load(slab.inUse, slot) !== 1) {
+      throw new WhorlError('WHORL_STALE_HANDLE', `release of stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
+    }
+    Atomics.store(slab.inUse, slot, 0);
+    this.leasedSlots -= 1;
+    slab.nextHint = Math.min(slab.nextHint, slot);
+    this.wakeWaiters();
+  }
+
+  /** Resolves a handle to its bytes, refusing a handle whose slot has since been reused. */
+  view(handle: BufferHandle): Buffer {
+    const slab = this.slabs[handle.slab];
+    assert(slab, `view of unknown slab ${handle.slab}`);
+    const slot = handle.offsetBytes / slab.descriptor.slotBytes;
+    if (Atomics.load(slab.generation, slot) !== handle.generation) {
+      throw new WhorlError('WHORL_STALE_HANDLE', `stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
+    }
+    return slab.data.subarray(handle.offsetBytes, handle.offsetBytes + handle.lengthBytes);
+  }
+
+  descriptors(): SlabDescriptor[] {
+    return this.slabs.map((slab) => slab.descriptor);
+  }
+
+  private claim(slab: Slab, lengthBytes: number): Lease | undefined {
+    const { slotCount, slotBytes, id } = slab.descriptor;
+    for (let i = 0; i < slotCount; i++) {
+      const slot = (slab.nextHint + i) % slotCount;
+      if (Atomics.compareExchange(slab.inUse, slot, 0, 1) !== 0) continue;
+      const generation = Atomics.add(slab.generation, slot, 1) + 1;
+      slab.nextHint = (slot + 1) % slotCount;
+      this.leasedSlots += 1;
+      const offsetBytes = slot * slotBytes;
+      return {
+        handle: { slab: id, offsetBytes, lengthBytes, generation },
+        bytes: slab.data.subarray(offsetBytes, offsetBytes + lengthBytes),
+      };
+    }
+    return undefined;
+  }
+
+  private grow(classIndex: number): Slab | undefined {
+    const slotBytes = slotBytesMin << classIndex;
+    const slotCount = Math.max(1, Math.floor(slabBytesTarget / slotBytes));
+    const slabBytes = slotBytes * slotCount;
+    if (this.allocatedBytes + slabBytes > this.maxBytes) return undefined;
+    const descriptor: SlabDescriptor = {
+      id: this.slabs.length,
+      slotBytes,
+      slotCount,
+      data: new SharedArrayBuffer(slabBytes),
+      inUse: new SharedArrayBuffer(slotCount * 4),
+      generation: new SharedArrayBuffer(slotCount * 4),
+    };
+    const slab: Slab = {
+      descriptor,
+      data: Buffer.from(descriptor.data),
+      inUse: new Int32Array(descriptor.inUse),
+      generation: new Int32Array(descriptor.generation),
+      nextHint: 0,
+    };
+    this.slabs.push(slab);
+    this.classes[classIndex]!.push(slab);
+    this.allocatedBytes += slabBytes;
+    return slab;
+  }
+
+  private wakeWaiters(): void {
+    while (this.waiters.length > 0) {
+      const lease = this.tryLease(this.waiters[0]!.lengthBytes);
+      if (!lease) return;
+      this.waiters.shift()!.resolve(lease);
+    }
+  }
+}
+
+function sizeClass(lengthBytes: number): number {
+  let classIndex = 0;
+  while ((slotBytesMin << classIndex) < lengthBytes) classIndex += 1;
+  return classIndex;
+}

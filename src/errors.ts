@@ -1,0 +1,29 @@
+/**
+ * Operational errors carry a stable `code`; callers branch on the code, never on the message.
+ * Programmer errors (broken invariants) are thrown by `assert` and are not WhorlErrors.
+ */
+export type WhorlErrorCode =
+  | 'WHORL_BAD_ARGUMENT'
+  | 'WHORL_EXPORT_NOT_FOUND'
+  | 'WHORL_IO'
+  | 'WHORL_NOT_SUPPORTED'
+  | 'WHORL_NO_SPACE'
+  | 'WHORL_OUT_OF_RANGE'
+  | 'WHORL_POOL_EXHAUSTED'
+  | 'WHORL_READ_ONLY'
+  | 'WHORL_SHUTDOWN'
+  | 'WHORL_STALE_HANDLE';
+
+export class WhorlError extends Error {
+  readonly code: WhorlErrorCode;
+
+  constructor(code: WhorlErrorCode, message: string) {
+    super(message);
+    this.name = 'WhorlError';
+    this.code = code;
+  }
+}
+
+export function isWhorlError(error: unknown, code?: WhorlErrorCode): error is WhorlError {
+  return error instanceof WhorlError && (code === undefined || error.code === code);
+}
