@@ -9,17 +9,25 @@ export const pageBytes = 64 * 1024;
  * loses everything when the process exits. Every connection sees the same pages and a write is
  * visible as soon as it is answered, so FLUSH has nothing to do and multi-conn is safe.
  */
+export interface MemoryBackendOptions {
+  readonly readOnly?: boolean;
+  readonly description?: string;
+}
+
 export class MemoryBackend implements Backend {
-  readonly readOnly = false;
+  readonly readOnly: boolean;
+  readonly description: string;
   readonly multiConn = true;
   readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: 4096, maximumBytes: 32 * 1024 * 1024 };
   private readonly pages = new Map<number, Buffer>();
 
   constructor(
     private readonly size: number,
-    readonly description = 'whorl memory disk (not durable)',
+    options: MemoryBackendOptions = {},
   ) {
     assert(Number.isSafeInteger(size) && size >= 0, `memory backend size ${size}`);
+    this.readOnly = options.readOnly ?? false;
+    this.description = options.description ?? 'whorl memory disk (not durable)';
   }
 
   sizeBytes(): number {

@@ -1,0 +1,27 @@
+import test from 'ava';
+import { MemoryBackend } from '../src/backends/memory.js';
+import { run } from './helpers/run.js';
+import { startServer } from './helpers/server.js';
+
+const MiB = 1024 * 1024;
+
+for (const [rw, bs] of [
+  ['randwrite', '4k'],
+  ['write', '1m'],
+] as const) {
+  test(`fio's nbd engine ${rw} ${bs} at depth 16 verifies with crc32c`, async (t) => {
+    const served = await startServer(new MemoryBackend(64 * MiB));
+    const result = await run('fio', [
+      '--name=verify', '--ioengine=nbd', `--uri=${served.uri}`, `--rw=${rw}`, `--bs=${bs}`, '--iodepth=16',
+      '--size=32M', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--output-format=json',
+    ]);
+    t.is(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout.slice(result.stdout.indexOf('{')));
+    const job = report.jobs[0];
+    t.is(job.error, 0);
+    t.is(job.write.io_bytes, 32 * MiB);
+    t.is(job.read.io_bytes, 32 * MiB, 'every written block was read back and verified');
+    await served.close();
+    t.is(served.pool.leased, 0);
+  });
+}
