@@ -1,0 +1,79 @@
+import test from 'ava';
+import { MemoryBackend } from '../src/backends/memory.js';
+import { Command, Errno } from '../src/nbd/protocol.js';
+import { startDaemon, whorlBin } from './helpers/daemon.js';
+import { RawClient } from './helpers/raw-client.js';
+import { run, runOk } from './helpers/run.js';
+import { startServer } from './helpers/server.js';
+
+const badArguments: Array<[string[], RegExp]> = [
+  [['--size', '12Q'], /--size: '12Q' is not a size/],
+  [['--size', '1000'], /--size: '1000' is not a multiple of 512/],
+  [['--size', '0'], /--size: '0' is out of range/],
+  [['--nbd-listen', 'localhost'], /--nbd-listen: 'localhost' is not HOST:PORT/],
+  [['--nbd-listen', '127.0.0.1:70000'], /port '70000' is out of range/],
+  [['--backend', 'floppy'], /--backend: 'floppy' is not one of memory, cluster/],
+  [['--log-level', 'loud'], /--log-level: 'loud'/],
+  [['--frobnicate'], /Unknown option '--frobnicate'/],
+];
+
+for (const [args, message] of badArguments) {
+  test(`whorl serve ${args.join(' ')} is a one-line error with exit code 2`, async (t) => {
+    const result = await run(process.execPath, [whorlBin, 'serve', ...args]);
+    t.is(result.code, 2);
+    t.regex(result.stderr, message);
+    t.is(result.stderr.trim().split('\n').length, 1);
+  });
+}
+
+test('whorl serve --help says the memory backend loses data on exit', async (t) => {
+  const result = await runOk(process.execPath, [whorlBin, 'serve', '--help']);
+  t.regex(result.stdout, /LOSES ALL DATA WHEN whorl EXITS/);
+  t.regex(result.stdout, /127\.0\.0\.1:10809/);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`whorl serve stops on ${signal} and exits 0`, async (t) => {
+    const daemon = await startDaemon(['--size', '64M', '--log-level', 'info']);
+    const client = await RawClient.connect(daemon.port);
+    await client.go();
+    client.request(Command.Write, { flags: 1, payload: Buffer.alloc(4096, 1) });
+    t.is((await client.reply())?.kind, 'simple');
+    daemon.child.kill(signal);
+    const exit = await daemon.exited;
+    t.deepEqual(exit, { code: 0, signal: null }, daemon.logs());
+    await client.closed;
+    t.regex(daemon.logs(), /"leasedBuffers":0/);
+  });
+}
+
+/** A memory disk whose writes take a while, so a shutdown finds them in flight. */
+class SlowWrites extends MemoryBackend {
+  override async write(offsetBytes: number, from: Buffer, fua: boolean): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return super.write(offsetBytes, from, fua);
+  }
+}
+
+test('shutdown answers requests in flight and refuses new ones with ESHUTDOWN', async (t) => {
+  const backend = new SlowWrites(8 * 1024 * 1024);
+  const served = await startServer(backend);
+  const client = await RawClient.connect(served.port);
+  await client.go();
+  client.request(Command.Write, { cookie: 1n, payload: Buffer.alloc(4096, 0xaa) });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const closing = served.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  client.request(Command.Read, { cookie: 2n, length: 4096 });
+  const replies = [await client.reply(), await client.reply()];
+  t.deepEqual(
+    replies.map((r) => (r?.kind === 'simple' ? [Number(r.cookie), r.error] : [])),
+    [[2, Errno.ESHUTDOWN], [1, Errno.OK]],
+  );
+  await closing;
+  await client.closed;
+  const check = Buffer.alloc(4096);
+  await backend.read(0, check);
+  t.true(check.every((b) => b === 0xaa), 'the in-flight write completed');
+  t.is(served.pool.leased, 0);
+});

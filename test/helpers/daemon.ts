@@ -1,0 +1,31 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const whorlBin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface Daemon {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly logs: () => string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `whorl serve ARGS` as a real process on a free port and waits until it listens. */
+export function startDaemon(args: string[]): Promise<Daemon> {
+  const child = spawn(process.execPath, [whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`whorl did not start:\n${logs}`)), 15_000);
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => (logs += text));
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      logs += text;
+      const match = /"address":\{"kind":"tcp","host":"[^"]+","port":(\d+)\}/.exec(logs);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]), logs: () => logs, exited });
+      }
+    });
+    void exited.then(() => reject(new Error(`whorl exited before listening:\n${logs}`)));
+  });
+}
