@@ -59,6 +59,18 @@ export class ByteQueue {
     return out;
   }
 
+  /**
+   * Replaces what is left with a private copy, for when the pushed chunks are views of a buffer
+   * that is about to be reused. Transmission leaves less than one request header behind unless
+   * it is applying backpressure, so this copy is small or rare.
+   */
+  retain(): void {
+    if (this.available === 0) return this.clear();
+    const rest = this.read(this.available);
+    this.clear();
+    this.push(rest);
+  }
+
   clear(): void {
     this.chunks = [];
     this.first = 0;

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { readWithReusedBuffer } from './socket-reader.js';
 import type { BufferPool } from '../actors/buffer-pool.js';
 import type { Logger } from '../log.js';
 import type { ExportCatalog } from './backend.js';
@@ -20,15 +21,19 @@ export class Connection implements HandshakeIO {
   private readonly finished: Promise<void>;
   private resolveFinished!: () => void;
 
+  private readonly socket: Socket;
+
+  /** Takes over an accepted socket that was paused on connect. */
   constructor(
-    private readonly socket: Socket,
+    accepted: Socket,
     private readonly catalog: ExportCatalog,
     private readonly pool: BufferPool,
     private readonly log: Logger,
   ) {
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    const socket = readWithReusedBuffer(accepted, (bytes) => this.onData(bytes));
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.transmission?.pump());
     socket.on('error', (error) => this.log.debug({ err: error }, 'socket error'));
     socket.on('close', () => this.onClose());
@@ -44,7 +49,7 @@ export class Connection implements HandshakeIO {
     try {
       const negotiated = await negotiate(this, this.catalog, this.log);
       if (!negotiated) {
-        this.socket.end();
+        this.socket.end(() => this.socket.destroy());
         return;
       }
       this.log.info({ export: negotiated.exportName, structured: negotiated.structured }, 'transmission started');
@@ -69,7 +74,7 @@ export class Connection implements HandshakeIO {
     const idle = this.transmission.shutdown();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([idle, grace]);
-    this.socket.end();
+    this.socket.end(() => this.socket.destroy());
     setTimeout(() => this.socket.destroy(), 1000).unref();
     return this.finished;
   }
@@ -97,12 +102,17 @@ export class Connection implements HandshakeIO {
     return new Promise((resolve, reject) => (this.wake = { resolve, reject }));
   }
 
-  private onData(chunk: Buffer): void {
-    this.queue.push(chunk);
-    if (this.transmission) return this.transmission.pump();
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.resolve();
+  /** `bytes` is a view of the reused receive buffer: whatever is not consumed now is copied. */
+  private onData(bytes: Buffer): void {
+    this.queue.push(bytes);
+    if (this.transmission) {
+      this.transmission.pump();
+    } else {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.resolve();
+    }
+    this.queue.retain();
   }
 
   private onClose(): void {

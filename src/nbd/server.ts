@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { ExportCatalog } from './backend.js';
 import { Connection } from './connection.js';
 
-/** Connections one server holds at once; more are refused by the kernel's accept. */
+/** Connections one server holds at once; more are closed as soon as they are accepted. */
 export const connectionsMax = 1024;
 
 export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -29,8 +29,7 @@ export class NbdServer {
 
   /** Starts listening; resolves with the bound address (the port when 0 was asked for). */
   async listen(address: ListenAddress): Promise<ListenAddress> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    server.maxConnections = connectionsMax;
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     if (address.kind === 'unix') await rm(address.path, { force: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -61,14 +60,16 @@ export class NbdServer {
   }
 
   private async stop(graceMs: number): Promise<void> {
-    const closed = this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    // Not waiting for close's callback: connections are counted by this class (see accept).
+    for (const server of this.listeners) server.close();
     await Promise.all([...this.connections].map((connection) => connection.shutdown(graceMs)));
-    await Promise.all(closed);
     await Promise.all(this.unixPaths.map((path) => rm(path, { force: true })));
   }
 
   private accept(socket: net.Socket): void {
-    if (this.stopping) {
+    // The connection re-wraps the accepted socket (socket-reader.ts), so net.Server's own count
+    // of connections never goes down; the bound is enforced here instead.
+    if (this.stopping || this.connections.size >= connectionsMax) {
       socket.destroy();
       return;
     }

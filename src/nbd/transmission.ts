@@ -111,7 +111,9 @@ export class Transmission {
     }
     if (request.type === Command.Disc) {
       this.disconnecting = true;
-      void this.whenIdle().then(() => this.socket.end());
+      // Once the replies are flushed, close both ways: the socket is paused, so the peer's FIN
+      // would never be read and a half-close would linger.
+      void this.whenIdle().then(() => this.socket.end(() => this.socket.destroy()));
       return false;
     }
     let errno = this.shuttingDown ? Errno.ESHUTDOWN : checkRequest(request, this.context);

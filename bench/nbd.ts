@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `npm run bench -- nbd`: fio's nbd engine against whorl's memory backend and `nbdkit memory`,
+ * the same workloads in the same run, interleaved so that machine noise hits both alike.
+ */
+interface Workload {
+  readonly name: string;
+  readonly rw: string;
+  readonly bs: string;
+  readonly iodepth: number;
+}
+
+const workloads: Workload[] = [
+  { name: '4k randread qd16', rw: 'randread', bs: '4k', iodepth: 16 },
+  { name: '4k randwrite qd16', rw: 'randwrite', bs: '4k', iodepth: 16 },
+  { name: '1m read qd8', rw: 'read', bs: '1m', iodepth: 8 },
+  { name: '1m write qd8', rw: 'write', bs: '1m', iodepth: 8 },
+];
+
+const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const regionSize = '512M';
+
+interface Peer {
+  readonly name: string;
+  readonly start: (port: number) => ChildProcess;
+}
+
+const peers: Peer[] = [
+  {
+    name: 'whorl',
+    start: (port) => spawn(process.execPath, [whorlBin, 'serve', '--nbd-listen', `127.0.0.1:${port}`, '--size', '1G', '--log-level', 'warn'], { stdio: 'ignore' }),
+  },
+  { name: 'nbdkit', start: (port) => spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'memory', '1G'], { stdio: 'ignore' }) },
+];
+
+export async function benchNbd(args: string[]): Promise<void> {
+  const runtimeS = Number(args.find((a) => a.startsWith('--runtime='))?.split('=')[1] ?? 10);
+  const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 2);
+  console.log(`fio nbd engine, ${runtimeS}s per job, ${rounds} rounds (best of), region ${regionSize}`);
+  const results = new Map<string, Map<string, number[]>>();
+  let port = 20000 + Math.floor(Math.random() * 20000);
+  for (const peer of peers) results.set(peer.name, new Map(workloads.map((w) => [w.name, []])));
+  for (let round = 0; round < rounds; round++) {
+    for (const peer of round % 2 === 0 ? peers : [...peers].reverse()) {
+      port += 1;
+      const child = peer.start(port);
+      try {
+        await waitForPort(port);
+        await fio(port, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
+        for (const workload of workloads) results.get(peer.name)!.get(workload.name)!.push(await fio(port, workload, runtimeS));
+      } finally {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    }
+  }
+  printTable(results);
+}
+
+async function fio(port: number, workload: Workload, runtimeS: number): Promise<number> {
+  const args = [
+    '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
+    `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting',
+  ];
+  if (runtimeS > 0) args.push('--time_based', `--runtime=${runtimeS}`);
+  const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  const [code] = (await once(child, 'exit')) as [number];
+  if (code !== 0) throw new Error(`fio ${workload.name} exited ${code}`);
+  const job = JSON.parse(output.slice(output.indexOf('{'))).jobs[0];
+  const side = workload.rw.includes('read') ? job.read : job.write;
+  return workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20;
+}
+
+function printTable(results: Map<string, Map<string, number[]>>): void {
+  console.log('');
+  console.log('| workload | whorl | nbdkit | whorl / nbdkit |');
+  console.log('|---|---|---|---|');
+  for (const workload of workloads) {
+    const best = (peer: string): number => Math.max(...results.get(peer)!.get(workload.name)!);
+    const unit = workload.bs === '4k' ? 'IOPS' : 'MiB/s';
+    const whorl = best('whorl');
+    const nbdkit = best('nbdkit');
+    console.log(`| ${workload.name} | ${whorl.toFixed(0)} ${unit} | ${nbdkit.toFixed(0)} ${unit} | ${(whorl / nbdkit).toFixed(2)}× |`);
+  }
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nothing listening on port ${port}`);
+}

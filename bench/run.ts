@@ -1,0 +1,23 @@
+import os from 'node:os';
+import { benchNbd } from './nbd.js';
+
+/** `npm run bench -- <suite> [options]`: prints the command, the machine and the figures. */
+const suites: Record<string, (args: string[]) => Promise<void>> = {
+  nbd: benchNbd,
+};
+
+async function main(): Promise<void> {
+  const [suite = 'nbd', ...args] = process.argv.slice(2);
+  const run = suites[suite];
+  if (!run) {
+    console.error(`bench: unknown suite '${suite}' (suites: ${Object.keys(suites).join(', ')})`);
+    process.exitCode = 2;
+    return;
+  }
+  console.log(`command: npm run bench -- ${[suite, ...args].join(' ')}`);
+  console.log(`date: ${new Date().toISOString()}`);
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  await run(args);
+}
+
+void main();
