@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { readWithReusedBuffer } from './socket-reader.js';
+import { readInPlace, type ReadTarget } from './socket-reader.js';
 import type { BufferPool } from '../actors/buffer-pool.js';
 import type { Logger } from '../log.js';
 import type { ExportCatalog } from './backend.js';
@@ -13,7 +13,7 @@ export const handshakeTimeoutMs = 30_000;
 class ConnectionClosed extends Error {}
 
 /** One client connection: handshake, then transmission, then close. */
-export class Connection implements HandshakeIO {
+export class Connection implements HandshakeIO, ReadTarget {
   private readonly queue = new ByteQueue();
   private wake: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private transmission: Transmission | undefined;
@@ -31,7 +31,7 @@ export class Connection implements HandshakeIO {
     private readonly log: Logger,
   ) {
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    const socket = readWithReusedBuffer(accepted, (bytes) => this.onData(bytes));
+    const socket = readInPlace(accepted, this);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('drain', () => this.transmission?.pump());
@@ -102,8 +102,16 @@ export class Connection implements HandshakeIO {
     return new Promise((resolve, reject) => (this.wake = { resolve, reject }));
   }
 
+  directTarget(): Buffer | undefined {
+    return this.queue.length === 0 ? this.transmission?.payloadTarget() : undefined;
+  }
+
+  onBytesInPlace(n: number): void {
+    this.transmission!.payloadArrived(n);
+  }
+
   /** `bytes` is a view of the reused receive buffer: whatever is not consumed now is copied. */
-  private onData(bytes: Buffer): void {
+  onBytes(bytes: Buffer): void {
     this.queue.push(bytes);
     if (this.transmission) {
       this.transmission.pump();

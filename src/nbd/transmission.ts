@@ -14,6 +14,9 @@ export const inFlightMax = 256;
 /** Payload bytes leased by one connection's requests in flight. */
 export const inFlightBytesMax = 128 * 1024 * 1024;
 
+/** Payload remainders at least this long are read straight into their slot, skipping the copy. */
+export const directReadBytesMin = 64 * 1024;
+
 type Parse =
   | { kind: 'header' }
   | { kind: 'payload'; request: Request; lease: Lease; receivedBytes: number }
@@ -63,6 +66,26 @@ export class Transmission {
       if (!this.step()) break;
     }
     this.updateFlow();
+  }
+
+  /**
+   * The rest of the payload being received, when it is large enough to be worth its own read
+   * syscall: the socket then reads straight into the shared slot.
+   */
+  payloadTarget(): Buffer | undefined {
+    const parse = this.parse;
+    if (parse.kind !== 'payload' || this.closed) return undefined;
+    const remainingBytes = parse.request.lengthBytes - parse.receivedBytes;
+    if (remainingBytes < directReadBytesMin) return undefined;
+    return parse.lease.bytes.subarray(parse.receivedBytes);
+  }
+
+  /** `n` payload bytes were read straight into the slot `payloadTarget` gave out. */
+  payloadArrived(n: number): void {
+    const parse = this.parse;
+    assert(parse.kind === 'payload' && parse.receivedBytes + n <= parse.request.lengthBytes, 'payload read in place');
+    parse.receivedBytes += n;
+    this.pump();
   }
 
   /** Stop taking work: new requests get ESHUTDOWN; resolves once nothing is in flight. */
@@ -116,7 +139,7 @@ export class Transmission {
       void this.whenIdle().then(() => this.socket.end(() => this.socket.destroy()));
       return false;
     }
-    let errno = this.shuttingDown ? Errno.ESHUTDOWN : checkRequest(request, this.context);
+    const errno = this.shuttingDown ? Errno.ESHUTDOWN : checkRequest(request, this.context);
     if (request.type === Command.Write) return this.startPayload(request, errno);
     this.begin(request, undefined, errno);
     return true;
@@ -146,7 +169,7 @@ export class Transmission {
 
   private readPayload(parse: Extract<Parse, { kind: 'payload' }>): boolean {
     const wanted = parse.request.lengthBytes - parse.receivedBytes;
-    parse.receivedBytes += this.queue.take(parse.lease.bytes, parse.receivedBytes, wanted);
+    if (wanted > 0) parse.receivedBytes += this.queue.take(parse.lease.bytes, parse.receivedBytes, wanted);
     if (parse.receivedBytes < parse.request.lengthBytes) return false;
     this.parse = { kind: 'header' };
     this.begin(parse.request, parse.lease, Errno.OK);
