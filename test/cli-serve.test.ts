@@ -77,3 +77,18 @@ test('shutdown answers requests in flight and refuses new ones with ESHUTDOWN', 
   t.true(check.every((b) => b === 0xaa), 'the in-flight write completed');
   t.is(served.pool.leased, 0);
 });
+
+test('whorl serve --nbd-socket also serves on a Unix socket, removed on exit', async (t) => {
+  const { mkdtemp, rm, stat } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'whorl-sock-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'nbd.sock');
+  const daemon = await startDaemon(['--size', '32M', '--nbd-socket', path]);
+  const info = JSON.parse((await runOk('nbdinfo', ['--json', `nbd+unix:///default?socket=${path}`])).stdout);
+  t.is(info.exports[0]['export-size'], 32 * 1024 * 1024);
+  daemon.child.kill('SIGTERM');
+  t.is((await daemon.exited).code, 0);
+  await t.throwsAsync(stat(path), undefined, 'the socket file is removed');
+});
