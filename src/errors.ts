@@ -3,16 +3,21 @@
  * Programmer errors (broken invariants) are thrown by `assert` and are not WhorlErrors.
  */
 export type WhorlErrorCode =
+  | 'WHORL_ACTOR_STOPPED'
   | 'WHORL_BAD_ARGUMENT'
   | 'WHORL_EXPORT_NOT_FOUND'
   | 'WHORL_IO'
+  | 'WHORL_MAILBOX_FULL'
   | 'WHORL_NOT_SUPPORTED'
   | 'WHORL_NO_SPACE'
   | 'WHORL_OUT_OF_RANGE'
   | 'WHORL_POOL_EXHAUSTED'
   | 'WHORL_READ_ONLY'
   | 'WHORL_SHUTDOWN'
-  | 'WHORL_STALE_HANDLE';
+  | 'WHORL_STALE_HANDLE'
+  | 'WHORL_STALE_INCARNATION'
+  | 'WHORL_TIMEOUT'
+  | 'WHORL_TOO_MANY_PENDING';
 
 export class WhorlError extends Error {
   readonly code: WhorlErrorCode;

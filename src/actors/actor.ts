@@ -1,0 +1,53 @@
+import type { Address } from './address.js';
+import type { WhorlErrorCode } from '../errors.js';
+
+/**
+ * What an actor receives. Everything is a message, including replies, timeouts and storage flush
+ * completions, so that an actor is one synchronous `receive` and runs the same under the
+ * deterministic simulator as on worker threads.
+ */
+export type Incoming<M> =
+  | { readonly kind: 'tell'; readonly from: Address; readonly body: M }
+  | { readonly kind: 'request'; readonly from: Address; readonly requestId: number; readonly body: M }
+  | { readonly kind: 'reply'; readonly requestId: number; readonly body: unknown }
+  | { readonly kind: 'failure'; readonly requestId: number; readonly code: WhorlErrorCode; readonly reason: string }
+  | { readonly kind: 'timer'; readonly body: M }
+  | { readonly kind: 'flushed'; readonly token: number; readonly ok: boolean };
+
+export type RequestIncoming<M> = Extract<Incoming<M>, { kind: 'request' }>;
+
+/**
+ * An actor's private durable state. Writes are visible at once to the actor but survive a crash
+ * only once a flush that follows them has completed (a `flushed` message with ok = true).
+ */
+export interface ActorStorage {
+  get(key: string): Uint8Array | undefined;
+  put(key: string, value: Uint8Array): void;
+  delete(key: string): void;
+  keys(): string[];
+  /** Starts a flush; its completion arrives as a `flushed` message carrying the token. */
+  flush(): number;
+}
+
+/** Everything an actor may touch outside itself. Nothing global: time and chance come from here. */
+export interface ActorContext {
+  readonly self: Address;
+  readonly incarnation: number;
+  now(): number;
+  random(): number;
+  send(to: Address, body: unknown): void;
+  /** Sends a request; its reply or failure (timeout, mailbox full, stopped, stale) arrives as a message. */
+  request(to: Address, body: unknown, timeoutMs: number): number;
+  reply(to: RequestIncoming<unknown>, body: unknown): void;
+  setTimer(delayMs: number, body: unknown): number;
+  cancelTimer(id: number): void;
+  readonly storage: ActorStorage;
+  log(event: string, fields?: Record<string, unknown>): void;
+}
+
+export interface Actor<M = unknown> {
+  receive(incoming: Incoming<M>): void;
+}
+
+/** Builds an actor; called at start and at every restart, when it rebuilds its state from storage. */
+export type Behavior<M = unknown> = (context: ActorContext) => Actor<M>;

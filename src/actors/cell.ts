@@ -1,0 +1,207 @@
+import { assert } from '../assert.js';
+import type { WhorlErrorCode } from '../errors.js';
+import type { Actor, ActorContext, ActorStorage, Behavior, Incoming, RequestIncoming } from './actor.js';
+import { addressKey, type Address } from './address.js';
+import type { Envelope } from './envelope.js';
+
+/** Messages waiting for one actor; past this, requests fail with WHORL_MAILBOX_FULL. */
+export const mailboxMax = 4096;
+/** Requests one actor may have outstanding at once. */
+export const pendingMax = 4096;
+/** Requests one actor may have received and not yet answered. */
+export const openRequestsMax = 4096;
+
+/** Storage as the cell sees it: the actor's view plus flush completion and crash behaviour. */
+export interface CellStorage extends ActorStorage {
+  onFlushed(callback: (token: number, ok: boolean) => void): void;
+  /** The process died: what was not flushed may vanish or tear (simulated storage only). */
+  crash(): void;
+}
+
+/** What a cell needs from whatever runs it: the simulator or a worker thread. */
+export interface CellHost {
+  now(): number;
+  random(): number;
+  route(envelope: Envelope): void;
+  schedule(cell: ActorCell): void;
+  startTimer(delayMs: number, fire: () => void): unknown;
+  cancelTimer(handle: unknown): void;
+  log(cell: ActorCell, event: string, fields: Record<string, unknown>): void;
+}
+
+/**
+ * One actor and its supervision: a bounded mailbox, a bounded table of outstanding requests with
+ * timeouts, and restart with a new incarnation when `receive` throws. Requests the dead
+ * incarnation held (queued or being worked on) fail with WHORL_STALE_INCARNATION: nothing vanishes.
+ */
+export class ActorCell {
+  incarnation = 0;
+  crashes = 0;
+  private actor: Actor;
+  private readonly mailbox: Incoming<unknown>[] = [];
+  private readonly pending = new Map<number, unknown>();
+  private readonly openRequests = new Map<string, RequestIncoming<unknown>>();
+  private readonly timers = new Map<number, unknown>();
+  private nextRequestId = 1;
+  private nextTimerId = 1;
+  private stopped = false;
+
+  constructor(
+    readonly self: Address,
+    private readonly behavior: Behavior,
+    readonly storage: CellStorage,
+    private readonly host: CellHost,
+  ) {
+    storage.onFlushed((token, ok) => this.enqueue({ kind: 'flushed', token, ok }));
+    this.actor = behavior(this.context());
+  }
+
+  get queued(): number {
+    return this.mailbox.length;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** An envelope addressed to this actor arrived. */
+  deliver(envelope: Envelope): void {
+    assert(addressKey(envelope.to) === addressKey(this.self), 'envelope for another actor');
+    switch (envelope.kind) {
+      case 'tell':
+        return this.enqueue({ kind: 'tell', from: envelope.from, body: envelope.body });
+      case 'request':
+        if (envelope.toIncarnation !== undefined && envelope.toIncarnation !== this.incarnation) {
+          return this.fail(envelope, 'WHORL_STALE_INCARNATION', `incarnation ${envelope.toIncarnation} is gone (now ${this.incarnation})`);
+        }
+        if (this.openRequests.size >= openRequestsMax) return this.fail(envelope, 'WHORL_MAILBOX_FULL', 'too many open requests');
+        return this.enqueue({ kind: 'request', from: envelope.from, requestId: envelope.requestId, body: envelope.body }, envelope);
+      case 'reply':
+      case 'failure': {
+        // Replies to requests that timed out, or to a previous incarnation, are dropped here.
+        if (!this.pending.has(envelope.requestId)) return;
+        this.host.cancelTimer(this.pending.get(envelope.requestId));
+        this.pending.delete(envelope.requestId);
+        if (envelope.kind === 'reply') return this.enqueue({ kind: 'reply', requestId: envelope.requestId, body: envelope.body });
+        return this.enqueue({ kind: 'failure', requestId: envelope.requestId, code: envelope.code, reason: envelope.reason });
+      }
+    }
+  }
+
+  /** Runs the next message; false when the mailbox is empty. */
+  runOne(): boolean {
+    const incoming = this.mailbox.shift();
+    if (!incoming || this.stopped) return false;
+    if (incoming.kind === 'request') this.openRequests.set(requestKey(incoming), incoming);
+    try {
+      this.actor.receive(incoming);
+    } catch (error) {
+      this.host.log(this, 'actor crashed', { err: error instanceof Error ? error.message : String(error), incarnation: this.incarnation });
+      this.restart(false);
+    }
+    return this.mailbox.length > 0;
+  }
+
+  /** Restarts with a new incarnation; `killed` also loses unflushed storage (a process death). */
+  restart(killed: boolean): void {
+    this.crashes += 1;
+    const reason = `incarnation ${this.incarnation} of ${addressKey(this.self)} stopped`;
+    this.abandon('WHORL_STALE_INCARNATION', reason);
+    if (killed) this.storage.crash();
+    this.incarnation += 1;
+    this.actor = this.behavior(this.context());
+  }
+
+  /** Orderly stop: requests still held fail with WHORL_ACTOR_STOPPED, later ones too. */
+  stop(): void {
+    this.abandon('WHORL_ACTOR_STOPPED', `${addressKey(this.self)} stopped`);
+    this.stopped = true;
+  }
+
+  private abandon(code: WhorlErrorCode, reason: string): void {
+    for (const incoming of this.mailbox) if (incoming.kind === 'request') this.failIncoming(incoming, code, reason);
+    for (const incoming of this.openRequests.values()) this.failIncoming(incoming, code, reason);
+    this.mailbox.length = 0;
+    this.openRequests.clear();
+    for (const handle of this.pending.values()) this.host.cancelTimer(handle);
+    this.pending.clear();
+    for (const handle of this.timers.values()) this.host.cancelTimer(handle);
+    this.timers.clear();
+  }
+
+  private enqueue(incoming: Incoming<unknown>, envelope?: Extract<Envelope, { kind: 'request' }>): void {
+    if (this.stopped) {
+      if (envelope) this.fail(envelope, 'WHORL_ACTOR_STOPPED', `${addressKey(this.self)} is stopped`);
+      return;
+    }
+    if (this.mailbox.length >= mailboxMax) {
+      if (envelope) this.fail(envelope, 'WHORL_MAILBOX_FULL', `mailbox of ${addressKey(this.self)} is full`);
+      else this.host.log(this, 'mailbox full: message dropped', { kind: incoming.kind });
+      return;
+    }
+    this.mailbox.push(incoming);
+    if (this.mailbox.length === 1) this.host.schedule(this);
+  }
+
+  private fail(envelope: Extract<Envelope, { kind: 'request' }>, code: WhorlErrorCode, reason: string): void {
+    this.host.route({ kind: 'failure', from: this.self, to: envelope.from, requestId: envelope.requestId, code, reason });
+  }
+
+  private failIncoming(incoming: RequestIncoming<unknown>, code: WhorlErrorCode, reason: string): void {
+    this.host.route({ kind: 'failure', from: this.self, to: incoming.from, requestId: incoming.requestId, code, reason });
+  }
+
+  private context(): ActorContext {
+    const incarnation = this.incarnation;
+    const live = (): boolean => incarnation === this.incarnation && !this.stopped;
+    return {
+      self: this.self,
+      incarnation,
+      now: () => this.host.now(),
+      random: () => this.host.random(),
+      send: (to, body) => {
+        if (live()) this.host.route({ kind: 'tell', from: this.self, to, body });
+      },
+      request: (to, body, timeoutMs) => this.request(to, body, timeoutMs, live()),
+      reply: (to, body) => {
+        if (!live() || !this.openRequests.delete(requestKey(to))) return;
+        this.host.route({ kind: 'reply', from: this.self, to: to.from, requestId: to.requestId, body });
+      },
+      setTimer: (delayMs, body) => {
+        const id = this.nextTimerId++;
+        if (!live()) return id;
+        this.timers.set(id, this.host.startTimer(delayMs, () => {
+          this.timers.delete(id);
+          this.enqueue({ kind: 'timer', body });
+        }));
+        return id;
+      },
+      cancelTimer: (id) => {
+        this.host.cancelTimer(this.timers.get(id));
+        this.timers.delete(id);
+      },
+      storage: this.storage,
+      log: (event, fields = {}) => this.host.log(this, event, fields),
+    };
+  }
+
+  private request(to: Address, body: unknown, timeoutMs: number, live: boolean): number {
+    const requestId = this.nextRequestId++;
+    if (!live) return requestId;
+    if (this.pending.size >= pendingMax) {
+      this.enqueue({ kind: 'failure', requestId, code: 'WHORL_TOO_MANY_PENDING', reason: `${pendingMax} requests outstanding` });
+      return requestId;
+    }
+    const timer = this.host.startTimer(timeoutMs, () => {
+      if (!this.pending.delete(requestId)) return;
+      this.enqueue({ kind: 'failure', requestId, code: 'WHORL_TIMEOUT', reason: `no reply from ${addressKey(to)} in ${timeoutMs} ms` });
+    });
+    this.pending.set(requestId, timer);
+    this.host.route({ kind: 'request', from: this.self, to, requestId, body });
+    return requestId;
+  }
+}
+
+function requestKey(incoming: RequestIncoming<unknown>): string {
+  return `${addressKey(incoming.from)}#${incoming.requestId}`;
+}
