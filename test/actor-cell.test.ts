@@ -91,6 +91,7 @@ test('a killed actor loses unflushed writes and keeps flushed ones', (t) => {
 /** A host that runs nothing on its own: the test decides when messages are processed. */
 class ManualHost implements CellHost {
   readonly routed: Envelope[] = [];
+  releaseHandle = () => undefined;
   now = () => 0;
   random = () => 0.5;
   route = (envelope: Envelope) => void this.routed.push(envelope);

@@ -1,5 +1,6 @@
 import type { Address } from './address.js';
 import type { WhorlErrorCode } from '../errors.js';
+import type { BufferHandle } from './buffer-pool.js';
 
 /**
  * What an actor receives. Everything is a message, including replies, timeouts and storage flush
@@ -42,6 +43,10 @@ export interface ActorContext {
   setTimer(delayMs: number, body: unknown): number;
   cancelTimer(id: number): void;
   readonly storage: ActorStorage;
+  /** Takes ownership of a shared buffer: if this incarnation dies holding it, it goes back to the pool. */
+  adopt(handle: BufferHandle): void;
+  /** Returns an adopted (or any) shared buffer to the pool. */
+  release(handle: BufferHandle): void;
   log(event: string, fields?: Record<string, unknown>): void;
 }
 

@@ -55,6 +55,8 @@ interface Slab {
 
 export interface BufferPoolOptions {
   readonly maxBytes?: number;
+  /** Called with each new slab, so that other threads can attach it. */
+  readonly onGrow?: (slab: SlabDescriptor) => void;
 }
 
 export class BufferPool {
@@ -62,18 +64,41 @@ export class BufferPool {
   private readonly slabs: Slab[] = [];
   private readonly classes: Slab[][] = [];
   private allocatedBytes = 0;
-  private leasedSlots = 0;
+  private readonly onGrow: ((slab: SlabDescriptor) => void) | undefined;
+  private readonly growable: boolean;
   private readonly waiters: Array<{ lengthBytes: number; resolve: (lease: Lease) => void }> = [];
 
   constructor(options: BufferPoolOptions = {}) {
     this.maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
-    assert(this.maxBytes >= slotBytesMax, `pool maxBytes ${this.maxBytes} below the largest slot`);
+    this.onGrow = options.onGrow;
+    this.growable = this.maxBytes > 0;
+    assert(!this.growable || this.maxBytes >= slotBytesMax, `pool maxBytes ${this.maxBytes} below the largest slot`);
     for (let size = slotBytesMin; size <= slotBytesMax; size *= 2) this.classes.push([]);
   }
 
-  /** Slots currently leased; zero after every workload has finished (tests check this). */
+  /** A pool on another thread: it leases only from slabs the owning thread shares with it. */
+  static attached(): BufferPool {
+    return new BufferPool({ maxBytes: 0 });
+  }
+
+  /** Adopts slabs created by the owning thread (idempotent). */
+  attach(descriptors: readonly SlabDescriptor[]): void {
+    for (const descriptor of descriptors) {
+      if (this.slabs[descriptor.id]) continue;
+      const slab = slabFrom(descriptor);
+      this.slabs[descriptor.id] = slab;
+      this.classes[Math.log2(descriptor.slotBytes / slotBytesMin)]!.push(slab);
+    }
+  }
+
+  /** Slots currently leased, by any thread; zero after every workload has finished. */
   get leased(): number {
-    return this.leasedSlots;
+    let count = 0;
+    for (const slab of this.slabs) {
+      if (!slab) continue;
+      for (let i = 0; i < slab.descriptor.slotCount; i++) count += Atomics.load(slab.inUse, i);
+    }
+    return count;
   }
 
   get sizeBytes(): number {
@@ -110,7 +135,6 @@ export class BufferPool {
       throw new WhorlError('WHORL_STALE_HANDLE', `release of stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
     }
     Atomics.store(slab.inUse, slot, 0);
-    this.leasedSlots -= 1;
     slab.nextHint = Math.min(slab.nextHint, slot);
     this.wakeWaiters();
   }
@@ -137,7 +161,6 @@ export class BufferPool {
       if (Atomics.compareExchange(slab.inUse, slot, 0, 1) !== 0) continue;
       const generation = Atomics.add(slab.generation, slot, 1) + 1;
       slab.nextHint = (slot + 1) % slotCount;
-      this.leasedSlots += 1;
       const offsetBytes = slot * slotBytes;
       return {
         handle: { slab: id, offsetBytes, lengthBytes, generation },
@@ -151,7 +174,7 @@ export class BufferPool {
     const slotBytes = slotBytesMin << classIndex;
     const slotCount = Math.max(1, Math.floor(slabBytesTarget / slotBytes));
     const slabBytes = slotBytes * slotCount;
-    if (this.allocatedBytes + slabBytes > this.maxBytes) return undefined;
+    if (!this.growable || this.allocatedBytes + slabBytes > this.maxBytes) return undefined;
     const descriptor: SlabDescriptor = {
       id: this.slabs.length,
       slotBytes,
@@ -160,16 +183,11 @@ export class BufferPool {
       inUse: new SharedArrayBuffer(slotCount * 4),
       generation: new SharedArrayBuffer(slotCount * 4),
     };
-    const slab: Slab = {
-      descriptor,
-      data: Buffer.from(descriptor.data),
-      inUse: new Int32Array(descriptor.inUse),
-      generation: new Int32Array(descriptor.generation),
-      nextHint: 0,
-    };
+    const slab = slabFrom(descriptor);
     this.slabs.push(slab);
     this.classes[classIndex]!.push(slab);
     this.allocatedBytes += slabBytes;
+    this.onGrow?.(descriptor);
     return slab;
   }
 
@@ -180,6 +198,16 @@ export class BufferPool {
       this.waiters.shift()!.resolve(lease);
     }
   }
+}
+
+function slabFrom(descriptor: SlabDescriptor): Slab {
+  return {
+    descriptor,
+    data: Buffer.from(descriptor.data),
+    inUse: new Int32Array(descriptor.inUse),
+    generation: new Int32Array(descriptor.generation),
+    nextHint: 0,
+  };
 }
 
 function sizeClass(lengthBytes: number): number {

@@ -3,6 +3,7 @@ import type { WhorlErrorCode } from '../errors.js';
 import type { Actor, ActorContext, ActorStorage, Behavior, Incoming, RequestIncoming } from './actor.js';
 import { addressKey, type Address } from './address.js';
 import type { Envelope } from './envelope.js';
+import type { BufferHandle } from './buffer-pool.js';
 
 /** Messages waiting for one actor; past this, requests fail with WHORL_MAILBOX_FULL. */
 export const mailboxMax = 4096;
@@ -27,6 +28,7 @@ export interface CellHost {
   startTimer(delayMs: number, fire: () => void): unknown;
   cancelTimer(handle: unknown): void;
   log(cell: ActorCell, event: string, fields: Record<string, unknown>): void;
+  releaseHandle(handle: BufferHandle): void;
 }
 
 /**
@@ -42,6 +44,7 @@ export class ActorCell {
   private readonly pending = new Map<number, unknown>();
   private readonly openRequests = new Map<string, RequestIncoming<unknown>>();
   private readonly timers = new Map<number, unknown>();
+  private readonly adopted = new Set<BufferHandle>();
   private nextRequestId = 1;
   private nextTimerId = 1;
   private stopped = false;
@@ -51,7 +54,9 @@ export class ActorCell {
     private readonly behavior: Behavior,
     readonly storage: CellStorage,
     private readonly host: CellHost,
+    incarnation = 0,
   ) {
+    this.incarnation = incarnation;
     storage.onFlushed((token, ok) => this.enqueue({ kind: 'flushed', token, ok }));
     this.actor = behavior(this.context());
   }
@@ -127,6 +132,8 @@ export class ActorCell {
     this.pending.clear();
     for (const handle of this.timers.values()) this.host.cancelTimer(handle);
     this.timers.clear();
+    for (const handle of this.adopted) this.host.releaseHandle(handle);
+    this.adopted.clear();
   }
 
   private enqueue(incoming: Incoming<unknown>, envelope?: Extract<Envelope, { kind: 'request' }>): void {
@@ -181,6 +188,14 @@ export class ActorCell {
         this.timers.delete(id);
       },
       storage: this.storage,
+      adopt: (handle) => {
+        if (live()) this.adopted.add(handle);
+        else this.host.releaseHandle(handle);
+      },
+      release: (handle) => {
+        this.adopted.delete(handle);
+        this.host.releaseHandle(handle);
+      },
       log: (event, fields = {}) => this.host.log(this, event, fields),
     };
   }

@@ -122,6 +122,10 @@ export class Simulation implements CellHost {
     this.record(`${addressKey(cell.self)}@${cell.incarnation} ${event}`);
   }
 
+  releaseHandle(): void {
+    // Simulated actors carry no shared buffers.
+  }
+
   private arrive(envelope: Envelope): void {
     const to = addressKey(envelope.to);
     const cell = this.cells.get(to);

@@ -1,0 +1,26 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { BehaviorSpec } from './behavior-spec.js';
+import type { SlabDescriptor } from './buffer-pool.js';
+
+/**
+ * Control messages between the runtime (main thread) and a worker thread's host.
+ *
+ *   | type    | direction     | meaning                                                    |
+ *   |---------|---------------|------------------------------------------------------------|
+ *   | peer    | main → worker | a MessagePort to another thread (transferred)              |
+ *   | place   | main → worker | actor now runs on thread                                   |
+ *   | spawn   | main → worker | build actor from spec with this incarnation                |
+ *   | slabs   | main → worker | shared buffer slabs to attach                              |
+ *   | stop    | main → worker | stop every actor, then let the thread exit by itself       |
+ *   | die     | main → worker | test hook: the thread exits abruptly                       |
+ *   | spawned | worker → main | the actor is running (or error: why it is not)             |
+ */
+export type ToWorker =
+  | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort }
+  | { readonly type: 'place'; readonly actor: string; readonly thread: number }
+  | { readonly type: 'spawn'; readonly actor: string; readonly spec: BehaviorSpec; readonly incarnation: number }
+  | { readonly type: 'slabs'; readonly slabs: SlabDescriptor[] }
+  | { readonly type: 'stop' }
+  | { readonly type: 'die' };
+
+export type FromWorker = { readonly type: 'spawned'; readonly actor: string; readonly error?: string };

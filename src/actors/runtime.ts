@@ -1,0 +1,173 @@
+import os from 'node:os';
+import { once } from 'node:events';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { assert } from '../assert.js';
+import type { Logger } from '../log.js';
+import type { Behavior } from './actor.js';
+import type { BehaviorSpec } from './behavior-spec.js';
+import { BufferPool } from './buffer-pool.js';
+import type { FromWorker, ToWorker } from './control.js';
+import { MemoryStorage } from './memory-storage.js';
+import { ThreadHost } from './thread-host.js';
+import { setThreadPool } from './thread-pool.js';
+
+export interface RuntimeOptions {
+  readonly node?: string;
+  /** Worker threads; default one per core. Thread 0 is the main thread. */
+  readonly threads?: number;
+  readonly log: Logger;
+  readonly logLevel?: string;
+  readonly poolMaxBytes?: number;
+}
+
+interface Placed {
+  thread: number;
+  incarnation: number;
+  readonly spec: BehaviorSpec;
+}
+
+const workerEntry = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
+
+/**
+ * The actor runtime of one node: worker threads each running a ThreadHost, the main thread's own
+ * host (for the NBD front end and tests), pairwise MessageChannels between all threads, placement
+ * of actors, and supervision of whole threads: when a worker dies, its actors are started again,
+ * with their incarnation increased, on the threads that remain.
+ */
+export class ActorRuntime {
+  readonly host: ThreadHost;
+  readonly pool: BufferPool;
+  private readonly workers = new Map<number, Worker>();
+  private readonly placed = new Map<string, Placed>();
+  private readonly spawnWaiters = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  private nextThread = 0;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly node: string,
+    private readonly options: RuntimeOptions,
+  ) {
+    this.host = new ThreadHost(node, 0, options.log);
+    this.pool = new BufferPool({
+      maxBytes: options.poolMaxBytes ?? 256 * 1024 * 1024,
+      onGrow: (slab) => this.broadcast({ type: 'slabs', slabs: [slab] }),
+    });
+    setThreadPool(this.pool);
+  }
+
+  static async start(options: RuntimeOptions): Promise<ActorRuntime> {
+    const runtime = new ActorRuntime(options.node ?? 'local', options);
+    const threads = options.threads ?? os.availableParallelism();
+    assert(threads >= 1 && threads <= 256, `threads ${threads}`);
+    for (let thread = 1; thread <= threads; thread++) runtime.startWorker(thread);
+    runtime.connectAll();
+    return runtime;
+  }
+
+  get threadIds(): number[] {
+    return [...this.workers.keys()];
+  }
+
+  where(actor: string): Placed | undefined {
+    return this.placed.get(actor);
+  }
+
+  /** Starts an actor on a worker (round robin unless `thread` is given). */
+  async spawn(actor: string, spec: BehaviorSpec, thread?: number): Promise<void> {
+    assert(!this.placed.has(actor), `actor ${actor} exists`);
+    const target = thread ?? this.pickThread();
+    this.placed.set(actor, { thread: target, incarnation: 0, spec });
+    await this.startOn(actor, target, 0, spec);
+  }
+
+  /** Starts an actor on the main thread (used by the front end and tests). */
+  spawnLocal(actor: string, behavior: Behavior): void {
+    this.host.spawn(actor, behavior, new MemoryStorage());
+    this.broadcast({ type: 'place', actor, thread: 0 });
+  }
+
+  /** Test hook: makes a worker thread die abruptly, as a crash would. */
+  killThread(thread: number): void {
+    this.workers.get(thread)?.postMessage({ type: 'die' } satisfies ToWorker);
+  }
+
+  /** Orderly stop: every worker drains and stops its actors, then exits by itself. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const exits = [...this.workers.values()].map((worker) => once(worker, 'exit'));
+      this.broadcast({ type: 'stop' });
+      this.host.stopAll();
+      await Promise.all(exits);
+    })();
+    return this.stopping;
+  }
+
+  private startWorker(thread: number): void {
+    const worker = new Worker(workerEntry, {
+      workerData: { node: this.node, thread, logLevel: this.options.logLevel ?? 'warn' },
+    });
+    worker.on('message', (message: FromWorker) => this.onWorkerMessage(message));
+    worker.on('error', (error) => this.options.log.error({ err: error, thread }, 'worker thread failed'));
+    worker.on('exit', (code) => this.onWorkerExit(thread, code));
+    this.workers.set(thread, worker);
+  }
+
+  private connectAll(): void {
+    const threads = [0, ...this.workers.keys()];
+    for (let i = 0; i < threads.length; i++) {
+      for (let j = i + 1; j < threads.length; j++) {
+        const { port1, port2 } = new MessageChannel();
+        this.givePort(threads[i]!, threads[j]!, port1);
+        this.givePort(threads[j]!, threads[i]!, port2);
+      }
+    }
+  }
+
+  private givePort(owner: number, peer: number, port: MessageChannel['port1']): void {
+    if (owner === 0) return this.host.connectPeer(peer, port);
+    this.workers.get(owner)!.postMessage({ type: 'peer', thread: peer, port } satisfies ToWorker, [port]);
+  }
+
+  private async startOn(actor: string, thread: number, incarnation: number, spec: BehaviorSpec): Promise<void> {
+    const started = new Promise<void>((resolve, reject) => this.spawnWaiters.set(actor, { resolve, reject }));
+    const worker = this.workers.get(thread);
+    assert(worker, `no thread ${thread}`);
+    worker.postMessage({ type: 'slabs', slabs: this.pool.descriptors() } satisfies ToWorker);
+    worker.postMessage({ type: 'spawn', actor, spec, incarnation } satisfies ToWorker);
+    await started;
+    this.broadcast({ type: 'place', actor, thread });
+  }
+
+  private onWorkerMessage(message: FromWorker): void {
+    const waiter = this.spawnWaiters.get(message.actor);
+    this.spawnWaiters.delete(message.actor);
+    if (message.error) waiter?.reject(new Error(`actor ${message.actor} did not start: ${message.error}`));
+    else waiter?.resolve();
+  }
+
+  private onWorkerExit(thread: number, code: number): void {
+    this.workers.delete(thread);
+    if (this.stopping) return;
+    this.options.log.error({ thread, code }, 'worker thread died; restarting its actors elsewhere');
+    for (const [actor, placed] of this.placed) {
+      if (placed.thread !== thread) continue;
+      placed.thread = this.pickThread();
+      placed.incarnation += 1;
+      void this.startOn(actor, placed.thread, placed.incarnation, placed.spec).catch((error: unknown) =>
+        this.options.log.error({ err: error, actor }, 'could not restart actor'),
+      );
+    }
+  }
+
+  private pickThread(): number {
+    const threads = [...this.workers.keys()].sort((a, b) => a - b);
+    assert(threads.length > 0, 'no worker threads left');
+    return threads[this.nextThread++ % threads.length]!;
+  }
+
+  private broadcast(message: ToWorker): void {
+    if (message.type === 'place') this.host.place(message.actor, message.thread);
+    for (const worker of this.workers.values()) worker.postMessage(message);
+  }
+}

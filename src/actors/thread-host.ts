@@ -1,0 +1,150 @@
+import type { MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log.js';
+import type { Behavior } from './actor.js';
+import { addressKey, type Address } from './address.js';
+import { ActorCell, type CellHost, type CellStorage } from './cell.js';
+import type { Envelope } from './envelope.js';
+import { failureFor } from './envelope.js';
+import type { BufferHandle } from './buffer-pool.js';
+import { threadPool } from './thread-pool.js';
+
+/** Messages one drain runs before yielding to I/O. */
+export const drainBatchMax = 1024;
+/** Envelopes buffered for one peer thread before a flush is forced. */
+export const outboxMax = 4096;
+
+/**
+ * Runs the actors placed on one thread (a worker, or the main thread). Actors on the same thread
+ * exchange messages through their mailboxes without crossing threads; envelopes for other threads
+ * are batched per peer and sent with one postMessage per tick (see BENCHMARKS.md for why).
+ */
+export class ThreadHost implements CellHost {
+  private readonly cells = new Map<string, ActorCell>();
+  private readonly runQueue: ActorCell[] = [];
+  private drainScheduled = false;
+  /** Which thread runs each actor that is not here. */
+  private readonly placement = new Map<string, number>();
+  private readonly peers = new Map<number, MessagePort>();
+  private readonly outboxes = new Map<number, Envelope[]>();
+  private flushScheduled = false;
+
+  constructor(
+    readonly node: string,
+    readonly thread: number,
+    private readonly log_: Logger,
+  ) {}
+
+  connectPeer(thread: number, port: MessagePort): void {
+    this.peers.set(thread, port);
+    port.on('message', (batch: Envelope[]) => {
+      for (const envelope of batch) this.route(envelope);
+    });
+    port.unref();
+  }
+
+  place(actor: string, thread: number): void {
+    if (thread === this.thread) this.placement.delete(actor);
+    else this.placement.set(actor, thread);
+  }
+
+  spawn(actor: string, behavior: Behavior, storage: CellStorage, incarnation = 0): ActorCell {
+    const cell = new ActorCell({ node: this.node, actor }, behavior, storage, this, incarnation);
+    this.cells.set(actor, cell);
+    this.placement.delete(actor);
+    return cell;
+  }
+
+  cell(actor: string): ActorCell | undefined {
+    return this.cells.get(actor);
+  }
+
+  actors(): string[] {
+    return [...this.cells.keys()];
+  }
+
+  /** Orderly stop: run what is queued, then stop every actor and flush the outboxes. */
+  stopAll(): void {
+    this.drain(Infinity);
+    for (const cell of this.cells.values()) cell.stop();
+    this.flushOutboxes();
+  }
+
+  // CellHost
+  now(): number {
+    return performance.now();
+  }
+
+  random(): number {
+    return Math.random();
+  }
+
+  route(envelope: Envelope): void {
+    const local = this.cells.get(envelope.to.actor);
+    if (local && envelope.to.node === this.node) return local.deliver(envelope);
+    const thread = this.placement.get(envelope.to.actor);
+    if (thread === undefined || !this.peers.has(thread)) return this.unreachable(envelope);
+    let outbox = this.outboxes.get(thread);
+    if (!outbox) this.outboxes.set(thread, (outbox = []));
+    outbox.push(envelope);
+    if (outbox.length >= outboxMax) return this.flushOutboxes();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushOutboxes());
+    }
+  }
+
+  schedule(cell: ActorCell): void {
+    this.runQueue.push(cell);
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => this.drain(drainBatchMax));
+  }
+
+  startTimer(delayMs: number, fire: () => void): unknown {
+    return setTimeout(fire, delayMs);
+  }
+
+  cancelTimer(handle: unknown): void {
+    if (handle) clearTimeout(handle as NodeJS.Timeout);
+  }
+
+  log(cell: ActorCell, event: string, fields: Record<string, unknown>): void {
+    this.log_.info({ actor: cell.self.actor, incarnation: cell.incarnation, ...fields }, event);
+  }
+
+  releaseHandle(handle: BufferHandle): void {
+    threadPool().release(handle);
+  }
+
+  private drain(budget: number): void {
+    this.drainScheduled = false;
+    let ran = 0;
+    while (this.runQueue.length > 0 && ran < budget) {
+      const cell = this.runQueue.shift()!;
+      if (cell.runOne()) this.runQueue.push(cell);
+      ran += 1;
+    }
+    if (this.runQueue.length > 0 && !this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drain(drainBatchMax));
+    }
+  }
+
+  private flushOutboxes(): void {
+    this.flushScheduled = false;
+    for (const [thread, outbox] of this.outboxes) {
+      if (outbox.length === 0) continue;
+      this.peers.get(thread)!.postMessage(outbox);
+      this.outboxes.set(thread, []);
+    }
+  }
+
+  private unreachable(envelope: Envelope): void {
+    this.log_.debug({ to: addressKey(envelope.to), kind: envelope.kind }, 'no such actor');
+    if (envelope.kind === 'request') {
+      const from: Address = envelope.to;
+      this.route(failureFor(envelope, from, 'WHORL_ACTOR_STOPPED', `no actor ${addressKey(envelope.to)}`));
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import test from 'ava';
+import { threadId } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { Actor, Incoming } from '../src/actors/actor.js';
+import { address } from '../src/actors/address.js';
+import { ActorRuntime } from '../src/actors/runtime.js';
+import { silentLogger } from '../src/log.js';
+import type { TestMessage } from './helpers/behaviors.js';
+
+const behaviors = fileURLToPath(new URL('./helpers/behaviors.js', import.meta.url));
+const spec = { module: behaviors, export: 'testActor' };
+
+/** A main-thread actor that forwards requests for the test and resolves with their outcome. */
+function caller(runtime: ActorRuntime) {
+  const waiting = new Map<number, (outcome: unknown) => void>();
+  let issue: ((to: string, body: TestMessage, resolve: (outcome: unknown) => void) => void) | undefined;
+  runtime.spawnLocal('caller', (context): Actor => {
+    issue = (to, body, resolve) => waiting.set(context.request(address(runtime.node, to), body, 2000), resolve);
+    return {
+      receive(incoming: Incoming<unknown>): void {
+        if (incoming.kind === 'reply') waiting.get(incoming.requestId)?.(incoming.body);
+        if (incoming.kind === 'failure') waiting.get(incoming.requestId)?.({ code: incoming.code });
+        if (incoming.kind === 'reply' || incoming.kind === 'failure') waiting.delete(incoming.requestId);
+      },
+    };
+  });
+  return (to: string, body: TestMessage) => new Promise<any>((resolve) => issue!(to, body, resolve));
+}
+
+test('actors on worker threads answer requests from the main thread; many actors share a thread', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 2, log: silentLogger() });
+  t.teardown(() => runtime.stop());
+  const ask = caller(runtime);
+  for (const name of ['a', 'b', 'c', 'd']) await runtime.spawn(name, spec);
+  const answers = await Promise.all(['a', 'b', 'c', 'd'].map((name) => ask(name, { op: 'echo', text: name })));
+  t.deepEqual(answers.map((a) => a.text), ['a', 'b', 'c', 'd']);
+  const threads = new Set(answers.map((a) => a.threadId));
+  t.is(threads.size, 2, 'four actors on two threads');
+  t.false(threads.has(threadId), 'none on the main thread');
+  t.deepEqual(await ask('nobody', { op: 'echo', text: 'x' }), { code: 'WHORL_ACTOR_STOPPED' });
+});
+
+test('an actor that throws is restarted with a new incarnation; its shared buffers come back', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 1, log: silentLogger() });
+  t.teardown(() => runtime.stop());
+  const ask = caller(runtime);
+  await runtime.spawn('worker', spec);
+  const lease = runtime.pool.tryLease(4096)!;
+  lease.bytes.fill(2);
+  t.deepEqual(await ask('worker', { op: 'checksum', handle: lease.handle }), { sum: 8192, threadId: (await ask('worker', { op: 'echo', text: '' })).threadId });
+  t.is(runtime.pool.leased, 0, 'the worker released the slot it was handed');
+  const held = runtime.pool.tryLease(65536)!;
+  await ask('worker', { op: 'hold', handle: held.handle });
+  t.is(runtime.pool.leased, 1);
+  t.deepEqual(await ask('worker', { op: 'boom' }), { code: 'WHORL_STALE_INCARNATION' });
+  t.is(runtime.pool.leased, 0, 'the crash returned the slot the dead incarnation held');
+  t.is((await ask('worker', { op: 'echo', text: 'again' })).incarnation, 1);
+});
+
+test('a worker thread that dies is detected and its actors restart on another thread', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 2, log: silentLogger() });
+  t.teardown(() => runtime.stop());
+  const ask = caller(runtime);
+  await runtime.spawn('mover', spec, 1);
+  const before = await ask('mover', { op: 'echo', text: 'before' });
+  runtime.killThread(1);
+  for (let i = 0; i < 100 && runtime.where('mover')!.thread === 1; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const after = await ask('mover', { op: 'echo', text: 'after' });
+  t.is(after.text, 'after');
+  t.is(after.incarnation, 1);
+  t.not(after.threadId, before.threadId);
+  t.deepEqual(runtime.threadIds, [2]);
+});
+
+test('orderly stop lets every worker exit by itself', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 2, log: silentLogger() });
+  await runtime.spawn('x', spec);
+  const stopping = runtime.stop();
+  t.is(runtime.stop(), stopping, 'idempotent');
+  await stopping;
+  t.deepEqual(runtime.threadIds, []);
+});
