@@ -1,9 +1,11 @@
 import os from 'node:os';
+import { benchActors } from './actors.js';
 import { benchNbd } from './nbd.js';
 
 /** `npm run bench -- <suite> [options]`: prints the command, the machine and the figures. */
 const suites: Record<string, (args: string[]) => Promise<void>> = {
   nbd: benchNbd,
+  actors: benchActors,
 };
 
 async function main(): Promise<void> {
