@@ -81,3 +81,18 @@ test('orderly stop lets every worker exit by itself', async (t) => {
   await stopping;
   t.deepEqual(runtime.threadIds, []);
 });
+
+test('when the only worker thread dies, a new one takes its place and its actors', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 1, log: silentLogger() });
+  t.teardown(() => runtime.stop());
+  const ask = caller(runtime);
+  await runtime.spawn('lonely', spec);
+  const before = await ask('lonely', { op: 'echo', text: 'before' });
+  runtime.killThread(1);
+  for (let i = 0; i < 100 && runtime.where('lonely')!.incarnation === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  let after = await ask('lonely', { op: 'echo', text: 'after' });
+  for (let i = 0; i < 50 && after.code; i++) after = await ask('lonely', { op: 'echo', text: 'after' });
+  t.is(after.text, 'after');
+  t.is(after.incarnation, 1);
+  t.not(after.threadId, before.threadId);
+});

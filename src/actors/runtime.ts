@@ -40,6 +40,7 @@ export class ActorRuntime {
   readonly pool: BufferPool;
   private readonly workers = new Map<number, Worker>();
   private readonly placed = new Map<string, Placed>();
+  private readonly localActors = new Set<string>();
   private readonly spawnWaiters = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
   private nextThread = 0;
   private stopping: Promise<void> | undefined;
@@ -51,7 +52,10 @@ export class ActorRuntime {
     this.host = new ThreadHost(node, 0, options.log);
     this.pool = new BufferPool({
       maxBytes: options.poolMaxBytes ?? 256 * 1024 * 1024,
-      onGrow: (slab) => this.broadcast({ type: 'slabs', slabs: [slab] }),
+      onGrow: (slab) => {
+        this.host.announceSlab(slab);
+        this.broadcast({ type: 'slabs', slabs: [slab] });
+      },
     });
     setThreadPool(this.pool);
   }
@@ -84,6 +88,7 @@ export class ActorRuntime {
   /** Starts an actor on the main thread (used by the front end and tests). */
   spawnLocal(actor: string, behavior: Behavior): void {
     this.host.spawn(actor, behavior, new MemoryStorage());
+    this.localActors.add(actor);
     this.broadcast({ type: 'place', actor, thread: 0 });
   }
 
@@ -116,12 +121,23 @@ export class ActorRuntime {
   private connectAll(): void {
     const threads = [0, ...this.workers.keys()];
     for (let i = 0; i < threads.length; i++) {
-      for (let j = i + 1; j < threads.length; j++) {
-        const { port1, port2 } = new MessageChannel();
-        this.givePort(threads[i]!, threads[j]!, port1);
-        this.givePort(threads[j]!, threads[i]!, port2);
-      }
+      for (let j = i + 1; j < threads.length; j++) this.connect(threads[i]!, threads[j]!);
     }
+  }
+
+  private connect(a: number, b: number): void {
+    const { port1, port2 } = new MessageChannel();
+    this.givePort(a, b, port1);
+    this.givePort(b, a, port2);
+  }
+
+  /** A new worker in place of a dead one, connected to every thread, told where actors run. */
+  private replaceWorker(thread: number): void {
+    this.startWorker(thread);
+    for (const other of [0, ...this.workers.keys()]) if (other !== thread) this.connect(thread, other);
+    const worker = this.workers.get(thread)!;
+    for (const [actor, placed] of this.placed) worker.postMessage({ type: 'place', actor, thread: placed.thread } satisfies ToWorker);
+    for (const actor of this.localActors) worker.postMessage({ type: 'place', actor, thread: 0 } satisfies ToWorker);
   }
 
   private givePort(owner: number, peer: number, port: MessageChannel['port1']): void {
@@ -150,6 +166,7 @@ export class ActorRuntime {
     this.workers.delete(thread);
     if (this.stopping) return;
     this.options.log.error({ thread, code }, 'worker thread died; restarting its actors elsewhere');
+    if (this.workers.size === 0) this.replaceWorker(thread);
     for (const [actor, placed] of this.placed) {
       if (placed.thread !== thread) continue;
       placed.thread = this.pickThread();

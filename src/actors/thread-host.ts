@@ -6,8 +6,14 @@ import { addressKey, type Address } from './address.js';
 import { ActorCell, type CellHost, type CellStorage } from './cell.js';
 import type { Envelope } from './envelope.js';
 import { failureFor } from './envelope.js';
-import type { BufferHandle } from './buffer-pool.js';
+import type { BufferHandle, SlabDescriptor } from './buffer-pool.js';
 import { threadPool } from './thread-pool.js';
+
+/** What crosses between threads: envelopes, preceded by any slabs the receiver must attach first. */
+interface Batch {
+  readonly slabs?: SlabDescriptor[];
+  readonly envelopes: Envelope[];
+}
 
 /** Messages one drain runs before yielding to I/O. */
 export const drainBatchMax = 1024;
@@ -28,6 +34,8 @@ export class ThreadHost implements CellHost {
   private readonly peers = new Map<number, MessagePort>();
   private readonly outboxes = new Map<number, Envelope[]>();
   private flushScheduled = false;
+  /** Slabs to announce to each peer, ahead of any handle into them on the same port. */
+  private readonly slabAnnouncements = new Map<number, SlabDescriptor[]>();
 
   constructor(
     readonly node: string,
@@ -37,14 +45,24 @@ export class ThreadHost implements CellHost {
 
   connectPeer(thread: number, port: MessagePort): void {
     this.peers.set(thread, port);
-    port.on('message', (batch: Envelope[]) => {
-      for (const envelope of batch) this.route(envelope);
+    port.on('message', (batch: Batch) => {
+      if (batch.slabs) threadPool().attach(batch.slabs);
+      for (const envelope of batch.envelopes) this.route(envelope);
       // Run what arrived now and send what it produced in one batch: no extra turn of the event
       // loop per hop, and a mailbox is drained before the next batch can fill it.
       this.drain(drainBatchMax * 4);
       this.flushOutboxes();
     });
     port.unref();
+  }
+
+  /** A new shared slab: every peer learns of it before any envelope that could carry a handle into it. */
+  announceSlab(slab: SlabDescriptor): void {
+    for (const thread of this.peers.keys()) {
+      const list = this.slabAnnouncements.get(thread) ?? [];
+      list.push(slab);
+      this.slabAnnouncements.set(thread, list);
+    }
   }
 
   place(actor: string, thread: number): void {
@@ -139,7 +157,10 @@ export class ThreadHost implements CellHost {
     this.flushScheduled = false;
     for (const [thread, outbox] of this.outboxes) {
       if (outbox.length === 0) continue;
-      this.peers.get(thread)!.postMessage(outbox);
+      const slabs = this.slabAnnouncements.get(thread);
+      this.slabAnnouncements.delete(thread);
+      const batch: Batch = slabs ? { slabs, envelopes: outbox } : { envelopes: outbox };
+      this.peers.get(thread)!.postMessage(batch);
       this.outboxes.set(thread, []);
     }
   }
