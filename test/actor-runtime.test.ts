@@ -96,3 +96,12 @@ test('when the only worker thread dies, a new one takes its place and its actors
   t.is(after.incarnation, 1);
   t.not(after.threadId, before.threadId);
 });
+
+test('worker threads log JSON lines with the actor, its incarnation and the thread', async (t) => {
+  const { run } = await import('./helpers/run.js');
+  const probe = fileURLToPath(new URL('./helpers/log-probe.js', import.meta.url));
+  const result = await run(process.execPath, [probe]);
+  t.is(result.code, 0, result.stderr);
+  const crashed = result.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).find((entry) => entry.msg === 'actor crashed');
+  t.like(crashed, { actor: 'logger', incarnation: 0, thread: 1, err: 'boom', name: 'whorl' });
+});
