@@ -15,7 +15,3 @@ export function address(node: string, actor: string): Address {
 export function addressKey(target: Address): string {
   return `${target.node}/${target.actor}`;
 }
-
-export function sameAddress(a: Address, b: Address): boolean {
-  return a.node === b.node && a.actor === b.actor;
-}

@@ -77,14 +77,6 @@ export class ThreadHost implements CellHost {
     return cell;
   }
 
-  cell(actor: string): ActorCell | undefined {
-    return this.cells.get(actor);
-  }
-
-  actors(): string[] {
-    return [...this.cells.keys()];
-  }
-
   /** Orderly stop: run what is queued, then stop every actor and flush the outboxes. */
   stopAll(): void {
     this.drain(Infinity);

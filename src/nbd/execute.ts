@@ -78,9 +78,8 @@ async function read(request: Request, negotiated: Negotiated, pool: BufferPool, 
   try {
     const sparse = negotiated.structured && (request.flags & CMD_FLAG_DF) === 0 && lengthBytes >= sparseReadBytesMin;
     if (sparse) extents = fitExtents(await backend.blockStatus(offsetBytes, lengthBytes), lengthBytes, extentsPerReplyMax);
-    if (extents && coveredBytes(extents) < lengthBytes) {
-      extents.push({ lengthBytes: lengthBytes - coveredBytes(extents), hole: false, zero: false });
-    }
+    const uncoveredBytes = extents ? lengthBytes - coveredBytes(extents) : 0;
+    if (extents && uncoveredBytes > 0) extents.push({ lengthBytes: uncoveredBytes, hole: false, zero: false });
     if (!extents || extents.some((extent) => !extent.zero)) await backend.read(offsetBytes, lease.bytes);
   } catch (error) {
     pool.release(lease.handle);

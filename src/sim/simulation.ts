@@ -63,10 +63,6 @@ export class Simulation implements CellHost {
     if (this.down.delete(addressKey(target))) this.record(`revive ${addressKey(target)}`);
   }
 
-  isDown(target: Address): boolean {
-    return this.down.has(addressKey(target));
-  }
-
   partitionOff(group: Address[]): void {
     this.partition = new Set(group.map(addressKey));
     this.record(`partition ${[...this.partition].join(',')}`);

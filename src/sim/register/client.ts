@@ -14,6 +14,8 @@ export function registerClient(target: Address, checker: RegisterChecker): Behav
   return (context): Actor<RegisterMessage> => {
     let nextVersion = checker.lastAcked + 1;
     let current: { operation: Operation; requestId: number } | undefined;
+    /** An operation that failed, to issue again when the retry timer fires. */
+    let retrying: Operation | undefined;
 
     function issue(operation: Operation): void {
       const body: RegisterMessage = operation.kind === 'write' ? { op: 'write', version: operation.version, value: valueOf(operation.version) } : { op: 'read' };
@@ -32,8 +34,9 @@ export function registerClient(target: Address, checker: RegisterChecker): Behav
       current = undefined;
       const ok = (reply as { ok?: boolean } | undefined)?.ok === true;
       if (!ok) {
+        retrying = operation;
         context.setTimer(retryDelayMs, { op: 'read' } satisfies RegisterMessage);
-        return retryLater(operation);
+        return;
       }
       if (operation.kind === 'write') {
         checker.writeAcked(operation.version);
@@ -42,11 +45,6 @@ export function registerClient(target: Address, checker: RegisterChecker): Behav
         checker.readReturned(reply as Versioned, operation.ackedAtStart, context.now());
       }
       next();
-    }
-
-    let retrying: Operation | undefined;
-    function retryLater(operation: Operation): void {
-      retrying = operation;
     }
 
     context.setTimer(1, { op: 'read' } satisfies RegisterMessage);
