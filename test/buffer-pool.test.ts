@@ -71,3 +71,27 @@ test('another thread sees the same bytes through the slab, without copying', asy
   t.true(lease.bytes.every((b) => b === 9), 'writes by the worker are visible here');
   pool.release(lease.handle);
 });
+
+test('a lease waiting on this thread is granted when another thread releases a slot', async (t) => {
+  const pool = new BufferPool({ maxBytes: slotBytesMax });
+  const whole = pool.tryLease(slotBytesMax)!;
+  const waiting = pool.lease(slotBytesMax);
+  const worker = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     import(workerData.module).then(({ BufferPool }) => {
+       const pool = BufferPool.attached();
+       pool.attach(workerData.slabs);
+       setTimeout(() => pool.release(workerData.handle), 20);
+     });`,
+    {
+      eval: true,
+      workerData: { module: new URL('../src/actors/buffer-pool.js', import.meta.url).href, slabs: pool.descriptors(), handle: whole.handle },
+    },
+  );
+  const lease = await waiting;
+  t.is(lease.handle.offsetBytes, whole.handle.offsetBytes);
+  t.not(lease.handle.generation, whole.handle.generation);
+  pool.release(lease.handle);
+  await new Promise((resolve) => worker.once('exit', resolve));
+  t.is(pool.leased, 0);
+});

@@ -44,6 +44,11 @@ export const slotBytesMin = 4096;
 export const slotBytesMax = 32 * 1024 * 1024;
 const slabBytesTarget = 4 * 1024 * 1024;
 const waitersMax = 4096;
+/**
+ * A release on another thread cannot resolve this thread's promises, so while leases wait the
+ * pool also looks for freed slots on a timer.
+ */
+const waiterPollMs = 1;
 
 interface Slab {
   readonly descriptor: SlabDescriptor;
@@ -67,6 +72,7 @@ export class BufferPool {
   private readonly onGrow: ((slab: SlabDescriptor) => void) | undefined;
   private readonly growable: boolean;
   private readonly waiters: Array<{ lengthBytes: number; resolve: (lease: Lease) => void }> = [];
+  private waiterPoll: NodeJS.Timeout | undefined;
 
   constructor(options: BufferPoolOptions = {}) {
     this.maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
@@ -123,6 +129,7 @@ export class BufferPool {
     if (this.waiters.length >= waitersMax) {
       return Promise.reject(new WhorlError('WHORL_POOL_EXHAUSTED', `buffer pool: ${waitersMax} waiters already`));
     }
+    this.waiterPoll ??= setInterval(() => this.wakeWaiters(), waiterPollMs);
     return new Promise((resolve) => this.waiters.push({ lengthBytes, resolve }));
   }
 
@@ -197,6 +204,8 @@ export class BufferPool {
       if (!lease) return;
       this.waiters.shift()!.resolve(lease);
     }
+    clearInterval(this.waiterPoll);
+    this.waiterPoll = undefined;
   }
 }
 

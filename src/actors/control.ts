@@ -1,13 +1,14 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { BehaviorSpec } from './behavior-spec.js';
 import type { SlabDescriptor } from './buffer-pool.js';
+import type { RingChannelEnds } from './ring-channel.js';
 
 /**
  * Control messages between the runtime (main thread) and a worker thread's host.
  *
  *   | type    | direction     | meaning                                                    |
  *   |---------|---------------|------------------------------------------------------------|
- *   | peer    | main → worker | a MessagePort to another thread (transferred)              |
+ *   | peer    | main → worker | a channel to another thread: port (transferred), rings    |
  *   | place   | main → worker | actor now runs on thread                                   |
  *   | spawn   | main → worker | build actor from spec with this incarnation                |
  *   | slabs   | main → worker | shared buffer slabs to attach                              |
@@ -16,7 +17,7 @@ import type { SlabDescriptor } from './buffer-pool.js';
  *   | spawned | worker → main | the actor is running (or error: why it is not)             |
  */
 export type ToWorker =
-  | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort }
+  | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort; readonly ends: RingChannelEnds }
   | { readonly type: 'place'; readonly actor: string; readonly thread: number }
   | { readonly type: 'spawn'; readonly actor: string; readonly spec: BehaviorSpec; readonly incarnation: number }
   | { readonly type: 'slabs'; readonly slabs: SlabDescriptor[] }

@@ -9,6 +9,7 @@ import type { BehaviorSpec } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
 import { MemoryStorage } from './memory-storage.js';
+import { ringChannelPair, type RingChannelEnds } from './ring-channel.js';
 import { ThreadHost } from './thread-host.js';
 import { setThreadPool } from './thread-pool.js';
 
@@ -31,7 +32,7 @@ const workerEntry = fileURLToPath(new URL('./worker-entry.js', import.meta.url))
 
 /**
  * The actor runtime of one node: worker threads each running a ThreadHost, the main thread's own
- * host (for the NBD front end and tests), pairwise MessageChannels between all threads, placement
+ * host (for the NBD front end and tests), a shared ring channel between every pair of threads, placement
  * of actors, and supervision of whole threads: when a worker dies, its actors are started again,
  * with their incarnation increased, on the threads that remain.
  */
@@ -127,8 +128,9 @@ export class ActorRuntime {
 
   private connect(a: number, b: number): void {
     const { port1, port2 } = new MessageChannel();
-    this.givePort(a, b, port1);
-    this.givePort(b, a, port2);
+    const [endsA, endsB] = ringChannelPair();
+    this.givePort(a, b, port1, endsA);
+    this.givePort(b, a, port2, endsB);
   }
 
   /** A new worker in place of a dead one, connected to every thread, told where actors run. */
@@ -140,9 +142,9 @@ export class ActorRuntime {
     for (const actor of this.localActors) worker.postMessage({ type: 'place', actor, thread: 0 } satisfies ToWorker);
   }
 
-  private givePort(owner: number, peer: number, port: MessageChannel['port1']): void {
-    if (owner === 0) return this.host.connectPeer(peer, port);
-    this.workers.get(owner)!.postMessage({ type: 'peer', thread: peer, port } satisfies ToWorker, [port]);
+  private givePort(owner: number, peer: number, port: MessageChannel['port1'], ends: RingChannelEnds): void {
+    if (owner === 0) return this.host.connectPeer(peer, port, ends);
+    this.workers.get(owner)!.postMessage({ type: 'peer', thread: peer, port, ends } satisfies ToWorker, [port]);
   }
 
   private async startOn(actor: string, thread: number, incarnation: number, spec: BehaviorSpec): Promise<void> {

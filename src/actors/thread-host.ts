@@ -7,23 +7,16 @@ import { ActorCell, type CellHost, type CellStorage } from './cell.js';
 import type { Envelope } from './envelope.js';
 import { failureFor } from './envelope.js';
 import type { BufferHandle, SlabDescriptor } from './buffer-pool.js';
+import { RingChannel, type RingChannelEnds } from './ring-channel.js';
 import { threadPool } from './thread-pool.js';
-
-/** What crosses between threads: envelopes, preceded by any slabs the receiver must attach first. */
-interface Batch {
-  readonly slabs?: SlabDescriptor[];
-  readonly envelopes: Envelope[];
-}
 
 /** Messages one drain runs before yielding to I/O. */
 export const drainBatchMax = 1024;
-/** Envelopes buffered for one peer thread before a flush is forced. */
-export const outboxMax = 4096;
-
 /**
  * Runs the actors placed on one thread (a worker, or the main thread). Actors on the same thread
  * exchange messages through their mailboxes without crossing threads; envelopes for other threads
- * are batched per peer and sent with one postMessage per tick (see BENCHMARKS.md for why).
+ * are encoded into a shared ring per peer and the ring is flushed once per tick, with a doorbell
+only when the peer is idle (faster than batched postMessage: see BENCHMARKS.md).
  */
 export class ThreadHost implements CellHost {
   private readonly cells = new Map<string, ActorCell>();
@@ -31,11 +24,8 @@ export class ThreadHost implements CellHost {
   private drainScheduled = false;
   /** Which thread runs each actor that is not here. */
   private readonly placement = new Map<string, number>();
-  private readonly peers = new Map<number, MessagePort>();
-  private readonly outboxes = new Map<number, Envelope[]>();
+  private readonly peers = new Map<number, RingChannel>();
   private flushScheduled = false;
-  /** Slabs to announce to each peer, ahead of any handle into them on the same port. */
-  private readonly slabAnnouncements = new Map<number, SlabDescriptor[]>();
 
   constructor(
     readonly node: string,
@@ -43,26 +33,26 @@ export class ThreadHost implements CellHost {
     private readonly log_: Logger,
   ) {}
 
-  connectPeer(thread: number, port: MessagePort): void {
-    this.peers.set(thread, port);
-    port.on('message', (batch: Batch) => {
-      if (batch.slabs) threadPool().attach(batch.slabs);
-      for (const envelope of batch.envelopes) this.route(envelope);
-      // Run what arrived now and send what it produced in one batch: no extra turn of the event
-      // loop per hop, and a mailbox is drained before the next batch can fill it.
-      this.drain(drainBatchMax * 4);
-      this.flushOutboxes();
-    });
-    port.unref();
+  connectPeer(thread: number, port: MessagePort, ends: RingChannelEnds): void {
+    this.peers.get(thread)?.close();
+    const channel = new RingChannel(
+      port,
+      ends,
+      (envelope) => this.route(envelope as Envelope),
+      (slabs) => threadPool().attach(slabs),
+      // Run what arrived now and send what it produced at once: no extra turn of the event loop
+      // per hop, and a mailbox is drained before the next frames can fill it.
+      () => {
+        this.drain(drainBatchMax * 4);
+        this.flushOutboxes();
+      },
+    );
+    this.peers.set(thread, channel);
   }
 
   /** A new shared slab: every peer learns of it before any envelope that could carry a handle into it. */
   announceSlab(slab: SlabDescriptor): void {
-    for (const thread of this.peers.keys()) {
-      const list = this.slabAnnouncements.get(thread) ?? [];
-      list.push(slab);
-      this.slabAnnouncements.set(thread, list);
-    }
+    for (const channel of this.peers.values()) channel.announceSlabs([slab]);
   }
 
   place(actor: string, thread: number): void {
@@ -97,11 +87,9 @@ export class ThreadHost implements CellHost {
     const local = this.cells.get(envelope.to.actor);
     if (local && envelope.to.node === this.node) return local.deliver(envelope);
     const thread = this.placement.get(envelope.to.actor);
-    if (thread === undefined || !this.peers.has(thread)) return this.unreachable(envelope);
-    let outbox = this.outboxes.get(thread);
-    if (!outbox) this.outboxes.set(thread, (outbox = []));
-    outbox.push(envelope);
-    if (outbox.length >= outboxMax) return this.flushOutboxes();
+    const channel = thread === undefined ? undefined : this.peers.get(thread);
+    if (!channel) return this.unreachable(envelope);
+    channel.send(envelope);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flushOutboxes());
@@ -147,14 +135,7 @@ export class ThreadHost implements CellHost {
 
   private flushOutboxes(): void {
     this.flushScheduled = false;
-    for (const [thread, outbox] of this.outboxes) {
-      if (outbox.length === 0) continue;
-      const slabs = this.slabAnnouncements.get(thread);
-      this.slabAnnouncements.delete(thread);
-      const batch: Batch = slabs ? { slabs, envelopes: outbox } : { envelopes: outbox };
-      this.peers.get(thread)!.postMessage(batch);
-      this.outboxes.set(thread, []);
-    }
+    for (const channel of this.peers.values()) channel.flush();
   }
 
   private unreachable(envelope: Envelope): void {

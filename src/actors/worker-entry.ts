@@ -19,7 +19,7 @@ const port = parentPort!;
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'peer':
-      return host.connectPeer(message.thread, message.port);
+      return host.connectPeer(message.thread, message.port, message.ends);
     case 'place':
       return host.place(message.actor, message.thread);
     case 'slabs':
