@@ -22,10 +22,19 @@ export type RequestIncoming<M> = Extract<Incoming<M>, { kind: 'request' }>;
  * only once a flush that follows them has completed (a `flushed` message with ok = true).
  */
 export interface ActorStorage {
+  /** The value, or undefined. It may be a view that is valid only until the next storage call. */
   get(key: string): Uint8Array | undefined;
+  /** The caller gives up the value: it must not change it afterwards. */
   put(key: string, value: Uint8Array): void;
   delete(key: string): void;
-  keys(): string[];
+  /** Entries with from ≤ key < to, in key order, at most `limit` (page through with the last key). */
+  range(from: string, to: string, limit?: number): Array<[string, Uint8Array]>;
+  /** Keys with from ≤ key < to, in key order, at most `limit`, without reading values. */
+  keys(from: string, to: string, limit?: number): string[];
+  /** How many keys lie in from ≤ key < to. */
+  count(from: string, to: string): number;
+  /** The entry with the greatest key in (above, atMost], if any. */
+  floor(atMost: string, above: string): [string, Uint8Array] | undefined;
   /** Starts a flush; its completion arrives as a `flushed` message carrying the token. */
   flush(): number;
 }
@@ -47,6 +56,8 @@ export interface ActorContext {
   adopt(handle: BufferHandle): void;
   /** Returns an adopted (or any) shared buffer to the pool. */
   release(handle: BufferHandle): void;
+  /** The bytes behind a handle (shared memory, no copy); a stale handle throws WHORL_STALE_HANDLE. */
+  view(handle: BufferHandle): Buffer;
   log(event: string, fields?: Record<string, unknown>): void;
 }
 

@@ -17,6 +17,8 @@ export interface CellStorage extends ActorStorage {
   onFlushed(callback: (token: number, ok: boolean) => void): void;
   /** The process died: what was not flushed may vanish or tear (simulated storage only). */
   crash(): void;
+  /** Orderly stop: every write on stable storage, files closed. */
+  close?(): Promise<void>;
 }
 
 /** What a cell needs from whatever runs it: the simulator or a worker thread. */
@@ -29,6 +31,7 @@ export interface CellHost {
   cancelTimer(handle: unknown): void;
   log(cell: ActorCell, event: string, fields: Record<string, unknown>): void;
   releaseHandle(handle: BufferHandle): void;
+  viewHandle(handle: BufferHandle): Buffer;
 }
 
 /**
@@ -196,6 +199,7 @@ export class ActorCell {
         this.adopted.delete(handle);
         this.host.releaseHandle(handle);
       },
+      view: (handle) => this.host.viewHandle(handle),
       log: (event, fields = {}) => this.host.log(this, event, fields),
     };
   }

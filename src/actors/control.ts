@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { BehaviorSpec } from './behavior-spec.js';
+import type { BehaviorSpec, StorageSpec } from './behavior-spec.js';
 import type { SlabDescriptor } from './buffer-pool.js';
 import type { RingChannelEnds } from './ring-channel.js';
 
@@ -10,7 +10,7 @@ import type { RingChannelEnds } from './ring-channel.js';
  *   |---------|---------------|------------------------------------------------------------|
  *   | peer    | main → worker | a channel to another thread: port (transferred), rings    |
  *   | place   | main → worker | actor now runs on thread                                   |
- *   | spawn   | main → worker | build actor from spec with this incarnation                |
+ *   | spawn   | main → worker | open its storage, build actor from spec, this incarnation |
  *   | slabs   | main → worker | shared buffer slabs to attach                              |
  *   | stop    | main → worker | stop every actor, then let the thread exit by itself       |
  *   | die     | main → worker | test hook: the thread exits abruptly                       |
@@ -19,7 +19,7 @@ import type { RingChannelEnds } from './ring-channel.js';
 export type ToWorker =
   | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort; readonly ends: RingChannelEnds }
   | { readonly type: 'place'; readonly actor: string; readonly thread: number }
-  | { readonly type: 'spawn'; readonly actor: string; readonly spec: BehaviorSpec; readonly incarnation: number }
+  | { readonly type: 'spawn'; readonly actor: string; readonly spec: BehaviorSpec; readonly storage?: StorageSpec; readonly incarnation: number }
   | { readonly type: 'slabs'; readonly slabs: SlabDescriptor[] }
   | { readonly type: 'stop' }
   | { readonly type: 'die' };

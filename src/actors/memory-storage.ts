@@ -1,3 +1,4 @@
+import { floorOf, rangeOf } from './sorted-map-storage.js';
 import type { CellStorage } from './cell.js';
 
 /**
@@ -22,8 +23,20 @@ export class MemoryStorage implements CellStorage {
     this.entries.delete(key);
   }
 
-  keys(): string[] {
-    return [...this.entries.keys()].sort();
+  range(from: string, to: string, limit?: number): Array<[string, Uint8Array]> {
+    return rangeOf(this.entries, from, to, limit);
+  }
+
+  keys(from: string, to: string, limit?: number): string[] {
+    return rangeOf(this.entries, from, to, limit).map(([key]) => key);
+  }
+
+  count(from: string, to: string): number {
+    return rangeOf(this.entries, from, to).length;
+  }
+
+  floor(atMost: string, above: string): [string, Uint8Array] | undefined {
+    return floorOf(this.entries, atMost, above);
   }
 
   flush(): number {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { assert } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { Behavior } from './actor.js';
-import type { BehaviorSpec } from './behavior-spec.js';
+import type { BehaviorSpec, StorageSpec } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
 import { MemoryStorage } from './memory-storage.js';
@@ -26,6 +26,7 @@ interface Placed {
   thread: number;
   incarnation: number;
   readonly spec: BehaviorSpec;
+  readonly storage?: StorageSpec;
 }
 
 const workerEntry = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
@@ -78,12 +79,22 @@ export class ActorRuntime {
     return this.placed.get(actor);
   }
 
-  /** Starts an actor on a worker (round robin unless `thread` is given). */
-  async spawn(actor: string, spec: BehaviorSpec, thread?: number): Promise<void> {
+  /**
+   * Starts an actor on a worker (round robin unless `thread` is given), with its storage opened
+   * from `storage` on that thread (thread memory without one). Rejects, placing nothing, when the
+   * behavior or the storage cannot be opened.
+   */
+  async spawn(actor: string, spec: BehaviorSpec, thread?: number, storage?: StorageSpec): Promise<void> {
     assert(!this.placed.has(actor), `actor ${actor} exists`);
     const target = thread ?? this.pickThread();
-    this.placed.set(actor, { thread: target, incarnation: 0, spec });
-    await this.startOn(actor, target, 0, spec);
+    const placed: Placed = { thread: target, incarnation: 0, spec, storage };
+    this.placed.set(actor, placed);
+    try {
+      await this.startOn(actor, placed);
+    } catch (error) {
+      this.placed.delete(actor);
+      throw error;
+    }
   }
 
   /** Starts an actor on the main thread (used by the front end and tests). */
@@ -103,7 +114,7 @@ export class ActorRuntime {
     this.stopping ??= (async () => {
       const exits = [...this.workers.values()].map((worker) => once(worker, 'exit'));
       this.broadcast({ type: 'stop' });
-      this.host.stopAll();
+      await this.host.stopAll();
       await Promise.all(exits);
     })();
     return this.stopping;
@@ -147,12 +158,13 @@ export class ActorRuntime {
     this.workers.get(owner)!.postMessage({ type: 'peer', thread: peer, port, ends } satisfies ToWorker, [port]);
   }
 
-  private async startOn(actor: string, thread: number, incarnation: number, spec: BehaviorSpec): Promise<void> {
+  private async startOn(actor: string, placed: Placed): Promise<void> {
+    const { thread, incarnation, spec, storage } = placed;
     const started = new Promise<void>((resolve, reject) => this.spawnWaiters.set(actor, { resolve, reject }));
     const worker = this.workers.get(thread);
     assert(worker, `no thread ${thread}`);
     worker.postMessage({ type: 'slabs', slabs: this.pool.descriptors() } satisfies ToWorker);
-    worker.postMessage({ type: 'spawn', actor, spec, incarnation } satisfies ToWorker);
+    worker.postMessage({ type: 'spawn', actor, spec, storage, incarnation } satisfies ToWorker);
     await started;
     this.broadcast({ type: 'place', actor, thread });
   }
@@ -173,7 +185,7 @@ export class ActorRuntime {
       if (placed.thread !== thread) continue;
       placed.thread = this.pickThread();
       placed.incarnation += 1;
-      void this.startOn(actor, placed.thread, placed.incarnation, placed.spec).catch((error: unknown) =>
+      void this.startOn(actor, placed).catch((error: unknown) =>
         this.options.log.error({ err: error, actor }, 'could not restart actor'),
       );
     }

@@ -67,11 +67,12 @@ export class ThreadHost implements CellHost {
     return cell;
   }
 
-  /** Orderly stop: run what is queued, then stop every actor and flush the outboxes. */
-  stopAll(): void {
+  /** Orderly stop: run what is queued, stop every actor, flush the outboxes, close storage. */
+  async stopAll(): Promise<void> {
     this.drain(Infinity);
     for (const cell of this.cells.values()) cell.stop();
     this.flushOutboxes();
+    await Promise.all([...this.cells.values()].map((cell) => cell.storage.close?.()));
   }
 
   // CellHost
@@ -117,6 +118,10 @@ export class ThreadHost implements CellHost {
 
   releaseHandle(handle: BufferHandle): void {
     threadPool().release(handle);
+  }
+
+  viewHandle(handle: BufferHandle): Buffer {
+    return threadPool().view(handle);
   }
 
   private drain(budget: number): void {

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { assertNever } from '../assert.js';
 import { createLogger } from '../log.js';
-import { loadBehavior } from './behavior-spec.js';
+import { loadBehavior, openStorage } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
 import { MemoryStorage } from './memory-storage.js';
@@ -16,6 +16,17 @@ const pool = BufferPool.attached();
 setThreadPool(pool);
 const port = parentPort!;
 
+async function spawn(message: Extract<ToWorker, { type: 'spawn' }>): Promise<void> {
+  try {
+    const behavior = await loadBehavior(message.spec);
+    const storage = message.storage ? await openStorage(message.storage) : new MemoryStorage();
+    host.spawn(message.actor, behavior, storage, message.incarnation);
+    port.postMessage({ type: 'spawned', actor: message.actor } satisfies FromWorker);
+  } catch (error) {
+    port.postMessage({ type: 'spawned', actor: message.actor, error: error instanceof Error ? error.message : String(error) } satisfies FromWorker);
+  }
+}
+
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'peer':
@@ -25,18 +36,12 @@ port.on('message', (message: ToWorker) => {
     case 'slabs':
       return pool.attach(message.slabs);
     case 'spawn':
-      loadBehavior(message.spec).then(
-        (behavior) => {
-          host.spawn(message.actor, behavior, new MemoryStorage(), message.incarnation);
-          port.postMessage({ type: 'spawned', actor: message.actor } satisfies FromWorker);
-        },
-        (error: unknown) => port.postMessage({ type: 'spawned', actor: message.actor, error: String(error) } satisfies FromWorker),
-      );
+      void spawn(message);
       return;
     case 'stop':
-      host.stopAll();
-      // Nothing left holds the event loop: the thread exits by itself once pending I/O is done.
-      port.close();
+      // Storage is closed (every write on disk) before the port: then nothing holds the event
+      // loop and the thread exits by itself. Terminating it mid-write would be unsafe.
+      void host.stopAll().finally(() => port.close());
       return;
     case 'die':
       process.exit(70);

@@ -1,3 +1,4 @@
+import { floorOf, rangeOf } from '../actors/sorted-map-storage.js';
 import type { CellStorage } from '../actors/cell.js';
 import type { Prng } from './prng.js';
 import type { Scheduler } from './scheduler.js';
@@ -48,8 +49,20 @@ export class SimStorage implements CellStorage {
     this.unflushed.push({ key, value: undefined });
   }
 
-  keys(): string[] {
-    return [...this.visible.keys()].sort();
+  range(from: string, to: string, limit?: number): Array<[string, Uint8Array]> {
+    return rangeOf(this.visible, from, to, limit);
+  }
+
+  keys(from: string, to: string, limit?: number): string[] {
+    return rangeOf(this.visible, from, to, limit).map(([key]) => key);
+  }
+
+  count(from: string, to: string): number {
+    return rangeOf(this.visible, from, to).length;
+  }
+
+  floor(atMost: string, above: string): [string, Uint8Array] | undefined {
+    return floorOf(this.visible, atMost, above);
   }
 
   flush(): number {

@@ -3,6 +3,7 @@ import type { Behavior } from '../actors/actor.js';
 import { addressKey, type Address } from '../actors/address.js';
 import { ActorCell, type CellHost } from '../actors/cell.js';
 import type { Envelope } from '../actors/envelope.js';
+import { BufferPool, type BufferHandle } from '../actors/buffer-pool.js';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 import { SimStorage, type StorageFaults } from './sim-storage.js';
@@ -32,6 +33,8 @@ export class Simulation implements CellHost {
   /** Actors cut off from everyone not in the same set. */
   private partition: Set<string> | undefined;
   private readonly trace: Hash = createHash('sha256');
+  /** Payload buffers of simulated actors (one thread, so an ordinary pool). */
+  readonly pool = new BufferPool({ maxBytes: 64 * 1024 * 1024 });
   delivered = 0;
 
   constructor(readonly seed: number) {
@@ -118,8 +121,12 @@ export class Simulation implements CellHost {
     this.record(`${addressKey(cell.self)}@${cell.incarnation} ${event}`);
   }
 
-  releaseHandle(): void {
-    // Simulated actors carry no shared buffers.
+  releaseHandle(handle: BufferHandle): void {
+    this.pool.release(handle);
+  }
+
+  viewHandle(handle: BufferHandle): Buffer {
+    return this.pool.view(handle);
   }
 
   private arrive(envelope: Envelope): void {

@@ -5,8 +5,8 @@ import { decodeRecord, encodeRecord, type RegisterMessage, type Versioned } from
 /** Stores every version it is sent; answers a store only once it is flushed. */
 export const replica: Behavior<RegisterMessage> = (context: ActorContext): Actor<RegisterMessage> => {
   let newest: Versioned = { version: 0, value: '' };
-  for (const key of context.storage.keys()) {
-    const record = decodeRecord(context.storage.get(key)!);
+  for (const [, value] of context.storage.range('', '\uffff')) {
+    const record = decodeRecord(value);
     if (record && record.version > newest.version) newest = record;
   }
   const waitingForFlush = new Map<number, RequestIncoming<RegisterMessage>[]>();

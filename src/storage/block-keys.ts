@@ -1,0 +1,71 @@
+import { assert } from '../assert.js';
+
+/**
+ * Keys of a disk actor's LMDB environment. Numbers are fixed-width lowercase hex, so key order is
+ * numeric order, and all versions of one block sit together, oldest epoch first.
+ *
+ *   | key                                   | value                                        |
+ *   |---------------------------------------|----------------------------------------------|
+ *   | meta:format                           | JSON DiskFormat (see disk-format.ts)         |
+ *   | b:<gmap 8>:<block 12>:<epoch 8>       | u32 LE CRC32C of the data, then 4096 bytes   |
+ *   | h:<gmap 8>:<block 12>:<epoch 8>       | empty: a hole (zeros) written at this epoch, |
+ *   |                                       | hiding any older version of the block        |
+ *   | busy:<gmap 8>:<region 10>             | empty: a write may be in flight (Petal §2.4) |
+ *   | stale:<gmap 8>:<region 10>            | empty: the partner copy missed writes        |
+ *
+ * gmap is a global map id, block a 4 KiB block number within it (up to 2^48), region a 64 KiB
+ * region number. Data and holes live apart so that counting `b:` keys counts allocated blocks.
+ */
+export const blockBytes = 4096;
+export const regionBytes = 64 * 1024;
+export const blocksPerRegion = regionBytes / blockBytes;
+export const blockNumberMax = 2 ** 48 - 1;
+export const epochMax = 2 ** 32 - 1;
+export const gmapMax = 2 ** 32 - 1;
+
+export type MarkKind = 'busy' | 'stale';
+
+function hex(value: number, width: number): string {
+  return value.toString(16).padStart(width, '0');
+}
+
+export type BlockKind = 'b' | 'h';
+
+export function blockPrefix(kind: BlockKind, gmap: number, block: number): string {
+  assert(Number.isInteger(gmap) && gmap >= 0 && gmap <= gmapMax, `gmap ${gmap}`);
+  assert(Number.isInteger(block) && block >= 0 && block <= blockNumberMax, `block ${block}`);
+  return `${kind}:${hex(gmap, 8)}:${hex(block, 12)}:`;
+}
+
+export function blockKey(kind: BlockKind, gmap: number, block: number, epoch: number): string {
+  assert(Number.isInteger(epoch) && epoch >= 0 && epoch <= epochMax, `epoch ${epoch}`);
+  return blockPrefix(kind, gmap, block) + hex(epoch, 8);
+}
+
+export function epochOfKey(key: string): number {
+  return parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
+}
+
+/** All block keys of every gmap sort between these two. */
+export const blockKeysFrom = 'b:';
+export const blockKeysTo = 'b;';
+
+export function parseBlockKey(key: string): { gmap: number; block: number; epoch: number } {
+  const [tag, gmap, block, epoch] = key.split(':');
+  assert((tag === 'b' || tag === 'h') && gmap && block && epoch, `not a block key: ${key}`);
+  return { gmap: parseInt(gmap, 16), block: parseInt(block, 16), epoch: parseInt(epoch, 16) };
+}
+
+export function markKey(kind: MarkKind, gmap: number, region: number): string {
+  assert(Number.isInteger(region) && region >= 0 && region < 2 ** 40, `region ${region}`);
+  return `${kind}:${hex(gmap, 8)}:${hex(region, 10)}`;
+}
+
+export function markRange(kind: MarkKind): [string, string] {
+  return [`${kind}:`, `${kind};`];
+}
+
+export function parseMarkKey(key: string): { gmap: number; region: number } {
+  const [, gmap, region] = key.split(':');
+  return { gmap: parseInt(gmap!, 16), region: parseInt(region!, 16) };
+}

@@ -1,0 +1,118 @@
+import { assert } from '../assert.js';
+import type { ActorStorage } from '../actors/actor.js';
+import { crc32c } from '../actors/crc32c.js';
+import { WhorlError } from '../errors.js';
+import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, parseBlockKey } from './block-keys.js';
+
+/** Where a block lives: global map, epoch, block number. */
+export interface BlockAddress {
+  readonly gmap: number;
+  readonly epoch: number;
+  readonly block: number;
+}
+
+const checksumBytes = 4;
+
+/**
+ * The block layout of one disk over an actor's storage (LMDB in production, the simulator's
+ * fault-injecting storage in tests): thin 4 KiB blocks with a CRC32C each, versions per epoch,
+ * holes, and the space they take against the disk's capacity.
+ */
+export class BlockStore {
+  private allocatedBlocks: number;
+
+  constructor(
+    private readonly storage: ActorStorage,
+    readonly capacityBytes: number,
+  ) {
+    this.allocatedBlocks = storage.count(blockKeysFrom, blockKeysTo);
+  }
+
+  get allocatedBytes(): number {
+    return this.allocatedBlocks * blockBytes;
+  }
+
+  /**
+   * Copies the block as of `epoch` (the newest version at or below it) into `into`; zeros if it
+   * was never written or is a hole. Returns whether it holds data. A checksum mismatch is an
+   * error naming the block.
+   */
+  read(address: BlockAddress, into: Uint8Array): boolean {
+    assert(into.length === blockBytes, `read into ${into.length} bytes`);
+    const { gmap, epoch, block } = address;
+    let stored = this.storage.get(blockKey('b', gmap, block, epoch));
+    let storedEpoch = epoch;
+    if (!stored && epoch > 0) {
+      // Not written in this epoch: the newest older version, unless a newer hole hides it.
+      const data = this.storage.floor(blockKey('b', gmap, block, epoch), blockPrefix('b', gmap, block));
+      const hole = this.storage.floor(blockKey('h', gmap, block, epoch), blockPrefix('h', gmap, block));
+      if (data && (!hole || epochOfKey(data[0]) > epochOfKey(hole[0]))) {
+        stored = data[1];
+        storedEpoch = epochOfKey(data[0]);
+      }
+    }
+    if (!stored) {
+      into.fill(0);
+      return false;
+    }
+    const expected = readChecksum(stored);
+    const data = stored.subarray(checksumBytes);
+    if (stored.length !== checksumBytes + blockBytes || crc32c(data) !== expected) {
+      throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${block} epoch ${storedEpoch} (${stored.length} bytes stored)`);
+    }
+    into.set(data);
+    return true;
+  }
+
+  /** Blocks of [block, block + count) at `epoch` that do not yet hold data (what a write would add). */
+  newBlocks(gmap: number, epoch: number, block: number, count: number): number {
+    let added = 0;
+    for (let i = 0; i < count; i++) if (!this.storage.get(blockKey('b', gmap, block + i, epoch))) added += 1;
+    return added;
+  }
+
+  /** Refuses, changing nothing, when the blocks would not fit. */
+  checkSpace(addedBlocks: number): void {
+    const needBytes = (this.allocatedBlocks + addedBlocks) * blockBytes;
+    if (needBytes > this.capacityBytes) {
+      throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${addedBlocks * blockBytes} more needed`);
+    }
+  }
+
+  /** Writes one block (the caller checked space for the whole request first). */
+  write(address: BlockAddress, data: Uint8Array): void {
+    assert(data.length === blockBytes, `write of ${data.length} bytes`);
+    const { gmap, epoch, block } = address;
+    const key = blockKey('b', gmap, block, epoch);
+    if (!this.storage.get(key)) this.allocatedBlocks += 1;
+    const stored = Buffer.allocUnsafe(checksumBytes + blockBytes);
+    stored.set(data, checksumBytes);
+    stored.writeUInt32LE(crc32c(data), 0);
+    this.storage.put(key, stored);
+    const hole = blockKey('h', gmap, block, epoch);
+    if (this.storage.get(hole)) this.storage.delete(hole);
+  }
+
+  /**
+   * Makes [block, block + count) read as zeros at `epoch` and frees their space; older epochs keep
+   * theirs. Visits only blocks that have versions, so trimming a thin disk's empty range is cheap.
+   */
+  trim(gmap: number, epoch: number, block: number, count: number): void {
+    const versions = this.storage.keys(blockPrefix('b', gmap, block), blockPrefix('b', gmap, block + count));
+    const needsHole = new Set<number>();
+    for (const key of versions) {
+      const version = parseBlockKey(key);
+      if (version.epoch === epoch) {
+        this.storage.delete(key);
+        this.allocatedBlocks -= 1;
+      } else if (version.epoch < epoch) {
+        needsHole.add(version.block);
+      }
+    }
+    for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
+  }
+}
+
+function readChecksum(stored: Uint8Array): number {
+  return (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;
+}

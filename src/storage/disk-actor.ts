@@ -1,0 +1,113 @@
+import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
+import { assertNever } from '../assert.js';
+import { isWhorlError } from '../errors.js';
+import { blockBytes } from './block-keys.js';
+import { BlockStore } from './block-store.js';
+import { checkDiskRequest } from './disk-check.js';
+import type { DiskReply, DiskRequest } from './disk-protocol.js';
+import { Marks } from './marks.js';
+
+export interface DiskActorOptions {
+  readonly capacityBytes: number;
+}
+
+type Request = RequestIncoming<DiskRequest>;
+
+/**
+ * A physical disk: block data, busy bits and stale marks in the actor's storage (one LMDB
+ * environment in production). Requests are checked once here; the block store asserts.
+ * Durability: a write is answered when visible; FLUSH, FUA writes and setMarks are answered only
+ * after the storage reports a completed flush covering them.
+ */
+export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
+  return (context: ActorContext): Actor<DiskRequest> => {
+    const store = new BlockStore(context.storage, options.capacityBytes);
+    const marks = new Marks(context.storage);
+    /** Requests answered when the flush with this token completes, and what to do then. */
+    const waitingForFlush = new Map<number, Array<{ request: Request; onFlushed?: () => void }>>();
+
+    const answer = (request: Request, reply: DiskReply): void => context.reply(request, reply);
+    const afterFlush = (request: Request, onFlushed?: () => void): void => {
+      const token = context.storage.flush();
+      const waiting = waitingForFlush.get(token) ?? [];
+      waiting.push({ request, onFlushed });
+      waitingForFlush.set(token, waiting);
+    };
+
+    const handle = (request: Request): void => {
+      const body = request.body;
+      const problem = checkDiskRequest(body);
+      if (problem) return answer(request, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: problem });
+      switch (body.op) {
+        case 'read': {
+          const buffer = context.view(body.handle);
+          const holes: number[] = [];
+          for (let i = 0; i < body.count; i++) {
+            const into = buffer.subarray(i * blockBytes, (i + 1) * blockBytes);
+            if (!store.read({ gmap: body.gmap, epoch: body.epoch, block: body.block + i }, into)) holes.push(i);
+          }
+          return answer(request, { ok: true, holes });
+        }
+        case 'write': {
+          store.checkSpace(store.newBlocks(body.gmap, body.epoch, body.block, body.count));
+          const buffer = context.view(body.handle);
+          for (let i = 0; i < body.count; i++) {
+            store.write({ gmap: body.gmap, epoch: body.epoch, block: body.block + i }, buffer.subarray(i * blockBytes, (i + 1) * blockBytes));
+          }
+          return body.fua ? afterFlush(request) : answer(request, { ok: true });
+        }
+        case 'trim':
+          store.trim(body.gmap, body.epoch, body.block, body.count);
+          return body.fua ? afterFlush(request) : answer(request, { ok: true });
+        case 'flush':
+          return afterFlush(request);
+        case 'setMarks': {
+          const added = marks.set(body.kind, body.gmap, body.regions);
+          if (added.length === 0) return answer(request, { ok: true });
+          return afterFlush(request, () => marks.settle(body.kind, body.gmap, added));
+        }
+        case 'clearMarks':
+          marks.clear(body.kind, body.gmap, body.regions);
+          return answer(request, { ok: true });
+        case 'listMarks':
+          return answer(request, { ok: true, marks: marks.list(body.kind) });
+        case 'stats':
+          return answer(request, { ok: true, allocatedBytes: store.allocatedBytes, capacityBytes: store.capacityBytes });
+        default:
+          return assertNever(body, 'disk request');
+      }
+    };
+
+    return {
+      receive(incoming: Incoming<DiskRequest>): void {
+        switch (incoming.kind) {
+          case 'request':
+            try {
+              return handle(incoming);
+            } catch (error) {
+              // Operational errors (full, checksum, stale handle) go back to the caller; anything
+              // else is a broken invariant and restarts the actor.
+              if (!isWhorlError(error)) throw error;
+              return answer(incoming, { ok: false, code: error.code, message: error.message });
+            }
+          case 'flushed': {
+            const waiting = waitingForFlush.get(incoming.token) ?? [];
+            waitingForFlush.delete(incoming.token);
+            for (const { request, onFlushed } of waiting) {
+              if (incoming.ok) onFlushed?.();
+              answer(request, incoming.ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
+            }
+            return;
+          }
+          case 'tell':
+          case 'reply':
+          case 'failure':
+          case 'timer':
+            return;
+          default:
+            return assertNever(incoming, 'incoming');
+        }
+      },
+    };
+  };
+}

@@ -1,0 +1,37 @@
+import { blockBytes, blockNumberMax, epochMax, gmapMax } from './block-keys.js';
+import { blocksPerRequestMax, type DiskRequest } from './disk-protocol.js';
+
+/** What is wrong with a request, or undefined: checked once, at the disk actor's boundary. */
+export function checkDiskRequest(body: DiskRequest): string | undefined {
+  switch (body.op) {
+    case 'read':
+    case 'write':
+    case 'trim': {
+      const range = checkRange(body.gmap, body.epoch, body.block, body.count);
+      if (range) return range;
+      if (body.op !== 'trim' && body.handle.lengthBytes !== body.count * blockBytes) {
+        return `${body.op} of ${body.count} blocks carries ${body.handle.lengthBytes} bytes, not ${body.count * blockBytes}`;
+      }
+      return undefined;
+    }
+    case 'setMarks':
+    case 'clearMarks':
+      if (!isInteger(body.gmap, gmapMax)) return `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
+      if (!Array.isArray(body.regions) || body.regions.some((region) => !isInteger(region, 2 ** 40 - 1))) return `regions ${String(body.regions)} are not region numbers`;
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+function checkRange(gmap: number, epoch: number, block: number, count: number): string | undefined {
+  if (!isInteger(gmap, gmapMax)) return `gmap ${gmap} is not an integer in 0..${gmapMax}`;
+  if (!isInteger(epoch, epochMax)) return `epoch ${epoch} is not an integer in 0..${epochMax}`;
+  if (!isInteger(count, blocksPerRequestMax) || count < 1) return `count ${count} is not in 1..${blocksPerRequestMax}`;
+  if (!isInteger(block, blockNumberMax) || block + count - 1 > blockNumberMax) return `blocks ${block}+${count} exceed block ${blockNumberMax}`;
+  return undefined;
+}
+
+function isInteger(value: unknown, max: number): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
+}

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WhorlError } from '../errors.js';
+import { blockBytes } from './block-keys.js';
+import { LmdbStorage } from './lmdb-storage.js';
+
+/**
+ * What `meta:format` holds, written once when a disk is created and checked at every open.
+ *
+ *   | field         | meaning                                                     |
+ *   |---------------|-------------------------------------------------------------|
+ *   | format        | always "whorl-disk"                                         |
+ *   | version       | layout version (1: the keys in block-keys.ts)               |
+ *   | owner         | the server this disk belongs to (e.g. "server-2")           |
+ *   | capacityBytes | block bytes the disk may hold                               |
+ *   | blockBytes    | 4096                                                        |
+ *   | pageSizeBytes | LMDB page size the environment was created with             |
+ */
+export interface DiskFormat {
+  readonly format: 'whorl-disk';
+  readonly version: 1;
+  readonly owner: string;
+  readonly capacityBytes: number;
+  readonly blockBytes: number;
+  readonly pageSizeBytes: number;
+}
+
+export interface OpenDiskOptions {
+  readonly path: string;
+  readonly owner: string;
+  readonly capacityBytes: number;
+  /** Create the disk if the directory is missing or empty; never over anything else. */
+  readonly create: boolean;
+  readonly pageSizeBytes?: number;
+}
+
+export const formatKey = 'meta:format';
+const dataFile = 'data.mdb';
+/**
+ * Each 4 KiB block takes two LMDB pages (a value of one page plus its header spills to two
+ * overflow pages), and the B-tree and free pages take more: reserve address space generously so
+ * that the disk's own accounting says "full" long before LMDB would.
+ */
+export function mapSizeFor(capacityBytes: number): number {
+  return Math.ceil((capacityBytes * 2.5 + 256 * 1024 * 1024) / 65536) * 65536;
+}
+
+/** Opens (or creates) a disk directory, refusing anything that is not the disk it should be. */
+export async function openDisk(options: OpenDiskOptions): Promise<{ storage: LmdbStorage; format: DiskFormat }> {
+  const where = path.resolve(options.path);
+  const state = inspect(where);
+  if (state === 'not-a-directory') throw invalid(where, 'is not a directory');
+  if (state === 'foreign') throw invalid(where, `holds files but no ${dataFile}: not a whorl disk (refusing to format it)`);
+  if (state === 'empty' && !options.create) throw invalid(where, 'holds no whorl disk');
+  fs.mkdirSync(where, { recursive: true });
+
+  if (state === 'existing') {
+    const damage = lmdbFileDamage(path.join(where, dataFile));
+    if (damage) throw invalid(where, `has a damaged ${dataFile} (${damage})`);
+  }
+  let storage: LmdbStorage;
+  try {
+    storage = new LmdbStorage({ path: where, mapSizeBytes: mapSizeFor(options.capacityBytes), pageSizeBytes: options.pageSizeBytes });
+  } catch (error) {
+    throw invalid(where, `cannot be opened as LMDB (${(error as Error).message}): damaged?`);
+  }
+  try {
+    const format = state === 'empty' ? await create(storage, options) : check(storage, where, options);
+    return { storage, format };
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+}
+
+/**
+ * LMDB trusts its file: opening garbage crashes the process. So the two meta pages are checked
+ * first (offsets of LMDB's on-disk meta page):
+ *
+ *   | offset | size | field                                       |
+ *   |--------|------|---------------------------------------------|
+ *   | 18     | u16  | page flags; 0x08 marks a meta page          |
+ *   | 24     | u32  | magic 0xBEEFC0DE                            |
+ *   | 48     | u32  | page size (kept in the free-list DB record) |
+ *
+ * The second meta page starts one page in. Damage deeper in the B-tree is not detected here.
+ */
+function lmdbFileDamage(file: string): string | undefined {
+  const header = Buffer.alloc(64);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (fs.readSync(fd, header, 0, 64, 0) < 64) return `${size} bytes is too short`;
+    const pageSize = header.readUInt32LE(48);
+    const metaOk = (page: Buffer) => (page.readUInt16LE(18) & 0x08) !== 0 && page.readUInt32LE(24) === 0xbeefc0de;
+    if (!metaOk(header)) return 'no LMDB meta page at the start';
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return `page size ${pageSize} is impossible`;
+    if (size < 2 * pageSize) return `${size} bytes is shorter than two meta pages`;
+    if (fs.readSync(fd, header, 0, 64, pageSize) < 64 || !metaOk(header)) return 'the second meta page is damaged';
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function inspect(where: string): 'empty' | 'existing' | 'foreign' | 'not-a-directory' {
+  let entries: string[];
+  try {
+    if (!fs.statSync(where).isDirectory()) return 'not-a-directory';
+    entries = fs.readdirSync(where);
+  } catch {
+    return 'empty';
+  }
+  if (entries.includes(dataFile)) return 'existing';
+  return entries.length === 0 ? 'empty' : 'foreign';
+}
+
+async function create(storage: LmdbStorage, options: OpenDiskOptions): Promise<DiskFormat> {
+  const format: DiskFormat = {
+    format: 'whorl-disk',
+    version: 1,
+    owner: options.owner,
+    capacityBytes: options.capacityBytes,
+    blockBytes,
+    pageSizeBytes: options.pageSizeBytes ?? 4096,
+  };
+  storage.put(formatKey, Buffer.from(JSON.stringify(format)));
+  await storage.sync();
+  return format;
+}
+
+function check(storage: LmdbStorage, where: string, options: OpenDiskOptions): DiskFormat {
+  const raw = storage.get(formatKey);
+  if (!raw) throw invalid(where, `is an LMDB environment without ${formatKey}: not a whorl disk`);
+  let format: DiskFormat;
+  try {
+    format = JSON.parse(Buffer.from(raw).toString('utf8')) as DiskFormat;
+  } catch {
+    throw invalid(where, `has a damaged ${formatKey}`);
+  }
+  if (format.format !== 'whorl-disk' || format.version !== 1) throw invalid(where, `has format ${format.format} version ${format.version}; this whorl reads whorl-disk version 1`);
+  if (format.owner !== options.owner) throw invalid(where, `belongs to ${format.owner}, not ${options.owner}`);
+  if (format.capacityBytes !== options.capacityBytes) throw invalid(where, `has capacity ${format.capacityBytes} bytes, not the ${options.capacityBytes} configured`);
+  return format;
+}
+
+function invalid(where: string, why: string): WhorlError {
+  return new WhorlError('WHORL_DISK_INVALID', `disk ${where} ${why}`);
+}
+
+/** A StorageSpec export: the worker thread that runs a disk actor opens its disk with this. */
+export async function openDiskStorage(options: OpenDiskOptions): Promise<LmdbStorage> {
+  return (await openDisk(options)).storage;
+}

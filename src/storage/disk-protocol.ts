@@ -1,0 +1,44 @@
+import type { BufferHandle } from '../actors/buffer-pool.js';
+import type { WhorlErrorCode } from '../errors.js';
+import type { MarkKind } from './block-keys.js';
+
+/**
+ * Requests a disk actor answers. Blocks are 4 KiB; `handle` covers exactly count × 4096 bytes of
+ * shared memory (read: the disk fills it; write: the disk copies from it). The layer above splits
+ * unaligned I/O into whole blocks (read-modify-write), so the disk sees only whole blocks.
+ *
+ *   | op         | answered when                                                        |
+ *   |------------|----------------------------------------------------------------------|
+ *   | read       | the blocks are in the buffer; `holes` lists blocks that read as zero |
+ *   | write      | visible to reads; with fua, also on stable storage                   |
+ *   | trim       | the blocks read as zero and their space is free (write-zeroes too)   |
+ *   | flush      | everything answered before it is on stable storage                   |
+ *   | setMarks   | the busy bits / stale marks are on stable storage (group commit)     |
+ *   | clearMarks | at once; the clear reaches disk with a later flush (lazy)            |
+ *   | listMarks  | at once, from the disk's memory of its marks                         |
+ *   | stats      | at once: allocated and capacity bytes                                |
+ */
+export type DiskRequest =
+  | { readonly op: 'read'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly handle: BufferHandle }
+  | {
+      readonly op: 'write';
+      readonly gmap: number;
+      readonly epoch: number;
+      readonly block: number;
+      readonly count: number;
+      readonly handle: BufferHandle;
+      readonly fua: boolean;
+    }
+  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean }
+  | { readonly op: 'flush' }
+  | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
+  | { readonly op: 'clearMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
+  | { readonly op: 'listMarks'; readonly kind: MarkKind }
+  | { readonly op: 'stats' };
+
+export type DiskReply =
+  | { readonly ok: true; readonly holes?: number[]; readonly marks?: Array<{ gmap: number; region: number }>; readonly allocatedBytes?: number; readonly capacityBytes?: number }
+  | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string };
+
+/** The most blocks one request may cover (32 MiB, the largest NBD payload). */
+export const blocksPerRequestMax = 8192;

@@ -1,0 +1,155 @@
+import { open, type RootDatabase } from 'lmdb';
+import type { CellStorage } from '../actors/cell.js';
+
+export interface LmdbStorageOptions {
+  readonly path: string;
+  /** Address space reserved for the file; the disk actor keeps its data well below it. */
+  readonly mapSizeBytes: number;
+  readonly pageSizeBytes?: number;
+}
+
+/**
+ * An actor's storage in one LMDB environment (lmdb-js). Writes are queued into lmdb-js's
+ * background write transactions (group commit: every write of a turn, and every write made while
+ * a commit runs, shares the next commit). Until its commit lands a write lives in `uncommitted`,
+ * so the actor reads its own writes at once. A flush completes when every earlier write is
+ * committed and synced to disk (`flushed`), which is what NBD FLUSH and FUA need.
+ */
+export class LmdbStorage implements CellStorage {
+  private readonly db: RootDatabase<Buffer, string>;
+  /** Writes whose commit has not landed yet: a value, or null for a delete. */
+  private readonly uncommitted = new Map<string, Uint8Array | null>();
+  private lastWrite: Promise<unknown> = Promise.resolve();
+  private writeFailed: unknown;
+  private nextToken = 1;
+  private flushed: (token: number, ok: boolean) => void = () => undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly options: LmdbStorageOptions) {
+    this.db = open<Buffer, string>({
+      path: options.path,
+      encoding: 'binary',
+      mapSize: options.mapSizeBytes,
+      pageSize: options.pageSizeBytes ?? 4096,
+      // Commits return once visible; `flushed` tells when they are on disk.
+      overlappingSync: true,
+    });
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const pending = this.uncommitted.get(key);
+    if (pending !== undefined) return pending ?? undefined;
+    // lmdb-js hands back its reused read buffer with `length` set to the value's size but the
+    // typed array spanning the whole buffer: cut a true view of the value.
+    const value = this.db.getBinaryFast(key);
+    return value && value.subarray(0, value.length);
+  }
+
+  put(key: string, value: Uint8Array): void {
+    this.track(key, value, this.db.put(key, value as Buffer));
+  }
+
+  delete(key: string): void {
+    this.track(key, null, this.db.remove(key));
+  }
+
+  range(from: string, to: string, limit = Infinity): Array<[string, Uint8Array]> {
+    const entries = new Map<string, Uint8Array>();
+    // Enough committed entries that, after pending deletes, `limit` remain.
+    const committedLimit = limit === Infinity ? undefined : limit + this.uncommitted.size;
+    for (const { key, value } of this.db.getRange({ start: from, end: to, limit: committedLimit })) entries.set(key, Buffer.from(value));
+    for (const [key, value] of this.uncommitted) {
+      if (key < from || key >= to) continue;
+      if (value) entries.set(key, value);
+      else entries.delete(key);
+    }
+    return [...entries.keys()].sort().slice(0, limit).map((key) => [key, entries.get(key)!]);
+  }
+
+  keys(from: string, to: string, limit = Infinity): string[] {
+    const keys = new Set<string>();
+    const committedLimit = limit === Infinity ? undefined : limit + this.uncommitted.size;
+    for (const key of this.db.getKeys({ start: from, end: to, limit: committedLimit })) keys.add(key);
+    for (const [key, value] of this.uncommitted) {
+      if (key < from || key >= to) continue;
+      if (value) keys.add(key);
+      else keys.delete(key);
+    }
+    return [...keys].sort().slice(0, limit);
+  }
+
+  count(from: string, to: string): number {
+    let count = this.db.getKeysCount({ start: from, end: to });
+    for (const [key, value] of this.uncommitted) {
+      if (key < from || key >= to) continue;
+      const committed = this.db.doesExist(key);
+      if (value && !committed) count += 1;
+      if (!value && committed) count -= 1;
+    }
+    return count;
+  }
+
+  floor(atMost: string, above: string): [string, Uint8Array] | undefined {
+    let best: [string, Uint8Array] | undefined;
+    for (const { key, value } of this.db.getRange({ start: atMost, end: above, reverse: true })) {
+      if (this.uncommitted.get(key) === null) continue;
+      best = [key, this.uncommitted.get(key) ?? Buffer.from(value)];
+      break;
+    }
+    for (const [key, value] of this.uncommitted) {
+      if (value && key > above && key <= atMost && (!best || key > best[0])) best = [key, value];
+    }
+    return best;
+  }
+
+  flush(): number {
+    const token = this.nextToken++;
+    this.lastWrite
+      .then(() => this.db.flushed)
+      .then(
+        () => this.flushed(token, this.writeFailed === undefined),
+        () => this.flushed(token, false),
+      );
+    return token;
+  }
+
+  onFlushed(callback: (token: number, ok: boolean) => void): void {
+    this.flushed = callback;
+  }
+
+  /** Resolves once every earlier write is on disk (for set-up steps outside an actor). */
+  async sync(): Promise<void> {
+    await this.lastWrite;
+    await this.db.flushed;
+  }
+
+  /** A real crash loses what LMDB had not committed; nothing to simulate. */
+  crash(): void {}
+
+  /** Waits for every write to be on disk, then closes the environment. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.lastWrite.catch(() => undefined);
+      await this.db.flushed;
+      await this.db.close();
+    })();
+    return this.closing;
+  }
+
+  private track(key: string, value: Uint8Array | null, write: Promise<unknown>): void {
+    this.uncommitted.set(key, value);
+    this.lastWrite = write;
+    write.then(
+      () => {
+        if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
+      },
+      (error: unknown) => {
+        this.writeFailed ??= error;
+      },
+    );
+  }
+}
+
+export function openLmdbStorage(options: LmdbStorageOptions): LmdbStorage {
+  return new LmdbStorage(options);
+}

@@ -1,0 +1,142 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { open } from 'lmdb';
+import { blockKey } from '../src/storage/block-keys.js';
+import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
+
+test('blocks written read back; never-written blocks read as zeros; trim frees space', async (t) => {
+  const disk = await startDisk({ path: temporaryDirectory() });
+  t.teardown(() => disk.stop());
+  t.deepEqual(await disk.write(1, 0, 10, [pattern(1), pattern(2)]), { ok: true });
+  const { reply, bytes } = await disk.read(1, 0, 9, 4);
+  t.deepEqual(reply, { ok: true, holes: [0, 3] });
+  t.true(bytes.subarray(0, 4096).equals(Buffer.alloc(4096)), 'a hole reads as zeros');
+  t.true(bytes.subarray(4096, 8192).equals(pattern(1)));
+  t.true(bytes.subarray(8192, 12288).equals(pattern(2)));
+  t.true(bytes.subarray(12288).equals(Buffer.alloc(4096)));
+  t.like(await disk.ask({ op: 'stats' }), { ok: true, allocatedBytes: 8192 });
+
+  t.deepEqual(await disk.ask({ op: 'trim', gmap: 1, epoch: 0, block: 0, count: 8192, fua: false }), { ok: true });
+  t.like(await disk.ask({ op: 'stats' }), { allocatedBytes: 0 });
+  t.deepEqual((await disk.read(1, 0, 10, 2)).reply, { ok: true, holes: [0, 1] });
+  t.deepEqual((await disk.read(2, 0, 10, 1)).reply, { ok: true, holes: [0] }, 'global maps are separate');
+});
+
+test('a read at an epoch finds the newest version at or below it; trim at a new epoch hides older data', async (t) => {
+  const disk = await startDisk({ path: temporaryDirectory() });
+  t.teardown(() => disk.stop());
+  await disk.write(7, 1, 5, [pattern(0xa)]);
+  await disk.write(7, 3, 5, [pattern(0xb)]);
+  await disk.write(7, 2, 6, [pattern(0xc)]);
+  const at = async (epoch: number, block: number) => (await disk.read(7, epoch, block, 1)).bytes[0];
+  t.is(await at(0, 5), 0, 'before it was written');
+  t.is(await at(1, 5), 0xa);
+  t.is(await at(2, 5), 0xa, 'epoch 2 sees epoch 1');
+  t.is(await at(3, 5), 0xb);
+  t.is(await at(9, 5), 0xb);
+  t.is(await at(9, 6), 0xc);
+  await disk.ask({ op: 'trim', gmap: 7, epoch: 4, block: 5, count: 2, fua: false });
+  t.is(await at(4, 5), 0, 'trimmed at epoch 4');
+  t.is(await at(5, 6), 0, 'and in later epochs');
+  t.is(await at(3, 5), 0xb, 'older epochs keep their versions');
+  t.is(await at(3, 6), 0xc);
+  await disk.write(7, 4, 5, [pattern(0xd)]);
+  t.is(await at(4, 5), 0xd, 'a write after the hole replaces it');
+});
+
+test('a corrupt block is reported with its address; its neighbours still read', async (t) => {
+  const dir = temporaryDirectory();
+  let disk = await startDisk({ path: dir });
+  await disk.write(3, 0, 100, [pattern(1), pattern(2)], true);
+  await disk.stop();
+  // Flip one byte of block 101's stored data, as a failing medium would.
+  const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
+  const stored = Buffer.from(env.get(blockKey('b', 3, 101, 0))!);
+  stored[2000] ^= 0xff;
+  await env.put(blockKey('b', 3, 101, 0), stored);
+  await env.close();
+
+  disk = await startDisk({ path: dir });
+  t.teardown(() => disk.stop());
+  t.deepEqual((await disk.read(3, 0, 100, 1)).reply, { ok: true, holes: [] });
+  t.like((await disk.read(3, 0, 101, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 3 block 101 epoch 0 (4100 bytes stored)' });
+  await disk.write(3, 0, 101, [pattern(9)]);
+  t.is((await disk.read(3, 0, 101, 1)).bytes[0], 9, 'rewriting the block repairs it');
+});
+
+test('a full disk refuses writes with WHORL_NO_SPACE, keeps what it has, and accepts writes once space is freed', async (t) => {
+  const disk = await startDisk({ path: temporaryDirectory(), capacityBytes: 16 * 4096 });
+  t.teardown(() => disk.stop());
+  const sixteen = Array.from({ length: 16 }, (_, i) => pattern(i + 1));
+  t.deepEqual(await disk.write(0, 0, 0, sixteen), { ok: true });
+  t.like(await disk.write(0, 0, 16, [pattern(99)]), { ok: false, code: 'WHORL_NO_SPACE', message: 'disk full: 65536 of 65536 bytes used, 4096 more needed' });
+  t.deepEqual(await disk.write(0, 0, 3, [pattern(33)]), { ok: true }, 'overwriting takes no new space');
+  await disk.ask({ op: 'trim', gmap: 0, epoch: 0, block: 0, count: 1, fua: false });
+  t.like(await disk.write(0, 0, 15, [pattern(1), pattern(2), pattern(3)]), { ok: false, code: 'WHORL_NO_SPACE' }, 'a write that does not fit whole is refused whole');
+  t.is((await disk.read(0, 0, 15, 1)).bytes[0], 16, 'and changed nothing');
+  t.deepEqual((await disk.read(0, 0, 16, 2)).reply, { ok: true, holes: [0, 1] });
+  t.deepEqual(await disk.write(0, 0, 16, [pattern(77)]), { ok: true }, 'freed space is usable again');
+  const { bytes } = await disk.read(0, 0, 1, 15);
+  for (let i = 0; i < 15; i++) t.is(bytes[i * 4096], i + 1 === 3 ? 33 : i + 2, `block ${i + 1} intact`);
+});
+
+test('busy bits and stale marks are durable, cheap to set twice, and cleared lazily', async (t) => {
+  const dir = temporaryDirectory();
+  let disk = await startDisk({ path: dir });
+  t.deepEqual(await disk.ask({ op: 'setMarks', kind: 'busy', gmap: 1, regions: [3, 4] }), { ok: true });
+  t.deepEqual(await disk.ask({ op: 'setMarks', kind: 'busy', gmap: 1, regions: [4] }), { ok: true });
+  t.deepEqual(await disk.ask({ op: 'setMarks', kind: 'stale', gmap: 2, regions: [9] }), { ok: true });
+  await disk.ask({ op: 'clearMarks', kind: 'busy', gmap: 1, regions: [3] });
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'busy' }), { ok: true, marks: [{ gmap: 1, region: 4 }] });
+  await disk.ask({ op: 'flush' });
+  await disk.stop();
+  disk = await startDisk({ path: dir });
+  t.teardown(() => disk.stop());
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'busy' }), { ok: true, marks: [{ gmap: 1, region: 4 }] });
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [{ gmap: 2, region: 9 }] });
+});
+
+test('malformed requests are refused with the offending value and change nothing', async (t) => {
+  const disk = await startDisk({ path: temporaryDirectory() });
+  t.teardown(() => disk.stop());
+  const lease = disk.runtime.pool.tryLease(4096)!;
+  t.teardown(() => disk.runtime.pool.release(lease.handle));
+  t.like(await disk.ask({ op: 'write', gmap: 0, epoch: 0, block: 0, count: 2, handle: lease.handle, fua: false }), {
+    ok: false,
+    code: 'WHORL_BAD_ARGUMENT',
+    message: 'write of 2 blocks carries 4096 bytes, not 8192',
+  });
+  t.like(await disk.ask({ op: 'read', gmap: 0, epoch: 0, block: 0, count: 0, handle: lease.handle }), { code: 'WHORL_BAD_ARGUMENT', message: 'count 0 is not in 1..8192' });
+  t.like(await disk.ask({ op: 'trim', gmap: -1, epoch: 0, block: 0, count: 1, fua: false }), { code: 'WHORL_BAD_ARGUMENT', message: 'gmap -1 is not an integer in 0..4294967295' });
+  t.like(await disk.ask({ op: 'read', gmap: 0, epoch: 0, block: 2 ** 48 - 1, count: 2, handle: lease.handle }), { code: 'WHORL_BAD_ARGUMENT', message: 'blocks 281474976710655+2 exceed block 281474976710655' });
+  t.like(await disk.ask({ op: 'stats' }), { allocatedBytes: 0 });
+});
+
+test('opening checks the directory: wrong owner, capacity, foreign files, damage, a file — each a clear error naming the path', async (t) => {
+  const dir = temporaryDirectory();
+  const disk = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20 });
+  await disk.write(0, 0, 0, [pattern(5)], true);
+  await disk.stop();
+  const refused = async (options: Parameters<typeof startDisk>[0], message: RegExp) => {
+    const error = await t.throwsAsync(startDisk(options));
+    t.regex(error!.message, message);
+  };
+  await refused({ path: dir, owner: 'server-2', capacityBytes: 1 << 20 }, new RegExp(`disk ${dir} belongs to server-1, not server-2`));
+  await refused({ path: dir, owner: 'server-1', capacityBytes: 2 << 20 }, /has capacity 1048576 bytes, not the 2097152 configured/);
+  await refused({ path: path.join(dir, 'data.mdb'), owner: 'server-1' }, /is not a directory/);
+  const foreign = temporaryDirectory();
+  fs.writeFileSync(path.join(foreign, 'notes.txt'), 'precious');
+  await refused({ path: foreign }, /holds files but no data.mdb: not a whorl disk \(refusing to format it\)/);
+  t.is(fs.readFileSync(path.join(foreign, 'notes.txt'), 'utf8'), 'precious', 'nothing formatted over it');
+  await refused({ path: temporaryDirectory(), create: false }, /holds no whorl disk/);
+  const damaged = temporaryDirectory();
+  fs.writeFileSync(path.join(damaged, 'data.mdb'), Buffer.alloc(65536, 0x5a));
+  await refused({ path: damaged }, /has a damaged data.mdb \(no LMDB meta page at the start\)/);
+  fs.writeFileSync(path.join(damaged, 'data.mdb'), fs.readFileSync(path.join(dir, 'data.mdb')).subarray(0, 5000));
+  await refused({ path: damaged }, /has a damaged data.mdb \(5000 bytes is shorter than two meta pages\)/);
+
+  const again = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
+  t.is((await again.read(0, 0, 0, 1)).bytes[0], 5, 'the disk itself is untouched by the refused opens');
+  await again.stop();
+});

@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ActorRuntime } from '../../src/actors/runtime.js';
+import { localClient, type LocalClient } from '../../src/actors/local-client.js';
+import type { BufferHandle } from '../../src/actors/buffer-pool.js';
+import type { DiskReply, DiskRequest } from '../../src/storage/disk-protocol.js';
+import type { OpenDiskOptions } from '../../src/storage/disk-format.js';
+import { silentLogger } from '../../src/log.js';
+
+const diskActorModule = fileURLToPath(new URL('../../src/storage/disk-actor.js', import.meta.url));
+const diskFormatModule = fileURLToPath(new URL('../../src/storage/disk-format.js', import.meta.url));
+
+export function temporaryDirectory(prefix = 'whorl-disk-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface DiskUnderTest {
+  readonly runtime: ActorRuntime;
+  readonly client: LocalClient;
+  ask(body: DiskRequest): Promise<DiskReply>;
+  /** Writes `count` blocks filled from `fill(blockIndex)`. */
+  write(gmap: number, epoch: number, block: number, blocks: Buffer[], fua?: boolean): Promise<DiskReply>;
+  read(gmap: number, epoch: number, block: number, count: number): Promise<{ reply: DiskReply; bytes: Buffer }>;
+  stop(): Promise<void>;
+}
+
+export async function startDisk(options: Partial<OpenDiskOptions> & { path: string }, threads = 1): Promise<DiskUnderTest> {
+  const open: OpenDiskOptions = { owner: 'server-0', capacityBytes: 64 * 1024 * 1024, create: true, ...options };
+  const runtime = await ActorRuntime.start({ threads, log: silentLogger() });
+  try {
+    await runtime.spawn(
+      'disk',
+      { module: diskActorModule, export: 'diskActor', args: [{ capacityBytes: open.capacityBytes }] },
+      undefined,
+      { module: diskFormatModule, export: 'openDiskStorage', args: [open] },
+    );
+  } catch (error) {
+    await runtime.stop();
+    throw error;
+  }
+  const client = localClient(runtime, 'test');
+  const ask = (body: DiskRequest) => client.request<DiskReply>('disk', body);
+  const withLease = async <T>(bytes: number, use: (handle: BufferHandle, view: Buffer) => Promise<T>): Promise<T> => {
+    const lease = await runtime.pool.lease(bytes);
+    try {
+      return await use(lease.handle, lease.bytes);
+    } finally {
+      runtime.pool.release(lease.handle);
+    }
+  };
+  return {
+    runtime,
+    client,
+    ask,
+    write: (gmap, epoch, block, blocks, fua = false) =>
+      withLease(blocks.length * 4096, (handle, view) => {
+        blocks.forEach((data, i) => data.copy(view, i * 4096));
+        return ask({ op: 'write', gmap, epoch, block, count: blocks.length, handle, fua });
+      }),
+    read: (gmap, epoch, block, count) =>
+      withLease(count * 4096, async (handle, view) => {
+        view.fill(0xee);
+        const reply = await ask({ op: 'read', gmap, epoch, block, count, handle });
+        return { reply, bytes: Buffer.from(view) };
+      }),
+    stop: () => runtime.stop(),
+  };
+}
+
+export function pattern(byte: number): Buffer {
+  return Buffer.alloc(4096, byte);
+}
