@@ -88,10 +88,11 @@ test('a lease waiting on this thread is granted when another thread releases a s
       workerData: { module: new URL('../src/actors/buffer-pool.js', import.meta.url).href, slabs: pool.descriptors(), handle: whole.handle },
     },
   );
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
   const lease = await waiting;
   t.is(lease.handle.offsetBytes, whole.handle.offsetBytes);
   t.not(lease.handle.generation, whole.handle.generation);
   pool.release(lease.handle);
-  await new Promise((resolve) => worker.once('exit', resolve));
+  await exited;
   t.is(pool.leased, 0);
 });
