@@ -1,16 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ActorRuntime } from '../../src/actors/runtime.js';
 import { localClient, type LocalClient } from '../../src/actors/local-client.js';
 import type { BufferHandle } from '../../src/actors/buffer-pool.js';
 import type { DiskReply, DiskRequest } from '../../src/storage/disk-protocol.js';
 import type { OpenDiskOptions } from '../../src/storage/disk-format.js';
 import { silentLogger } from '../../src/log.js';
+import { spawnDisk } from '../../src/storage/spawn-disk.js';
 
-const diskActorModule = fileURLToPath(new URL('../../src/storage/disk-actor.js', import.meta.url));
-const diskFormatModule = fileURLToPath(new URL('../../src/storage/disk-format.js', import.meta.url));
 
 export function temporaryDirectory(prefix = 'whorl-disk-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -30,12 +28,7 @@ export async function startDisk(options: Partial<OpenDiskOptions> & { path: stri
   const open: OpenDiskOptions = { owner: 'server-0', capacityBytes: 64 * 1024 * 1024, create: true, ...options };
   const runtime = await ActorRuntime.start({ threads, log: silentLogger() });
   try {
-    await runtime.spawn(
-      'disk',
-      { module: diskActorModule, export: 'diskActor', args: [{ capacityBytes: open.capacityBytes }] },
-      undefined,
-      { module: diskFormatModule, export: 'openDiskStorage', args: [open] },
-    );
+    await spawnDisk(runtime, 'disk', open);
   } catch (error) {
     await runtime.stop();
     throw error;
