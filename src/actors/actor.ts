@@ -46,8 +46,12 @@ export interface ActorContext {
   now(): number;
   random(): number;
   send(to: Address, body: unknown): void;
-  /** Sends a request; its reply or failure (timeout, mailbox full, stopped, stale) arrives as a message. */
-  request(to: Address, body: unknown, timeoutMs: number): number;
+  /**
+   * Sends a request; its reply or failure (timeout, mailbox full, stopped, stale) arrives as a
+   * message. With `toIncarnation`, only that incarnation of the target may answer it: a restarted
+   * target fails it with WHORL_STALE_INCARNATION instead of acting on it.
+   */
+  request(to: Address, body: unknown, timeoutMs: number, toIncarnation?: number): number;
   reply(to: RequestIncoming<unknown>, body: unknown): void;
   setTimer(delayMs: number, body: unknown): number;
   cancelTimer(id: number): void;

@@ -172,7 +172,7 @@ export class ActorCell {
       send: (to, body) => {
         if (live()) this.host.route({ kind: 'tell', from: this.self, to, body });
       },
-      request: (to, body, timeoutMs) => this.request(to, body, timeoutMs, live()),
+      request: (to, body, timeoutMs, toIncarnation) => this.request(to, body, timeoutMs, live(), toIncarnation),
       reply: (to, body) => {
         if (!live() || !this.openRequests.delete(requestKey(to))) return;
         this.host.route({ kind: 'reply', from: this.self, to: to.from, requestId: to.requestId, body });
@@ -204,7 +204,7 @@ export class ActorCell {
     };
   }
 
-  private request(to: Address, body: unknown, timeoutMs: number, live: boolean): number {
+  private request(to: Address, body: unknown, timeoutMs: number, live: boolean, toIncarnation?: number): number {
     const requestId = this.nextRequestId++;
     if (!live) return requestId;
     if (this.pending.size >= pendingMax) {
@@ -216,7 +216,7 @@ export class ActorCell {
       this.enqueue({ kind: 'failure', requestId, code: 'WHORL_TIMEOUT', reason: `no reply from ${addressKey(to)} in ${timeoutMs} ms` });
     });
     this.pending.set(requestId, timer);
-    this.host.route({ kind: 'request', from: this.self, to, requestId, body });
+    this.host.route(toIncarnation === undefined ? { kind: 'request', from: this.self, to, requestId, body } : { kind: 'request', from: this.self, to, requestId, body, toIncarnation });
     return requestId;
   }
 }

@@ -1,12 +1,41 @@
 import { parseArgs } from 'node:util';
-import type { CoordinatorVariant } from './register/coordinator.js';
-import { runRegisterSeed, type SeedResult } from './register/scenario.js';
+import { runDiskSeed } from './disk/scenario.js';
+import { runRegisterSeed } from './register/scenario.js';
+
+/** What every scenario reports for one seed. */
+interface SeedOutcome {
+  readonly seed: number;
+  readonly violation: string | undefined;
+  readonly converged: boolean;
+  readonly traceHash: string;
+  readonly summary: string;
+}
+
+/** Scenario → variant → run. The first variant of each is the correct one. */
+const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> = {
+  register: {
+    correct: (seed) => registerOutcome(runRegisterSeed(seed, 'correct')),
+    'ack-early': (seed) => registerOutcome(runRegisterSeed(seed, 'ack-early')),
+  },
+  disk: {
+    correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
+    'trust-unflushed': (seed) => diskOutcome(runDiskSeed(seed, 'trust-unflushed')),
+  },
+};
+
+function registerOutcome(result: ReturnType<typeof runRegisterSeed>): SeedOutcome {
+  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, messages ${result.messages}; faults ${result.faults}` };
+}
+
+function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
+  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, disk kills ${result.kills}; faults ${result.faults}` };
+}
 
 /**
  * `npm run sim -- --seeds N [--first S]`: runs N seeds, stops at the first violation and prints
  * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
- * trace hash.
- * `--variant ack-early` runs the deliberately broken register.
+ * trace hash. `--scenario register|disk` picks what runs (register by default); `--variant`
+ * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed).
  */
 function main(): number {
   const { values } = parseArgs({
@@ -15,15 +44,19 @@ function main(): number {
       seed: { type: 'string' },
       first: { type: 'string', default: '1' },
       variant: { type: 'string', default: 'correct' },
+      scenario: { type: 'string', default: 'register' },
     },
   });
-  const variant = values.variant as CoordinatorVariant;
-  if (variant !== 'correct' && variant !== 'ack-early') return usage(`--variant: '${values.variant}' is not correct or ack-early`);
+  const scenario = scenarios[values.scenario!];
+  if (!scenario) return usage(`--scenario: '${values.scenario}' is not ${Object.keys(scenarios).join(' or ')}`);
+  const variant = values.variant!;
+  const run = scenario[variant];
+  if (!run) return usage(`--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`);
   const replay = values.seed ?? (values.seeds === undefined ? process.env['SEED'] : undefined);
   if (replay !== undefined) {
     const seed = Number(replay);
     if (!Number.isSafeInteger(seed)) return usage(`--seed: '${replay}' is not an integer`);
-    const result = runRegisterSeed(seed, variant);
+    const result = run(seed);
     console.log(describe(result));
     return result.violation || !result.converged ? 1 : 0;
   }
@@ -31,23 +64,22 @@ function main(): number {
   const first = Number(values.first);
   if (!Number.isSafeInteger(count) || count <= 0) return usage(`--seeds: '${values.seeds}' is not a positive integer`);
   if (!Number.isSafeInteger(first)) return usage(`--first: '${values.first}' is not an integer`);
-  let messages = 0;
   for (let seed = first; seed < first + count; seed++) {
-    const result = runRegisterSeed(seed, variant);
-    messages += result.messages;
+    const result = run(seed);
     if (result.violation || !result.converged) {
       console.log(describe(result));
-      console.log(`FAILED at seed ${seed}; replay with: SEED=${seed} npm run sim -- --seed ${seed}${variant === 'correct' ? '' : ` --variant ${variant}`}`);
+      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}`;
+      console.log(`FAILED at seed ${seed}; replay with: SEED=${seed} npm run sim -- --seed ${seed} ${flags}`);
       return 1;
     }
   }
-  console.log(`${count} seeds from ${first} passed (${variant}), ${messages} messages delivered`);
+  console.log(`${count} seeds from ${first} passed (${values.scenario}, ${variant})`);
   return 0;
 }
 
-function describe(result: SeedResult): string {
+function describe(result: SeedOutcome): string {
   const verdict = result.violation ? `VIOLATION: ${result.violation}` : result.converged ? 'ok' : 'did not converge after healing';
-  return `seed ${result.seed} ${verdict}; trace ${result.traceHash}; writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, messages ${result.messages}; faults ${result.faults}`;
+  return `seed ${result.seed} ${verdict}; trace ${result.traceHash}; ${result.summary}`;
 }
 
 function usage(message: string): number {

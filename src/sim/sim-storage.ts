@@ -13,6 +13,7 @@ export interface StorageFaults {
 }
 
 type Write = { readonly key: string; readonly value: Uint8Array | undefined };
+type PendingFlush = { readonly token: number; readonly writes: Write[]; done: boolean };
 
 /**
  * An actor's storage under the simulator: reads see every write at once, but only flushed writes
@@ -23,6 +24,8 @@ export class SimStorage implements CellStorage {
   private visible = new Map<string, Uint8Array>();
   private unflushed: Write[] = [];
   private nextToken = 1;
+  private pendingFlushes: PendingFlush[] = [];
+  private lastFlushAtMs = 0;
   private generation = 0;
   private flushed: (token: number, ok: boolean) => void = () => undefined;
   faults: StorageFaults;
@@ -65,21 +68,36 @@ export class SimStorage implements CellStorage {
     return floorOf(this.visible, atMost, above);
   }
 
+  /**
+   * Flushes complete in the order they were asked for, as fsync does: a flush's success covers
+   * every write before it. An error is sticky for what it covered: it fails this flush and every
+   * later one still pending, and their writes stay unflushed.
+   */
   flush(): number {
-    const token = this.nextToken++;
-    const writes = this.unflushed;
+    const entry: PendingFlush = { token: this.nextToken++, writes: this.unflushed, done: false };
     this.unflushed = [];
+    this.pendingFlushes.push(entry);
     const generation = this.generation;
-    this.scheduler.at(this.prng.next() * this.faults.latencyMsMax, () => {
-      if (generation !== this.generation) return;
+    const atMs = Math.max(this.scheduler.nowMs + this.prng.next() * this.faults.latencyMsMax, this.lastFlushAtMs);
+    this.lastFlushAtMs = atMs;
+    this.scheduler.at(atMs - this.scheduler.nowMs, () => {
+      if (generation !== this.generation || entry.done) return;
       if (this.prng.chance(this.faults.flushErrorRate)) {
-        this.unflushed = [...writes, ...this.unflushed];
-        return this.flushed(token, false);
+        const failed = this.pendingFlushes.splice(this.pendingFlushes.indexOf(entry));
+        this.unflushed = [...failed.flatMap((flush) => flush.writes), ...this.unflushed];
+        for (const flush of failed) {
+          flush.done = true;
+          this.flushed(flush.token, false);
+        }
+        return;
       }
-      for (const write of writes) apply(this.durable, write);
-      this.flushed(token, true);
+      const head = this.pendingFlushes.shift();
+      if (head !== entry) throw new Error('simulated flushes completed out of order');
+      entry.done = true;
+      for (const write of entry.writes) apply(this.durable, write);
+      this.flushed(entry.token, true);
     });
-    return token;
+    return entry.token;
   }
 
   onFlushed(callback: (token: number, ok: boolean) => void): void {
@@ -88,7 +106,11 @@ export class SimStorage implements CellStorage {
 
   crash(): void {
     this.generation += 1;
-    for (const write of this.unflushed) {
+    // Writes a pending flush had not yet made durable are as unflushed as the rest.
+    const unflushed = [...this.pendingFlushes.flatMap((flush) => flush.writes), ...this.unflushed];
+    this.pendingFlushes = [];
+    this.lastFlushAtMs = 0;
+    for (const write of unflushed) {
       if (!this.prng.chance(this.faults.keepUnflushedRate)) continue;
       apply(this.durable, write.value && this.prng.chance(this.faults.tearRate) ? { key: write.key, value: tear(write.value, this.prng) } : write);
     }

@@ -26,7 +26,9 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
     /** Requests answered when the flush with this token completes, and what to do then. */
     const waitingForFlush = new Map<number, Array<{ request: Request; onFlushed?: () => void }>>();
 
-    const answer = (request: Request, reply: DiskReply): void => context.reply(request, reply);
+    // Every answer names this incarnation, so that a caller can pin later requests (FLUSH above
+    // all) to it: a restarted disk has lost unflushed writes and must not answer for them.
+    const answer = (request: Request, reply: DiskReply): void => context.reply(request, { ...reply, incarnation: context.incarnation });
     const afterFlush = (request: Request, onFlushed?: () => void): void => {
       const token = context.storage.flush();
       const waiting = waitingForFlush.get(token) ?? [];

@@ -36,9 +36,11 @@ export type DiskRequest =
   | { readonly op: 'listMarks'; readonly kind: MarkKind }
   | { readonly op: 'stats' };
 
-export type DiskReply =
+/** Every reply names the disk's incarnation (see disk-actor.ts); tests may omit it when comparing. */
+export type DiskReply = (
   | { readonly ok: true; readonly holes?: number[]; readonly marks?: Array<{ gmap: number; region: number }>; readonly allocatedBytes?: number; readonly capacityBytes?: number }
-  | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string };
+  | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string }
+) & { readonly incarnation?: number };
 
 /** The most blocks one request may cover (32 MiB, the largest NBD payload). */
 export const blocksPerRequestMax = 8192;
