@@ -1,11 +1,13 @@
 import os from 'node:os';
 import { benchActors } from './actors.js';
 import { benchNbd } from './nbd.js';
+import { benchStorage } from './storage.js';
 
 /** `npm run bench -- <suite> [options]`: prints the command, the machine and the figures. */
 const suites: Record<string, (args: string[]) => Promise<void>> = {
   nbd: benchNbd,
   actors: benchActors,
+  storage: benchStorage,
 };
 
 async function main(): Promise<void> {

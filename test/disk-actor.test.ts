@@ -2,7 +2,9 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
+import { CpuJobs } from '../src/actors/cpu-jobs.js';
 import { blockKey } from '../src/storage/block-keys.js';
+import { scrubDisk } from '../src/storage/scrub.js';
 import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
 
 test('blocks written read back; never-written blocks read as zeros; trim frees space', async (t) => {
@@ -139,4 +141,31 @@ test('opening checks the directory: wrong owner, capacity, foreign files, damage
   const again = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
   t.is((await again.read(0, 0, 0, 1)).bytes[0], 5, 'the disk itself is untouched by the refused opens');
   await again.stop();
+});
+
+test('scrub runs as piscina jobs beside the running disk and reports exactly the corrupt blocks', async (t) => {
+  const dir = temporaryDirectory();
+  let disk = await startDisk({ path: dir });
+  const blocks = 10_000;
+  for (let block = 0; block < blocks; block += 250) {
+    await disk.write(4, 0, block, Array.from({ length: 250 }, (_, i) => pattern((block + i) & 0xff)));
+  }
+  await disk.ask({ op: 'flush' });
+  await disk.stop();
+  const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
+  for (const block of [17, 4097, 9999]) {
+    const stored = Buffer.from(env.get(blockKey('b', 4, block, 0))!);
+    stored[100 + (block % 3000)] ^= 0x01;
+    await env.put(blockKey('b', 4, block, 0), stored);
+  }
+  await env.close();
+
+  disk = await startDisk({ path: dir });
+  t.teardown(() => disk.stop());
+  const jobs = new CpuJobs(disk.runtime.pool, 2);
+  t.teardown(() => jobs.close());
+  const report = await scrubDisk(jobs, dir);
+  t.is(report.checkedBlocks, blocks);
+  t.deepEqual(report.corrupt, [17, 4097, 9999].map((block) => ({ gmap: 4, block, epoch: 0 })));
+  t.deepEqual((await disk.read(4, 0, 18, 1)).reply, { ok: true, holes: [] }, 'the disk kept serving meanwhile');
 });

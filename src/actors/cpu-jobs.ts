@@ -35,6 +35,14 @@ export class CpuJobs {
     return (await this.piscina.run(task)) as number;
   }
 
+  /**
+   * Runs the default export of another job module (an absolute path of compiled JS) with `task`:
+   * for stateless work that belongs to a later layer (e.g. storage scrub).
+   */
+  async run<T>(jobModule: string, task: unknown): Promise<T> {
+    return (await this.piscina.run(task, { filename: jobModule })) as T;
+  }
+
   /** Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.piscina.destroy();
