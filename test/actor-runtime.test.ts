@@ -91,7 +91,12 @@ test('when the only worker thread dies, a new one takes its place and its actors
   runtime.killThread(1);
   for (let i = 0; i < 100 && runtime.where('lonely')!.incarnation === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   let after = await ask('lonely', { op: 'echo', text: 'after' });
-  for (let i = 0; i < 50 && after.code; i++) after = await ask('lonely', { op: 'echo', text: 'after' });
+  // The replacement thread reuses the dead one's number: until the actor has started there, a
+  // request reaches a thread that does not have it yet and fails (typed); retry a while.
+  for (let i = 0; i < 100 && after.code; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    after = await ask('lonely', { op: 'echo', text: 'after' });
+  }
   t.is(after.text, 'after');
   t.is(after.incarnation, 1);
   t.not(after.threadId, before.threadId);
