@@ -6,5 +6,6 @@ import { crc32c as hardwareCrc32c } from '@node-rs/crc32';
  * matters because every block read and written is checked. Stateless: safe in any thread.
  */
 export function crc32c(bytes: Uint8Array, seed = 0): number {
-  return hardwareCrc32c(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), seed);
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return hardwareCrc32c(buffer, seed);
 }

@@ -64,33 +64,29 @@ export class BlockStore {
     return true;
   }
 
-  /** Blocks of [block, block + count) at `epoch` that do not yet hold data (what a write would add). */
-  newBlocks(gmap: number, epoch: number, block: number, count: number): number {
-    let added = 0;
-    for (let i = 0; i < count; i++) if (!this.storage.get(blockKey('b', gmap, block + i, epoch))) added += 1;
-    return added;
-  }
-
-  /** Refuses, changing nothing, when the blocks would not fit. */
-  checkSpace(addedBlocks: number): void {
-    const needBytes = (this.allocatedBlocks + addedBlocks) * blockBytes;
-    if (needBytes > this.capacityBytes) {
-      throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${addedBlocks * blockBytes} more needed`);
+  /**
+   * Writes `data` (whole blocks) at [block, …) in `epoch`, or, when the blocks it would add do not
+   * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing.
+   */
+  write(gmap: number, epoch: number, block: number, data: Uint8Array): void {
+    assert(data.length > 0 && data.length % blockBytes === 0, `write of ${data.length} bytes`);
+    const count = data.length / blockBytes;
+    const keys = Array.from({ length: count }, (_, i) => blockKey('b', gmap, block + i, epoch));
+    const added = keys.filter((key) => !this.storage.get(key)).length;
+    if ((this.allocatedBlocks + added) * blockBytes > this.capacityBytes) {
+      throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`);
     }
-  }
-
-  /** Writes one block (the caller checked space for the whole request first). */
-  write(address: BlockAddress, data: Uint8Array): void {
-    assert(data.length === blockBytes, `write of ${data.length} bytes`);
-    const { gmap, epoch, block } = address;
-    const key = blockKey('b', gmap, block, epoch);
-    if (!this.storage.get(key)) this.allocatedBlocks += 1;
-    const stored = Buffer.allocUnsafe(checksumBytes + blockBytes);
-    stored.set(data, checksumBytes);
-    stored.writeUInt32LE(crc32c(data), 0);
-    this.storage.put(key, stored);
-    const hole = blockKey('h', gmap, block, epoch);
-    if (this.storage.get(hole)) this.storage.delete(hole);
+    this.allocatedBlocks += added;
+    keys.forEach((key, i) => {
+      const bytes = data.subarray(i * blockBytes, (i + 1) * blockBytes);
+      // lmdb-js reads a value when it commits, not when it is put: each needs its own buffer.
+      const stored = Buffer.allocUnsafe(checksumBytes + blockBytes);
+      stored.set(bytes, checksumBytes);
+      stored.writeUInt32LE(crc32c(bytes), 0);
+      this.storage.put(key, stored);
+      const hole = blockKey('h', gmap, block + i, epoch);
+      if (this.storage.get(hole)) this.storage.delete(hole);
+    });
   }
 
   /**
@@ -98,7 +94,8 @@ export class BlockStore {
    * theirs. Visits only blocks that have versions, so trimming a thin disk's empty range is cheap.
    */
   trim(gmap: number, epoch: number, block: number, count: number): void {
-    const versions = this.storage.keys(blockPrefix('b', gmap, block), blockPrefix('b', gmap, block + count));
+    // Every version of the last block sorts below its prefix followed by '~' (after any hex digit).
+    const versions = this.storage.keys(blockPrefix('b', gmap, block), `${blockPrefix('b', gmap, block + count - 1)}~`);
     const needsHole = new Set<number>();
     for (const key of versions) {
       const version = parseBlockKey(key);

@@ -50,14 +50,9 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           }
           return answer(request, { ok: true, holes });
         }
-        case 'write': {
-          store.checkSpace(store.newBlocks(body.gmap, body.epoch, body.block, body.count));
-          const buffer = context.view(body.handle);
-          for (let i = 0; i < body.count; i++) {
-            store.write({ gmap: body.gmap, epoch: body.epoch, block: body.block + i }, buffer.subarray(i * blockBytes, (i + 1) * blockBytes));
-          }
+        case 'write':
+          store.write(body.gmap, body.epoch, body.block, context.view(body.handle));
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
-        }
         case 'trim':
           store.trim(body.gmap, body.epoch, body.block, body.count);
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
@@ -66,7 +61,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         case 'setMarks': {
           const added = marks.set(body.kind, body.gmap, body.regions);
           if (added.length === 0) return answer(request, { ok: true });
-          return afterFlush(request, () => marks.settle(body.kind, body.gmap, added));
+          return afterFlush(request, () => marks.settle(body.kind, added));
         }
         case 'clearMarks':
           marks.clear(body.kind, body.gmap, body.regions);

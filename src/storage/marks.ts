@@ -35,7 +35,7 @@ export class Marks {
   }
 
   /** The flush that followed `set` completed: these keys are durable unless cleared since. */
-  settle(kind: MarkKind, _gmap: number, keys: readonly string[]): void {
+  settle(kind: MarkKind, keys: readonly string[]): void {
     for (const key of keys) if (this.present[kind].has(key)) this.durable[kind].add(key);
   }
 

@@ -42,8 +42,10 @@ export async function crashRound(dir: string, seed: number, firstSeq: number, ru
   const held = await readBack(dir);
   const violations: string[] = [];
   const state: DiskState = new Map();
+  const sentTo = Array.from({ length: crashBlocks }, (): number[] => []);
+  for (const [seq, block] of journal.blockOf) sentTo[block]!.push(seq);
   for (let block = 0; block < crashBlocks; block++) {
-    const sent = [...journal.blockOf].filter(([, b]) => b === block).map(([seq]) => seq);
+    const sent = sentTo[block]!;
     const durable = sent.filter((seq) => journal.durable.has(seq));
     const floor = durable.length > 0 ? Math.max(...durable) : undefined;
     const allowed = new Set(floor === undefined ? sent : sent.filter((seq) => seq >= floor));
