@@ -146,11 +146,25 @@ export class BufferPool {
     this.wakeWaiters();
   }
 
+  /**
+   * The handle of bytes that live in one of this pool's leased slots (a view handed out by a
+   * lease, or part of one), or undefined for ordinary memory. Handles into the middle of a slot
+   * may be viewed and sent, never released.
+   */
+  handleOf(bytes: Uint8Array): BufferHandle | undefined {
+    const slab = this.slabs.find((candidate) => candidate && candidate.descriptor.data === bytes.buffer);
+    if (!slab) return undefined;
+    const slot = Math.floor(bytes.byteOffset / slab.descriptor.slotBytes);
+    assert(bytes.byteOffset + bytes.length <= (slot + 1) * slab.descriptor.slotBytes, 'bytes span two slots');
+    if (Atomics.load(slab.inUse, slot) !== 1) return undefined;
+    return { slab: slab.descriptor.id, offsetBytes: bytes.byteOffset, lengthBytes: bytes.length, generation: Atomics.load(slab.generation, slot) };
+  }
+
   /** Resolves a handle to its bytes, refusing a handle whose slot has since been reused. */
   view(handle: BufferHandle): Buffer {
     const slab = this.slabs[handle.slab];
     assert(slab, `view of unknown slab ${handle.slab}`);
-    const slot = handle.offsetBytes / slab.descriptor.slotBytes;
+    const slot = Math.floor(handle.offsetBytes / slab.descriptor.slotBytes);
     if (Atomics.load(slab.generation, slot) !== handle.generation) {
       throw new WhorlError('WHORL_STALE_HANDLE', `stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
     }

@@ -13,8 +13,10 @@ import type { RingChannelEnds } from './ring-channel.js';
  *   | spawn   | main → worker | open its storage, build actor from spec, this incarnation |
  *   | slabs   | main → worker | shared buffer slabs to attach                              |
  *   | stop    | main → worker | stop every actor, then let the thread exit by itself       |
+ *   | retire  | main → worker | stop one actor and close its storage (it may start again)  |
  *   | die     | main → worker | test hook: the thread exits abruptly                       |
  *   | spawned | worker → main | the actor is running (or error: why it is not)             |
+ *   | retired | worker → main | the actor is stopped and its storage closed                |
  */
 export type ToWorker =
   | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort; readonly ends: RingChannelEnds }
@@ -22,6 +24,9 @@ export type ToWorker =
   | { readonly type: 'spawn'; readonly actor: string; readonly spec: BehaviorSpec; readonly storage?: StorageSpec; readonly incarnation: number }
   | { readonly type: 'slabs'; readonly slabs: SlabDescriptor[] }
   | { readonly type: 'stop' }
+  | { readonly type: 'retire'; readonly actor: string }
   | { readonly type: 'die' };
 
-export type FromWorker = { readonly type: 'spawned'; readonly actor: string; readonly error?: string };
+export type FromWorker =
+  | { readonly type: 'spawned'; readonly actor: string; readonly error?: string }
+  | { readonly type: 'retired'; readonly actor: string };

@@ -44,6 +44,7 @@ export class ActorRuntime {
   private readonly placed = new Map<string, Placed>();
   private readonly localActors = new Set<string>();
   private readonly spawnWaiters = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly retireWaiters = new Map<string, () => void>();
   private nextThread = 0;
   private stopping: Promise<void> | undefined;
 
@@ -95,6 +96,20 @@ export class ActorRuntime {
       this.placed.delete(actor);
       throw error;
     }
+  }
+
+  /**
+   * Stops one worker actor and closes its storage (every write on disk); messages to it then fail
+   * at once with WHORL_ACTOR_STOPPED. `spawn` may start it again under the same name.
+   */
+  async retire(actor: string): Promise<void> {
+    const placed = this.placed.get(actor);
+    if (!placed) return;
+    this.placed.delete(actor);
+    this.broadcast({ type: 'place', actor, thread: -1 });
+    const retired = new Promise<void>((resolve) => this.retireWaiters.set(actor, resolve));
+    this.workers.get(placed.thread)?.postMessage({ type: 'retire', actor } satisfies ToWorker);
+    await retired;
   }
 
   /** Starts an actor on the main thread (used by the front end and tests). */
@@ -170,6 +185,11 @@ export class ActorRuntime {
   }
 
   private onWorkerMessage(message: FromWorker): void {
+    if (message.type === 'retired') {
+      this.retireWaiters.get(message.actor)?.();
+      this.retireWaiters.delete(message.actor);
+      return;
+    }
     const waiter = this.spawnWaiters.get(message.actor);
     this.spawnWaiters.delete(message.actor);
     if (message.error) waiter?.reject(new Error(`actor ${message.actor} did not start: ${message.error}`));
@@ -198,7 +218,7 @@ export class ActorRuntime {
   }
 
   private broadcast(message: ToWorker): void {
-    if (message.type === 'place') this.host.place(message.actor, message.thread);
+    if (message.type === 'place') this.host.place(message.actor, message.thread < 0 ? undefined : message.thread);
     for (const worker of this.workers.values()) worker.postMessage(message);
   }
 }

@@ -55,9 +55,19 @@ export class ThreadHost implements CellHost {
     for (const channel of this.peers.values()) channel.announceSlabs([slab]);
   }
 
-  place(actor: string, thread: number): void {
-    if (thread === this.thread) this.placement.delete(actor);
+  place(actor: string, thread: number | undefined): void {
+    if (thread === undefined || thread === this.thread) this.placement.delete(actor);
     else this.placement.set(actor, thread);
+  }
+
+  /** Stops one actor (what it holds fails WHORL_ACTOR_STOPPED) and closes its storage. */
+  async retire(actor: string): Promise<void> {
+    const cell = this.cells.get(actor);
+    if (!cell) return;
+    cell.stop();
+    this.cells.delete(actor);
+    this.flushOutboxes();
+    await cell.storage.close?.();
   }
 
   spawn(actor: string, behavior: Behavior, storage: CellStorage, incarnation = 0): ActorCell {

@@ -32,7 +32,7 @@ port.on('message', (message: ToWorker) => {
     case 'peer':
       return host.connectPeer(message.thread, message.port, message.ends);
     case 'place':
-      return host.place(message.actor, message.thread);
+      return host.place(message.actor, message.thread < 0 ? undefined : message.thread);
     case 'slabs':
       return pool.attach(message.slabs);
     case 'spawn':
@@ -42,6 +42,9 @@ port.on('message', (message: ToWorker) => {
       // Storage is closed (every write on disk) before the port: then nothing holds the event
       // loop and the thread exits by itself. Terminating it mid-write would be unsafe.
       void host.stopAll().finally(() => port.close());
+      return;
+    case 'retire':
+      void host.retire(message.actor).then(() => port.postMessage({ type: 'retired', actor: message.actor } satisfies FromWorker));
       return;
     case 'die':
       process.exit(70);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { diskCommand, serverCommand } from './admin-commands.js';
 import { serve } from './serve.js';
 import { UsageError } from './usage-error.js';
 
@@ -8,6 +9,8 @@ whorl: replicated, snapshotted virtual disks (Petal) served over NBD.
 
 Commands:
   serve     serve virtual disks over NBD (whorl serve --help)
+  disk      create, list, inspect, resize and delete virtual disks (whorl disk help)
+  server    list, stop and start server actors (whorl server help)
   help      this text
 `;
 
@@ -16,6 +19,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'disk':
+      return diskCommand(rest);
+    case 'server':
+      return serverCommand(rest);
     case undefined:
     case 'help':
     case '--help':

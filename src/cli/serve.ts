@@ -1,10 +1,15 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BufferPool } from '../actors/buffer-pool.js';
+import { AdminServer } from '../admin/admin-server.js';
 import { MemoryBackend } from '../backends/memory.js';
 import { SingleExportCatalog } from '../backends/single-export.js';
-import { createLogger } from '../log.js';
+import { EmbeddedCluster } from '../cluster/embedded.js';
+import { createLogger, type Logger } from '../log.js';
 import { NbdServer, type ListenAddress } from '../nbd/server.js';
+import { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { parseHostPort } from './listen.js';
+import { notifyReady } from './notify.js';
 import { formatSize, parseSize } from './size.js';
 import { UsageError } from './usage-error.js';
 
@@ -13,20 +18,24 @@ export const serveHelp = `Usage: whorl serve [options]
 Serve whorl virtual disks over NBD.
 
 Options:
-  --data-dir DIR          where the cluster keeps its disks (used by --backend cluster)
+  --data-dir DIR          where the cluster keeps its disks and control database
+                          (default ./whorl-data); the admin socket is DIR/admin.sock
   --nbd-listen HOST:PORT  TCP address for NBD clients (default 127.0.0.1:10809, loopback only)
   --nbd-socket PATH       also listen on a Unix socket
-  --backend memory|cluster
+  --backend cluster|memory
+                          cluster: the replicated, durable virtual disks (default)
                           memory: one sparse in-memory export named 'default', for development
                           and protocol tests. IT LOSES ALL DATA WHEN whorl EXITS.
-                          cluster: the replicated, durable virtual disks (not built yet)
-                          (default: memory)
+  --servers N             server actors, each with one disk (default 4; fixed when DIR is created)
+  --default-disk-size SIZE
+                          size of the thin disk 'default' made when DIR is new (default 10G)
+  --disk-capacity SIZE    capacity of each server's disk (default 64G; fixed when DIR is created)
   --size SIZE             size of the memory export (default 1G; 512M, 10G, 1T ...)
   --log-level LEVEL       trace, debug, info, warn, error (default info)
   -h, --help              this text
 
 SIGTERM or SIGINT stops whorl gracefully: requests in flight are answered, new ones get
-ESHUTDOWN, then whorl exits 0.
+ESHUTDOWN, every disk is flushed and closed, then whorl exits 0.
 `;
 
 const logLevels = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -37,10 +46,13 @@ export async function serve(argv: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
     options: {
-      'data-dir': { type: 'string' },
+      'data-dir': { type: 'string', default: 'whorl-data' },
       'nbd-listen': { type: 'string', default: '127.0.0.1:10809' },
       'nbd-socket': { type: 'string' },
-      backend: { type: 'string', default: 'memory' },
+      backend: { type: 'string', default: 'cluster' },
+      servers: { type: 'string', default: '4' },
+      'default-disk-size': { type: 'string', default: '10G' },
+      'disk-capacity': { type: 'string', default: '64G' },
       size: { type: 'string', default: '1G' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -51,31 +63,60 @@ export async function serve(argv: string[]): Promise<number> {
     return 0;
   }
   const listen = parseHostPort('--nbd-listen', values['nbd-listen']!);
-  const sizeBytes = parseSize('--size', values.size!);
   const level = values['log-level']!;
   if (!logLevels.has(level)) throw new UsageError(`--log-level: '${level}' is not one of ${[...logLevels].join(', ')}`);
-  if (values.backend === 'cluster') {
-    throw new UsageError(`--backend: 'cluster' is not available in this build yet; use --backend memory`);
-  }
-  if (values.backend !== 'memory') throw new UsageError(`--backend: '${values.backend}' is not one of memory, cluster`);
+  if (values.backend !== 'memory' && values.backend !== 'cluster') throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
+  const servers = Number(values.servers);
+  if (!/^\d+$/.test(values.servers!) || servers < 1 || servers > 64) throw new UsageError(`--servers: '${values.servers}' is not a whole number from 1 to 64`);
+  const memorySizeBytes = parseSize('--size', values.size!);
+  const defaultDiskSizeBytes = parseSize('--default-disk-size', values['default-disk-size']!);
+  if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0) throw new UsageError(`--default-disk-size: '${values['default-disk-size']}' is not a positive multiple of 4 KiB`);
+  const diskCapacityBytes = parseSize('--disk-capacity', values['disk-capacity']!);
+  if (diskCapacityBytes < 64 * 1024 * 1024) throw new UsageError(`--disk-capacity: '${values['disk-capacity']}' is below the 64M minimum`);
 
   const log = createLogger(level, { name: 'whorl' });
-  const pool = new BufferPool();
-  const backend = new MemoryBackend(sizeBytes);
-  const server = new NbdServer(new SingleExportCatalog('default', backend), pool, log);
   const addresses: ListenAddress[] = [{ kind: 'tcp', ...listen }];
   if (values['nbd-socket']) addresses.push({ kind: 'unix', path: values['nbd-socket'] });
+
+  if (values.backend === 'memory') {
+    const pool = new BufferPool();
+    const server = new NbdServer(new SingleExportCatalog('default', new MemoryBackend(memorySizeBytes)), pool, log);
+    await listenAll(server, addresses, log);
+    log.warn({ size: formatSize(memorySizeBytes) }, "serving the memory backend as export 'default': data is lost when whorl exits");
+    notifyReady(log);
+    await stopOnSignal();
+    log.info('stopping: answering requests in flight');
+    await server.close();
+    log.info({ leasedBuffers: pool.leased }, 'stopped');
+    return 0;
+  }
+
+  const dataDir = path.resolve(values['data-dir']!);
+  log.info({ dataDir, servers }, 'starting the cluster');
+  const cluster = await EmbeddedCluster.start({ dataDir, servers, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas: servers >= 2 ? 2 : 1, log, logLevel: level });
+  const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
+  const server = new NbdServer(catalog, cluster.runtime.pool, log);
+  const admin = new AdminServer(cluster, catalog, log);
+  await admin.listen(path.join(dataDir, 'admin.sock'));
+  await listenAll(server, addresses, log);
+  log.info({ disks: cluster.view?.disks.map((disk) => disk.name), admin: path.join(dataDir, 'admin.sock') }, 'serving');
+  notifyReady(log);
+  await stopOnSignal();
+  log.info('stopping: answering requests in flight');
+  admin.close();
+  await server.close();
+  await cluster.stop();
+  log.info('stopped');
+  return 0;
+}
+
+async function listenAll(server: NbdServer, addresses: ListenAddress[], log: Logger): Promise<void> {
   for (const address of addresses) {
     const bound = await server.listen(address);
     log.info({ address: bound }, 'listening');
   }
-  log.warn({ size: formatSize(sizeBytes) }, "serving the memory backend as export 'default': data is lost when whorl exits");
-  await stopOnSignal();
-  log.info('stopping: answering requests in flight');
-  await server.close();
-  log.info({ leasedBuffers: pool.leased }, 'stopped');
-  return 0;
 }
+
 
 function stopOnSignal(): Promise<void> {
   return new Promise((resolve) => {

@@ -41,6 +41,9 @@ export interface Backend {
   cache(offsetBytes: number, lengthBytes: number): Promise<void>;
   /** Extents covering at least the first byte of the range, contiguous from `offsetBytes`. */
   blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
+  /** A connection began transmission on this backend / ended it (optional bookkeeping). */
+  attach?(): void;
+  detach?(): void;
 }
 
 export interface ExportListing {

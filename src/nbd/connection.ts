@@ -54,6 +54,8 @@ export class Connection implements HandshakeIO, ReadTarget {
       }
       this.log.info({ export: negotiated.exportName, structured: negotiated.structured }, 'transmission started');
       this.transmission = new Transmission(this.socket, this.queue, negotiated, this.pool, this.log);
+      negotiated.backend.attach?.();
+      void this.finished.then(() => negotiated.backend.detach?.());
       this.transmission.pump();
     } catch (error) {
       if (!(error instanceof ConnectionClosed)) {

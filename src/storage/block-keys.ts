@@ -46,6 +46,12 @@ export function epochOfKey(key: string): number {
   return parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
 }
 
+/** Every key of one kind for one gmap sorts between these two. */
+export function gmapKeyRange(kind: BlockKind, gmap: number): [string, string] {
+  assert(Number.isInteger(gmap) && gmap >= 0 && gmap <= gmapMax, `gmap ${gmap}`);
+  return [`${kind}:${hex(gmap, 8)}:`, `${kind}:${hex(gmap, 8)};`];
+}
+
 /** All block keys of every gmap sort between these two. */
 export const blockKeysFrom = 'b:';
 export const blockKeysTo = 'b;';

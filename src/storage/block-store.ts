@@ -2,7 +2,7 @@ import { assert } from '../assert.js';
 import type { ActorStorage } from '../actors/actor.js';
 import { crc32c } from '../actors/crc32c.js';
 import { WhorlError } from '../errors.js';
-import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, parseBlockKey } from './block-keys.js';
+import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, gmapKeyRange, parseBlockKey } from './block-keys.js';
 
 /** Where a block lives: global map, epoch, block number. */
 export interface BlockAddress {
@@ -108,7 +108,50 @@ export class BlockStore {
     }
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
   }
+
+  /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch`. */
+  allocatedRuns(gmap: number, epoch: number, block: number, count: number): Array<[number, number]> {
+    const newest = (kind: 'b' | 'h'): Map<number, number> => {
+      const found = new Map<number, number>();
+      for (const key of this.storage.keys(blockPrefix(kind, gmap, block), `${blockPrefix(kind, gmap, block + count - 1)}~`)) {
+        const version = parseBlockKey(key);
+        if (version.epoch <= epoch) found.set(version.block, version.epoch);
+      }
+      return found;
+    };
+    const data = newest('b');
+    const holes = newest('h');
+    const runs: Array<[number, number]> = [];
+    for (const [at, dataEpoch] of [...data].sort((a, b) => a[0] - b[0])) {
+      if ((holes.get(at) ?? -1) > dataEpoch) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[1] === at) last[1] += 1;
+      else runs.push([at, 1]);
+    }
+    return runs;
+  }
+
+  allocatedBytesOf(gmap: number): number {
+    const [from, to] = gmapKeyRange('b', gmap);
+    return this.storage.count(from, to) * blockBytes;
+  }
+
+  /** Forgets every version and hole of every block of `gmap` (a deleted virtual disk). */
+  drop(gmap: number): void {
+    for (const kind of ['b', 'h'] as const) {
+      const [from, to] = gmapKeyRange(kind, gmap);
+      for (;;) {
+        const keys = this.storage.keys(from, to, dropPageKeys);
+        if (keys.length === 0) break;
+        for (const key of keys) this.storage.delete(key);
+        if (kind === 'b') this.allocatedBlocks -= keys.length;
+      }
+    }
+  }
 }
+
+/** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
+const dropPageKeys = 4096;
 
 function readChecksum(stored: Uint8Array): number {
   return (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;

@@ -68,8 +68,15 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           return answer(request, { ok: true });
         case 'listMarks':
           return answer(request, { ok: true, marks: marks.list(body.kind) });
-        case 'stats':
-          return answer(request, { ok: true, allocatedBytes: store.allocatedBytes, capacityBytes: store.capacityBytes });
+        case 'allocated':
+          return answer(request, { ok: true, runs: store.allocatedRuns(body.gmap, body.epoch, body.block, body.count) });
+        case 'drop':
+          store.drop(body.gmap);
+          return afterFlush(request);
+        case 'stats': {
+          const allocatedBytes = body.gmap === undefined ? store.allocatedBytes : store.allocatedBytesOf(body.gmap);
+          return answer(request, { ok: true, allocatedBytes, capacityBytes: store.capacityBytes });
+        }
         default:
           return assertNever(body, 'disk request');
       }

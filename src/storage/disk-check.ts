@@ -6,14 +6,19 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
   switch (body.op) {
     case 'read':
     case 'write':
-    case 'trim': {
+    case 'trim':
+    case 'allocated': {
       const range = checkRange(body.gmap, body.epoch, body.block, body.count);
       if (range) return range;
-      if (body.op !== 'trim' && body.handle.lengthBytes !== body.count * blockBytes) {
+      if ((body.op === 'read' || body.op === 'write') && body.handle.lengthBytes !== body.count * blockBytes) {
         return `${body.op} of ${body.count} blocks carries ${body.handle.lengthBytes} bytes, not ${body.count * blockBytes}`;
       }
       return undefined;
     }
+    case 'drop':
+      return isInteger(body.gmap, gmapMax) ? undefined : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
+    case 'stats':
+      return body.gmap === undefined || isInteger(body.gmap, gmapMax) ? undefined : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
     case 'setMarks':
     case 'clearMarks':
       if (!isInteger(body.gmap, gmapMax)) return `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;

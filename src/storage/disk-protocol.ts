@@ -16,7 +16,9 @@ import type { MarkKind } from './block-keys.js';
  *   | setMarks   | the busy bits / stale marks are on stable storage (group commit)     |
  *   | clearMarks | at once; the clear reaches disk with a later flush (lazy)            |
  *   | listMarks  | at once, from the disk's memory of its marks                         |
- *   | stats      | at once: allocated and capacity bytes                                |
+ *   | allocated  | at once: `runs` of blocks holding data at `epoch` ([first, count])   |
+ *   | drop       | every version of every block of `gmap` is gone and its space free    |
+ *   | stats      | at once: allocated and capacity bytes (of one gmap when given)       |
  */
 export type DiskRequest =
   | { readonly op: 'read'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly handle: BufferHandle }
@@ -34,11 +36,20 @@ export type DiskRequest =
   | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'clearMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'listMarks'; readonly kind: MarkKind }
-  | { readonly op: 'stats' };
+  | { readonly op: 'allocated'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number }
+  | { readonly op: 'drop'; readonly gmap: number }
+  | { readonly op: 'stats'; readonly gmap?: number };
 
 /** Every reply names the disk's incarnation (see disk-actor.ts); tests may omit it when comparing. */
 export type DiskReply = (
-  | { readonly ok: true; readonly holes?: number[]; readonly marks?: Array<{ gmap: number; region: number }>; readonly allocatedBytes?: number; readonly capacityBytes?: number }
+  | {
+      readonly ok: true;
+      readonly holes?: number[];
+      /** A replica group's flush: whether its primary's disk was flushed (not down). */
+      readonly complete?: boolean;
+      readonly runs?: Array<[number, number]>;
+      readonly marks?: Array<{ gmap: number; region: number }>; readonly allocatedBytes?: number; readonly capacityBytes?: number;
+    }
   | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string }
 ) & { readonly incarnation?: number };
 

@@ -1,0 +1,52 @@
+/**
+ * The admin socket (DIR/admin.sock): one JSON request per line, one JSON answer per line.
+ *
+ *   | command       | arguments                                  | result                    |
+ *   |---------------|--------------------------------------------|---------------------------|
+ *   | disk.create   | name, sizeBytes, replicas, stripeBytes     | DiskInfo                  |
+ *   | disk.list     |                                            | DiskInfo[]                |
+ *   | disk.info     | name                                       | DiskInfo                  |
+ *   | disk.resize   | name, sizeBytes                            | DiskInfo                  |
+ *   | disk.delete   | name, force                                | { name }                  |
+ *   | server.list   |                                            | ServerInfo[]              |
+ *   | server.stop   | id                                         | ServerInfo                |
+ *   | server.start  | id                                         | ServerInfo                |
+ *
+ * An answer is `{ ok: true, result }` or `{ ok: false, code, message }`.
+ */
+export type AdminRequest =
+  | { readonly command: 'disk.create'; readonly name: string; readonly sizeBytes: number; readonly replicas: 1 | 2; readonly stripeBytes: number }
+  | { readonly command: 'disk.list' }
+  | { readonly command: 'disk.info'; readonly name: string }
+  | { readonly command: 'disk.resize'; readonly name: string; readonly sizeBytes: number }
+  | { readonly command: 'disk.delete'; readonly name: string; readonly force: boolean }
+  | { readonly command: 'server.list' }
+  | { readonly command: 'server.stop'; readonly id: number }
+  | { readonly command: 'server.start'; readonly id: number };
+
+export type AdminAnswer = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
+
+export interface DiskInfo {
+  readonly name: string;
+  readonly sizeBytes: number;
+  readonly allocatedBytes: number;
+  readonly replicas: number;
+  readonly stripeBytes: number;
+  readonly epoch: number;
+  /** healthy: every copy up; degraded: some copy down or resyncing. */
+  readonly health: 'healthy' | 'degraded';
+  readonly staleBytes: number;
+  readonly connections: number;
+}
+
+export interface ServerInfo {
+  readonly id: number;
+  readonly state: string;
+  readonly incarnation: number;
+  readonly allocatedBytes: number | null;
+  readonly capacityBytes: number | null;
+  readonly resyncBytesLeft: number;
+  readonly resyncEtaSeconds: number | null;
+}
+
+export const adminLineBytesMax = 64 * 1024;

@@ -1,0 +1,172 @@
+import net from 'node:net';
+import fs from 'node:fs';
+import type { EmbeddedCluster } from '../cluster/embedded.js';
+import type { VirtualDisk } from '../control/catalog.js';
+import { WhorlError, isWhorlError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { regionBytes } from '../storage/block-keys.js';
+import type { VolumeCatalog } from '../volumes/volume-catalog.js';
+import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type ServerInfo } from './admin-protocol.js';
+
+/** Serves the admin socket of a running daemon: the CLI's `whorl disk …` and `whorl server …`. */
+export class AdminServer {
+  private server: net.Server | undefined;
+
+  constructor(
+    private readonly cluster: EmbeddedCluster,
+    private readonly catalog: VolumeCatalog,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(socketPath: string): Promise<void> {
+    fs.rmSync(socketPath, { force: true });
+    const server = net.createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    fs.chmodSync(socketPath, 0o600);
+    this.server = server;
+  }
+
+  close(): void {
+    this.server?.close();
+  }
+
+  private accept(socket: net.Socket): void {
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      if (buffered.length > adminLineBytesMax) return this.send(socket, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: 'request too long' }, true);
+      const newline = buffered.indexOf('\n');
+      if (newline < 0) return;
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      void this.answer(line).then((answer) => this.send(socket, answer, false));
+    });
+  }
+
+  private send(socket: net.Socket, answer: AdminAnswer, close: boolean): void {
+    socket.write(`${JSON.stringify(answer)}\n`);
+    if (close) socket.end();
+  }
+
+  private async answer(line: string): Promise<AdminAnswer> {
+    let request: AdminRequest;
+    try {
+      request = JSON.parse(line) as AdminRequest;
+    } catch {
+      return { ok: false, code: 'WHORL_BAD_ARGUMENT', message: 'request is not JSON' };
+    }
+    try {
+      const result = await this.run(request);
+      this.log.info({ command: request.command }, 'admin command');
+      return { ok: true, result };
+    } catch (error) {
+      if (!isWhorlError(error)) this.log.error({ err: error, command: request.command }, 'admin command failed');
+      return { ok: false, code: isWhorlError(error) ? error.code : 'WHORL_IO', message: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private async run(request: AdminRequest): Promise<unknown> {
+    const router = this.cluster.router;
+    switch (request.command) {
+      case 'disk.create': {
+        const reply = await router.control({ op: 'create', name: request.name, sizeBytes: request.sizeBytes, replicas: request.replicas, stripeBytes: request.stripeBytes });
+        if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+        return this.diskInfo(reply.disk!);
+      }
+      case 'disk.list':
+        return Promise.all((router.view?.disks ?? []).map((disk) => this.diskInfo(disk)));
+      case 'disk.info':
+        return this.diskInfo(this.disk(request.name));
+      case 'disk.resize': {
+        const reply = await router.control({ op: 'resize', name: request.name, sizeBytes: request.sizeBytes });
+        if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+        return this.diskInfo(reply.disk!);
+      }
+      case 'disk.delete':
+        return this.deleteDisk(request.name, request.force);
+      case 'server.list':
+        return this.serverInfos();
+      case 'server.stop':
+        await this.cluster.stopServer(request.id);
+        return (await this.serverInfos())[request.id];
+      case 'server.start':
+        await this.cluster.startServer(request.id);
+        return (await this.serverInfos())[request.id];
+      default:
+        throw new WhorlError('WHORL_BAD_ARGUMENT', `unknown command '${(request as { command?: unknown }).command}'`);
+    }
+  }
+
+  private disk(name: string): VirtualDisk {
+    const disk = this.cluster.router.disk(name);
+    if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk named '${name}'`);
+    return disk;
+  }
+
+  private async deleteDisk(name: string, force: boolean): Promise<unknown> {
+    const disk = this.disk(name);
+    const connections = this.catalog.connections(name);
+    if (connections > 0 && !force) {
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${name}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
+    }
+    const reply = await this.cluster.router.control({ op: 'delete', name });
+    if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+    this.catalog.forget(name);
+    // Free the space on every server that is running; a stopped server keeps its copy as garbage
+    // under a global map id that is never reused.
+    await Promise.all(this.runningServers().map((id) => this.cluster.router.server(id, { op: 'drop', gmap: disk.gmap }, 600_000)));
+    return { name };
+  }
+
+  private runningServers(): number[] {
+    return (this.cluster.view?.servers ?? []).filter((server) => server.state !== 'stopped' && server.state !== 'down').map((server) => server.id);
+  }
+
+  private async diskInfo(disk: VirtualDisk): Promise<DiskInfo> {
+    const servers = this.cluster.view?.servers ?? [];
+    let physical = 0;
+    let stale = 0;
+    for (const id of this.runningServers()) {
+      const stats = await this.cluster.router.server(id, { op: 'stats', gmap: disk.gmap });
+      if (stats.ok) physical += stats.allocatedBytes ?? 0;
+      const marks = await this.cluster.router.server(id, { op: 'listMarks', kind: 'stale' });
+      if (marks.ok) stale += (marks.marks ?? []).filter((mark) => mark.gmap === disk.gmap).length * regionBytes;
+    }
+    const health = servers.every((server) => server.state === 'up') ? 'healthy' : 'degraded';
+    return {
+      name: disk.name,
+      sizeBytes: disk.sizeBytes,
+      allocatedBytes: Math.round(physical / disk.replicas),
+      replicas: disk.replicas,
+      stripeBytes: disk.stripeBytes,
+      epoch: disk.epoch,
+      health,
+      staleBytes: stale,
+      connections: this.catalog.connections(disk.name),
+    };
+  }
+
+  private async serverInfos(): Promise<ServerInfo[]> {
+    const servers = this.cluster.view?.servers ?? [];
+    return Promise.all(
+      servers.map(async (server): Promise<ServerInfo> => {
+        const running = server.state !== 'stopped' && server.state !== 'down';
+        const stats = running ? await this.cluster.router.server(server.id, { op: 'stats' }, 5000) : undefined;
+        return {
+          id: server.id,
+          state: server.state,
+          incarnation: server.incarnation,
+          allocatedBytes: stats?.ok ? (stats.allocatedBytes ?? null) : null,
+          capacityBytes: stats?.ok ? (stats.capacityBytes ?? null) : null,
+          resyncBytesLeft: server.resyncBytesLeft,
+          resyncEtaSeconds: server.resyncBytesLeft > 0 && server.resyncBytesPerSecond > 0 ? Math.ceil(server.resyncBytesLeft / server.resyncBytesPerSecond) : null,
+        };
+      }),
+    );
+  }
+}

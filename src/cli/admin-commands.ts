@@ -1,0 +1,159 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { adminRequest } from '../admin/admin-client.js';
+import type { AdminRequest, DiskInfo, ServerInfo } from '../admin/admin-protocol.js';
+import { formatSize, parseSize } from './size.js';
+import { UsageError } from './usage-error.js';
+
+export const diskHelp = `Usage: whorl disk <command> [options]
+
+Manage the virtual disks of a running whorl daemon (found with --data-dir DIR or --admin PATH).
+
+Commands:
+  create NAME --size SIZE [--replicas 1|2] [--stripe SIZE]
+                       a new thin virtual disk, exported over NBD as NAME
+                       (replicas 2 = chained declustering, the default; stripe default 64K)
+  list [--json]        every virtual disk
+  info NAME [--json]   size, allocated bytes, replicas, health, stale bytes, connections
+  resize NAME --size SIZE
+                       grow a disk; clients see the new size on their next connection
+  delete NAME [--force]
+                       delete a disk and free its space (refused while connected unless --force)
+
+Options:
+  --data-dir DIR       the daemon's data directory (default ./whorl-data)
+  --admin PATH         the daemon's admin socket (default DIR/admin.sock)
+`;
+
+export const serverHelp = `Usage: whorl server <command> [options]
+
+The server actors of a running whorl daemon (found with --data-dir DIR or --admin PATH).
+
+Commands:
+  list [--json]        state of each server (up, resyncing, down, stopped), space, resync progress
+  stop ID              take a server out (maintenance); its partners carry on and mark what it misses
+  start ID             bring it back; it is resynced from its partners, then serves reads again
+
+Options:
+  --data-dir DIR       the daemon's data directory (default ./whorl-data)
+  --admin PATH         the daemon's admin socket (default DIR/admin.sock)
+`;
+
+const common = {
+  'data-dir': { type: 'string', default: 'whorl-data' },
+  admin: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function diskCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...common, size: { type: 'string' }, replicas: { type: 'string', default: '2' }, stripe: { type: 'string', default: '64K' }, force: { type: 'boolean', default: false } },
+  });
+  const [command, name, ...extra] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(diskHelp);
+    return 0;
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  const socket = socketOf(values);
+  const needName = (): string => {
+    if (!name) throw new UsageError(`whorl disk ${command}: a disk NAME is required`);
+    return name;
+  };
+  const needSize = (): number => {
+    if (values.size === undefined) throw new UsageError(`whorl disk ${command}: --size SIZE is required`);
+    const sizeBytes = parseSize('--size', values.size);
+    if (sizeBytes === 0 || sizeBytes % 4096 !== 0) throw new UsageError(`--size: '${values.size}' is not a positive multiple of 4 KiB`);
+    return sizeBytes;
+  };
+  let request: AdminRequest;
+  switch (command) {
+    case 'create': {
+      const replicas = Number(values.replicas);
+      if (values.replicas !== '1' && values.replicas !== '2') throw new UsageError(`--replicas: '${values.replicas}' is not 1 or 2`);
+      request = { command: 'disk.create', name: needName(), sizeBytes: needSize(), replicas: replicas as 1 | 2, stripeBytes: parseSize('--stripe', values.stripe!) };
+      break;
+    }
+    case 'list':
+      request = { command: 'disk.list' };
+      break;
+    case 'info':
+      request = { command: 'disk.info', name: needName() };
+      break;
+    case 'resize':
+      request = { command: 'disk.resize', name: needName(), sizeBytes: needSize() };
+      break;
+    case 'delete':
+      request = { command: 'disk.delete', name: needName(), force: values.force! };
+      break;
+    default:
+      throw new UsageError(`unknown disk command '${command}' (try: whorl disk help)`);
+  }
+  const result = await adminRequest(socket, request);
+  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else if (request.command === 'disk.list') printDisks(result as DiskInfo[]);
+  else if (request.command === 'disk.delete') process.stdout.write(`deleted ${name}\n`);
+  else printDisks([result as DiskInfo]);
+  return 0;
+}
+
+export async function serverCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: common });
+  const [command, id, ...extra] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(serverHelp);
+    return 0;
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  const needId = (): number => {
+    if (id === undefined || !/^\d+$/.test(id)) throw new UsageError(`whorl server ${command}: a server ID (a whole number) is required${id === undefined ? '' : `, not '${id}'`}`);
+    return Number(id);
+  };
+  let request: AdminRequest;
+  switch (command) {
+    case 'list':
+      request = { command: 'server.list' };
+      break;
+    case 'stop':
+      request = { command: 'server.stop', id: needId() };
+      break;
+    case 'start':
+      request = { command: 'server.start', id: needId() };
+      break;
+    default:
+      throw new UsageError(`unknown server command '${command}' (try: whorl server help)`);
+  }
+  const result = await adminRequest(socketOf(values), request);
+  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else printServers(request.command === 'server.list' ? (result as ServerInfo[]) : [result as ServerInfo]);
+  return 0;
+}
+
+function socketOf(values: { 'data-dir'?: string; admin?: string }): string {
+  return values.admin ?? path.join(path.resolve(values['data-dir'] ?? 'whorl-data'), 'admin.sock');
+}
+
+function printDisks(disks: DiskInfo[]): void {
+  const rows = disks.map((disk) => [disk.name, formatSize(disk.sizeBytes), formatSize(disk.allocatedBytes), String(disk.replicas), disk.health, formatSize(disk.staleBytes), String(disk.connections)]);
+  printTable(['NAME', 'SIZE', 'ALLOCATED', 'REPLICAS', 'HEALTH', 'STALE', 'CONNECTIONS'], rows);
+}
+
+function printServers(servers: ServerInfo[]): void {
+  const rows = servers.map((server) => [
+    String(server.id),
+    server.state,
+    server.allocatedBytes === null ? '-' : formatSize(server.allocatedBytes),
+    server.capacityBytes === null ? '-' : formatSize(server.capacityBytes),
+    server.resyncBytesLeft > 0 ? formatSize(server.resyncBytesLeft) : '-',
+    server.resyncEtaSeconds === null ? '-' : `${server.resyncEtaSeconds}s`,
+  ]);
+  printTable(['ID', 'STATE', 'ALLOCATED', 'CAPACITY', 'RESYNC LEFT', 'ETA'], rows);
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
+  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}

@@ -1,0 +1,155 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ActorRuntime } from '../actors/runtime.js';
+import type { Lease } from '../actors/buffer-pool.js';
+import type { ClusterView } from '../control/catalog.js';
+import { WhorlError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { regionBytes } from '../storage/block-keys.js';
+import { spawnDisk } from '../storage/spawn-disk.js';
+import { Router } from '../volumes/router.js';
+import { stripeBytesDefault } from '../volumes/layout.js';
+import { loadClusterConfig, type ClusterConfig } from './cluster-config.js';
+
+export interface ClusterOptions {
+  readonly dataDir: string;
+  readonly servers: number;
+  readonly diskCapacityBytes: number;
+  readonly defaultDiskSizeBytes: number;
+  readonly defaultReplicas: 1 | 2;
+  readonly log: Logger;
+  readonly logLevel?: string;
+  readonly threads?: number;
+  readonly readyTimeoutMs?: number;
+}
+
+const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+const copyHandlesPerGroup = 4;
+const controlCapacityBytes = 256 * 1024 * 1024;
+const heartbeatMs = 200;
+const heartbeatTimeoutMs = 1500;
+const diskTimeoutMs = 10_000;
+const requestTimeoutMs = 12_000;
+
+/**
+ * The embedded default: a whole cluster in one process. A control actor (its LMDB under
+ * DIR/control), N server actors each with one disk actor (DIR/servers/<i>), N replica groups and
+ * the router that the NBD front end uses, all on the runtime's worker threads except the router.
+ */
+export class EmbeddedCluster {
+  private readonly copyLeases: Lease[] = [];
+
+  private constructor(
+    readonly runtime: ActorRuntime,
+    readonly router: Router,
+    readonly config: ClusterConfig,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
+    const dataDir = path.resolve(options.dataDir);
+    const { config, fresh } = loadClusterConfig(dataDir, { servers: options.servers, diskCapacityBytes: options.diskCapacityBytes });
+    const runtime = await ActorRuntime.start({ threads: options.threads ?? 2, log: options.log, logLevel: options.logLevel });
+    const router = new Router(runtime, { servers: config.servers, readTimeoutMs: requestTimeoutMs, writeTimeoutMs: requestTimeoutMs * 3 });
+    const cluster = new EmbeddedCluster(runtime, router, config, { ...options, dataDir });
+    try {
+      await cluster.spawnAll();
+      if (fresh) {
+        const created = await router.control({ op: 'create', name: 'default', sizeBytes: options.defaultDiskSizeBytes, replicas: options.defaultReplicas, stripeBytes: stripeBytesDefault });
+        if (!created.ok) throw new WhorlError(created.code, `creating the default disk: ${created.message}`);
+      }
+      await cluster.waitUntilServing(options.readyTimeoutMs ?? 120_000);
+      return cluster;
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+
+  get servers(): number {
+    return this.config.servers;
+  }
+
+  get view(): ClusterView | undefined {
+    return this.router.view;
+  }
+
+  /** Takes a server out (operator maintenance, or a failure in tests): its disk closes cleanly. */
+  async stopServer(id: number): Promise<void> {
+    this.checkServer(id);
+    const reply = await this.router.control({ op: 'setStopped', server: id, stopped: true });
+    if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+    await this.runtime.retire(`server-${id}`);
+    await this.runtime.retire(`disk-${id}`);
+  }
+
+  /** Brings a server back; its replica groups then copy what it missed (see `server list`). */
+  async startServer(id: number): Promise<void> {
+    this.checkServer(id);
+    if (this.runtime.where(`server-${id}`)) throw new WhorlError('WHORL_BAD_ARGUMENT', `server ${id} is already running`);
+    await this.spawnServer(id);
+    const reply = await this.router.control({ op: 'setStopped', server: id, stopped: false });
+    if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+  }
+
+  async stop(): Promise<void> {
+    await this.runtime.stop();
+    for (const lease of this.copyLeases.splice(0)) this.runtime.pool.release(lease.handle);
+  }
+
+  private checkServer(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.servers) throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${id} (servers are 0 to ${this.servers - 1})`);
+  }
+
+  private threadFor(index: number): number {
+    const threads = this.runtime.threadIds.sort((a, b) => a - b);
+    return threads[index % threads.length]!;
+  }
+
+  private async spawnAll(): Promise<void> {
+    const { servers } = this.config;
+    const groups = Array.from({ length: servers }, (_, id) => `group-${id}`);
+    await this.runtime.spawn(
+      'control',
+      { module: module('../control/control-actor.js'), export: 'controlActor', args: [{ servers, subscribers: ['router', ...groups], heartbeatTimeoutMs }] },
+      this.threadFor(0),
+      { module: module('../storage/disk-format.js'), export: 'openDiskStorage', args: [{ path: path.join(this.options.dataDir, 'control'), owner: 'control', capacityBytes: controlCapacityBytes, create: true }] },
+    );
+    const initial = await this.router.control({ op: 'view' });
+    if (!initial.ok) throw new WhorlError(initial.code, initial.message);
+    for (let id = 0; id < servers; id++) {
+      const copyHandles = [];
+      for (let i = 0; i < copyHandlesPerGroup; i++) {
+        const lease = await this.runtime.pool.lease(regionBytes);
+        this.copyLeases.push(lease);
+        copyHandles.push(lease.handle);
+      }
+      await this.runtime.spawn(`group-${id}`, { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [{ id, servers, requestTimeoutMs, copyHandles }] }, this.threadFor(id));
+    }
+    for (let id = 0; id < servers; id++) {
+      if (initial.view.servers[id]?.state !== 'stopped') await this.spawnServer(id);
+    }
+  }
+
+  private async spawnServer(id: number): Promise<void> {
+    await spawnDisk(
+      this.runtime,
+      `disk-${id}`,
+      { path: path.join(this.options.dataDir, 'servers', String(id)), owner: `server-${id}`, capacityBytes: this.config.diskCapacityBytes, create: true },
+      this.threadFor(id),
+    );
+    await this.runtime.spawn(`server-${id}`, { module: module('../servers/server-actor.js'), export: 'serverActor', args: [{ id, heartbeatMs, diskTimeoutMs }] }, this.threadFor(id));
+  }
+
+  /** Serving starts once every server the operator did not stop is up (recovered after a crash). */
+  private async waitUntilServing(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = this.router.view?.servers.map((server) => server.state) ?? [];
+      if (states.length === this.servers && states.every((state) => state === 'up' || state === 'stopped')) return;
+      if (Date.now() > deadline) throw new WhorlError('WHORL_TIMEOUT', `servers not up after ${timeoutMs} ms: ${states.join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+

@@ -1,0 +1,275 @@
+import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
+import { address } from '../actors/address.js';
+import { assertNever } from '../assert.js';
+import { WhorlError, isWhorlError } from '../errors.js';
+import { checkLayout } from '../volumes/layout.js';
+import { diskNamePattern, type ClusterView, type ServerState, type ServerStatus, type VirtualDisk } from './catalog.js';
+import type { ControlPush, ControlReply, ControlRequest } from './control-protocol.js';
+import { ControlStore } from './control-store.js';
+
+export interface ControlOptions {
+  readonly servers: number;
+  /** Actors told of every change of the view (the router, the replica groups). */
+  readonly subscribers: readonly string[];
+  readonly heartbeatTimeoutMs: number;
+}
+
+/** The largest virtual disk: 2^52 bytes (block numbers stay below the disk's 2^48 limit). */
+export const diskSizeBytesMax = 2 ** 52;
+const tickMs = 250;
+
+interface Server {
+  state: ServerState;
+  incarnation: number;
+  lastSeenMs: number;
+  /** The recovery round in progress and the groups that have not finished it. */
+  round: number;
+  groupsLeft: Set<number>;
+  progress: Map<number, { bytesLeft: number; bytesPerSecond: number }>;
+}
+
+type Request = RequestIncoming<ControlRequest>;
+
+/**
+ * The control actor: owns the VDir (virtual disks and their GMaps) in its LMDB storage, and the
+ * membership of server actors (liveness from heartbeats, operator stops, recovery rounds). Every
+ * change is pushed to the subscribers as a new ClusterView.
+ */
+export function controlActor(options: ControlOptions): Behavior<ControlRequest> {
+  return (context: ActorContext): Actor<ControlRequest> => {
+    const store = new ControlStore(context.storage);
+    const disks = new Map(store.disks().map((disk) => [disk.name, disk]));
+    const stopped = store.stoppedServers();
+    const servers: Server[] = Array.from({ length: options.servers }, (_, id) => ({
+      state: stopped.has(id) ? 'stopped' : 'down',
+      incarnation: -1,
+      lastSeenMs: 0,
+      round: 0,
+      groupsLeft: new Set(),
+      progress: new Map(),
+    }));
+    let version = 1;
+    const waitingForFlush = new Map<number, Array<() => void>>();
+    const durably = (then: () => void): void => {
+      const token = context.storage.flush();
+      waitingForFlush.set(token, [...(waitingForFlush.get(token) ?? []), then]);
+    };
+
+    const view = (): ClusterView => ({
+      version,
+      disks: [...disks.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      servers: servers.map((server, id): ServerStatus => {
+        let bytesLeft = 0;
+        let bytesPerSecond = 0;
+        for (const progress of server.progress.values()) {
+          bytesLeft += progress.bytesLeft;
+          bytesPerSecond += progress.bytesPerSecond;
+        }
+        return { id, state: server.state, incarnation: server.incarnation, resyncBytesLeft: bytesLeft, resyncBytesPerSecond: bytesPerSecond };
+      }),
+    });
+    const publish = (): void => {
+      version += 1;
+      const push: ControlPush = { type: 'view', view: view() };
+      for (const subscriber of options.subscribers) context.send(address(context.self.node, subscriber), push);
+    };
+    const setState = (id: number, state: ServerState, why: string): void => {
+      const server = servers[id]!;
+      if (server.state === state) return;
+      context.log('server state', { server: id, from: server.state, to: state, why });
+      server.state = state;
+      server.groupsLeft.clear();
+      server.progress.clear();
+      if (state === 'resyncing') startRecovery(id);
+      publish();
+    };
+    /** The groups holding copies with server `id`: its own (as primary) and its left neighbour's. */
+    const startRecovery = (id: number): void => {
+      const server = servers[id]!;
+      server.round += 1;
+      const groups = new Set([id, (id + options.servers - 1) % options.servers]);
+      server.groupsLeft = groups;
+      for (const group of groups) {
+        const push: ControlPush = { type: 'recover', server: id, round: server.round };
+        context.send(address(context.self.node, `group-${group}`), push);
+      }
+    };
+
+    const answer = (request: Request, disk?: VirtualDisk): void => context.reply(request, { ok: true, view: view(), disk } satisfies ControlReply);
+    const refuse = (request: Request, error: WhorlError): void =>
+      context.reply(request, { ok: false, code: error.code, message: error.message } satisfies ControlReply);
+
+    const handle = (request: Request): void => {
+      const body = request.body;
+      switch (body.op) {
+        case 'view':
+          return answer(request);
+        case 'create': {
+          checkNewDisk(body, disks, options.servers);
+          const disk: VirtualDisk = {
+            name: body.name,
+            gmap: store.nextGmap(),
+            servers: options.servers,
+            replicas: body.replicas,
+            stripeBytes: body.stripeBytes,
+            epoch: 0,
+            sizeBytes: body.sizeBytes,
+            createdAtMs: Date.now(),
+          };
+          store.putDisk(disk);
+          disks.set(disk.name, disk);
+          return durably(() => {
+            publish();
+            answer(request, disk);
+          });
+        }
+        case 'resize': {
+          const disk = existing(disks, body.name);
+          checkSize(body.sizeBytes);
+          if (body.sizeBytes < disk.sizeBytes) {
+            throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' is ${disk.sizeBytes} bytes; shrinking to ${body.sizeBytes} is not supported (grow only)`);
+          }
+          const grown = { ...disk, sizeBytes: body.sizeBytes };
+          store.putDisk(grown);
+          disks.set(grown.name, grown);
+          return durably(() => {
+            publish();
+            answer(request, grown);
+          });
+        }
+        case 'delete': {
+          const disk = existing(disks, body.name);
+          store.deleteDisk(disk.name);
+          disks.delete(disk.name);
+          return durably(() => {
+            publish();
+            answer(request, disk);
+          });
+        }
+        case 'setStopped': {
+          if (!Number.isInteger(body.server) || body.server < 0 || body.server >= options.servers) {
+            throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${body.server} (servers are 0 to ${options.servers - 1})`);
+          }
+          store.setStopped(body.server, body.stopped);
+          return durably(() => {
+            setState(body.server, body.stopped ? 'stopped' : 'down', body.stopped ? 'operator stop' : 'operator start');
+            answer(request);
+          });
+        }
+        case 'heartbeat':
+        case 'suspect':
+        case 'recovered':
+        case 'progress':
+          return answer(request);
+        default:
+          return assertNever(body, 'control request');
+      }
+    };
+
+    const onTell = (body: ControlRequest): void => {
+      switch (body.op) {
+        case 'heartbeat': {
+          const server = servers[body.server];
+          if (!server || server.state === 'stopped') return;
+          const restarted = server.incarnation !== body.incarnation;
+          server.incarnation = body.incarnation;
+          server.lastSeenMs = context.now();
+          if (server.state === 'down' || restarted) {
+            server.state = 'down';
+            setState(body.server, 'resyncing', restarted ? 'new incarnation' : 'heartbeat');
+          }
+          return;
+        }
+        case 'suspect': {
+          const server = servers[body.server];
+          if (server && (server.state === 'up' || server.state === 'resyncing')) setState(body.server, 'down', body.why);
+          return;
+        }
+        case 'recovered': {
+          const server = servers[body.server];
+          if (!server || server.state !== 'resyncing' || server.round !== body.round) return;
+          server.groupsLeft.delete(body.group);
+          server.progress.delete(body.group);
+          if (server.groupsLeft.size === 0) setState(body.server, 'up', 'recovered');
+          return;
+        }
+        case 'progress': {
+          const server = servers[body.server];
+          if (!server || server.state !== 'resyncing') return;
+          server.progress.set(body.group, { bytesLeft: body.bytesLeft, bytesPerSecond: body.bytesPerSecond });
+          publish();
+          return;
+        }
+        default:
+          return;
+      }
+    };
+
+    const tick = (): void => {
+      const now = context.now();
+      servers.forEach((server, id) => {
+        if ((server.state === 'up' || server.state === 'resyncing') && now - server.lastSeenMs > options.heartbeatTimeoutMs) {
+          setState(id, 'down', `no heartbeat for ${Math.round(now - server.lastSeenMs)} ms`);
+        }
+      });
+      context.setTimer(tickMs, { op: 'tick' });
+    };
+    context.setTimer(tickMs, { op: 'tick' });
+
+    return {
+      receive(incoming: Incoming<ControlRequest>): void {
+        switch (incoming.kind) {
+          case 'request':
+            try {
+              return handle(incoming);
+            } catch (error) {
+              if (!isWhorlError(error)) throw error;
+              return refuse(incoming, error);
+            }
+          case 'tell':
+            return onTell(incoming.body);
+          case 'timer':
+            return tick();
+          case 'flushed': {
+            const waiting = waitingForFlush.get(incoming.token) ?? [];
+            waitingForFlush.delete(incoming.token);
+            if (!incoming.ok) throw new Error('control database flush failed');
+            for (const then of waiting) then();
+            return;
+          }
+          case 'reply':
+          case 'failure':
+            return;
+          default:
+            return assertNever(incoming, 'incoming');
+        }
+      },
+    };
+  };
+}
+
+function existing(disks: Map<string, VirtualDisk>, name: string): VirtualDisk {
+  const disk = disks.get(name);
+  if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk named '${name}'`);
+  return disk;
+}
+
+function checkSize(sizeBytes: number): void {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 4096 || sizeBytes > diskSizeBytesMax || sizeBytes % 4096 !== 0) {
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `size ${sizeBytes} bytes: must be a multiple of 4096 between 4096 and ${diskSizeBytesMax}`);
+  }
+}
+
+function checkNewDisk(body: Extract<ControlRequest, { op: 'create' }>, disks: Map<string, VirtualDisk>, servers: number): void {
+  if (!diskNamePattern.test(body.name)) {
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `disk name '${body.name}': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  if (disks.has(body.name)) throw new WhorlError('WHORL_BAD_ARGUMENT', `a virtual disk named '${body.name}' already exists`);
+  checkSize(body.sizeBytes);
+  if (body.replicas !== 1 && body.replicas !== 2) throw new WhorlError('WHORL_BAD_ARGUMENT', `replicas ${String(body.replicas)}: must be 1 or 2`);
+  if (body.replicas > servers) throw new WhorlError('WHORL_BAD_ARGUMENT', `replicas ${body.replicas} needs at least ${body.replicas} servers; this cluster has ${servers}`);
+  if (!Number.isSafeInteger(body.stripeBytes) || body.stripeBytes < 65536 || body.stripeBytes % 65536 !== 0 || body.stripeBytes > 32 * 1024 * 1024) {
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `stripe ${body.stripeBytes} bytes: must be a multiple of 64 KiB up to 32 MiB`);
+  }
+  checkLayout({ gmap: 0, servers, replicas: body.replicas, stripeBytes: body.stripeBytes });
+}

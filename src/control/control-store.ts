@@ -1,0 +1,48 @@
+import type { ActorStorage } from '../actors/actor.js';
+import type { VirtualDisk } from './catalog.js';
+
+/**
+ * The control actor's keys (one LMDB environment, opened with the disk format's checks and owner
+ * "control").
+ *
+ *   | key                | value                                            |
+ *   |--------------------|--------------------------------------------------|
+ *   | vdir:<name>        | JSON VirtualDisk (catalog.ts)                    |
+ *   | gmap:next          | JSON number: the next global map id to hand out  |
+ *   | stopped:<server>   | empty: the operator took this server out         |
+ */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class ControlStore {
+  constructor(private readonly storage: ActorStorage) {}
+
+  disks(): VirtualDisk[] {
+    return this.storage.range('vdir:', 'vdir;').map(([, value]) => JSON.parse(decoder.decode(value)) as VirtualDisk);
+  }
+
+  putDisk(disk: VirtualDisk): void {
+    this.storage.put(`vdir:${disk.name}`, encoder.encode(JSON.stringify(disk)));
+  }
+
+  deleteDisk(name: string): void {
+    this.storage.delete(`vdir:${name}`);
+  }
+
+  /** Global map ids are never reused, so a deleted disk's leftovers can never show in a new one. */
+  nextGmap(): number {
+    const stored = this.storage.get('gmap:next');
+    const gmap = stored ? (JSON.parse(decoder.decode(stored)) as number) : 1;
+    this.storage.put('gmap:next', encoder.encode(JSON.stringify(gmap + 1)));
+    return gmap;
+  }
+
+  stoppedServers(): Set<number> {
+    return new Set(this.storage.keys('stopped:', 'stopped;').map((key) => Number(key.slice('stopped:'.length))));
+  }
+
+  setStopped(server: number, stopped: boolean): void {
+    if (stopped) this.storage.put(`stopped:${server}`, new Uint8Array(0));
+    else this.storage.delete(`stopped:${server}`);
+  }
+}

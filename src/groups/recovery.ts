@@ -1,0 +1,254 @@
+import type { ActorContext } from '../actors/actor.js';
+import { address } from '../actors/address.js';
+import type { BufferHandle } from '../actors/buffer-pool.js';
+import { writable, type ClusterView, type VirtualDisk } from '../control/catalog.js';
+import type { ControlRequest } from '../control/control-protocol.js';
+import { blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
+import type { DiskReply } from '../storage/disk-protocol.js';
+import { unitOfRegion } from '../volumes/layout.js';
+import { isServerFailure, type Asker } from './asker.js';
+import type { RegionLocks } from './region-locks.js';
+
+export interface RecoveryDeps {
+  readonly group: number;
+  readonly primary: number;
+  readonly secondary: number;
+  readonly servers: number;
+  readonly context: ActorContext;
+  readonly asker: Asker;
+  readonly locks: RegionLocks;
+  readonly copyHandles: readonly BufferHandle[];
+  view(): ClusterView | undefined;
+  clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
+}
+
+/** One region to copy from one copy to the other, and the marks that the copy settles. */
+interface Copy {
+  readonly disk: VirtualDisk;
+  readonly region: number;
+  readonly from: number;
+  readonly to: number;
+  readonly clears: Array<{ server: number; kind: MarkKind }>;
+}
+
+/** Regions held and copied together, made durable on their targets by one flush. */
+const batchRegionsMax = 32;
+const retryMs = 500;
+const progressMs = 500;
+
+/**
+ * Makes the two copies of this group's units equal again (Petal's resync and crash recovery):
+ * regions stale on one copy are copied from it to the other; regions busy on the primary (a write
+ * may have reached one copy only) are copied from the copy that stayed up, else from the primary.
+ * Each batch of regions is held against writes, copied, flushed on the targets, and only then are
+ * the marks cleared. Passes repeat until one finds nothing to do; then the servers that asked are
+ * reported recovered to the control actor.
+ */
+export class Recovery {
+  private readonly rounds = new Map<number, number>();
+  private running = false;
+  private again = false;
+  private copiedBytes = 0;
+  private startedMs = 0;
+  private lastProgressMs = 0;
+
+  constructor(private readonly deps: RecoveryDeps) {}
+
+  /** The control actor asks for a recovery round on behalf of a returning server. */
+  request(server: number, round: number): void {
+    this.rounds.set(server, round);
+    if (this.running) this.again = true;
+    else this.startPass();
+  }
+
+  onView(): void {
+    if (!this.running && this.rounds.size > 0) this.startPass();
+  }
+
+  onTimer(): void {
+    if (!this.running && this.rounds.size > 0) this.startPass();
+  }
+
+  private startPass(): void {
+    const view = this.deps.view();
+    if (!view) return this.retryLater();
+    this.running = true;
+    this.again = false;
+    if (this.startedMs === 0) this.startedMs = this.deps.context.now();
+    const { primary, secondary } = this.deps;
+    const lists: Array<{ server: number; kind: MarkKind }> = [
+      { server: primary, kind: 'stale' },
+      { server: primary, kind: 'busy' },
+      { server: secondary, kind: 'stale' },
+    ].filter(({ server }) => writable(view.servers[server]?.state)) as Array<{ server: number; kind: MarkKind }>;
+    const found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }> = [];
+    let left = lists.length;
+    if (left === 0) return this.finishPass([], false);
+    let failed = false;
+    for (const list of lists) {
+      this.deps.asker.ask(list.server, { op: 'listMarks', kind: list.kind }, (reply) => {
+        if (reply.ok) found.push({ ...list, marks: reply.marks ?? [] });
+        else failed = true;
+        if (--left === 0) this.finishPass(this.plan(view, found), failed);
+      });
+    }
+  }
+
+  private plan(view: ClusterView, found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>): Copy[] {
+    const { primary, secondary, servers, group } = this.deps;
+    const disks = new Map(view.disks.map((disk) => [disk.gmap, disk]));
+    const state = (server: number) => view.servers[server]?.state;
+    const copies = new Map<string, Copy>();
+    for (const { server, kind, marks } of found) {
+      for (const { gmap, region } of marks) {
+        const disk = disks.get(gmap);
+        if (!disk || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
+        let from = server;
+        if (kind === 'busy' && state(secondary) === 'up' && state(primary) !== 'up') from = secondary;
+        const to = from === primary ? secondary : primary;
+        if (!writable(state(to))) continue;
+        const key = `${gmap}:${region}`;
+        const copy = copies.get(key) ?? { disk, region, from, to, clears: [] };
+        copy.clears.push({ server, kind });
+        copies.set(key, copy);
+      }
+    }
+    return [...copies.values()];
+  }
+
+  private finishPass(copies: Copy[], failed: boolean): void {
+    if (copies.length === 0) {
+      if (failed) return this.retryLater();
+      this.running = false;
+      const control = address(this.deps.context.self.node, 'control');
+      for (const [server, round] of this.rounds) {
+        this.deps.context.send(control, { op: 'recovered', group: this.deps.group, server, round } satisfies ControlRequest);
+      }
+      this.rounds.clear();
+      this.copiedBytes = 0;
+      this.startedMs = 0;
+      if (this.again) this.startPass();
+      return;
+    }
+    this.runBatches(copies, 0);
+  }
+
+  private runBatches(copies: Copy[], at: number): void {
+    if (at >= copies.length) {
+      this.running = false;
+      return this.startPass();
+    }
+    const batch = copies.slice(at, at + batchRegionsMax);
+    this.reportProgress(copies.length - at);
+    this.copyBatch(batch, (ok) => {
+      if (!ok) {
+        this.running = false;
+        return this.retryLater();
+      }
+      this.copiedBytes += batch.length * regionBytes;
+      this.runBatches(copies, at + batch.length);
+    });
+  }
+
+  /** Holds every region of the batch, copies them, flushes the targets, clears the marks, releases. */
+  private copyBatch(batch: Copy[], done: (ok: boolean) => void): void {
+    const { locks } = this.deps;
+    const keys = batch.map((copy) => `${copy.disk.gmap}:${copy.region}`);
+    let held = 0;
+    for (const key of keys) {
+      locks.hold(key, () => {
+        if (++held === keys.length) this.copyAll(batch, finish);
+      });
+    }
+    const finish = (ok: boolean): void => {
+      if (ok) for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
+      for (const key of keys) locks.release(key);
+      done(ok);
+    };
+  }
+
+  private copyAll(batch: Copy[], done: (ok: boolean) => void): void {
+    const queue = [...batch];
+    let running = 0;
+    let ok = true;
+    const next = (handle: BufferHandle): void => {
+      const copy = queue.shift();
+      if (!copy || !ok) {
+        if (--running === 0) this.flushTargets(batch, ok, done);
+        return;
+      }
+      this.copyRegion(copy, handle, (copied) => {
+        ok &&= copied;
+        next(handle);
+      });
+    };
+    for (const handle of this.deps.copyHandles) {
+      running += 1;
+      next(handle);
+    }
+  }
+
+  private flushTargets(batch: Copy[], ok: boolean, done: (ok: boolean) => void): void {
+    if (!ok) return done(false);
+    const targets = [...new Set(batch.map((copy) => copy.to))];
+    let left = targets.length;
+    let flushed = true;
+    for (const target of targets) {
+      this.deps.asker.ask(target, { op: 'flush' }, (reply) => {
+        flushed &&= this.check(target, reply);
+        if (--left === 0) done(flushed);
+      });
+    }
+  }
+
+  private copyRegion(copy: Copy, handle: BufferHandle, done: (ok: boolean) => void): void {
+    const { asker } = this.deps;
+    const { gmap, epoch } = copy.disk;
+    const block = copy.region * blocksPerRegion;
+    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle }, (read) => {
+      if (!this.check(copy.from, read)) return done(false);
+      const holes = read.ok ? (read.holes ?? []) : [];
+      if (holes.length === blocksPerRegion) {
+        return asker.ask(copy.to, { op: 'trim', gmap, epoch, block, count: blocksPerRegion, fua: false }, (reply) => done(this.check(copy.to, reply)));
+      }
+      asker.ask(copy.to, { op: 'write', gmap, epoch, block, count: blocksPerRegion, handle, fua: false }, (wrote) => {
+        if (!this.check(copy.to, wrote)) return done(false);
+        if (holes.length === 0) return done(true);
+        let left = holes.length;
+        let ok = true;
+        for (const hole of holes) {
+          asker.ask(copy.to, { op: 'trim', gmap, epoch, block: block + hole, count: 1, fua: false }, (reply) => {
+            ok &&= this.check(copy.to, reply);
+            if (--left === 0) done(ok);
+          });
+        }
+      });
+    });
+  }
+
+  private check(server: number, reply: DiskReply): boolean {
+    if (reply.ok) return true;
+    if (isServerFailure(reply)) {
+      this.deps.context.send(address(this.deps.context.self.node, 'control'), { op: 'suspect', server, why: `recovery: ${reply.code}` } satisfies ControlRequest);
+    }
+    this.deps.context.log('recovery copy failed', { server, code: reply.code, message: reply.message });
+    return false;
+  }
+
+  private reportProgress(regionsLeft: number): void {
+    const now = this.deps.context.now();
+    if (now - this.lastProgressMs < progressMs && regionsLeft > 0) return;
+    this.lastProgressMs = now;
+    const seconds = Math.max((now - this.startedMs) / 1000, 0.001);
+    const bytesPerSecond = Math.round(this.copiedBytes / seconds);
+    const control = address(this.deps.context.self.node, 'control');
+    for (const server of this.rounds.keys()) {
+      this.deps.context.send(control, { op: 'progress', group: this.deps.group, server, bytesLeft: regionsLeft * regionBytes, bytesPerSecond } satisfies ControlRequest);
+    }
+  }
+
+  private retryLater(): void {
+    this.running = false;
+    this.deps.context.setTimer(retryMs, { op: 'recovery-retry' });
+  }
+}

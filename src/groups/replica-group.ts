@@ -1,0 +1,250 @@
+import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
+import { address } from '../actors/address.js';
+import type { BufferHandle } from '../actors/buffer-pool.js';
+import { assertNever } from '../assert.js';
+import { writable, type ClusterView, type ServerState } from '../control/catalog.js';
+import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
+import type { MarkKind } from '../storage/block-keys.js';
+import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import { regionsOf } from '../volumes/layout.js';
+import { Asker, isServerFailure } from './asker.js';
+import type { GroupRequest, GroupWrite } from './group-protocol.js';
+import { Recovery } from './recovery.js';
+import { RegionLocks } from './region-locks.js';
+
+export interface GroupOptions {
+  readonly id: number;
+  readonly servers: number;
+  readonly requestTimeoutMs: number;
+  /** 64 KiB shared buffers this group owns for recovery copies (leased by the main thread). */
+  readonly copyHandles: readonly BufferHandle[];
+}
+
+type Incoming_ = Incoming<GroupRequest | ControlPush>;
+type Request = RequestIncoming<GroupRequest>;
+
+/**
+ * A replica group (Petal §2.4): orders the writes of the stripe units whose primary is server
+ * `id` and whose secondary is the next server. A write sets the busy bit of its regions on the
+ * primary's disk (once per region until a flush lets it be cleared), then writes both copies at
+ * once. With one copy unreachable it writes the other alone and marks the regions stale there;
+ * the missing server is reported to the control actor. Recovery (recovery.ts) copies marked
+ * regions back when a server returns, holding each region against writes while it copies.
+ */
+export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | ControlPush> {
+  return (context: ActorContext): Actor<GroupRequest | ControlPush> => {
+    const primary = options.id;
+    const secondary = (options.id + 1) % options.servers;
+    const asker = new Asker(context, options.requestTimeoutMs);
+    const locks = new RegionLocks();
+    const control = address(context.self.node, 'control');
+    let view: ClusterView | undefined;
+    const state = (server: number): ServerState | undefined => view?.servers[server]?.state;
+
+    /** Marks known to be on stable storage: "<server>:<kind>:<gmap>:<region>". */
+    const durableMarks = new Set<string>();
+    /** Regions written since the last flush began, and those of flushes not yet completed. */
+    let written = new Set<string>();
+    const flushSnapshots = new Map<number, Set<string>>();
+
+    const suspect = (server: number, reply: DiskReply): void => {
+      if (reply.ok) return;
+      context.send(control, { op: 'suspect', server, why: `${reply.code}: ${reply.message}` } satisfies ControlRequest);
+    };
+
+    const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
+      const missing = regions.filter((region) => !durableMarks.has(`${server}:${kind}:${gmap}:${region}`));
+      if (missing.length === 0) return then(true, { ok: true });
+      asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
+        if (reply.ok) for (const region of missing) durableMarks.add(`${server}:${kind}:${gmap}:${region}`);
+        then(reply.ok, reply);
+      });
+    };
+    const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void => {
+      for (const region of regions) durableMarks.delete(`${server}:${kind}:${gmap}:${region}`);
+      asker.ask(server, { op: 'clearMarks', kind, gmap, regions }, () => undefined);
+    };
+
+    const recovery = new Recovery({
+      group: options.id,
+      primary,
+      secondary,
+      servers: options.servers,
+      context,
+      asker,
+      locks,
+      copyHandles: options.copyHandles,
+      view: () => view,
+      clearMarks,
+    });
+
+    /** Marks to set before writing, per target: busy on the primary, stale where a copy is missing. */
+    const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> => {
+      if (body.replicas === 1) return [];
+      const marks: Array<{ server: number; kind: MarkKind }> = [];
+      if (targets.includes(primary)) marks.push({ server: primary, kind: 'busy' });
+      if (targets.length === 1) marks.push({ server: targets[0]!, kind: 'stale' });
+      return marks;
+    };
+
+    const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
+      const copies = body.replicas === 1 ? [primary] : [primary, secondary];
+      const targets = copies.filter((server) => writable(state(server)));
+      if (targets.length === 0) {
+        return context.reply(request, { ok: false, code: 'WHORL_IO', message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` } satisfies DiskReply);
+      }
+      locks.begin(keys);
+      const regions = regionsOf(body.block, body.count);
+      const finish = (reply: DiskReply): void => {
+        locks.end(keys);
+        for (const key of keys) written.add(key);
+        context.reply(request, reply);
+      };
+      const marks = marksFor(body, targets);
+      let marksLeft = marks.length;
+      const failed = new Set<number>();
+      const afterMarks = (): void => {
+        const live = targets.filter((server) => !failed.has(server));
+        if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
+        writeCopies(body, live, regions, (reply) => finish(reply));
+      };
+      if (marksLeft === 0) return afterMarks();
+      for (const mark of marks) {
+        ensureMarks(mark.server, mark.kind, body.gmap, regions, (ok, reply) => {
+          if (!ok) {
+            failed.add(mark.server);
+            suspect(mark.server, reply);
+          }
+          if (--marksLeft === 0) afterMarks();
+        });
+      }
+    };
+
+    /** Writes every live copy at once; a copy lost to a server failure leaves a stale mark on the others. */
+    const writeCopies = (body: GroupWrite, targets: readonly number[], regions: readonly number[], done: (reply: DiskReply) => void): void => {
+      const disk: DiskRequest =
+        body.op === 'write'
+          ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
+          : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua };
+      const replies = new Map<number, DiskReply>();
+      for (const server of targets) {
+        asker.ask(server, disk, (reply) => {
+          replies.set(server, reply);
+          if (replies.size === targets.length) settle();
+        });
+      }
+      const settle = (): void => {
+        const succeeded = targets.filter((server) => replies.get(server)!.ok);
+        const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
+        const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
+        for (const server of lost) suspect(server, replies.get(server)!);
+        if (refused) return done(refused);
+        if (succeeded.length === 0) return done(replies.get(targets[0]!)!);
+        if (lost.length === 0 || body.replicas === 1) return done({ ok: true });
+        // The surviving copy now holds data its partner lacks: mark it stale there before answering.
+        let left = succeeded.length;
+        let ok = true;
+        for (const server of succeeded) {
+          ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
+            ok &&= marked;
+            if (--left === 0) done(ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' });
+          });
+        }
+      };
+    };
+
+    const flush = (request: Request, token: number): void => {
+      // Regions written before this flush may have their busy bits cleared once every disk has
+      // flushed; earlier flushes that never completed everywhere fold into this one.
+      const snapshot = written;
+      for (const older of flushSnapshots.values()) for (const key of older) snapshot.add(key);
+      flushSnapshots.clear();
+      flushSnapshots.set(token, snapshot);
+      written = new Set();
+      if (!writable(state(primary))) return context.reply(request, { ok: true, complete: false });
+      asker.ask(primary, { op: 'flush' }, (reply) => {
+        if (reply.ok) return context.reply(request, { ok: true, complete: true });
+        suspect(primary, reply);
+        context.reply(request, { ok: true, complete: false });
+      });
+    };
+
+    const flushed = (token: number): void => {
+      const snapshot = flushSnapshots.get(token);
+      flushSnapshots.delete(token);
+      if (!snapshot) return;
+      const byGmap = new Map<number, number[]>();
+      for (const key of snapshot) {
+        if (written.has(key) || locks.busy(key)) continue;
+        const [gmap, region] = key.split(':').map(Number) as [number, number];
+        byGmap.set(gmap, [...(byGmap.get(gmap) ?? []), region]);
+      }
+      for (const [gmap, regions] of byGmap) clearMarks(primary, 'busy', gmap, regions);
+    };
+
+    const onRequest = (request: Request): void => {
+      const body = request.body;
+      switch (body.op) {
+        case 'write':
+        case 'trim': {
+          const keys = regionsOf(body.block, body.count).map((region) => `${body.gmap}:${region}`);
+          return locks.whenFree(keys, () => startWrite(request, body, keys));
+        }
+        case 'flush':
+          return flush(request, body.token);
+        case 'flushed':
+          context.reply(request, { ok: true });
+          return flushed(body.token);
+        default:
+          return assertNever(body, 'group request');
+      }
+    };
+
+    const onTell = (body: GroupRequest | ControlPush): void => {
+      if ('op' in body) {
+        if (body.op === 'flushed') flushed(body.token);
+        return;
+      }
+      switch (body.type) {
+        case 'view':
+          if (!view || body.view.version > view.version) view = body.view;
+          return recovery.onView();
+        case 'recover':
+          return recovery.request(body.server, body.round);
+        default:
+          return assertNever(body, 'push');
+      }
+    };
+
+    // A restarted group learns the view at once rather than at the next change.
+    const viewRequest = context.request(control, { op: 'view' } satisfies ControlRequest, options.requestTimeoutMs);
+
+    return {
+      receive(incoming: Incoming_): void {
+        switch (incoming.kind) {
+          case 'request':
+            return onRequest(incoming as Request);
+          case 'tell':
+            return onTell(incoming.body);
+          case 'reply':
+            if (incoming.requestId === viewRequest) {
+              const fetched = (incoming.body as { view?: ClusterView }).view;
+              if (fetched && (!view || fetched.version > view.version)) view = fetched;
+              return;
+            }
+            asker.settle(incoming.requestId, incoming.body as DiskReply);
+            return;
+          case 'failure':
+            asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
+            return;
+          case 'timer':
+            return recovery.onTimer();
+          case 'flushed':
+            return;
+          default:
+            return assertNever(incoming, 'incoming');
+        }
+      },
+    };
+  };
+}

@@ -1,0 +1,155 @@
+import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
+import { address } from '../actors/address.js';
+import type { BufferHandle } from '../actors/buffer-pool.js';
+import type { ActorRuntime } from '../actors/runtime.js';
+import { readable, type ClusterView, type VirtualDisk } from '../control/catalog.js';
+import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
+import { WhorlError } from '../errors.js';
+import type { GroupRequest } from '../groups/group-protocol.js';
+import { isServerFailure } from '../groups/asker.js';
+import type { DiskReply } from '../storage/disk-protocol.js';
+import { primaryOf, replicasOf, type Piece } from './layout.js';
+
+export interface RouterOptions {
+  readonly servers: number;
+  readonly readTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+}
+
+/**
+ * Petal's client role, on the front end's thread: sends each piece of a request to the actors
+ * that hold it — reads to the readable replica with the shorter queue (retrying the other when a
+ * server fails), writes and trims to the unit's replica group — and FLUSH to every group. Learns
+ * the ClusterView from the control actor's pushes.
+ */
+export class Router {
+  private view_: ClusterView | undefined;
+  private readonly waiting = new Map<number, (reply: unknown, failed?: DiskReply) => void>();
+  private readonly queueDepth: number[];
+  private nextFlushToken = 1;
+  private context!: ActorContext;
+
+  constructor(
+    runtime: ActorRuntime,
+    private readonly options: RouterOptions,
+  ) {
+    this.queueDepth = Array.from({ length: options.servers }, () => 0);
+    runtime.spawnLocal('router', (context): Actor => {
+      this.context = context;
+      return { receive: (incoming) => this.receive(incoming) };
+    });
+  }
+
+  get view(): ClusterView | undefined {
+    return this.view_;
+  }
+
+  disk(name: string): VirtualDisk | undefined {
+    return this.view_?.disks.find((disk) => disk.name === name);
+  }
+
+  /** Asks the control actor (admin commands, start-up). */
+  async control(body: ControlRequest, timeoutMs = 10_000): Promise<ControlReply> {
+    const reply = (await this.ask('control', body, timeoutMs)) as ControlReply;
+    if (reply.ok) this.adopt(reply.view);
+    return reply;
+  }
+
+  async read(disk: VirtualDisk, piece: Piece, handle: BufferHandle): Promise<number[]> {
+    const replicas = replicasOf(disk, piece.unit);
+    const candidates = replicas.filter((server) => readable(this.state(server))).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
+    let last: DiskReply | undefined;
+    for (const server of candidates) {
+      this.queueDepth[server]! += 1;
+      const reply = (await this.ask(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, handle }, this.options.readTimeoutMs)) as DiskReply;
+      this.queueDepth[server]! -= 1;
+      if (reply.ok) return reply.holes ?? [];
+      last = reply;
+      if (isServerFailure(reply)) this.suspect(server, reply);
+      else if (reply.code !== 'WHORL_CHECKSUM') break;
+    }
+    throw failure(last, `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`);
+  }
+
+  async write(disk: VirtualDisk, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
+    const replicas = replicasOf(disk, unit);
+    for (const server of replicas) this.queueDepth[server]! += 1;
+    const reply = (await this.ask(`group-${primaryOf(disk, unit)}`, body, this.options.writeTimeoutMs)) as DiskReply;
+    for (const server of replicas) this.queueDepth[server]! -= 1;
+    if (!reply.ok) throw failure(reply, `${body.op} failed`);
+  }
+
+  /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
+  async allocated(disk: VirtualDisk, piece: Piece): Promise<Array<[number, number]>> {
+    const replicas = replicasOf(disk, piece.unit).filter((server) => readable(this.state(server)));
+    for (const server of replicas) {
+      const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count }, this.options.readTimeoutMs)) as DiskReply;
+      if (reply.ok) return reply.runs ?? [];
+    }
+    // Nobody can say: report data, which is always a safe answer.
+    return [[piece.block, piece.count]];
+  }
+
+  /**
+   * Every write answered before this call is durable on every live copy once it resolves. Busy
+   * bits are cleared only when every group's primary disk was flushed.
+   */
+  async flush(): Promise<void> {
+    const token = this.nextFlushToken++;
+    const groups = Array.from({ length: this.options.servers }, (_, group) => group);
+    const replies = (await Promise.all(groups.map((group) => this.ask(`group-${group}`, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
+    const refused = replies.find((reply) => !reply.ok);
+    if (refused) throw failure(refused, 'flush failed');
+    if (replies.every((reply) => reply.ok && reply.complete)) {
+      for (const group of groups) this.context.send(address(this.context.self.node, `group-${group}`), { op: 'flushed', token } satisfies GroupRequest);
+    }
+  }
+
+  /** Asks a server's disk directly (admin statistics, replica comparison in tests). */
+  async server(server: number, body: unknown, timeoutMs = 10_000): Promise<DiskReply> {
+    return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
+  }
+
+  private state(server: number) {
+    return this.view_?.servers[server]?.state;
+  }
+
+  private suspect(server: number, reply: DiskReply): void {
+    if (reply.ok) return;
+    this.context.send(address(this.context.self.node, 'control'), { op: 'suspect', server, why: `router: ${reply.code}` } satisfies ControlRequest);
+  }
+
+  private ask(actor: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve) => {
+      this.waiting.set(this.context.request(address(this.context.self.node, actor), body, timeoutMs), resolve);
+    });
+  }
+
+  private adopt(view: ClusterView): void {
+    if (!this.view_ || view.version > this.view_.version) this.view_ = view;
+  }
+
+  private receive(incoming: Incoming<unknown>): void {
+    switch (incoming.kind) {
+      case 'tell': {
+        const push = incoming.body as ControlPush;
+        if (push.type === 'view') this.adopt(push.view);
+        return;
+      }
+      case 'reply':
+      case 'failure': {
+        const resolve = this.waiting.get(incoming.requestId);
+        this.waiting.delete(incoming.requestId);
+        resolve?.(incoming.kind === 'reply' ? incoming.body : ({ ok: false, code: incoming.code, message: incoming.reason } satisfies DiskReply));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+function failure(reply: DiskReply | ControlReply | undefined, fallback: string): WhorlError {
+  if (reply && !reply.ok) return new WhorlError(reply.code === 'WHORL_ACTOR_STOPPED' || reply.code === 'WHORL_TIMEOUT' ? 'WHORL_IO' : reply.code, `${fallback}: ${reply.message}`);
+  return new WhorlError('WHORL_IO', fallback);
+}

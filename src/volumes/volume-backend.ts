@@ -1,0 +1,199 @@
+import type { BufferPool } from '../actors/buffer-pool.js';
+import type { VirtualDisk } from '../control/catalog.js';
+import { WhorlError } from '../errors.js';
+import type { Backend, BlockSizes, Extent, ZeroOptions } from '../nbd/backend.js';
+import { blockBytes } from '../storage/block-keys.js';
+import { blocksPerRequestMax } from '../storage/disk-protocol.js';
+import { BlockLocks } from './block-locks.js';
+import { piecesOf } from './layout.js';
+import type { Router } from './router.js';
+
+/** Pieces of one request in flight at once (a 4 GiB TRIM is 65,536 pieces of 64 KiB). */
+const piecesInFlightMax = 64;
+/** The widest range one BLOCK_STATUS looks at. */
+const statusBytesMax = 32 * 1024 * 1024;
+
+/**
+ * One virtual disk as an NBD export. The front end has checked ranges; this layer turns bytes
+ * into whole 4 KiB blocks — unaligned writes and zeroes read-modify-write their edge blocks under
+ * a lock, unaligned reads read the covering blocks — and hands the blocks, as shared-buffer
+ * handles, to the router piece by piece.
+ */
+export class VolumeBackend implements Backend {
+  readonly readOnly = false;
+  readonly multiConn = true;
+  readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: blockBytes, maximumBytes: 32 * 1024 * 1024 };
+  private readonly edgeLocks = new BlockLocks();
+
+  constructor(
+    readonly name: string,
+    private readonly router: Router,
+    private readonly pool: BufferPool,
+    private readonly connections: { attach(name: string): void; detach(name: string): void },
+  ) {}
+
+  get description(): string {
+    const disk = this.router.disk(this.name);
+    return disk ? `whorl virtual disk '${disk.name}' (${disk.replicas} replica${disk.replicas === 1 ? '' : 's'})` : `deleted virtual disk '${this.name}'`;
+  }
+
+  sizeBytes(): number {
+    return this.router.disk(this.name)?.sizeBytes ?? 0;
+  }
+
+  attach(): void {
+    this.connections.attach(this.name);
+  }
+
+  detach(): void {
+    this.connections.detach(this.name);
+  }
+
+  async read(offsetBytes: number, into: Buffer): Promise<void> {
+    if (aligned(offsetBytes, into.length)) {
+      const direct = this.pool.handleOf(into);
+      if (direct) return this.readBlocks(offsetBytes / blockBytes, into);
+    }
+    const first = Math.floor(offsetBytes / blockBytes);
+    const last = Math.ceil((offsetBytes + into.length) / blockBytes);
+    await this.withScratch((last - first) * blockBytes, async (scratch) => {
+      await this.readBlocks(first, scratch);
+      scratch.copy(into, 0, offsetBytes - first * blockBytes, offsetBytes - first * blockBytes + into.length);
+    });
+  }
+
+  async write(offsetBytes: number, from: Buffer, fua: boolean): Promise<void> {
+    if (aligned(offsetBytes, from.length) && this.pool.handleOf(from)) return this.writeBlocks(offsetBytes / blockBytes, from, fua);
+    await this.patch(offsetBytes, from.length, (scratch, at) => from.copy(scratch, at), fua);
+  }
+
+  async flush(): Promise<void> {
+    await this.router.flush();
+  }
+
+  async trim(offsetBytes: number, lengthBytes: number, fua: boolean): Promise<void> {
+    // TRIM is advisory: only whole blocks inside the range are freed.
+    const first = Math.ceil(offsetBytes / blockBytes);
+    const end = Math.floor((offsetBytes + lengthBytes) / blockBytes);
+    if (end > first) await this.trimBlocks(first, end - first, fua);
+  }
+
+  async zero(offsetBytes: number, lengthBytes: number, options: ZeroOptions): Promise<void> {
+    // Whole blocks become holes (thin: reading them gives zeros either way); edges are patched.
+    const first = Math.ceil(offsetBytes / blockBytes);
+    const end = Math.floor((offsetBytes + lengthBytes) / blockBytes);
+    if (end <= first) return this.patch(offsetBytes, lengthBytes, (scratch, at) => scratch.fill(0, at, at + lengthBytes), options.fua);
+    if (offsetBytes < first * blockBytes) await this.patch(offsetBytes, first * blockBytes - offsetBytes, (s, at) => s.fill(0, at, at + first * blockBytes - offsetBytes), options.fua);
+    await this.trimBlocks(first, end - first, options.fua);
+    const tail = offsetBytes + lengthBytes - end * blockBytes;
+    if (tail > 0) await this.patch(end * blockBytes, tail, (s, at) => s.fill(0, at, at + tail), options.fua);
+  }
+
+  async cache(): Promise<void> {}
+
+  async blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
+    const disk = this.disk();
+    const first = Math.floor(offsetBytes / blockBytes);
+    const end = Math.ceil(Math.min(offsetBytes + lengthBytes, offsetBytes + statusBytesMax, disk.sizeBytes) / blockBytes);
+    const runs = (await this.mapPieces(first, end - first, (piece) => this.router.allocated(disk, piece))).flat();
+    const extents: Extent[] = [];
+    let at = first;
+    const push = (blocks: number, hole: boolean): void => {
+      if (blocks <= 0) return;
+      const last = extents[extents.length - 1];
+      if (last && last.hole === hole) extents[extents.length - 1] = { ...last, lengthBytes: last.lengthBytes + blocks * blockBytes };
+      else extents.push({ lengthBytes: blocks * blockBytes, hole, zero: hole });
+    };
+    for (const [start, count] of runs.sort((a, b) => a[0] - b[0])) {
+      push(start - at, true);
+      push(count, false);
+      at = start + count;
+    }
+    push(end - at, true);
+    // The first extent starts at the block boundary; the front end wants it to start at offsetBytes.
+    const skew = offsetBytes - first * blockBytes;
+    if (skew > 0) extents[0] = { ...extents[0]!, lengthBytes: extents[0]!.lengthBytes - skew };
+    return extents.filter((extent) => extent.lengthBytes > 0);
+  }
+
+  private disk(): VirtualDisk {
+    const disk = this.router.disk(this.name);
+    if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `virtual disk '${this.name}' was deleted`);
+    return disk;
+  }
+
+  private async readBlocks(first: number, into: Buffer): Promise<void> {
+    const disk = this.disk();
+    const handle = this.pool.handleOf(into)!;
+    await this.mapPieces(first, into.length / blockBytes, (piece) =>
+      this.router.read(disk, piece, { ...handle, offsetBytes: handle.offsetBytes + piece.atBytes, lengthBytes: piece.count * blockBytes }),
+    );
+  }
+
+  private async writeBlocks(first: number, from: Buffer, fua: boolean): Promise<void> {
+    const disk = this.disk();
+    const handle = this.pool.handleOf(from)!;
+    await this.mapPieces(first, from.length / blockBytes, (piece) =>
+      this.router.write(
+        disk,
+        { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, handle: { ...handle, offsetBytes: handle.offsetBytes + piece.atBytes, lengthBytes: piece.count * blockBytes }, fua },
+        piece.unit,
+      ),
+    );
+  }
+
+  private async trimBlocks(first: number, count: number, fua: boolean): Promise<void> {
+    const disk = this.disk();
+    for (let at = 0; at < count; at += blocksPerRequestMax * 64) {
+      const n = Math.min(count - at, blocksPerRequestMax * 64);
+      await this.mapPieces(first + at, n, (piece) =>
+        this.router.write(disk, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, fua }, piece.unit),
+      );
+    }
+  }
+
+  /** Read-modify-write of the blocks covering [offsetBytes, +lengthBytes), edge blocks locked. */
+  private async patch(offsetBytes: number, lengthBytes: number, fill: (scratch: Buffer, at: number) => void, fua: boolean): Promise<void> {
+    const first = Math.floor(offsetBytes / blockBytes);
+    const last = Math.ceil((offsetBytes + lengthBytes) / blockBytes);
+    await this.edgeLocks.with([first, last - 1], () =>
+      this.withScratch((last - first) * blockBytes, async (scratch) => {
+        const at = offsetBytes - first * blockBytes;
+        if (at > 0) await this.readBlocks(first, scratch.subarray(0, blockBytes));
+        if ((offsetBytes + lengthBytes) % blockBytes !== 0 && (last - 1 > first || at === 0)) {
+          await this.readBlocks(last - 1, scratch.subarray(scratch.length - blockBytes));
+        }
+        fill(scratch, at);
+        await this.writeBlocks(first, scratch, fua);
+      }),
+    );
+  }
+
+  private async withScratch<T>(lengthBytes: number, use: (scratch: Buffer) => Promise<T>): Promise<T> {
+    const lease = await this.pool.lease(lengthBytes);
+    try {
+      return await use(lease.bytes);
+    } finally {
+      this.pool.release(lease.handle);
+    }
+  }
+
+  private async mapPieces<T>(first: number, count: number, run: (piece: ReturnType<typeof piecesOf>[number]) => Promise<T>): Promise<T[]> {
+    const pieces = piecesOf(this.disk(), first, count);
+    if (pieces.length === 1) return [await run(pieces[0]!)];
+    const results: T[] = new Array(pieces.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < pieces.length) {
+        const index = next++;
+        results[index] = await run(pieces[index]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(piecesInFlightMax, pieces.length) }, worker));
+    return results;
+  }
+}
+
+function aligned(offsetBytes: number, lengthBytes: number): boolean {
+  return offsetBytes % blockBytes === 0 && lengthBytes % blockBytes === 0;
+}
