@@ -8,6 +8,7 @@
  *   | disk.info     | name                                       | DiskInfo                  |
  *   | disk.resize   | name, sizeBytes                            | DiskInfo                  |
  *   | disk.delete   | name, force                                | { name }                  |
+ *   | disk.verify   | name                                       | VerifyReport (verify.ts)  |
  *   | server.list   |                                            | ServerInfo[]              |
  *   | server.stop   | id                                         | ServerInfo                |
  *   | server.start  | id                                         | ServerInfo                |
@@ -20,6 +21,7 @@ export type AdminRequest =
   | { readonly command: 'disk.info'; readonly name: string }
   | { readonly command: 'disk.resize'; readonly name: string; readonly sizeBytes: number }
   | { readonly command: 'disk.delete'; readonly name: string; readonly force: boolean }
+  | { readonly command: 'disk.verify'; readonly name: string }
   | { readonly command: 'server.list' }
   | { readonly command: 'server.stop'; readonly id: number }
   | { readonly command: 'server.start'; readonly id: number };

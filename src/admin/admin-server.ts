@@ -5,6 +5,7 @@ import type { VirtualDisk } from '../control/catalog.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
+import { verifyReplicas } from './verify.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type ServerInfo } from './admin-protocol.js';
 
@@ -89,6 +90,8 @@ export class AdminServer {
       }
       case 'disk.delete':
         return this.deleteDisk(request.name, request.force);
+      case 'disk.verify':
+        return verifyReplicas(this.cluster.router, this.cluster.runtime.pool, this.disk(request.name));
       case 'server.list':
         return this.serverInfos();
       case 'server.stop':

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { adminRequest } from '../admin/admin-client.js';
 import type { AdminRequest, DiskInfo, ServerInfo } from '../admin/admin-protocol.js';
+import type { VerifyReport } from '../admin/verify.js';
 import { formatSize, parseSize } from './size.js';
 import { UsageError } from './usage-error.js';
 
@@ -19,6 +20,7 @@ Commands:
                        grow a disk; clients see the new size on their next connection
   delete NAME [--force]
                        delete a disk and free its space (refused while connected unless --force)
+  verify NAME [--json] compare the two copies of every allocated block (exit 1 if they differ)
 
 Options:
   --data-dir DIR       the daemon's data directory (default ./whorl-data)
@@ -89,13 +91,19 @@ export async function diskCommand(argv: string[]): Promise<number> {
     case 'delete':
       request = { command: 'disk.delete', name: needName(), force: values.force! };
       break;
+    case 'verify':
+      request = { command: 'disk.verify', name: needName() };
+      break;
     default:
       throw new UsageError(`unknown disk command '${command}' (try: whorl disk help)`);
   }
   const result = await adminRequest(socket, request);
-  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else if (request.command === 'disk.list') printDisks(result as DiskInfo[]);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (request.command === 'disk.verify' && (result as VerifyReport).differing.length > 0) return 1;
+  } else if (request.command === 'disk.list') printDisks(result as DiskInfo[]);
   else if (request.command === 'disk.delete') process.stdout.write(`deleted ${name}\n`);
+  else if (request.command === 'disk.verify') return printVerify(result as VerifyReport);
   else printDisks([result as DiskInfo]);
   return 0;
 }
@@ -130,6 +138,13 @@ export async function serverCommand(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else printServers(request.command === 'server.list' ? (result as ServerInfo[]) : [result as ServerInfo]);
   return 0;
+}
+
+function printVerify(report: VerifyReport): number {
+  const differing = report.differing.reduce((sum, [, count]) => sum + count, 0);
+  process.stdout.write(`${report.name}: compared ${formatSize(report.comparedBytes)} in both copies; ${differing} block${differing === 1 ? '' : 's'} differ\n`);
+  for (const [first, count] of report.differing.slice(0, 20)) process.stdout.write(`  blocks ${first}+${count}\n`);
+  return differing === 0 ? 0 : 1;
 }
 
 function socketOf(values: { 'data-dir'?: string; admin?: string }): string {

@@ -80,8 +80,9 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       server.state = state;
       server.groupsLeft.clear();
       server.progress.clear();
-      if (state === 'resyncing') startRecovery(id);
+      // The view goes out first: a group must see the server as writable before it recovers.
       publish();
+      if (state === 'resyncing') startRecovery(id);
     };
     /** The groups holding copies with server `id`: its own (as primary) and its left neighbour's. */
     const startRecovery = (id: number): void => {
@@ -102,8 +103,16 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const handle = (request: Request): void => {
       const body = request.body;
       switch (body.op) {
-        case 'view':
+        case 'view': {
+          // A restarted group lost the recovery rounds it owed: ask it again.
+          const group = /^group-(\d+)$/.exec(request.from.actor);
+          servers.forEach((server, id) => {
+            if (group && server.state === 'resyncing' && server.groupsLeft.has(Number(group[1]))) {
+              context.send(request.from, { type: 'recover', server: id, round: server.round } satisfies ControlPush);
+            }
+          });
           return answer(request);
+        }
         case 'create': {
           checkNewDisk(body, disks, options.servers);
           const disk: VirtualDisk = {

@@ -154,17 +154,17 @@ export class Recovery {
   private copyBatch(batch: Copy[], done: (ok: boolean) => void): void {
     const { locks } = this.deps;
     const keys = batch.map((copy) => `${copy.disk.gmap}:${copy.region}`);
+    const finish = (ok: boolean): void => {
+      if (ok) for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
+      for (const key of keys) locks.release(key);
+      done(ok);
+    };
     let held = 0;
     for (const key of keys) {
       locks.hold(key, () => {
         if (++held === keys.length) this.copyAll(batch, finish);
       });
     }
-    const finish = (ok: boolean): void => {
-      if (ok) for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
-      for (const key of keys) locks.release(key);
-      done(ok);
-    };
   }
 
   private copyAll(batch: Copy[], done: (ok: boolean) => void): void {
