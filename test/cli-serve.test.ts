@@ -12,8 +12,11 @@ const badArguments: Array<[string[], RegExp]> = [
   [['--size', '0'], /--size: '0' is out of range/],
   [['--nbd-listen', 'localhost'], /--nbd-listen: 'localhost' is not HOST:PORT/],
   [['--nbd-listen', '127.0.0.1:70000'], /port '70000' is out of range/],
-  [['--backend', 'floppy'], /--backend: 'floppy' is not one of memory, cluster/],
+  [['--backend', 'floppy'], /--backend: 'floppy' is not one of cluster, memory/],
   [['--log-level', 'loud'], /--log-level: 'loud'/],
+  [['--servers', 'four'], /--servers: 'four' is not a whole number/],
+  [['--default-disk-size', '10Q'], /--default-disk-size: '10Q' is not a size/],
+  [['--disk-capacity', '1M'], /--disk-capacity: '1M' is below the 64M minimum/],
   [['--frobnicate'], /Unknown option '--frobnicate'/],
 ];
 
@@ -34,7 +37,7 @@ test('whorl serve --help says the memory backend loses data on exit', async (t) 
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`whorl serve stops on ${signal} and exits 0`, async (t) => {
-    const daemon = await startDaemon(['--size', '64M', '--log-level', 'info']);
+    const daemon = await startDaemon(['--backend', 'memory', '--size', '64M', '--log-level', 'info']);
     const client = await RawClient.connect(daemon.port);
     await client.go();
     client.request(Command.Write, { flags: 1, payload: Buffer.alloc(4096, 1) });
@@ -85,7 +88,7 @@ test('whorl serve --nbd-socket also serves on a Unix socket, removed on exit', a
   const dir = await mkdtemp(join(tmpdir(), 'whorl-sock-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'nbd.sock');
-  const daemon = await startDaemon(['--size', '32M', '--nbd-socket', path]);
+  const daemon = await startDaemon(['--backend', 'memory', '--size', '32M', '--nbd-socket', path]);
   const info = JSON.parse((await runOk('nbdinfo', ['--json', `nbd+unix:///default?socket=${path}`])).stdout);
   t.is(info.exports[0]['export-size'], 32 * 1024 * 1024);
   daemon.child.kill('SIGTERM');
