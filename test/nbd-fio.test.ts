@@ -1,16 +1,15 @@
 import test from 'ava';
-import { MemoryBackend } from '../src/backends/memory.js';
 import { run } from './helpers/run.js';
-import { startServer } from './helpers/server.js';
+import { backendKinds, startServerOf } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
 
-for (const [rw, bs] of [
-  ['randwrite', '4k'],
-  ['write', '1m'],
-] as const) {
-  test(`fio's nbd engine ${rw} ${bs} at depth 16 verifies with crc32c`, async (t) => {
-    const served = await startServer(new MemoryBackend(64 * MiB));
+for (const [kind, rw, bs] of backendKinds.flatMap((kind) => [
+  [kind, 'randwrite', '4k'],
+  [kind, 'write', '1m'],
+] as const)) {
+  test(`fio's nbd engine ${rw} ${bs} at depth 16 verifies with crc32c (${kind})`, async (t) => {
+    const served = await startServerOf(kind, 64 * MiB);
     const result = await run('fio', [
       '--name=verify', '--ioengine=nbd', `--uri=${served.uri}`, `--rw=${rw}`, `--bs=${bs}`, '--iodepth=16',
       '--size=32M', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--output-format=json',

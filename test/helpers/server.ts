@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BufferPool } from '../../src/actors/buffer-pool.js';
+import { EmbeddedCluster } from '../../src/cluster/embedded.js';
+import { VolumeCatalog } from '../../src/volumes/volume-catalog.js';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { SingleExportCatalog } from '../../src/backends/single-export.js';
 import { silentLogger } from '../../src/log.js';
@@ -27,5 +32,35 @@ export async function startServer(backend: Backend = new MemoryBackend(64 * 1024
     pool,
     backend,
     close: () => server.close(2000),
+  };
+}
+
+export type BackendKind = 'memory' | 'cluster';
+/** The real-client suites run against both: the memory disk and a replicated cluster disk. */
+export const backendKinds: readonly BackendKind[] = ['memory', 'cluster'];
+
+/**
+ * A real NBD server on loopback serving 'default' from either a memory disk or a whole embedded
+ * cluster (4 servers, 2 replicas, LMDB disks in a temporary directory) in this process.
+ */
+export async function startServerOf(kind: BackendKind, sizeBytes: number): Promise<TestServer> {
+  if (kind === 'memory') return startServer(new MemoryBackend(sizeBytes));
+  const dataDir = await mkdtemp(join(tmpdir(), 'whorl-suite-'));
+  const cluster = await EmbeddedCluster.start({ dataDir, servers: 4, diskCapacityBytes: 1024 ** 3, defaultDiskSizeBytes: sizeBytes, defaultReplicas: 2, log: silentLogger() });
+  const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
+  const server = new NbdServer(catalog, cluster.runtime.pool, silentLogger());
+  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
+  return {
+    port: bound.port,
+    uri: `nbd://127.0.0.1:${bound.port}/default`,
+    server,
+    pool: cluster.runtime.pool,
+    backend: catalog.open('default')!,
+    close: async () => {
+      await server.close(2000);
+      await cluster.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
