@@ -1,41 +1,86 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { startDaemon } from './helpers/daemon.js';
-import { run, runOk } from './helpers/run.js';
+import { startCluster, type ClusterUnderTest } from './helpers/cluster.js';
+import { runOk } from './helpers/run.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const guestDir = join(repo, '.cache', 'guest');
 
 /**
- * Boots a Debian kernel under qemu (software emulation) whose init attaches whorl's export with
- * the stock nbd-client, makes ext4, writes files and 16 MiB of random data, remounts after
- * dropping caches, verifies checksums, runs e2fsck -fn and detaches (test/guest/init.sh).
+ * Boots a Debian kernel under qemu (software emulation) whose init attaches whorl's default disk
+ * with the stock nbd-client, makes ext4, writes files and 48 MiB of random data (fsync), remounts
+ * after dropping caches, verifies checksums, runs e2fsck -fn and detaches (test/guest/init.sh).
+ * `whileWriting` runs when the guest starts writing the 48 MiB.
  */
-async function bootGuest(port: number, connections: number): Promise<string> {
-  const result = await run('qemu-system-x86_64', [
+function bootGuest(port: number, connections: number, whileWriting: () => Promise<void>): Promise<string> {
+  const qemu = spawn('qemu-system-x86_64', [
     '-accel', 'tcg', '-m', '512', '-smp', '1', '-nographic', '-no-reboot',
     '-kernel', join(guestDir, 'vmlinuz'), '-initrd', join(guestDir, 'initrd.img'),
     '-append', `console=ttyS0 panic=-1 quiet whorl.port=${port} whorl.conns=${connections}`,
     '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0',
-  ], { timeoutMs: 150_000 });
-  return result.stdout + result.stderr;
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let console = '';
+  let triggered = false;
+  let action: Promise<void> = Promise.resolve();
+  const timer = setTimeout(() => qemu.kill('SIGKILL'), 240_000);
+  const onOutput = (text: string): void => {
+    console += text;
+    if (!triggered && console.includes('WHORL-WRITING')) {
+      triggered = true;
+      action = whileWriting();
+    }
+  };
+  qemu.stdout.setEncoding('utf8').on('data', onOutput);
+  qemu.stderr.setEncoding('utf8').on('data', onOutput);
+  return new Promise((resolve, reject) => {
+    qemu.on('error', reject);
+    qemu.on('close', () => {
+      clearTimeout(timer);
+      action.then(() => resolve(console), reject);
+    });
+  });
 }
 
 test.before(async () => {
   await runOk('bash', [join(repo, 'test', 'guest', 'build.sh'), guestDir], { timeoutMs: 300_000 });
 });
 
-for (const connections of [1, 2]) {
-  test.serial(`the Linux kernel client (nbd-client -C ${connections}) runs ext4 on a whorl export`, async (t) => {
-    t.timeout(180_000);
-    const daemon = await startDaemon(['--size', '1G']);
-    const console = await bootGuest(daemon.port, connections);
-    const verdict = /WHORL-VERDICT: (PASS|FAIL)[^\r\n]*/.exec(console)?.[0];
-    t.is(verdict, `WHORL-VERDICT: PASS conns=${connections} files=9`, console.slice(-3000));
-    const handshakes = daemon.logs().match(/transmission started/g)?.length ?? 0;
-    t.is(handshakes, connections, 'one handshake per kernel connection');
-    daemon.child.kill('SIGTERM');
-    t.is((await daemon.exited).code, 0);
-  });
+function assertGuestPassed(t: import('ava').ExecutionContext, console: string, connections: number, cluster: ClusterUnderTest): void {
+  const verdict = /WHORL-VERDICT: (PASS|FAIL)[^\r\n]*/.exec(console)?.[0];
+  t.is(verdict, `WHORL-VERDICT: PASS conns=${connections} files=9`, console.slice(-3000));
+  t.notRegex(console, /I\/O error|blk_update_request|EXT4-fs error/, 'no I/O error in the guest kernel log');
+  const handshakes = cluster.daemon.logs().match(/transmission started/g)?.length ?? 0;
+  t.is(handshakes, connections, 'one handshake per kernel connection');
 }
+
+test.serial('the Linux kernel client (nbd-client -C 1) runs ext4 on the replicated default disk', async (t) => {
+  t.timeout(300_000);
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  const console = await bootGuest(cluster.port, 1, async () => undefined);
+  assertGuestPassed(t, console, 1, cluster);
+  t.deepEqual((await cluster.json<{ differing: unknown[] }>(['disk', 'verify', 'default'])).differing, []);
+  await cluster.stop();
+  t.is((await cluster.daemon.exited).code, 0);
+});
+
+test.serial('ext4 in the kernel guest (nbd-client -C 2) survives a server stopped mid-write; resync makes the copies equal', async (t) => {
+  t.timeout(300_000);
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  const console = await bootGuest(cluster.port, 2, async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await cluster.cliOk(['server', 'stop', '1']);
+  });
+  assertGuestPassed(t, console, 2, cluster);
+  const degraded = await cluster.json<{ health: string; staleBytes: number }>(['disk', 'info', 'default']);
+  t.is(degraded.health, 'degraded');
+  t.true(degraded.staleBytes > 0, `the stop came while the guest was writing (${degraded.staleBytes} stale bytes)`);
+  await cluster.cliOk(['server', 'start', '1']);
+  await cluster.waitUntilUp(120_000);
+  const report = await cluster.json<{ comparedBytes: number; differing: unknown[] }>(['disk', 'verify', 'default']);
+  t.deepEqual(report.differing, [], 'the two copies are byte-identical after resync');
+  t.true(report.comparedBytes >= 48 * 1024 * 1024, `compared ${report.comparedBytes} bytes`);
+});

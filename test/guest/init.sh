@@ -29,7 +29,11 @@ ip route add default via 10.0.2.2
 mount -t ext4 /dev/nbd0 /mnt || fail "mount"
 mkdir -p /mnt/docs
 for i in 1 2 3 4 5 6 7 8; do echo "whorl file $i $(date)" > /mnt/docs/file$i.txt; done
-dd if=/dev/urandom of=/mnt/random.bin bs=1M count=16 2>/dev/null || fail "dd"
+dd if=/dev/urandom of=/tmp/random.bin bs=1M count=48 2>/dev/null || fail "dd urandom"
+# The host watches for this line to stop a server actor while the 48 MiB go out to whorl.
+echo "WHORL-WRITING"
+dd if=/tmp/random.bin of=/mnt/random.bin bs=1M conv=fsync 2>/dev/null || fail "dd to ext4"
+rm /tmp/random.bin
 (cd /mnt && sha256sum random.bin docs/*) > /tmp/sums
 sync
 umount /mnt || fail "umount"
