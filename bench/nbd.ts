@@ -7,14 +7,14 @@ import { fileURLToPath } from 'node:url';
  * `npm run bench -- nbd`: fio's nbd engine against whorl's memory backend and `nbdkit memory`,
  * the same workloads in the same run, interleaved so that machine noise hits both alike.
  */
-interface Workload {
+export interface Workload {
   readonly name: string;
   readonly rw: string;
   readonly bs: string;
   readonly iodepth: number;
 }
 
-const workloads: Workload[] = [
+export const workloads: Workload[] = [
   { name: '4k randread qd16', rw: 'randread', bs: '4k', iodepth: 16 },
   { name: '4k randwrite qd16', rw: 'randwrite', bs: '4k', iodepth: 16 },
   { name: '1m read qd8', rw: 'read', bs: '1m', iodepth: 8 },
@@ -32,7 +32,7 @@ interface Peer {
 const peers: Peer[] = [
   {
     name: 'whorl',
-    start: (port) => spawn(process.execPath, [whorlBin, 'serve', '--nbd-listen', `127.0.0.1:${port}`, '--size', '1G', '--log-level', 'warn'], { stdio: 'ignore' }),
+    start: (port) => spawn(process.execPath, [whorlBin, 'serve', '--backend', 'memory', '--nbd-listen', `127.0.0.1:${port}`, '--size', '1G', '--log-level', 'warn'], { stdio: 'ignore' }),
   },
   { name: 'nbdkit', start: (port) => spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'memory', '1G'], { stdio: 'ignore' }) },
 ];
@@ -61,7 +61,7 @@ export async function benchNbd(args: string[]): Promise<void> {
   printTable(results);
 }
 
-async function fio(port: number, workload: Workload, runtimeS: number): Promise<number> {
+export async function fio(port: number, workload: Workload, runtimeS: number): Promise<number> {
   const args = [
     '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
     `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting',
@@ -90,7 +90,7 @@ function printTable(results: Map<string, Map<string, number[]>>): void {
   }
 }
 
-async function waitForPort(port: number): Promise<void> {
+export async function waitForPort(port: number): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => {

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { benchActors } from './actors.js';
+import { benchCluster } from './cluster.js';
 import { benchNbd } from './nbd.js';
 import { benchStorage } from './storage.js';
 
@@ -8,6 +9,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   nbd: benchNbd,
   actors: benchActors,
   storage: benchStorage,
+  cluster: benchCluster,
 };
 
 async function main(): Promise<void> {

@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitForPort, workloads, type Workload } from './nbd.js';
+
+/**
+ * `npm run bench -- cluster`: fio's nbd engine against the embedded cluster's default disk
+ * (4 servers, 2 replicas), a 1-replica disk, and the same disk with one server stopped, next to
+ * `nbdkit file` on a file of the same size, in the same run. Also: bytes resync moves against
+ * bytes written while a server was away, and the daemon's RSS with a 1 TiB thin disk and 16
+ * connections.
+ */
+const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const diskSize = '2G';
+const regionSize = '512M';
+
+interface FioResult {
+  readonly value: number;
+  readonly writtenBytes: number;
+}
+
+async function fio(port: number, exportName: string, workload: Workload, runtimeS: number, extra: string[] = []): Promise<FioResult> {
+  const args = [
+    '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${exportName}`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
+    `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting', ...extra,
+  ];
+  if (runtimeS > 0) args.push('--time_based', `--runtime=${runtimeS}`);
+  const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  const [code] = (await once(child, 'exit')) as [number];
+  if (code !== 0) throw new Error(`fio ${workload.name} exited ${code}`);
+  const job = JSON.parse(output.slice(output.indexOf('{'))).jobs[0];
+  const side = workload.rw.includes('read') ? job.read : job.write;
+  return { value: workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20, writtenBytes: job.write.io_bytes };
+}
+
+function cli(dataDir: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (out += text));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`whorl ${args.join(' ')}: ${out}`))));
+  });
+}
+
+async function startWhorl(dataDir: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+  await waitForPort(port);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+async function waitUntilUp(dataDir: string): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const servers = JSON.parse(await cli(dataDir, ['server', 'list', '--json'])) as Array<{ state: string }>;
+    if (servers.every((server) => server.state === 'up')) return Date.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function rssMiB(pid: number): { rss: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}
+
+export async function benchCluster(args: string[]): Promise<void> {
+  const runtimeS = Number(args.find((a) => a.startsWith('--runtime='))?.split('=')[1] ?? 10);
+  const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 1);
+  console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk`);
+  let port = 20000 + Math.floor(Math.random() * 20000);
+  const best = new Map<string, number>();
+  const record = (key: string, value: number): void => best.set(key, Math.max(best.get(key) ?? 0, value));
+  let resync = '';
+  for (let round = 0; round < rounds; round++) {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-cluster-'));
+    try {
+      // nbdkit file on a sparse file of the same size.
+      const file = path.join(work, 'disk.img');
+      fs.writeFileSync(file, '');
+      fs.truncateSync(file, 2 * 2 ** 30);
+      port += 1;
+      const nbdkit = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'file', file], { stdio: 'ignore' });
+      await waitForPort(port);
+      await fio(port, '', { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
+      for (const workload of workloads) record(`nbdkit ${workload.name}`, (await fio(port, '', workload, runtimeS)).value);
+      await stop(nbdkit);
+
+      const dataDir = path.join(work, 'whorl');
+      port += 1;
+      const whorl = await startWhorl(dataDir, port);
+      await cli(dataDir, ['disk', 'create', 'striped', '--size', diskSize, '--replicas', '1']);
+      for (const disk of ['default', 'striped']) {
+        await fio(port, disk, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
+        for (const workload of workloads) record(`${disk} ${workload.name}`, (await fio(port, disk, workload, runtimeS)).value);
+      }
+      // Degraded: one of 4 servers stopped. Bytes written meanwhile against bytes resync moves.
+      await cli(dataDir, ['server', 'stop', '1']);
+      let writtenWhileAway = 0;
+      for (const workload of workloads) {
+        const result = await fio(port, 'default', workload, runtimeS);
+        record(`degraded ${workload.name}`, result.value);
+        writtenWhileAway += workload.rw.includes('write') ? result.writtenBytes : 0;
+      }
+      const sequentialBytes = (await fio(port, 'default', { name: 'seq', rw: 'write', bs: '1m', iodepth: 8 }, 0, ['--offset=1G', '--size=256M'])).writtenBytes;
+      const info = JSON.parse(await cli(dataDir, ['disk', 'info', 'default', '--json'])) as { staleBytes: number };
+      await cli(dataDir, ['server', 'start', '1']);
+      const resyncMs = await waitUntilUp(dataDir);
+      const verify = JSON.parse(await cli(dataDir, ['disk', 'verify', 'default', '--json'])) as { differing: unknown[] };
+      resync = `resync: ${(info.staleBytes / 2 ** 20).toFixed(0)} MiB copied for ${((writtenWhileAway + sequentialBytes) / 2 ** 20).toFixed(0)} MiB written while away (${(info.staleBytes / (writtenWhileAway + sequentialBytes)).toFixed(2)}×; random 4k writes dirty whole 64 KiB regions), ${(resyncMs / 1000).toFixed(1)} s, copies differing afterwards: ${verify.differing.length}`;
+      await stop(whorl);
+
+      // RSS with a 1 TiB thin disk and 16 connections.
+      port += 1;
+      const again = await startWhorl(dataDir, port);
+      await cli(dataDir, ['disk', 'create', 'huge', '--size', '1T']);
+      await fio(port, 'huge', { name: 'rss', rw: 'randwrite', bs: '4k', iodepth: 4 }, Math.min(runtimeS, 10), ['--numjobs=16', '--size=1T']);
+      const memory = rssMiB(again.pid!);
+      record('rss MiB', memory.rss);
+      record('peak rss MiB', memory.peak);
+      await stop(again);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }
+  printTables(best, resync);
+}
+
+function printTables(best: Map<string, number>, resync: string): void {
+  const unit = (workload: Workload): string => (workload.bs === '4k' ? 'IOPS' : 'MiB/s');
+  console.log('');
+  console.log('| workload | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 2 replicas, 1 of 4 servers stopped | degraded / normal |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const workload of workloads) {
+    const peer = best.get(`nbdkit ${workload.name}`)!;
+    const two = best.get(`default ${workload.name}`)!;
+    const one = best.get(`striped ${workload.name}`)!;
+    const degraded = best.get(`degraded ${workload.name}`)!;
+    console.log(`| ${workload.name} | ${peer.toFixed(0)} ${unit(workload)} | ${two.toFixed(0)} | ${(two / peer).toFixed(2)}× | ${one.toFixed(0)} | ${(one / peer).toFixed(2)}× | ${degraded.toFixed(0)} | ${(degraded / two).toFixed(2)}× |`);
+  }
+  console.log('');
+  console.log(resync);
+  console.log(`daemon RSS with a 1 TiB thin disk and 16 connections writing: ${best.get('rss MiB')!.toFixed(0)} MiB (peak ${best.get('peak rss MiB')!.toFixed(0)} MiB)`);
+}
