@@ -80,7 +80,9 @@ export async function benchCluster(args: string[]): Promise<void> {
   console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk`);
   let port = 20000 + Math.floor(Math.random() * 20000);
   const best = new Map<string, number>();
-  const record = (key: string, value: number): void => best.set(key, Math.max(best.get(key) ?? 0, value));
+  const record = (key: string, value: number): void => {
+    best.set(key, Math.max(best.get(key) ?? 0, value));
+  };
   let resync = '';
   for (let round = 0; round < rounds; round++) {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-cluster-'));
