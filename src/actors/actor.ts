@@ -37,6 +37,8 @@ export interface ActorStorage {
   floor(atMost: string, above: string): [string, Uint8Array] | undefined;
   /** Starts a flush; its completion arrives as a `flushed` message carrying the token. */
   flush(): number;
+  /** Writes accepted but not yet committed (held in memory); absent where nothing is held. */
+  readonly backlog?: number;
 }
 
 /** Everything an actor may touch outside itself. Nothing global: time and chance come from here. */

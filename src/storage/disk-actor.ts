@@ -13,6 +13,9 @@ export interface DiskActorOptions {
 
 type Request = RequestIncoming<DiskRequest>;
 
+/** Uncommitted blocks a disk holds in memory before writes wait for their commit (64 MiB). */
+export const backlogBlocksMax = 16384;
+
 /**
  * A physical disk: block data, busy bits and stale marks in the actor's storage (one LMDB
  * environment in production). Requests are checked once here; the block store asserts.
@@ -52,7 +55,9 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         }
         case 'write':
           store.write(body.gmap, body.epoch, body.block, context.view(body.handle));
-          return body.fua ? afterFlush(request) : answer(request, { ok: true });
+          // Backpressure: past the backlog bound a write waits for its commit instead of piling up
+          // uncommitted copies in memory.
+          return body.fua || (context.storage.backlog ?? 0) > backlogBlocksMax ? afterFlush(request) : answer(request, { ok: true });
         case 'trim':
           store.trim(body.gmap, body.epoch, body.block, body.count);
           return body.fua ? afterFlush(request) : answer(request, { ok: true });

@@ -36,6 +36,10 @@ export class LmdbStorage implements CellStorage {
     });
   }
 
+  get backlog(): number {
+    return this.uncommitted.size;
+  }
+
   get(key: string): Uint8Array | undefined {
     const pending = this.uncommitted.get(key);
     if (pending !== undefined) return pending ?? undefined;
