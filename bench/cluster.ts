@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitForPort, workloads, type Workload } from './nbd.js';
+import { regionSize, runFio, waitForPort, workloads, type Workload } from './nbd.js';
 
 /**
  * `npm run bench -- cluster`: fio's nbd engine against the embedded cluster's default disk
@@ -15,28 +15,8 @@ import { waitForPort, workloads, type Workload } from './nbd.js';
  */
 const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const diskSize = '2G';
-const regionSize = '512M';
 
-interface FioResult {
-  readonly value: number;
-  readonly writtenBytes: number;
-}
-
-async function fio(port: number, exportName: string, workload: Workload, runtimeS: number, extra: string[] = []): Promise<FioResult> {
-  const args = [
-    '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${exportName}`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
-    `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting', ...extra,
-  ];
-  if (runtimeS > 0) args.push('--time_based', `--runtime=${runtimeS}`);
-  const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
-  const [code] = (await once(child, 'exit')) as [number];
-  if (code !== 0) throw new Error(`fio ${workload.name} exited ${code}`);
-  const job = JSON.parse(output.slice(output.indexOf('{'))).jobs[0];
-  const side = workload.rw.includes('read') ? job.read : job.write;
-  return { value: workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20, writtenBytes: job.write.io_bytes };
-}
+const fio = runFio;
 
 function cli(dataDir: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

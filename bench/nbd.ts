@@ -22,7 +22,7 @@ export const workloads: Workload[] = [
 ];
 
 const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const regionSize = '512M';
+export const regionSize = '512M';
 
 interface Peer {
   readonly name: string;
@@ -61,10 +61,17 @@ export async function benchNbd(args: string[]): Promise<void> {
   printTable(results);
 }
 
-export async function fio(port: number, workload: Workload, runtimeS: number): Promise<number> {
+export interface FioResult {
+  /** IOPS for 4 KiB workloads, MiB/s otherwise. */
+  readonly value: number;
+  readonly writtenBytes: number;
+}
+
+/** Runs one fio job with the nbd engine against `nbd://127.0.0.1:PORT/EXPORT`. */
+export async function runFio(port: number, exportName: string, workload: Workload, runtimeS: number, extra: string[] = []): Promise<FioResult> {
   const args = [
-    '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
-    `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting',
+    '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${exportName}`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
+    `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting', ...extra,
   ];
   if (runtimeS > 0) args.push('--time_based', `--runtime=${runtimeS}`);
   const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -74,7 +81,11 @@ export async function fio(port: number, workload: Workload, runtimeS: number): P
   if (code !== 0) throw new Error(`fio ${workload.name} exited ${code}`);
   const job = JSON.parse(output.slice(output.indexOf('{'))).jobs[0];
   const side = workload.rw.includes('read') ? job.read : job.write;
-  return workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20;
+  return { value: workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20, writtenBytes: job.write.io_bytes };
+}
+
+async function fio(port: number, workload: Workload, runtimeS: number): Promise<number> {
+  return (await runFio(port, '', workload, runtimeS)).value;
 }
 
 function printTable(results: Map<string, Map<string, number[]>>): void {
