@@ -12,12 +12,15 @@ const installedBin = '/usr/local/bin/whorl';
 /**
  * The units as shipped, checked by `systemd-analyze verify`. Where whorl is not installed (a
  * fresh clone), the unit's /usr/local/bin/whorl is pointed at this checkout's CLI first, since
- * verify also checks that ExecStart exists.
+ * verify also checks that ExecStart exists and is executable.
  */
 test('systemd/whorl.service and whorl-attach@.service pass systemd-analyze verify', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-units-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const bin = fs.existsSync(installedBin) ? installedBin : whorlBin;
+  // A fresh checkout's compiled CLI is not executable: stand in a small launcher for it.
+  const launcher = path.join(dir, 'whorl');
+  fs.writeFileSync(launcher, `#!/bin/sh\nexec ${process.execPath} ${whorlBin} "$@"\n`, { mode: 0o755 });
+  const bin = fs.existsSync(installedBin) ? installedBin : launcher;
   const service = fs.readFileSync(path.join(repo, 'systemd', 'whorl.service'), 'utf8');
   t.regex(service, /^Type=notify$/m);
   t.regex(service, /^Restart=on-failure$/m);

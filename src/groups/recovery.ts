@@ -3,8 +3,8 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { writable, type ClusterView, type VirtualDisk } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
-import { blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
-import type { DiskReply } from '../storage/disk-protocol.js';
+import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
+import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { unitOfRegion } from '../volumes/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
 import type { RegionLocks } from './region-locks.js';
@@ -19,6 +19,10 @@ export interface RecoveryDeps {
   readonly locks: RegionLocks;
   readonly copyHandles: readonly BufferHandle[];
   view(): ClusterView | undefined;
+  /** Counts the stale marks set and servers suspected by the group's writes. */
+  changes(): number;
+  /** Servers the group has reported down and not yet seen down. */
+  suspected(): ReadonlySet<number>;
   clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
 }
 
@@ -51,6 +55,7 @@ export class Recovery {
   private copiedBytes = 0;
   private startedMs = 0;
   private lastProgressMs = 0;
+  private changesAtPassStart = 0;
 
   constructor(private readonly deps: RecoveryDeps) {}
 
@@ -74,6 +79,7 @@ export class Recovery {
     if (!view) return this.retryLater();
     this.running = true;
     this.again = false;
+    this.changesAtPassStart = this.deps.changes();
     if (this.startedMs === 0) this.startedMs = this.deps.context.now();
     const { primary, secondary } = this.deps;
     const lists: Array<{ server: number; kind: MarkKind }> = [
@@ -103,6 +109,8 @@ export class Recovery {
       for (const { gmap, region } of marks) {
         const disk = disks.get(gmap);
         if (!disk || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
+        // Busy bits matter only when a copy may have missed writes: one of the two restarted.
+        if (kind === 'busy' && state(primary) === 'up' && state(secondary) === 'up') continue;
         let from = server;
         if (kind === 'busy' && state(secondary) === 'up' && state(primary) !== 'up') from = secondary;
         const to = from === primary ? secondary : primary;
@@ -118,10 +126,12 @@ export class Recovery {
 
   private finishPass(copies: Copy[], failed: boolean): void {
     if (copies.length === 0) {
-      if (failed) return this.retryLater();
+      // A write that marked a region stale during this pass may not have been listed: look again.
+      if (failed || this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
       this.running = false;
       const control = address(this.deps.context.self.node, 'control');
       for (const [server, round] of this.rounds) {
+        if (this.deps.suspected().has(server)) continue;
         this.deps.context.send(control, { op: 'recovered', group: this.deps.group, server, round } satisfies ControlRequest);
       }
       this.rounds.clear();
@@ -211,18 +221,29 @@ export class Recovery {
       if (holes.length === blocksPerRegion) {
         return asker.ask(copy.to, { op: 'trim', gmap, epoch, block, count: blocksPerRegion, fua: false }, (reply) => done(this.check(copy.to, reply)));
       }
-      asker.ask(copy.to, { op: 'write', gmap, epoch, block, count: blocksPerRegion, handle, fua: false }, (wrote) => {
-        if (!this.check(copy.to, wrote)) return done(false);
-        if (holes.length === 0) return done(true);
-        let left = holes.length;
-        let ok = true;
-        for (const hole of holes) {
-          asker.ask(copy.to, { op: 'trim', gmap, epoch, block: block + hole, count: 1, fua: false }, (reply) => {
-            ok &&= this.check(copy.to, reply);
-            if (--left === 0) done(ok);
-          });
-        }
-      });
+      // Data runs are written and holes trimmed separately, so no block ever reads as written zeros.
+      const holeSet = new Set(holes);
+      const requests: DiskRequest[] = [];
+      for (let at = 0; at < blocksPerRegion; ) {
+        const hole = holeSet.has(at);
+        let end = at + 1;
+        while (end < blocksPerRegion && holeSet.has(end) === hole) end += 1;
+        const count = end - at;
+        requests.push(
+          hole
+            ? { op: 'trim', gmap, epoch, block: block + at, count, fua: false }
+            : { op: 'write', gmap, epoch, block: block + at, count, handle: { ...handle, offsetBytes: handle.offsetBytes + at * blockBytes, lengthBytes: count * blockBytes }, fua: false },
+        );
+        at = end;
+      }
+      let left = requests.length;
+      let ok = true;
+      for (const request of requests) {
+        asker.ask(copy.to, request, (reply) => {
+          ok &&= this.check(copy.to, reply);
+          if (--left === 0) done(ok);
+        });
+      }
     });
   }
 

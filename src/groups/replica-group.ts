@@ -21,6 +21,8 @@ export interface GroupOptions {
 }
 
 type Incoming_ = Incoming<GroupRequest | ControlPush>;
+
+const suspectRetryMs = 300;
 type Request = RequestIncoming<GroupRequest>;
 
 /**
@@ -47,14 +49,29 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     let written = new Set<string>();
     const flushSnapshots = new Map<number, Set<string>>();
 
+    /** Servers reported down and not yet seen down: reported again until the view agrees. */
+    const suspected = new Map<number, string>();
+    let changes = 0;
     const suspect = (server: number, reply: DiskReply): void => {
       if (reply.ok) return;
-      context.send(control, { op: 'suspect', server, why: `${reply.code}: ${reply.message}` } satisfies ControlRequest);
+      changes += 1;
+      const why = `${reply.code}: ${reply.message}`;
+      if (suspected.size === 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
+      suspected.set(server, why);
+      context.send(control, { op: 'suspect', server, why } satisfies ControlRequest);
+    };
+    const resuspect = (): void => {
+      for (const [server, why] of suspected) {
+        if (state(server) !== 'up') suspected.delete(server);
+        else context.send(control, { op: 'suspect', server, why } satisfies ControlRequest);
+      }
+      if (suspected.size > 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
     };
 
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
       const missing = regions.filter((region) => !durableMarks.has(`${server}:${kind}:${gmap}:${region}`));
       if (missing.length === 0) return then(true, { ok: true });
+      if (kind === 'stale') changes += 1;
       asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
         if (reply.ok) for (const region of missing) durableMarks.add(`${server}:${kind}:${gmap}:${region}`);
         then(reply.ok, reply);
@@ -75,6 +92,8 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       locks,
       copyHandles: options.copyHandles,
       view: () => view,
+      changes: () => changes,
+      suspected: () => new Set(suspected.keys()),
       clearMarks,
     });
 
@@ -106,7 +125,8 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
-        writeCopies(body, live, regions, (reply) => finish(reply));
+        const skipped = copies.filter((server) => !live.includes(server));
+        writeCopies(body, live, regions, (reply) => finish(reply.ok && skipped.length > 0 && body.replicas === 2 ? { ...reply, missed: [...new Set([...(reply.missed ?? []), ...skipped])] } : reply));
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {
@@ -141,13 +161,14 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         if (refused) return done(refused);
         if (succeeded.length === 0) return done(replies.get(targets[0]!)!);
         if (lost.length === 0 || body.replicas === 1) return done({ ok: true });
+        const missed = { ok: true, missed: lost } as const;
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;
         let ok = true;
         for (const server of succeeded) {
           ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
             ok &&= marked;
-            if (--left === 0) done(ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' });
+            if (--left === 0) done(ok ? missed : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' });
           });
         }
       };
@@ -238,6 +259,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
             asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
             return;
           case 'timer':
+            if ((incoming.body as { op?: string }).op === 'suspect-retry') return resuspect();
             return recovery.onTimer();
           case 'flushed':
             return;

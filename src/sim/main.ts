@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { runClusterSeed } from './cluster/scenario.js';
 import { runDiskSeed } from './disk/scenario.js';
 import { runRegisterSeed } from './register/scenario.js';
 
@@ -17,6 +18,12 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
     correct: (seed) => registerOutcome(runRegisterSeed(seed, 'correct')),
     'ack-early': (seed) => registerOutcome(runRegisterSeed(seed, 'ack-early')),
   },
+  cluster: {
+    correct: (seed) => {
+      const result = runClusterSeed(seed);
+      return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}; faults ${result.faults}` };
+    },
+  },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
     'trust-unflushed': (seed) => diskOutcome(runDiskSeed(seed, 'trust-unflushed')),
@@ -34,7 +41,7 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
 /**
  * `npm run sim -- --seeds N [--first S]`: runs N seeds, stops at the first violation and prints
  * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
- * trace hash. `--scenario register|disk` picks what runs (register by default); `--variant`
+ * trace hash. `--scenario register|disk|cluster` picks what runs (register by default); `--variant`
  * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed).
  */
 function main(): number {

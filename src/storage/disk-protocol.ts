@@ -47,6 +47,8 @@ export type DiskReply = (
       readonly holes?: number[];
       /** A replica group's flush: whether its primary's disk was flushed (not down). */
       readonly complete?: boolean;
+      /** A replica group's write: servers whose copy missed it (marked stale on the other). */
+      readonly missed?: number[];
       readonly runs?: Array<[number, number]>;
       readonly marks?: Array<{ gmap: number; region: number }>; readonly allocatedBytes?: number; readonly capacityBytes?: number;
     }

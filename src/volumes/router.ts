@@ -2,13 +2,14 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { readable, type ClusterView, type VirtualDisk } from '../control/catalog.js';
+import type { ClusterView, VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { WhorlError } from '../errors.js';
 import type { GroupRequest } from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
 import type { DiskReply } from '../storage/disk-protocol.js';
 import { primaryOf, replicasOf, type Piece } from './layout.js';
+import { Suspicions } from './suspicions.js';
 
 export interface RouterOptions {
   readonly servers: number;
@@ -27,6 +28,7 @@ export class Router {
   private readonly waiting = new Map<number, (reply: unknown, failed?: DiskReply) => void>();
   private readonly queueDepth: number[];
   private nextFlushToken = 1;
+  private readonly suspicions = new Suspicions();
   private context!: ActorContext;
 
   constructor(
@@ -57,7 +59,7 @@ export class Router {
 
   async read(disk: VirtualDisk, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
-    const candidates = replicas.filter((server) => readable(this.state(server))).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
+    const candidates = replicas.filter((server) => this.suspicions.readable(this.view_, server)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
@@ -77,11 +79,12 @@ export class Router {
     const reply = (await this.ask(`group-${primaryOf(disk, unit)}`, body, this.options.writeTimeoutMs)) as DiskReply;
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
+    this.suspicions.missed(reply.missed);
   }
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: VirtualDisk, piece: Piece): Promise<Array<[number, number]>> {
-    const replicas = replicasOf(disk, piece.unit).filter((server) => readable(this.state(server)));
+    const replicas = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server));
     for (const server of replicas) {
       const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count }, this.options.readTimeoutMs)) as DiskReply;
       if (reply.ok) return reply.runs ?? [];
@@ -110,10 +113,6 @@ export class Router {
     return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
   }
 
-  private state(server: number) {
-    return this.view_?.servers[server]?.state;
-  }
-
   private suspect(server: number, reply: DiskReply): void {
     if (reply.ok) return;
     this.context.send(address(this.context.self.node, 'control'), { op: 'suspect', server, why: `router: ${reply.code}` } satisfies ControlRequest);
@@ -126,7 +125,9 @@ export class Router {
   }
 
   private adopt(view: ClusterView): void {
-    if (!this.view_ || view.version > this.view_.version) this.view_ = view;
+    if (this.view_ && view.version <= this.view_.version) return;
+    this.view_ = view;
+    this.suspicions.onView(view);
   }
 
   private receive(incoming: Incoming<unknown>): void {

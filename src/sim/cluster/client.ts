@@ -1,0 +1,191 @@
+import type { Actor, Behavior, Incoming } from '../../actors/actor.js';
+import { address } from '../../actors/address.js';
+import type { BufferHandle, BufferPool } from '../../actors/buffer-pool.js';
+import type { ClusterView, VirtualDisk } from '../../control/catalog.js';
+import type { ControlPush, ControlReply, ControlRequest } from '../../control/control-protocol.js';
+import type { GroupRequest } from '../../groups/group-protocol.js';
+import { blockContent, seqOf } from '../../storage/crash/block-content.js';
+import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
+import { primaryOf, replicasOf } from '../../volumes/layout.js';
+import { Suspicions } from '../../volumes/suspicions.js';
+import { torn, type DiskModel, type ReadTicket } from '../disk/model.js';
+
+export const clusterClientTimeoutMs = 2000;
+const inFlightMax = 6;
+const tickMs = 3;
+
+type Pending =
+  | { readonly op: 'write' | 'trim'; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
+  | { readonly op: 'read'; readonly block: number; readonly handle: BufferHandle; readonly ticket: ReadTicket }
+  | { readonly op: 'flush'; readonly covers: Array<Set<number>>; readonly token: number }
+  | { readonly op: 'compare'; readonly block: number; readonly server: number; readonly handle: BufferHandle }
+  | { readonly op: 'control' };
+
+export interface ClusterClientState {
+  view: ClusterView | undefined;
+  /** Set by the scenario after healing: stop the workload, compare both copies of every block. */
+  compare: boolean;
+  /** Blocks whose copies differ (filled once the comparison is done). */
+  differing: number[] | undefined;
+}
+
+/**
+ * The router's role in the simulator: random writes (some FUA), trims, reads and FLUSHes against
+ * one replicated virtual disk, routed as the router routes them (writes to the unit's replica
+ * group, reads to a readable copy, FLUSH to every group then `flushed`), reported to the disk
+ * model. Named 'router', so that the control actor's view pushes reach it.
+ */
+export function clusterClient(pool: BufferPool, model: DiskModel, state: ClusterClientState, blockCount: number, stripeBytes: number): Behavior<unknown> {
+  return (context): Actor<unknown> => {
+    const node = context.self.node;
+    const pending = new Map<number, Pending>();
+    const busy = new Set<number>();
+    let seq = 1;
+    let flushToken = 1;
+    let disk: VirtualDisk | undefined;
+    let flushing: { token: number; left: number; complete: boolean; covers: Array<Set<number>> } | undefined;
+    let comparing: Map<number, Map<number, Buffer>> | undefined;
+    const suspicions = new Suspicions();
+    const send = (actor: string, body: unknown, what: Pending): void => void pending.set(context.request(address(node, actor), body, clusterClientTimeoutMs), what);
+    send('control', { op: 'create', name: 'sim', sizeBytes: blockCount * 4096, replicas: 2, stripeBytes } satisfies ControlRequest, { op: 'control' });
+
+    const issue = (): void => {
+      if (!disk || !state.view) return;
+      const roll = context.random();
+      if (roll < 0.06) {
+        if (flushing) return;
+        const covers = model.flushCovers();
+        flushing = { token: flushToken++, left: disk.servers, complete: true, covers };
+        for (let group = 0; group < disk.servers; group++) send(`group-${group}`, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', covers, token: flushing.token });
+        return;
+      }
+      const block = Math.floor(context.random() * blockCount);
+      if (busy.has(block)) return;
+      const unit = Math.floor((block * 4096) / stripeBytes);
+      if (roll < 0.35) {
+        const servers = replicasOf(disk, unit).filter((server) => suspicions.readable(state.view, server));
+        if (servers.length === 0) return;
+        busy.add(block);
+        const server = servers[Math.floor(context.random() * servers.length)]!;
+        const handle = pool.tryLease(4096)!.handle;
+        return send(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: 0, block, count: 1, handle } satisfies DiskRequest, { op: 'read', block, handle, ticket: model.readSent(block) });
+      }
+      busy.add(block);
+      const mySeq = seq++;
+      const fua = context.random() < 0.1;
+      const group = `group-${primaryOf(disk, unit)}`;
+      if (roll < 0.42) {
+        model.sent(block, mySeq, true);
+        return send(group, { op: 'trim', gmap: disk.gmap, epoch: 0, replicas: 2, block, count: 1, fua } satisfies GroupRequest, { op: 'trim', block, seq: mySeq, fua });
+      }
+      const lease = pool.tryLease(4096)!;
+      blockContent(mySeq, block).copy(lease.bytes);
+      model.sent(block, mySeq, false);
+      send(group, { op: 'write', gmap: disk.gmap, epoch: 0, replicas: 2, block, count: 1, handle: lease.handle, fua } satisfies GroupRequest, { op: 'write', block, seq: mySeq, fua, handle: lease.handle });
+    };
+
+    const startComparing = (): void => {
+      comparing = new Map();
+      for (let block = 0; block < blockCount; block++) {
+        const unit = Math.floor((block * 4096) / stripeBytes);
+        for (const server of replicasOf(disk!, unit)) {
+          const handle = pool.tryLease(4096)!.handle;
+          send(`server-${server}`, { op: 'read', gmap: disk!.gmap, epoch: 0, block, count: 1, handle } satisfies DiskRequest, { op: 'compare', block, server, handle });
+        }
+      }
+    };
+
+    const settle = (requestId: number, reply: DiskReply | undefined): void => {
+      const what = pending.get(requestId);
+      if (!what) return;
+      pending.delete(requestId);
+      switch (what.op) {
+        case 'control':
+          disk = (reply as unknown as ControlReply | undefined)?.ok ? (reply as unknown as { disk: VirtualDisk }).disk : undefined;
+          if (!disk) send('control', { op: 'view' } satisfies ControlRequest, { op: 'control' });
+          return;
+        case 'flush': {
+          if (!flushing || flushing.token !== what.token) return;
+          flushing.left -= 1;
+          flushing.complete &&= reply?.ok === true && reply.complete === true;
+          const ok = reply?.ok === true;
+          if (!ok) flushing.complete = false;
+          if (flushing.left > 0) return;
+          if (flushing.complete) {
+            model.flushed(flushing.covers);
+            for (let group = 0; group < disk!.servers; group++) context.send(address(node, `group-${group}`), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
+          }
+          flushing = undefined;
+          return;
+        }
+        case 'write':
+        case 'trim':
+          busy.delete(what.block);
+          if (what.handle) pool.release(what.handle);
+          if (reply?.ok) model.acked(what.block, what.seq, what.fua);
+          else model.failed(what.block, what.seq);
+          if (reply?.ok) suspicions.missed(reply.missed);
+          return;
+        case 'read': {
+          busy.delete(what.block);
+          const bytes = Buffer.from(pool.view(what.handle));
+          pool.release(what.handle);
+          if (!reply) return;
+          if (!reply.ok) return reply.code === 'WHORL_CHECKSUM' ? model.read(what.block, torn, context.now(), what.ticket) : undefined;
+          if (reply.holes?.length) return model.read(what.block, 0, context.now(), what.ticket);
+          const got = seqOf(bytes);
+          return model.read(what.block, blockContent(got, what.block).equals(bytes) ? got : NaN, context.now(), what.ticket);
+        }
+        case 'compare': {
+          const bytes = Buffer.from(pool.view(what.handle));
+          pool.release(what.handle);
+          if (!reply?.ok) {
+            comparing = undefined;
+            return;
+          }
+          const copies = comparing?.get(what.block) ?? new Map<number, Buffer>();
+          copies.set(what.server, reply.holes?.length ? Buffer.alloc(4096) : bytes);
+          comparing?.set(what.block, copies);
+          if (comparing && [...comparing.values()].reduce((sum, entry) => sum + entry.size, 0) === blockCount * 2) {
+            state.differing = [...comparing].filter(([, entry]) => { const [a, b] = [...entry.values()]; return !a!.equals(b!); }).map(([block]) => block);
+          }
+          return;
+        }
+      }
+    };
+
+    context.setTimer(tickMs, 'tick');
+    return {
+      receive(incoming: Incoming<unknown>): void {
+        switch (incoming.kind) {
+          case 'timer':
+            if (state.compare) {
+              if (pending.size === 0 && !comparing && state.differing === undefined) startComparing();
+            } else {
+              while (pending.size < inFlightMax) {
+                const before = pending.size;
+                issue();
+                if (pending.size === before) break;
+              }
+            }
+            context.setTimer(tickMs, 'tick');
+            return;
+          case 'tell': {
+            const push = incoming.body as ControlPush;
+            if (push.type === 'view' && (!state.view || push.view.version > state.view.version)) {
+              state.view = push.view;
+              suspicions.onView(push.view);
+            }
+            return;
+          }
+          case 'reply':
+            return settle(incoming.requestId, incoming.body as DiskReply);
+          case 'failure':
+            return settle(incoming.requestId, undefined);
+          default:
+            return;
+        }
+      },
+    };
+  };
+}
