@@ -125,8 +125,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
-        const skipped = copies.filter((server) => !live.includes(server));
-        writeCopies(body, live, regions, (reply) => finish(reply.ok && skipped.length > 0 && body.replicas === 2 ? { ...reply, missed: [...new Set([...(reply.missed ?? []), ...skipped])] } : reply));
+        writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {
@@ -140,8 +139,12 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       }
     };
 
-    /** Writes every live copy at once; a copy lost to a server failure leaves a stale mark on the others. */
-    const writeCopies = (body: GroupWrite, targets: readonly number[], regions: readonly number[], done: (reply: DiskReply) => void): void => {
+    /**
+     * Writes every live copy at once. A copy that was skipped (down, or its marks failed) or lost to
+     * a server failure leaves a stale mark on the copies that have the write, and is named in the
+     * answer's `missed`, so that readers keep off it until it has resynced.
+     */
+    const writeCopies = (body: GroupWrite, targets: readonly number[], skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply) => void): void => {
       const disk: DiskRequest =
         body.op === 'write'
           ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
@@ -160,15 +163,15 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         for (const server of lost) suspect(server, replies.get(server)!);
         if (refused) return done(refused);
         if (succeeded.length === 0) return done(replies.get(targets[0]!)!);
-        if (lost.length === 0 || body.replicas === 1) return done({ ok: true });
-        const missed = { ok: true, missed: lost } as const;
+        const missed = [...skipped, ...lost];
+        if (missed.length === 0 || body.replicas === 1) return done({ ok: true });
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;
         let ok = true;
         for (const server of succeeded) {
           ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
             ok &&= marked;
-            if (--left === 0) done(ok ? missed : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' });
+            if (--left === 0) done(ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' });
           });
         }
       };

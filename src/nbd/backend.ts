@@ -34,6 +34,11 @@ export interface Backend {
   /** Read at each handshake, so a resized disk shows its new size on the next connection. */
   sizeBytes(): number;
   read(offsetBytes: number, into: Buffer): Promise<void>;
+  /**
+   * Optional: reads and says where the holes were in the same pass (a backend whose reads learn
+   * that anyway), so a sparse READ reply does not first ask `blockStatus`.
+   */
+  readSparse?(offsetBytes: number, into: Buffer): Promise<Extent[]>;
   write(offsetBytes: number, from: Buffer, fua: boolean): Promise<void>;
   flush(): Promise<void>;
   trim(offsetBytes: number, lengthBytes: number, fua: boolean): Promise<void>;

@@ -77,10 +77,15 @@ async function read(request: Request, negotiated: Negotiated, pool: BufferPool, 
   let extents: Extent[] | undefined;
   try {
     const sparse = negotiated.structured && (request.flags & CMD_FLAG_DF) === 0 && lengthBytes >= sparseReadBytesMin;
-    if (sparse) extents = fitExtents(await backend.blockStatus(offsetBytes, lengthBytes), lengthBytes, extentsPerReplyMax);
+    if (sparse && backend.readSparse) {
+      extents = fitExtents(await backend.readSparse(offsetBytes, lease.bytes), lengthBytes, extentsPerReplyMax);
+    } else if (sparse) {
+      extents = fitExtents(await backend.blockStatus(offsetBytes, lengthBytes), lengthBytes, extentsPerReplyMax);
+    }
     const uncoveredBytes = extents ? lengthBytes - coveredBytes(extents) : 0;
     if (extents && uncoveredBytes > 0) extents.push({ lengthBytes: uncoveredBytes, hole: false, zero: false });
-    if (!extents || extents.some((extent) => !extent.zero)) await backend.read(offsetBytes, lease.bytes);
+    const readAlready = sparse && backend.readSparse !== undefined;
+    if (!readAlready && (!extents || extents.some((extent) => !extent.zero))) await backend.read(offsetBytes, lease.bytes);
   } catch (error) {
     pool.release(lease.handle);
     throw error;

@@ -1,23 +1,14 @@
 import { Command, Errno } from '../../src/nbd/protocol.js';
+import { blockContent, seqOf } from '../../src/storage/crash/block-content.js';
 import type { RawClient } from './raw-client.js';
 
 export const blockBytes = 4096;
 
-/** Block content that names its block and write sequence and is torn-evident throughout. */
-export function blockContent(block: number, seq: number): Buffer {
-  const bytes = Buffer.alloc(blockBytes);
-  bytes.writeUInt32LE(block, 0);
-  bytes.writeUInt32LE(seq, 4);
-  for (let i = 8; i < blockBytes; i++) bytes[i] = (seq * 31 + block * 17 + i * 7) & 255;
-  return bytes;
-}
-
 /** The write a block holds: 0 for zeros, its sequence number, or -1 when it is torn or foreign. */
 export function decodeBlock(block: number, bytes: Buffer): number {
   if (bytes.every((b) => b === 0)) return 0;
-  const seq = bytes.readUInt32LE(4);
-  if (bytes.readUInt32LE(0) !== block || seq === 0) return -1;
-  return blockContent(block, seq).equals(bytes) ? seq : -1;
+  const seq = seqOf(bytes);
+  return Number.isSafeInteger(seq) && seq > 0 && blockContent(seq, block).equals(bytes) ? seq : -1;
 }
 
 /**
@@ -58,7 +49,7 @@ export class BlockJournal {
         const fua = options.random() < 0.05;
         this.issuedSince.set(block, [...(this.issuedSince.get(block) ?? []), seq]);
         inFlight.set(id, { kind: 'write', block, seq, fua });
-        client.request(Command.Write, { cookie: id, flags: fua ? 1 : 0, offset: block * blockBytes, payload: blockContent(block, seq) });
+        client.request(Command.Write, { cookie: id, flags: fua ? 1 : 0, offset: block * blockBytes, payload: blockContent(seq, block) });
         writes += 1;
       }
       let reply;

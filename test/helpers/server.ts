@@ -7,7 +7,7 @@ import { VolumeCatalog } from '../../src/volumes/volume-catalog.js';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { SingleExportCatalog } from '../../src/backends/single-export.js';
 import { silentLogger } from '../../src/log.js';
-import type { Backend } from '../../src/nbd/backend.js';
+import type { Backend, ExportCatalog } from '../../src/nbd/backend.js';
 import { NbdServer } from '../../src/nbd/server.js';
 
 export interface TestServer {
@@ -22,7 +22,12 @@ export interface TestServer {
 /** A real NBD server on a real loopback socket, in this process, serving one export 'default'. */
 export async function startServer(backend: Backend = new MemoryBackend(64 * 1024 * 1024)): Promise<TestServer> {
   const pool = new BufferPool({ maxBytes: 256 * 1024 * 1024 });
-  const server = new NbdServer(new SingleExportCatalog('default', backend), pool, silentLogger());
+  return listenOn(new SingleExportCatalog('default', backend), pool, backend, async () => undefined);
+}
+
+/** Serves `catalog` on a free loopback port; `close` stops the server, then runs `after`. */
+async function listenOn(catalog: ExportCatalog, pool: BufferPool, backend: Backend, after: () => Promise<void>): Promise<TestServer> {
+  const server = new NbdServer(catalog, pool, silentLogger());
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
   return {
@@ -31,7 +36,10 @@ export async function startServer(backend: Backend = new MemoryBackend(64 * 1024
     server,
     pool,
     backend,
-    close: () => server.close(2000),
+    close: async () => {
+      await server.close(2000);
+      await after();
+    },
   };
 }
 
@@ -48,19 +56,8 @@ export async function startServerOf(kind: BackendKind, sizeBytes: number): Promi
   const dataDir = await mkdtemp(join(tmpdir(), 'whorl-suite-'));
   const cluster = await EmbeddedCluster.start({ dataDir, servers: 4, diskCapacityBytes: 1024 ** 3, defaultDiskSizeBytes: sizeBytes, defaultReplicas: 2, log: silentLogger() });
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
-  const server = new NbdServer(catalog, cluster.runtime.pool, silentLogger());
-  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
-  return {
-    port: bound.port,
-    uri: `nbd://127.0.0.1:${bound.port}/default`,
-    server,
-    pool: cluster.runtime.pool,
-    backend: catalog.open('default')!,
-    close: async () => {
-      await server.close(2000);
-      await cluster.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return listenOn(catalog, cluster.runtime.pool, catalog.open('default')!, async () => {
+    await cluster.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
 }

@@ -4,11 +4,12 @@ import type { BufferHandle, BufferPool } from '../../actors/buffer-pool.js';
 import type { ClusterView, VirtualDisk } from '../../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../../control/control-protocol.js';
 import type { GroupRequest } from '../../groups/group-protocol.js';
-import { blockContent, seqOf } from '../../storage/crash/block-content.js';
+import { blockContent } from '../../storage/crash/block-content.js';
 import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
 import { primaryOf, replicasOf } from '../../volumes/layout.js';
 import { Suspicions } from '../../volumes/suspicions.js';
-import { torn, type DiskModel, type ReadTicket } from '../disk/model.js';
+import { reportRead } from '../disk/client.js';
+import type { DiskModel, ReadTicket } from '../disk/model.js';
 
 export const clusterClientTimeoutMs = 2000;
 const inFlightMax = 6;
@@ -130,11 +131,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
           busy.delete(what.block);
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
-          if (!reply) return;
-          if (!reply.ok) return reply.code === 'WHORL_CHECKSUM' ? model.read(what.block, torn, context.now(), what.ticket) : undefined;
-          if (reply.holes?.length) return model.read(what.block, 0, context.now(), what.ticket);
-          const got = seqOf(bytes);
-          return model.read(what.block, blockContent(got, what.block).equals(bytes) ? got : NaN, context.now(), what.ticket);
+          return reportRead(model, what.block, reply, bytes, context.now(), what.ticket);
         }
         case 'compare': {
           const bytes = Buffer.from(pool.view(what.handle));

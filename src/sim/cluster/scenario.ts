@@ -8,6 +8,7 @@ import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
 import { clusterClient, type ClusterClientState } from './client.js';
+import type { SeedResult } from '../seed-result.js';
 
 export const clusterFaultPhaseMs = 6000;
 export const clusterConvergeMsMax = 30_000;
@@ -16,15 +17,8 @@ const blockCount = 64;
 const stripeBytes = 64 * 1024;
 const faultTickMs = 50;
 
-export interface ClusterSeedResult {
-  readonly seed: number;
-  readonly violation: string | undefined;
-  readonly converged: boolean;
-  readonly traceHash: string;
-  readonly writesAcked: number;
-  readonly readsChecked: number;
+export interface ClusterSeedResult extends SeedResult {
   readonly kills: number;
-  readonly faults: string;
 }
 
 /**

@@ -82,11 +82,7 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
         case 'read': {
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
-          if (!reply) return;
-          if (!reply.ok) return reply.code === 'WHORL_CHECKSUM' ? model.read(what.block, torn, context.now(), what.ticket) : undefined;
-          if (reply.holes?.length) return model.read(what.block, 0, context.now(), what.ticket);
-          const got = seqOf(bytes);
-          model.read(what.block, blockContent(got, what.block).equals(bytes) ? got : NaN, context.now(), what.ticket);
+          return reportRead(model, what.block, reply, bytes, context.now(), what.ticket);
         }
       }
     };
@@ -109,4 +105,13 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
       },
     };
   };
+}
+
+/** Tells the model what a one-block read answered (nothing when the read failed or timed out). */
+export function reportRead(model: DiskModel, block: number, reply: DiskReply | undefined, bytes: Buffer, atMs: number, ticket: ReadTicket): void {
+  if (!reply) return;
+  if (!reply.ok) return reply.code === 'WHORL_CHECKSUM' ? model.read(block, torn, atMs, ticket) : undefined;
+  if (reply.holes?.length) return model.read(block, 0, atMs, ticket);
+  const got = seqOf(bytes);
+  model.read(block, blockContent(got, block).equals(bytes) ? got : NaN, atMs, ticket);
 }

@@ -4,6 +4,7 @@ import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
 import { diskClient } from './client.js';
 import { DiskModel } from './model.js';
+import type { SeedResult } from '../seed-result.js';
 
 export const diskFaultPhaseMs = 5000;
 export const diskConvergeMsMax = 2000;
@@ -12,15 +13,8 @@ const faultTickMs = 20;
 
 export type DiskModelVariant = 'correct' | 'trust-unflushed';
 
-export interface DiskSeedResult {
-  readonly seed: number;
-  readonly violation: string | undefined;
-  readonly converged: boolean;
-  readonly traceHash: string;
-  readonly writesAcked: number;
-  readonly readsChecked: number;
+export interface DiskSeedResult extends SeedResult {
   readonly kills: number;
-  readonly faults: string;
 }
 
 /**

@@ -5,21 +5,15 @@ import { RegisterChecker } from './checker.js';
 import { registerClient } from './client.js';
 import { coordinator, type CoordinatorVariant } from './coordinator.js';
 import { replica } from './replica.js';
+import type { SeedResult } from '../seed-result.js';
 
 export const faultPhaseMs = 10_000;
 /** After healing, the register must make progress within this much virtual time. */
 export const convergeMsMax = 2000;
 const faultTickMs = 20;
 
-export interface SeedResult {
-  readonly seed: number;
-  readonly violation: string | undefined;
-  readonly converged: boolean;
-  readonly traceHash: string;
-  readonly writesAcked: number;
-  readonly readsChecked: number;
+export interface RegisterSeedResult extends SeedResult {
   readonly messages: number;
-  readonly faults: string;
 }
 
 /**
@@ -28,7 +22,7 @@ export interface SeedResult {
  * writes lost or torn, flush errors, storage latency); then everything heals and the register
  * must acknowledge a new write and read it back within `convergeMsMax`.
  */
-export function runRegisterSeed(seed: number, variant: CoordinatorVariant = 'correct'): SeedResult {
+export function runRegisterSeed(seed: number, variant: CoordinatorVariant = 'correct'): RegisterSeedResult {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const replicas = [0, 1, 2].map((i) => address('sim', `replica-${i}`));
