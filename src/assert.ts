@@ -10,6 +10,11 @@ export function assert(condition: unknown, message = 'assertion failed'): assert
   if (!condition) throw new AssertionError(message);
 }
 
+/** For hot paths: `if (!ok) fail(\`…\`)` builds the message only when the invariant is broken. */
+export function fail(message: string): never {
+  throw new AssertionError(message);
+}
+
 export function assertNever(value: never, what = 'value'): never {
   throw new AssertionError(`unexpected ${what}: ${JSON.stringify(value)}`);
 }

@@ -55,19 +55,22 @@ test('a read at an epoch finds the newest version at or below it; trim at a new 
 test('a corrupt block is reported with its address; its neighbours still read', async (t) => {
   const dir = temporaryDirectory();
   let disk = await startDisk({ path: dir });
-  await disk.write(3, 0, 100, [pattern(1), pattern(2)], true);
+  await disk.write(3, 0, 100, [pattern(1), pattern(2), pattern(3)], true);
   await disk.stop();
-  // Flip one byte of block 101's stored data, as a failing medium would.
+  // Flip one byte of block 101's head record and one of block 102's tail, as a failing medium would.
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  const stored = Buffer.from(env.get(blockKey('b', 3, 101, 0))!);
-  stored[2000] ^= 0xff;
-  await env.put(blockKey('b', 3, 101, 0), stored);
+  for (const [key, at] of [[blockKey('b', 3, 101, 0), 2000], [blockKey('t', 3, 102, 0), 20]] as const) {
+    const stored = Buffer.from(env.get(key)!);
+    stored[at] ^= 0xff;
+    await env.put(key, stored);
+  }
   await env.close();
 
   disk = await startDisk({ path: dir });
   t.teardown(() => disk.stop());
   t.deepEqual((await disk.read(3, 0, 100, 1)).reply, { ok: true, holes: [] });
-  t.like((await disk.read(3, 0, 101, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 3 block 101 epoch 0 (4100 bytes stored)' });
+  t.like((await disk.read(3, 0, 101, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 3 block 101 epoch 0 (head 4072 bytes, tail 28 bytes)' });
+  t.like((await disk.read(3, 0, 102, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 3 block 102 epoch 0 (head 4072 bytes, tail 28 bytes)' });
   await disk.write(3, 0, 101, [pattern(9)]);
   t.is((await disk.read(3, 0, 101, 1)).bytes[0], 9, 'rewriting the block repairs it');
 });

@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import { WhorlError } from '../errors.js';
 
 /**
@@ -112,7 +112,7 @@ export class BufferPool {
   }
 
   tryLease(lengthBytes: number): Lease | undefined {
-    assert(Number.isInteger(lengthBytes) && lengthBytes >= 0 && lengthBytes <= slotBytesMax, `lease of ${lengthBytes} bytes`);
+    if (!Number.isInteger(lengthBytes) || lengthBytes < 0 || lengthBytes > slotBytesMax) fail(`lease of ${lengthBytes} bytes`);
     const classIndex = sizeClass(lengthBytes);
     for (const slab of this.classes[classIndex]!) {
       const lease = this.claim(slab, lengthBytes);
@@ -135,9 +135,9 @@ export class BufferPool {
 
   release(handle: BufferHandle): void {
     const slab = this.slabs[handle.slab];
-    assert(slab, `release of unknown slab ${handle.slab}`);
+    if (!slab) fail(`release of unknown slab ${handle.slab}`);
     const slot = handle.offsetBytes / slab.descriptor.slotBytes;
-    assert(Number.isInteger(slot) && slot < slab.descriptor.slotCount, `release of bad offset ${handle.offsetBytes}`);
+    if (!Number.isInteger(slot) || slot >= slab.descriptor.slotCount) fail(`release of bad offset ${handle.offsetBytes}`);
     if (Atomics.load(slab.generation, slot) !== handle.generation || Atomics.load(slab.inUse, slot) !== 1) {
       throw new WhorlError('WHORL_STALE_HANDLE', `release of stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
     }
@@ -163,7 +163,7 @@ export class BufferPool {
   /** Resolves a handle to its bytes, refusing a handle whose slot has since been reused. */
   view(handle: BufferHandle): Buffer {
     const slab = this.slabs[handle.slab];
-    assert(slab, `view of unknown slab ${handle.slab}`);
+    if (!slab) fail(`view of unknown slab ${handle.slab}`);
     const slot = Math.floor(handle.offsetBytes / slab.descriptor.slotBytes);
     if (Atomics.load(slab.generation, slot) !== handle.generation) {
       throw new WhorlError('WHORL_STALE_HANDLE', `stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);

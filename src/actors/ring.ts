@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 
 /**
  * A single-producer single-consumer ring of byte frames in a SharedArrayBuffer, for messages
@@ -50,7 +50,7 @@ export class Ring {
    * Returns 'wake' when the consumer was idle and must be woken.
    */
   tryWrite(bytes: Uint8Array): false | 'wake' | 'written' {
-    assert(bytes.length <= this.frameBytesMax, `frame of ${bytes.length} bytes exceeds ${this.frameBytesMax}`);
+    if (bytes.length > this.frameBytesMax) fail(`frame of ${bytes.length} bytes exceeds ${this.frameBytesMax}`);
     let written = Atomics.load(this.header, WRITTEN) >>> 0;
     const used = (written - (Atomics.load(this.header, READ) >>> 0)) >>> 0;
     const need = 4 + ((bytes.length + 3) & ~3);

@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 
 /**
  * A compact binary encoding of message values (the JSON-like subset actor bodies use), for the
@@ -213,7 +213,7 @@ export class ValueDecoder {
       assert(value !== undefined, 'reference to a string never defined');
       return value;
     }
-    assert(tag === 6 || tag === 7, `expected a string, found tag ${tag}`);
+    if (tag !== 6 && tag !== 7) fail(`expected a string, found tag ${tag}`);
     const id = tag === 7 ? this.u16() : -1;
     const length = this.u32();
     let value = '';
@@ -222,7 +222,7 @@ export class ValueDecoder {
       this.offset += 2;
     }
     if (id >= 0) {
-      assert(id === this.interned.length, `interned id ${id} out of order`);
+      if (id !== this.interned.length) fail(`interned id ${id} out of order`);
       this.interned.push(value);
     }
     return value;

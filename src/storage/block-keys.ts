@@ -7,7 +7,9 @@ import { assert } from '../assert.js';
  *   | key                                   | value                                        |
  *   |---------------------------------------|----------------------------------------------|
  *   | meta:format                           | JSON DiskFormat (see disk-format.ts)         |
- *   | b:<gmap 8>:<block 12>:<epoch 8>       | u32 LE CRC32C of the data, then 4096 bytes   |
+ *   | b:<gmap 8>:<block 12>:<epoch 8>       | the block's head: bytes 0..4072              |
+ *   | t:<gmap 8>:<block 12>:<epoch 8>       | its tail: CRC32C of the block, bytes 4072..  |
+ *   |                                       | (block-record.ts says why it is split)       |
  *   | h:<gmap 8>:<block 12>:<epoch 8>       | empty: a hole (zeros) written at this epoch, |
  *   |                                       | hiding any older version of the block        |
  *   | busy:<gmap 8>:<region 10>             | empty: a write may be in flight (Petal §2.4) |
@@ -29,16 +31,20 @@ function hex(value: number, width: number): string {
   return value.toString(16).padStart(width, '0');
 }
 
-export type BlockKind = 'b' | 'h';
+export type BlockKind = 'b' | 't' | 'h';
+
+// Keys are built for every block read and written: the checks build their messages only on failure.
+function inRange(value: number, max: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= max;
+}
 
 export function blockPrefix(kind: BlockKind, gmap: number, block: number): string {
-  assert(Number.isInteger(gmap) && gmap >= 0 && gmap <= gmapMax, `gmap ${gmap}`);
-  assert(Number.isInteger(block) && block >= 0 && block <= blockNumberMax, `block ${block}`);
+  if (!inRange(gmap, gmapMax) || !inRange(block, blockNumberMax)) assert(false, `gmap ${gmap} block ${block}`);
   return `${kind}:${hex(gmap, 8)}:${hex(block, 12)}:`;
 }
 
 export function blockKey(kind: BlockKind, gmap: number, block: number, epoch: number): string {
-  assert(Number.isInteger(epoch) && epoch >= 0 && epoch <= epochMax, `epoch ${epoch}`);
+  if (!inRange(epoch, epochMax)) assert(false, `epoch ${epoch}`);
   return blockPrefix(kind, gmap, block) + hex(epoch, 8);
 }
 
@@ -48,17 +54,21 @@ export function epochOfKey(key: string): number {
 
 /** Every key of one kind for one gmap sorts between these two. */
 export function gmapKeyRange(kind: BlockKind, gmap: number): [string, string] {
-  assert(Number.isInteger(gmap) && gmap >= 0 && gmap <= gmapMax, `gmap ${gmap}`);
+  if (!inRange(gmap, gmapMax)) assert(false, `gmap ${gmap}`);
   return [`${kind}:${hex(gmap, 8)}:`, `${kind}:${hex(gmap, 8)};`];
 }
 
-/** All block keys of every gmap sort between these two. */
-export const blockKeysFrom = 'b:';
-export const blockKeysTo = 'b;';
+/** Every key of one kind, of every gmap, sorts between these two. */
+export function everyKeyOf(kind: BlockKind): [string, string] {
+  return [`${kind}:`, `${kind};`];
+}
+
+/** All block heads of every gmap (one per stored block) sort between these two. */
+export const [blockKeysFrom, blockKeysTo] = everyKeyOf('b');
 
 export function parseBlockKey(key: string): { gmap: number; block: number; epoch: number } {
   const [tag, gmap, block, epoch] = key.split(':');
-  assert((tag === 'b' || tag === 'h') && gmap && block && epoch, `not a block key: ${key}`);
+  assert((tag === 'b' || tag === 't' || tag === 'h') && gmap && block && epoch, `not a block key: ${key}`);
   return { gmap: parseInt(gmap, 16), block: parseInt(block, 16), epoch: parseInt(epoch, 16) };
 }
 

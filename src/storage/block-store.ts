@@ -1,8 +1,8 @@
-import { assert } from '../assert.js';
+import { fail } from '../assert.js';
 import type { ActorStorage } from '../actors/actor.js';
-import { crc32c } from '../actors/crc32c.js';
 import { WhorlError } from '../errors.js';
-import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, gmapKeyRange, parseBlockKey } from './block-keys.js';
+import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, everyKeyOf, gmapKeyRange, parseBlockKey } from './block-keys.js';
+import { finishBlock, headBytes, splitBlock } from './block-record.js';
 
 /** Where a block lives: global map, epoch, block number. */
 export interface BlockAddress {
@@ -11,21 +11,24 @@ export interface BlockAddress {
   readonly block: number;
 }
 
-const checksumBytes = 4;
-
 /**
  * The block layout of one disk over an actor's storage (LMDB in production, the simulator's
- * fault-injecting storage in tests): thin 4 KiB blocks with a CRC32C each, versions per epoch,
- * holes, and the space they take against the disk's capacity.
+ * fault-injecting storage in tests): thin 4 KiB blocks with a CRC32C each (stored as a head and a
+ * tail record, block-record.ts), versions per epoch, holes, and the space they take against the
+ * disk's capacity.
  */
 export class BlockStore {
   private allocatedBlocks: number;
+  /** False while no hole was ever stored: writes then skip looking for one to remove. */
+  private mayHaveHoles: boolean;
 
   constructor(
     private readonly storage: ActorStorage,
     readonly capacityBytes: number,
   ) {
     this.allocatedBlocks = storage.count(blockKeysFrom, blockKeysTo);
+    const [holesFrom, holesTo] = everyKeyOf('h');
+    this.mayHaveHoles = storage.count(holesFrom, holesTo) > 0;
   }
 
   get allocatedBytes(): number {
@@ -38,29 +41,31 @@ export class BlockStore {
    * error naming the block.
    */
   read(address: BlockAddress, into: Uint8Array): boolean {
-    assert(into.length === blockBytes, `read into ${into.length} bytes`);
+    if (into.length !== blockBytes) fail(`read into ${into.length} bytes`);
     const { gmap, epoch, block } = address;
-    let stored = this.storage.get(blockKey('b', gmap, block, epoch));
+    let head = this.storage.get(blockKey('b', gmap, block, epoch));
     let storedEpoch = epoch;
-    if (!stored && epoch > 0) {
+    if (!head && epoch > 0) {
       // Not written in this epoch: the newest older version, unless a newer hole hides it.
       const data = this.storage.floor(blockKey('b', gmap, block, epoch), blockPrefix('b', gmap, block));
       const hole = this.storage.floor(blockKey('h', gmap, block, epoch), blockPrefix('h', gmap, block));
       if (data && (!hole || epochOfKey(data[0]) > epochOfKey(hole[0]))) {
-        stored = data[1];
+        head = data[1];
         storedEpoch = epochOfKey(data[0]);
       }
     }
-    if (!stored) {
+    if (!head) {
       into.fill(0);
       return false;
     }
-    const expected = readChecksum(stored);
-    const data = stored.subarray(checksumBytes);
-    if (stored.length !== checksumBytes + blockBytes || crc32c(data) !== expected) {
-      throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${block} epoch ${storedEpoch} (${stored.length} bytes stored)`);
+    // The head view lasts only until the next storage call: copy it before reading the tail.
+    const headLength = head.length;
+    if (headLength === headBytes) into.set(head);
+    const tail = this.storage.get(blockKey('t', gmap, block, storedEpoch));
+    if (headLength !== headBytes || !finishBlock(tail, into)) {
+      const stored = `head ${headLength} bytes, tail ${tail ? `${tail.length} bytes` : 'missing'}`;
+      throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${block} epoch ${storedEpoch} (${stored})`);
     }
-    into.set(data);
     return true;
   }
 
@@ -69,24 +74,23 @@ export class BlockStore {
    * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing.
    */
   write(gmap: number, epoch: number, block: number, data: Uint8Array): void {
-    assert(data.length > 0 && data.length % blockBytes === 0, `write of ${data.length} bytes`);
+    if (data.length === 0 || data.length % blockBytes !== 0) fail(`write of ${data.length} bytes`);
     const count = data.length / blockBytes;
-    const keys = Array.from({ length: count }, (_, i) => blockKey('b', gmap, block + i, epoch));
-    const added = keys.filter((key) => !this.storage.get(key)).length;
+    // A block's tail is small and always stored with its head: its presence says the block is.
+    let added = 0;
+    for (let i = 0; i < count; i++) if (!this.storage.get(blockKey('t', gmap, block + i, epoch))) added += 1;
     if ((this.allocatedBlocks + added) * blockBytes > this.capacityBytes) {
       throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`);
     }
     this.allocatedBlocks += added;
-    keys.forEach((key, i) => {
-      const bytes = data.subarray(i * blockBytes, (i + 1) * blockBytes);
-      // lmdb-js reads a value when it commits, not when it is put: each needs its own buffer.
-      const stored = Buffer.allocUnsafe(checksumBytes + blockBytes);
-      stored.set(bytes, checksumBytes);
-      stored.writeUInt32LE(crc32c(bytes), 0);
-      this.storage.put(key, stored);
+    for (let i = 0; i < count; i++) {
+      const { head, tail } = splitBlock(data.subarray(i * blockBytes, (i + 1) * blockBytes));
+      this.storage.put(blockKey('b', gmap, block + i, epoch), head);
+      this.storage.put(blockKey('t', gmap, block + i, epoch), tail);
+      if (!this.mayHaveHoles) continue;
       const hole = blockKey('h', gmap, block + i, epoch);
       if (this.storage.get(hole)) this.storage.delete(hole);
-    });
+    }
   }
 
   /**
@@ -101,11 +105,13 @@ export class BlockStore {
       const version = parseBlockKey(key);
       if (version.epoch === epoch) {
         this.storage.delete(key);
+        this.storage.delete(blockKey('t', gmap, version.block, epoch));
         this.allocatedBlocks -= 1;
       } else if (version.epoch < epoch) {
         needsHole.add(version.block);
       }
     }
+    if (needsHole.size > 0) this.mayHaveHoles = true;
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
   }
 
@@ -138,7 +144,7 @@ export class BlockStore {
 
   /** Forgets every version and hole of every block of `gmap` (a deleted virtual disk). */
   drop(gmap: number): void {
-    for (const kind of ['b', 'h'] as const) {
+    for (const kind of ['b', 't', 'h'] as const) {
       const [from, to] = gmapKeyRange(kind, gmap);
       for (;;) {
         const keys = this.storage.keys(from, to, dropPageKeys);
@@ -152,7 +158,3 @@ export class BlockStore {
 
 /** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
 const dropPageKeys = 4096;
-
-function readChecksum(stored: Uint8Array): number {
-  return (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;
-}

@@ -10,7 +10,8 @@ import { LmdbStorage } from './lmdb-storage.js';
  *   | field         | meaning                                                     |
  *   |---------------|-------------------------------------------------------------|
  *   | format        | always "whorl-disk"                                         |
- *   | version       | layout version (1: the keys in block-keys.ts)               |
+ *   | version       | layout version (2: the keys of block-keys.ts, blocks split  |
+ *   |               | into head and tail records as block-record.ts says)         |
  *   | owner         | the server this disk belongs to (e.g. "server-2")           |
  *   | capacityBytes | block bytes the disk may hold                               |
  *   | blockBytes    | 4096                                                        |
@@ -18,7 +19,7 @@ import { LmdbStorage } from './lmdb-storage.js';
  */
 export interface DiskFormat {
   readonly format: 'whorl-disk';
-  readonly version: 1;
+  readonly version: typeof formatVersion;
   readonly owner: string;
   readonly capacityBytes: number;
   readonly blockBytes: number;
@@ -35,11 +36,13 @@ export interface OpenDiskOptions {
 }
 
 export const formatKey = 'meta:format';
+/** Version 1 stored a block as one 4100-byte value; version 2 splits it (block-record.ts). */
+export const formatVersion = 2;
 const dataFile = 'data.mdb';
 /**
- * Each 4 KiB block takes two LMDB pages (a value of one page plus its header spills to two
- * overflow pages), and the B-tree and free pages take more: reserve address space generously so
- * that the disk's own accounting says "full" long before LMDB would.
+ * Each 4 KiB block takes one LMDB page and a share of a leaf page, and pages freed by copy-on-write
+ * wait for the next sync before reuse: reserve address space generously so that the disk's own
+ * accounting says "full" long before LMDB would.
  */
 export function mapSizeFor(capacityBytes: number): number {
   return Math.ceil((capacityBytes * 2.5 + 256 * 1024 * 1024) / 65536) * 65536;
@@ -118,7 +121,7 @@ function inspect(where: string): 'empty' | 'existing' | 'foreign' | 'not-a-direc
 async function create(storage: LmdbStorage, options: OpenDiskOptions): Promise<DiskFormat> {
   const format: DiskFormat = {
     format: 'whorl-disk',
-    version: 1,
+    version: formatVersion,
     owner: options.owner,
     capacityBytes: options.capacityBytes,
     blockBytes,
@@ -138,7 +141,7 @@ function check(storage: LmdbStorage, where: string, options: OpenDiskOptions): D
   } catch {
     throw invalid(where, `has a damaged ${formatKey}`);
   }
-  if (format.format !== 'whorl-disk' || format.version !== 1) throw invalid(where, `has format ${format.format} version ${format.version}; this whorl reads whorl-disk version 1`);
+  if (format.format !== 'whorl-disk' || format.version !== formatVersion) throw invalid(where, `has format ${format.format} version ${format.version}; this whorl reads whorl-disk version ${formatVersion}`);
   if (format.owner !== options.owner) throw invalid(where, `belongs to ${format.owner}, not ${options.owner}`);
   if (format.capacityBytes !== options.capacityBytes) throw invalid(where, `has capacity ${format.capacityBytes} bytes, not the ${options.capacityBytes} configured`);
   return format;

@@ -1,9 +1,8 @@
 import { open, type RootDatabase } from 'lmdb';
-import { crc32c } from '../actors/crc32c.js';
-import { blockBytes } from './block-keys.js';
+import { recordIntact } from './block-record.js';
 
 /**
- * A piscina job: verify the CRC32C of up to `limit` stored blocks from key `from` (inclusive) of a
+ * A piscina job: verify the CRC32C of up to `limit` stored blocks (head and tail records) from key `from` (inclusive) of a
  * disk's LMDB environment, read-only, beside the disk actor that keeps writing. Returns the keys
  * whose bytes do not match, and where the next page starts.
  *
@@ -42,8 +41,7 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
       break;
     }
     checked += 1;
-    const expected = value.length === 4 + blockBytes ? value.readUInt32LE(0) : -1;
-    if (expected < 0 || crc32c(value.subarray(4)) !== expected) corrupt.push(key);
+    if (!recordIntact(value, db.getBinary(`t${key.slice(1)}`))) corrupt.push(key);
   }
   return { checked, corrupt, next };
 }
