@@ -19,6 +19,8 @@ export interface RecoveryDeps {
   readonly locks: RegionLocks;
   readonly copyHandles: readonly BufferHandle[];
   view(): ClusterView | undefined;
+  /** Asks the control actor for its current view (pushes may be lost). */
+  refreshView(): void;
   /** Counts the stale marks set and servers suspected by the group's writes. */
   changes(): number;
   /** Servers the group has reported down and not yet seen down. */
@@ -89,50 +91,80 @@ export class Recovery {
     ].filter(({ server }) => writable(view.servers[server]?.state)) as Array<{ server: number; kind: MarkKind }>;
     const found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }> = [];
     let left = lists.length;
-    if (left === 0) return this.finishPass([], false);
+    if (left === 0) return this.finishPass(view, [], false);
     let failed = false;
     for (const list of lists) {
       this.deps.asker.ask(list.server, { op: 'listMarks', kind: list.kind }, (reply) => {
         if (reply.ok) found.push({ ...list, marks: reply.marks ?? [] });
         else failed = true;
-        if (--left === 0) this.finishPass(this.plan(view, found), failed);
+        if (--left === 0) this.finishPass(view, this.plan(view, found), failed);
       });
     }
   }
 
+  /**
+   * What to copy where. A stale mark names the copy that holds writes its partner lacks, so it
+   * decides the direction; a busy bit alone (a write may have reached one copy) matters only when a
+   * copy restarted, and is copied from the copy that stayed up. Both copies stale cannot be merged
+   * region-wise; the group never writes a lone copy that its partner's stale mark says is incomplete
+   * (replica-group.ts), so this is logged as a broken invariant and the primary wins.
+   */
   private plan(view: ClusterView, found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>): Copy[] {
     const { primary, secondary, servers, group } = this.deps;
     const disks = new Map(view.disks.map((disk) => [disk.gmap, disk]));
     const state = (server: number) => view.servers[server]?.state;
-    const copies = new Map<string, Copy>();
+    const regions = new Map<string, { disk: VirtualDisk; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }>();
     for (const { server, kind, marks } of found) {
       for (const { gmap, region } of marks) {
         const disk = disks.get(gmap);
         if (!disk || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
-        // Busy bits matter only when a copy may have missed writes: one of the two restarted.
-        if (kind === 'busy' && state(primary) === 'up' && state(secondary) === 'up') continue;
-        let from = server;
-        if (kind === 'busy' && state(secondary) === 'up' && state(primary) !== 'up') from = secondary;
-        const to = from === primary ? secondary : primary;
-        if (!writable(state(to))) continue;
         const key = `${gmap}:${region}`;
-        const copy = copies.get(key) ?? { disk, region, from, to, clears: [] };
-        copy.clears.push({ server, kind });
-        copies.set(key, copy);
+        const entry = regions.get(key) ?? { disk, region, staleOn: new Set<number>(), clears: [] };
+        if (kind === 'stale') entry.staleOn.add(server);
+        entry.clears.push({ server, kind });
+        regions.set(key, entry);
       }
     }
-    return [...copies.values()];
+    const copies: Copy[] = [];
+    for (const { disk, region, staleOn, clears } of regions.values()) {
+      let from: number;
+      if (staleOn.size === 2) {
+        this.deps.context.log('both copies marked stale', { gmap: disk.gmap, region });
+        from = primary;
+      } else if (staleOn.size === 1) {
+        from = [...staleOn][0]!;
+      } else {
+        if (state(primary) === 'up' && state(secondary) === 'up') continue;
+        from = state(secondary) === 'up' && state(primary) !== 'up' ? secondary : primary;
+      }
+      const to = from === primary ? secondary : primary;
+      if (writable(state(to))) copies.push({ disk, region, from, to, clears });
+    }
+    return copies;
   }
 
-  private finishPass(copies: Copy[], failed: boolean): void {
+  /** `view` is the one the pass planned with: a server it showed down was skipped, whatever the view is now. */
+  private finishPass(view: ClusterView, copies: Copy[], failed: boolean): void {
     if (copies.length === 0) {
       // A write that marked a region stale during this pass may not have been listed: look again.
       if (failed || this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
       this.running = false;
       const control = address(this.deps.context.self.node, 'control');
+      let lagging = false;
       for (const [server, round] of this.rounds) {
-        if (this.deps.suspected().has(server)) continue;
+        // A suspected server may have missed writes since the pass listed marks: not yet. And a
+        // server this group's view still shows down was skipped as a copy target: its regions are
+        // not copied yet. Either way the round stays, and a newer view is fetched.
+        if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state)) {
+          lagging = true;
+          continue;
+        }
         this.deps.context.send(control, { op: 'recovered', group: this.deps.group, server, round } satisfies ControlRequest);
+        this.rounds.delete(server);
+      }
+      if (lagging) {
+        this.deps.refreshView();
+        return this.retryLater();
       }
       this.rounds.clear();
       this.copiedBytes = 0;

@@ -49,7 +49,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     let written = new Set<string>();
     const flushSnapshots = new Map<number, Set<string>>();
 
-    /** Servers reported down and not yet seen down: reported again until the view agrees. */
+    /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
     const suspected = new Map<number, string>();
     let changes = 0;
     const suspect = (server: number, reply: DiskReply): void => {
@@ -62,7 +62,8 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     };
     const resuspect = (): void => {
       for (const [server, why] of suspected) {
-        if (state(server) !== 'up') suspected.delete(server);
+        // Ends once the view shows the server out; a resyncing server is still in, and suspect.
+        if (!writable(state(server))) suspected.delete(server);
         else context.send(control, { op: 'suspect', server, why } satisfies ControlRequest);
       }
       if (suspected.size > 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
@@ -92,6 +93,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       locks,
       copyHandles: options.copyHandles,
       view: () => view,
+      refreshView: () => refreshView(),
       changes: () => changes,
       suspected: () => new Set(suspected.keys()),
       clearMarks,
@@ -106,14 +108,29 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       return marks;
     };
 
+    /**
+     * Why `server`'s copy of these regions must not be the only one written, or undefined: a copy
+     * that is resyncing, or whose partner holds a stale mark for a region, lacks writes its partner
+     * has. Writing it alone would leave each copy holding writes the other lacks, which no region
+     * copy can merge: the region is unavailable until its complete copy is back.
+     */
+    const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
+      if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
+      const partner = server === primary ? secondary : primary;
+      const stale = regions.find((region) => durableMarks.has(`${partner}:stale:${gmap}:${region}`));
+      return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
+    };
+
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
       if (targets.length === 0) {
         return context.reply(request, { ok: false, code: 'WHORL_IO', message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` } satisfies DiskReply);
       }
-      locks.begin(keys);
       const regions = regionsOf(body.block, body.count);
+      const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
+      if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
+      locks.begin(keys);
       const finish = (reply: DiskReply): void => {
         locks.end(keys);
         for (const key of keys) written.add(key);
@@ -165,6 +182,10 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         if (succeeded.length === 0) return done(replies.get(targets[0]!)!);
         const missed = [...skipped, ...lost];
         if (missed.length === 0 || body.replicas === 1) return done({ ok: true });
+        // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
+        // fails, and busy bits and stale marks already set decide what recovery copies.
+        const lone = succeeded.map((server) => incomplete(server, body.gmap, regions)).find((why) => why !== undefined);
+        if (lone && succeeded.length === 1) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;
         let ok = true;
@@ -232,6 +253,8 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       switch (body.type) {
         case 'view':
           if (!view || body.view.version > view.version) view = body.view;
+          // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
+          for (const server of suspected.keys()) if (!writable(state(server))) suspected.delete(server);
           return recovery.onView();
         case 'recover':
           return recovery.request(body.server, body.round);
@@ -240,8 +263,13 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       }
     };
 
-    // A restarted group learns the view at once rather than at the next change.
-    const viewRequest = context.request(control, { op: 'view' } satisfies ControlRequest, options.requestTimeoutMs);
+    // A restarted group learns the view at once rather than at the next change; recovery asks
+    // again when the view it has lags behind what the control actor asks of it.
+    let viewRequest = -1;
+    function refreshView(): void {
+      viewRequest = context.request(control, { op: 'view' } satisfies ControlRequest, options.requestTimeoutMs);
+    }
+    refreshView();
 
     return {
       receive(incoming: Incoming_): void {

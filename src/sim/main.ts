@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { runClusterSeed } from './cluster/scenario.js';
 import { runDiskSeed } from './disk/scenario.js';
 import { runRegisterSeed } from './register/scenario.js';
+import { traceSimulationsTo } from './simulation.js';
 
 /** What every scenario reports for one seed. */
 interface SeedOutcome {
@@ -42,7 +43,8 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * `npm run sim -- --seeds N [--first S]`: runs N seeds, stops at the first violation and prints
  * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
  * trace hash. `--scenario register|disk|cluster` picks what runs (register by default); `--variant`
- * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed).
+ * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed). `--trace` prints
+ * every delivered message and event to stderr.
  */
 function main(): number {
   const { values } = parseArgs({
@@ -52,8 +54,10 @@ function main(): number {
       first: { type: 'string', default: '1' },
       variant: { type: 'string', default: 'correct' },
       scenario: { type: 'string', default: 'register' },
+      trace: { type: 'boolean', default: false },
     },
   });
+  if (values.trace) traceSimulationsTo((line) => process.stderr.write(`${line}\n`));
   const scenario = scenarios[values.scenario!];
   if (!scenario) return usage(`--scenario: '${values.scenario}' is not ${Object.keys(scenarios).join(' or ')}`);
   const variant = values.variant!;

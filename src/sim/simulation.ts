@@ -23,6 +23,13 @@ export const calmStorage: StorageFaults = { latencyMsMax: 1, flushErrorRate: 0, 
  * in-memory network, a virtual clock and simulated storage, every choice drawn from one seeded
  * PRNG. Faults are injected between deliveries; the trace hash fingerprints the whole run.
  */
+let traceOut: ((line: string) => void) | undefined;
+
+/** Every trace line of every later run also goes here (`npm run sim -- --seed S --trace`). */
+export function traceSimulationsTo(out: ((line: string) => void) | undefined): void {
+  traceOut = out;
+}
+
 export class Simulation implements CellHost {
   readonly scheduler = new Scheduler();
   readonly prng: Prng;
@@ -143,6 +150,7 @@ export class Simulation implements CellHost {
   }
 
   private record(line: string): void {
+    if (traceOut) traceOut(line);
     this.trace.update(line);
     this.trace.update('\n');
   }

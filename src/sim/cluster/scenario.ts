@@ -80,14 +80,16 @@ export function runClusterSeed(seed: number): ClusterSeedResult {
   state.compare = true;
   sim.scheduler.runUntil(clusterFaultPhaseMs + clusterConvergeMsMax + 5000, () => model.violation !== undefined || state.differing !== undefined);
   const violation = model.violation ?? (state.differing?.length ? `copies differ after healing in blocks ${state.differing.slice(0, 8).join(', ')}` : undefined);
+  const converged = allUp() && state.differing !== undefined;
+  const finalStates = state.view?.servers.map((server) => `${server.id} ${server.state}`).join(', ') ?? 'no view';
   return {
     seed,
     violation,
-    converged: allUp() && state.differing !== undefined,
+    converged,
     traceHash: sim.traceHash(),
     writesAcked: model.writesAcked,
     readsChecked: model.readsChecked,
     kills,
-    faults,
+    faults: converged ? faults : `${faults}; servers at the end: ${finalStates}`,
   };
 }
