@@ -53,6 +53,7 @@ const progressMs = 500;
 export class Recovery {
   private readonly rounds = new Map<number, number>();
   private running = false;
+  private retryPending = false;
   private again = false;
   private copiedBytes = 0;
   private startedMs = 0;
@@ -63,9 +64,11 @@ export class Recovery {
 
   /** The control actor asks for a recovery round on behalf of a returning server. */
   request(server: number, round: number): void {
+    // The control actor repeats a round with each view it sends: a repeat waits for the retry timer.
+    const repeat = this.rounds.get(server) === round;
     this.rounds.set(server, round);
     if (this.running) this.again = true;
-    else this.startPass();
+    else if (!repeat || !this.retryPending) this.startPass();
   }
 
   onView(): void {
@@ -73,6 +76,7 @@ export class Recovery {
   }
 
   onTimer(): void {
+    this.retryPending = false;
     if (!this.running && this.rounds.size > 0) this.startPass();
   }
 
@@ -155,7 +159,10 @@ export class Recovery {
         // A suspected server may have missed writes since the pass listed marks: not yet. And a
         // server this group's view still shows down was skipped as a copy target: its regions are
         // not copied yet. Either way the round stays, and a newer view is fetched.
-        if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state)) {
+        // And only the partner's marks can say what this server's copy lacks: with the partner out,
+        // its stale marks went unread, so the copy is not known to be complete.
+        const partner = server === this.deps.primary ? this.deps.secondary : this.deps.primary;
+        if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state) || !writable(view.servers[partner]?.state)) {
           lagging = true;
           continue;
         }
@@ -302,6 +309,7 @@ export class Recovery {
 
   private retryLater(): void {
     this.running = false;
+    this.retryPending = true;
     this.deps.context.setTimer(retryMs, { op: 'recovery-retry' });
   }
 }

@@ -69,9 +69,17 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       if (suspected.size > 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
     };
 
+    /**
+     * Clears not yet answered, per mark, with what waits for them: a mark set again while its clear
+     * is on the way could arrive first and be wiped by it (messages between two actors may be
+     * reordered), leaving the cache saying "set" over a disk without the mark.
+     */
+    const clearing = new Map<string, { count: number; waiters: Array<() => void> }>();
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
       const missing = regions.filter((region) => !durableMarks.has(`${server}:${kind}:${gmap}:${region}`));
       if (missing.length === 0) return then(true, { ok: true });
+      const pending = missing.map((region) => clearing.get(`${server}:${kind}:${gmap}:${region}`)).find((entry) => entry !== undefined);
+      if (pending) return void pending.waiters.push(() => ensureMarks(server, kind, gmap, regions, then));
       if (kind === 'stale') changes += 1;
       asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
         if (reply.ok) for (const region of missing) durableMarks.add(`${server}:${kind}:${gmap}:${region}`);
@@ -79,8 +87,21 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       });
     };
     const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void => {
-      for (const region of regions) durableMarks.delete(`${server}:${kind}:${gmap}:${region}`);
-      asker.ask(server, { op: 'clearMarks', kind, gmap, regions }, () => undefined);
+      const keys = regions.map((region) => `${server}:${kind}:${gmap}:${region}`);
+      for (const key of keys) {
+        durableMarks.delete(key);
+        const entry = clearing.get(key) ?? { count: 0, waiters: [] };
+        entry.count += 1;
+        clearing.set(key, entry);
+      }
+      asker.ask(server, { op: 'clearMarks', kind, gmap, regions }, () => {
+        for (const key of keys) {
+          const entry = clearing.get(key)!;
+          if (--entry.count > 0) continue;
+          clearing.delete(key);
+          for (const waiter of entry.waiters) waiter();
+        }
+      });
     };
 
     const recovery = new Recovery({
