@@ -156,11 +156,10 @@ export class Recovery {
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;
       for (const [server, round] of this.rounds) {
-        // A suspected server may have missed writes since the pass listed marks: not yet. And a
-        // server this group's view still shows down was skipped as a copy target: its regions are
-        // not copied yet. Either way the round stays, and a newer view is fetched.
-        // And only the partner's marks can say what this server's copy lacks: with the partner out,
-        // its stale marks went unread, so the copy is not known to be complete.
+        // Not yet, and the round stays (with a newer view fetched), when: the server is suspected
+        // (it may have missed writes since the marks were listed); the pass's view showed it down
+        // (it was skipped as a copy target); or that view showed its partner down (the partner's
+        // stale marks, which say what this copy lacks, went unread).
         const partner = server === this.deps.primary ? this.deps.secondary : this.deps.primary;
         if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state) || !writable(view.servers[partner]?.state)) {
           lagging = true;

@@ -43,8 +43,9 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     let view: ClusterView | undefined;
     const state = (server: number): ServerState | undefined => view?.servers[server]?.state;
 
-    /** Marks known to be on stable storage: "<server>:<kind>:<gmap>:<region>". */
+    /** Marks known to be on stable storage, by `markId`. */
     const durableMarks = new Set<string>();
+    const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
     /** Regions written since the last flush began, and those of flushes not yet completed. */
     let written = new Set<string>();
     const flushSnapshots = new Map<number, Set<string>>();
@@ -76,18 +77,18 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      */
     const clearing = new Map<string, { count: number; waiters: Array<() => void> }>();
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
-      const missing = regions.filter((region) => !durableMarks.has(`${server}:${kind}:${gmap}:${region}`));
+      const missing = regions.filter((region) => !durableMarks.has(markId(server, kind, gmap, region)));
       if (missing.length === 0) return then(true, { ok: true });
-      const pending = missing.map((region) => clearing.get(`${server}:${kind}:${gmap}:${region}`)).find((entry) => entry !== undefined);
+      const pending = missing.map((region) => clearing.get(markId(server, kind, gmap, region))).find((entry) => entry !== undefined);
       if (pending) return void pending.waiters.push(() => ensureMarks(server, kind, gmap, regions, then));
       if (kind === 'stale') changes += 1;
       asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
-        if (reply.ok) for (const region of missing) durableMarks.add(`${server}:${kind}:${gmap}:${region}`);
+        if (reply.ok) for (const region of missing) durableMarks.add(markId(server, kind, gmap, region));
         then(reply.ok, reply);
       });
     };
     const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void => {
-      const keys = regions.map((region) => `${server}:${kind}:${gmap}:${region}`);
+      const keys = regions.map((region) => markId(server, kind, gmap, region));
       for (const key of keys) {
         durableMarks.delete(key);
         const entry = clearing.get(key) ?? { count: 0, waiters: [] };
@@ -138,7 +139,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
       const partner = server === primary ? secondary : primary;
-      const stale = regions.find((region) => durableMarks.has(`${partner}:stale:${gmap}:${region}`));
+      const stale = regions.find((region) => durableMarks.has(markId(partner, 'stale', gmap, region)));
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
 
@@ -205,8 +206,8 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         if (missed.length === 0 || body.replicas === 1) return done({ ok: true });
         // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
         // fails, and busy bits and stale marks already set decide what recovery copies.
-        const lone = succeeded.map((server) => incomplete(server, body.gmap, regions)).find((why) => why !== undefined);
-        if (lone && succeeded.length === 1) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
+        const lone = succeeded.length === 1 ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
+        if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;
         let ok = true;

@@ -12,7 +12,7 @@ import { blockBytes } from './block-keys.js';
  * Why split: LMDB keeps a value this large in overflow pages, each run with a 24-byte page header
  * (lmdb-js 3.5). A whole block plus its checksum needs two 4 KiB pages, so a disk took 2.03× the
  * bytes written; a head of 4072 bytes fills exactly one page and the 28-byte tail sits in a leaf
- * page with its neighbours (1.04×, BENCHMARKS.md). lmdb-js commits every write of one event turn
+ * page with its neighbours (1.06× measured, BENCHMARKS.md). lmdb-js commits every write of one event turn
  * in one transaction, so a block is never stored half old, half new.
  */
 export const headBytes = 4072;

@@ -28,7 +28,7 @@ export class BlockStore {
   ) {
     this.allocatedBlocks = storage.count(blockKeysFrom, blockKeysTo);
     const [holesFrom, holesTo] = everyKeyOf('h');
-    this.mayHaveHoles = storage.count(holesFrom, holesTo) > 0;
+    this.mayHaveHoles = storage.keys(holesFrom, holesTo, 1).length > 0;
   }
 
   get allocatedBytes(): number {

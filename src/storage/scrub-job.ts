@@ -1,4 +1,5 @@
 import { open, type RootDatabase } from 'lmdb';
+import { blockKey, parseBlockKey } from './block-keys.js';
 import { recordIntact } from './block-record.js';
 
 /**
@@ -41,7 +42,8 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
       break;
     }
     checked += 1;
-    if (!recordIntact(value, db.getBinary(`t${key.slice(1)}`))) corrupt.push(key);
+    const { gmap, block, epoch } = parseBlockKey(key);
+    if (!recordIntact(value, db.getBinary(blockKey('t', gmap, block, epoch)))) corrupt.push(key);
   }
   return { checked, corrupt, next };
 }
