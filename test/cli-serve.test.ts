@@ -89,6 +89,7 @@ test('whorl serve --nbd-socket also serves on a Unix socket, removed on exit', a
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'nbd.sock');
   const daemon = await startDaemon(['--backend', 'memory', '--size', '32M', '--nbd-socket', path]);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
   const info = JSON.parse((await runOk('nbdinfo', ['--json', `nbd+unix:///default?socket=${path}`])).stdout);
   t.is(info.exports[0]['export-size'], 32 * 1024 * 1024);
   daemon.child.kill('SIGTERM');

@@ -10,7 +10,7 @@ export interface Daemon {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `whorl serve ARGS` as a real process on a free port and waits until it listens. */
+/** Starts `whorl serve ARGS` as a real process on a free port and waits until it serves. */
 export function startDaemon(args: string[]): Promise<Daemon> {
   const child = spawn(process.execPath, [whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
@@ -20,8 +20,10 @@ export function startDaemon(args: string[]): Promise<Daemon> {
     child.stdout!.setEncoding('utf8').on('data', (text: string) => (logs += text));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       logs += text;
+      // Ready once every listener is bound ("serving…" follows them all), not at the first one:
+      // a client of a later listener (--nbd-socket) would otherwise race its bind.
       const match = /"address":\{"kind":"tcp","host":"[^"]+","port":(\d+)\}/.exec(logs);
-      if (match) {
+      if (match && /"msg":"serving/.test(logs)) {
         clearTimeout(timer);
         resolve({ child, port: Number(match[1]), logs: () => logs, exited });
       }
