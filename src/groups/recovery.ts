@@ -25,6 +25,8 @@ export interface RecoveryDeps {
   changes(): number;
   /** Servers the group has reported down and not yet seen down. */
   suspected(): ReadonlySet<number>;
+  /** Servers that restarted since recovery last reconciled them; recovery removes those it did. */
+  readonly restarted: Set<number>;
   clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
 }
 
@@ -37,7 +39,7 @@ interface Copy {
   readonly clears: Array<{ server: number; kind: MarkKind }>;
 }
 
-/** Regions held and copied together, made durable on their targets by one flush. */
+/** Regions held and copied together, made durable on both copies by one flush each. */
 const batchRegionsMax = 32;
 const retryMs = 500;
 const progressMs = 500;
@@ -46,7 +48,7 @@ const progressMs = 500;
  * Makes the two copies of this group's units equal again (Petal's resync and crash recovery):
  * regions stale on one copy are copied from it to the other; regions busy on the primary (a write
  * may have reached one copy only) are copied from the copy that stayed up, else from the primary.
- * Each batch of regions is held against writes, copied, flushed on the targets, and only then are
+ * Each batch of regions is held against writes, copied, flushed on both copies, and only then are
  * the marks cleared. Passes repeat until one finds nothing to do; then the servers that asked are
  * reported recovered to the control actor.
  */
@@ -109,7 +111,8 @@ export class Recovery {
   /**
    * What to copy where. A stale mark names the copy that holds writes its partner lacks, so it
    * decides the direction; a busy bit alone (a write may have reached one copy) matters only when a
-   * copy restarted, and is copied from the copy that stayed up. Both copies stale cannot be merged
+   * copy is out or restarted, and is copied from the copy that did not restart (a restart may have
+   * lost or torn its unflushed writes), else from the copy that stayed up. Both copies stale cannot be merged
    * region-wise; the group never writes a lone copy that its partner's stale mark says is incomplete
    * (replica-group.ts), so this is logged as a broken invariant and the primary wins.
    */
@@ -139,7 +142,9 @@ export class Recovery {
         from = [...staleOn][0]!;
       } else {
         if (state(primary) === 'up' && state(secondary) === 'up') continue;
-        from = state(secondary) === 'up' && state(primary) !== 'up' ? secondary : primary;
+        const restarted = this.deps.restarted;
+        if (restarted.has(primary) !== restarted.has(secondary)) from = restarted.has(primary) ? secondary : primary;
+        else from = state(secondary) === 'up' && state(primary) !== 'up' ? secondary : primary;
       }
       const to = from === primary ? secondary : primary;
       if (writable(state(to))) copies.push({ disk, region, from, to, clears });
@@ -167,6 +172,7 @@ export class Recovery {
         }
         this.deps.context.send(control, { op: 'recovered', group: this.deps.group, server, round } satisfies ControlRequest);
         this.rounds.delete(server);
+        this.deps.restarted.delete(server);
       }
       if (lagging) {
         this.deps.refreshView();
@@ -198,7 +204,7 @@ export class Recovery {
     });
   }
 
-  /** Holds every region of the batch, copies them, flushes the targets, clears the marks, releases. */
+  /** Holds every region of the batch, copies them, flushes both copies, clears the marks, releases. */
   private copyBatch(batch: Copy[], done: (ok: boolean) => void): void {
     const { locks } = this.deps;
     const keys = batch.map((copy) => `${copy.disk.gmap}:${copy.region}`);
@@ -222,7 +228,7 @@ export class Recovery {
     const next = (handle: BufferHandle): void => {
       const copy = queue.shift();
       if (!copy || !ok) {
-        if (--running === 0) this.flushTargets(batch, ok, done);
+        if (--running === 0) this.flushBoth(batch, ok, done);
         return;
       }
       this.copyRegion(copy, handle, (copied) => {
@@ -236,9 +242,13 @@ export class Recovery {
     }
   }
 
-  private flushTargets(batch: Copy[], ok: boolean, done: (ok: boolean) => void): void {
+  /**
+   * Flushes both copies: a mark may go only once the region is durable and equal on both, and the
+   * source's copy may itself hold writes not yet flushed.
+   */
+  private flushBoth(batch: Copy[], ok: boolean, done: (ok: boolean) => void): void {
     if (!ok) return done(false);
-    const targets = [...new Set(batch.map((copy) => copy.to))];
+    const targets = [...new Set(batch.flatMap((copy) => [copy.from, copy.to]))];
     let left = targets.length;
     let flushed = true;
     for (const target of targets) {

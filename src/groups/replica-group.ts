@@ -43,6 +43,23 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     let view: ClusterView | undefined;
     const state = (server: number): ServerState | undefined => view?.servers[server]?.state;
 
+    /**
+     * Servers seen with a new incarnation (their process restarted, so unflushed writes may be
+     * lost or torn) since recovery last reconciled them: a busy region is copied from the partner.
+     */
+    const incarnations = new Map<number, number>();
+    const restarted = new Set<number>();
+    const adopt = (next: ClusterView): void => {
+      if (view && next.version <= view.version) return;
+      view = next;
+      for (const server of next.servers) {
+        if (server.incarnation < 0) continue;
+        const before = incarnations.get(server.id);
+        if (before !== undefined && before !== server.incarnation) restarted.add(server.id);
+        incarnations.set(server.id, server.incarnation);
+      }
+    };
+
     /** Marks known to be on stable storage, by `markId`. */
     const durableMarks = new Set<string>();
     const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
@@ -118,6 +135,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       refreshView: () => refreshView(),
       changes: () => changes,
       suspected: () => new Set(suspected.keys()),
+      restarted,
       clearMarks,
     });
 
@@ -274,7 +292,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       }
       switch (body.type) {
         case 'view':
-          if (!view || body.view.version > view.version) view = body.view;
+          adopt(body.view);
           // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
           for (const server of suspected.keys()) if (!writable(state(server))) suspected.delete(server);
           return recovery.onView();
@@ -303,7 +321,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
           case 'reply':
             if (incoming.requestId === viewRequest) {
               const fetched = (incoming.body as { view?: ClusterView }).view;
-              if (fetched && (!view || fetched.version > view.version)) view = fetched;
+              if (fetched) adopt(fetched);
               return;
             }
             asker.settle(incoming.requestId, incoming.body as DiskReply);

@@ -24,7 +24,10 @@ type Pending =
 
 export interface ClusterClientState {
   view: ClusterView | undefined;
-  /** Set by the scenario after healing: stop the workload, compare both copies of every block. */
+  /**
+   * Set by the scenario after healing: stop the workload, and once nothing is in flight and every
+   * server is up, compare both copies of every block (again if the view changes meanwhile).
+   */
   compare: boolean;
   /** Blocks whose copies differ (filled once the comparison is done). */
   differing: number[] | undefined;
@@ -46,9 +49,12 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
     let disk: VirtualDisk | undefined;
     let flushing: { token: number; left: number; complete: boolean; covers: Array<Set<number>> } | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
+    let comparedVersion = -1;
+    const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
     const suspicions = new Suspicions();
     const send = (actor: string, body: unknown, what: Pending): void => void pending.set(context.request(address(node, actor), body, clusterClientTimeoutMs), what);
-    send('control', { op: 'create', name: 'sim', sizeBytes: blockCount * 4096, replicas: 2, stripeBytes } satisfies ControlRequest, { op: 'control' });
+    const createRequest = { op: 'create', name: 'sim', sizeBytes: blockCount * 4096, replicas: 2, stripeBytes } satisfies ControlRequest;
+    send('control', createRequest, { op: 'control' });
 
     const issue = (): void => {
       if (!disk || !state.view) return;
@@ -87,6 +93,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
 
     const startComparing = (): void => {
       comparing = new Map();
+      comparedVersion = state.view!.version;
       for (let block = 0; block < blockCount; block++) {
         const unit = Math.floor((block * 4096) / stripeBytes);
         for (const server of replicasOf(disk!, unit)) {
@@ -101,10 +108,15 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
       if (!what) return;
       pending.delete(requestId);
       switch (what.op) {
-        case 'control':
-          disk = (reply as unknown as ControlReply | undefined)?.ok ? (reply as unknown as { disk: VirtualDisk }).disk : undefined;
-          if (!disk) send('control', { op: 'view' } satisfies ControlRequest, { op: 'control' });
-          return;
+        case 'control': {
+          // The create's answer may be lost: the disk is then looked for in the view, and created
+          // again if the create itself was lost.
+          const answer = reply as unknown as (ControlReply & { disk?: VirtualDisk; view?: ClusterView }) | undefined;
+          disk = answer?.ok ? (answer.disk ?? answer.view?.disks.find((candidate) => candidate.name === 'sim')) : undefined;
+          if (disk) return;
+          if (answer?.ok && answer.view) return send('control', createRequest, { op: 'control' });
+          return send('control', { op: 'view' } satisfies ControlRequest, { op: 'control' });
+        }
         case 'flush': {
           if (!flushing || flushing.token !== what.token) return;
           flushing.left -= 1;
@@ -136,7 +148,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
         case 'compare': {
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
-          if (!reply?.ok) {
+          if (!reply?.ok || state.view?.version !== comparedVersion) {
             comparing = undefined;
             return;
           }
@@ -157,7 +169,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
         switch (incoming.kind) {
           case 'timer':
             if (state.compare) {
-              if (pending.size === 0 && !comparing && state.differing === undefined) startComparing();
+              if (pending.size === 0 && !comparing && state.differing === undefined && allUp()) startComparing();
             } else {
               while (pending.size < inFlightMax) {
                 const before = pending.size;

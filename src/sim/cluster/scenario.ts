@@ -77,8 +77,9 @@ export function runClusterSeed(seed: number): ClusterSeedResult {
   sim.heal();
   const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
   sim.scheduler.runUntil(clusterFaultPhaseMs + clusterConvergeMsMax, () => model.violation !== undefined || allUp());
+  // The workload stops; a write still in flight may yet send a server through resync again.
   state.compare = true;
-  sim.scheduler.runUntil(clusterFaultPhaseMs + clusterConvergeMsMax + 5000, () => model.violation !== undefined || state.differing !== undefined);
+  sim.scheduler.runUntil(clusterFaultPhaseMs + 2 * clusterConvergeMsMax, () => model.violation !== undefined || state.differing !== undefined);
   const violation = model.violation ?? (state.differing?.length ? `copies differ after healing in blocks ${state.differing.slice(0, 8).join(', ')}` : undefined);
   const converged = allUp() && state.differing !== undefined;
   const finalStates = state.view?.servers.map((server) => `${server.id} ${server.state}`).join(', ') ?? 'no view';
