@@ -194,29 +194,36 @@ export class Recovery {
     }
     const batch = copies.slice(at, at + batchRegionsMax);
     this.reportProgress(copies.length - at);
-    this.copyBatch(batch, (ok) => {
-      if (!ok) {
+    this.copyBatch(batch, (outcome) => {
+      if (outcome === 'replan') {
         this.running = false;
-        return this.retryLater();
+        return this.startPass();
       }
+      if (outcome === 'failed') return this.retryLater();
       this.copiedBytes += batch.length * regionBytes;
       this.runBatches(copies, at + batch.length);
     });
   }
 
-  /** Holds every region of the batch, copies them, flushes both copies, clears the marks, releases. */
-  private copyBatch(batch: Copy[], done: (ok: boolean) => void): void {
+  /**
+   * Holds every region of the batch, copies them, flushes both copies, clears the marks, releases.
+   * A write that waited ahead of the hold may have set a stale mark or lost a server since the
+   * pass planned: the plan is then void, and the pass starts over ('replan').
+   */
+  private copyBatch(batch: Copy[], done: (outcome: 'copied' | 'failed' | 'replan') => void): void {
     const { locks } = this.deps;
     const keys = batch.map((copy) => `${copy.disk.gmap}:${copy.region}`);
-    const finish = (ok: boolean): void => {
-      if (ok) for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
+    const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
+      if (outcome === 'copied') for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
       for (const key of keys) locks.release(key);
-      done(ok);
+      done(outcome);
     };
     let held = 0;
     for (const key of keys) {
       locks.hold(key, () => {
-        if (++held === keys.length) this.copyAll(batch, finish);
+        if (++held < keys.length) return;
+        if (this.deps.changes() !== this.changesAtPassStart) return finish('replan');
+        this.copyAll(batch, (ok) => finish(ok ? 'copied' : 'failed'));
       });
     }
   }
