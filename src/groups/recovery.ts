@@ -27,6 +27,8 @@ export interface RecoveryDeps {
   suspected(): ReadonlySet<number>;
   /** Servers that restarted since recovery last reconciled them; recovery removes those it did. */
   readonly restarted: Set<number>;
+  /** Regions (`gmap:region`) a failed write may have left different on the two copies. */
+  readonly unsettled: Set<string>;
   clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
 }
 
@@ -73,13 +75,23 @@ export class Recovery {
     else if (!repeat || !this.retryPending) this.startPass();
   }
 
+  /** A failed write left a region unsettled: a pass makes its copies equal even with both up. */
+  reconcile(): void {
+    if (this.running) this.again = true;
+    else if (!this.retryPending) this.startPass();
+  }
+
   onView(): void {
-    if (!this.running && this.rounds.size > 0) this.startPass();
+    if (!this.running && this.pending()) this.startPass();
   }
 
   onTimer(): void {
     this.retryPending = false;
-    if (!this.running && this.rounds.size > 0) this.startPass();
+    if (!this.running && this.pending()) this.startPass();
+  }
+
+  private pending(): boolean {
+    return this.rounds.size > 0 || this.deps.unsettled.size > 0;
   }
 
   private startPass(): void {
@@ -141,7 +153,7 @@ export class Recovery {
       } else if (staleOn.size === 1) {
         from = [...staleOn][0]!;
       } else {
-        if (state(primary) === 'up' && state(secondary) === 'up') continue;
+        if (state(primary) === 'up' && state(secondary) === 'up' && !this.deps.unsettled.has(`${disk.gmap}:${region}`)) continue;
         const restarted = this.deps.restarted;
         if (restarted.has(primary) !== restarted.has(secondary)) from = restarted.has(primary) ? secondary : primary;
         else from = state(secondary) === 'up' && state(primary) !== 'up' ? secondary : primary;
@@ -214,7 +226,10 @@ export class Recovery {
     const { locks } = this.deps;
     const keys = batch.map((copy) => `${copy.disk.gmap}:${copy.region}`);
     const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
-      if (outcome === 'copied') for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
+      if (outcome === 'copied') {
+        for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
+        for (const key of keys) this.deps.unsettled.delete(key);
+      }
       for (const key of keys) locks.release(key);
       done(outcome);
     };

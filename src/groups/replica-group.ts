@@ -63,6 +63,11 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     /** Marks known to be on stable storage, by `markId`. */
     const durableMarks = new Set<string>();
     const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
+    /**
+     * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
+     * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
+     */
+    const unsettled = new Set<string>();
     /** Regions written since the last flush began, and those of flushes not yet completed. */
     let written = new Set<string>();
     const flushSnapshots = new Map<number, Set<string>>();
@@ -136,6 +141,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       changes: () => changes,
       suspected: () => new Set(suspected.keys()),
       restarted,
+      unsettled,
       clearMarks,
     });
 
@@ -171,9 +177,14 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
       if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
       locks.begin(keys);
-      const finish = (reply: DiskReply): void => {
+      /** `reachedCopies`: a failed write was sent to the disks, so it may have landed on some. */
+      const finish = (reply: DiskReply, reachedCopies = false): void => {
         locks.end(keys);
         for (const key of keys) written.add(key);
+        if (!reply.ok && reachedCopies) {
+          for (const key of keys) unsettled.add(key);
+          recovery.reconcile();
+        }
         context.reply(request, reply);
       };
       const marks = marksFor(body, targets);
@@ -201,7 +212,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      * a server failure leaves a stale mark on the copies that have the write, and is named in the
      * answer's `missed`, so that readers keep off it until it has resynced.
      */
-    const writeCopies = (body: GroupWrite, targets: readonly number[], skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply) => void): void => {
+    const writeCopies = (body: GroupWrite, targets: readonly number[], skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply, reachedCopies: boolean) => void): void => {
       const disk: DiskRequest =
         body.op === 'write'
           ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
@@ -218,21 +229,21 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
         const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
         for (const server of lost) suspect(server, replies.get(server)!);
-        if (refused) return done(refused);
-        if (succeeded.length === 0) return done(replies.get(targets[0]!)!);
+        if (refused) return done(refused, true);
+        if (succeeded.length === 0) return done(replies.get(targets[0]!)!, true);
         const missed = [...skipped, ...lost];
-        if (missed.length === 0 || body.replicas === 1) return done({ ok: true });
+        if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, true);
         // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
         // fails, and busy bits and stale marks already set decide what recovery copies.
         const lone = succeeded.length === 1 ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
-        if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
+        if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, true);
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;
         let ok = true;
         for (const server of succeeded) {
           ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
             ok &&= marked;
-            if (--left === 0) done(ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' });
+            if (--left === 0) done(ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' }, true);
           });
         }
       };
@@ -260,7 +271,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       if (!snapshot) return;
       const byGmap = new Map<number, number[]>();
       for (const key of snapshot) {
-        if (written.has(key) || locks.busy(key)) continue;
+        if (written.has(key) || locks.busy(key) || unsettled.has(key)) continue;
         const [gmap, region] = key.split(':').map(Number) as [number, number];
         byGmap.set(gmap, [...(byGmap.get(gmap) ?? []), region]);
       }
