@@ -109,13 +109,15 @@ export class Recovery {
     ].filter(({ server }) => writable(view.servers[server]?.state)) as Array<{ server: number; kind: MarkKind }>;
     const found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }> = [];
     let left = lists.length;
-    if (left === 0) return this.finishPass(view, [], false);
+    if (left === 0) return this.finishPass(view, []);
     let failed = false;
     for (const list of lists) {
       this.deps.asker.ask(list.server, { op: 'listMarks', kind: list.kind }, (reply) => {
         if (reply.ok) found.push({ ...list, marks: reply.marks ?? [] });
         else failed = true;
-        if (--left === 0) this.finishPass(view, this.plan(view, found), failed);
+        // A listing that did not answer may hold the stale mark that decides a direction: no
+        // copy is planned from the others.
+        if (--left === 0) failed ? this.retryLater() : this.finishPass(view, this.plan(view, found));
       });
     }
   }
@@ -165,10 +167,10 @@ export class Recovery {
   }
 
   /** `view` is the one the pass planned with: a server it showed down was skipped, whatever the view is now. */
-  private finishPass(view: ClusterView, copies: Copy[], failed: boolean): void {
+  private finishPass(view: ClusterView, copies: Copy[]): void {
     if (copies.length === 0) {
       // A write that marked a region stale during this pass may not have been listed: look again.
-      if (failed || this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
+      if (this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
       this.running = false;
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;
