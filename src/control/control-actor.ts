@@ -17,6 +17,8 @@ export interface ControlOptions {
 /** The largest virtual disk: 2^52 bytes (block numbers stay below the disk's 2^48 limit). */
 export const diskSizeBytesMax = 2 ** 52;
 const tickMs = 250;
+/** A round's request or its answer may be lost: groups that have not answered are asked again. */
+const recoverRepeatMs = 1000;
 
 interface Server {
   state: ServerState;
@@ -25,6 +27,7 @@ interface Server {
   /** The recovery round in progress and the groups that have not finished it. */
   round: number;
   groupsLeft: Set<number>;
+  roundAskedMs: number;
   progress: Map<number, { bytesLeft: number; bytesPerSecond: number }>;
 }
 
@@ -46,6 +49,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       lastSeenMs: 0,
       round: 0,
       groupsLeft: new Set(),
+      roundAskedMs: 0,
       progress: new Map(),
     }));
     let version = 1;
@@ -88,9 +92,13 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const startRecovery = (id: number): void => {
       const server = servers[id]!;
       server.round += 1;
-      const groups = new Set([id, (id + options.servers - 1) % options.servers]);
-      server.groupsLeft = groups;
-      for (const group of groups) {
+      server.groupsLeft = new Set([id, (id + options.servers - 1) % options.servers]);
+      askRecovery(id);
+    };
+    const askRecovery = (id: number): void => {
+      const server = servers[id]!;
+      server.roundAskedMs = context.now();
+      for (const group of server.groupsLeft) {
         const push: ControlPush = { type: 'recover', server: id, round: server.round };
         context.send(address(context.self.node, `group-${group}`), push);
       }
@@ -219,6 +227,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       servers.forEach((server, id) => {
         if ((server.state === 'up' || server.state === 'resyncing') && now - server.lastSeenMs > options.heartbeatTimeoutMs) {
           setState(id, 'down', `no heartbeat for ${Math.round(now - server.lastSeenMs)} ms`);
+        } else if (server.state === 'resyncing' && now - server.roundAskedMs > recoverRepeatMs) {
+          askRecovery(id);
         }
       });
       context.setTimer(tickMs, { op: 'tick' });
