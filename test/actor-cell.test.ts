@@ -96,6 +96,7 @@ class ManualHost implements CellHost {
     throw new Error('no buffers in this test');
   };
   now = () => 0;
+  wallClockMs = () => 0;
   random = () => 0.5;
   route = (envelope: Envelope) => void this.routed.push(envelope);
   schedule = () => undefined;

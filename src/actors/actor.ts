@@ -45,7 +45,10 @@ export interface ActorStorage {
 export interface ActorContext {
   readonly self: Address;
   readonly incarnation: number;
+  /** Monotonic milliseconds, for timeouts and rates. */
   now(): number;
+  /** Wall-clock milliseconds since 1970, for timestamps users read (the simulator's is fixed plus its time). */
+  wallClockMs(): number;
   random(): number;
   send(to: Address, body: unknown): void;
   /**

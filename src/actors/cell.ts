@@ -24,6 +24,7 @@ export interface CellStorage extends ActorStorage {
 /** What a cell needs from whatever runs it: the simulator or a worker thread. */
 export interface CellHost {
   now(): number;
+  wallClockMs(): number;
   random(): number;
   route(envelope: Envelope): void;
   schedule(cell: ActorCell): void;
@@ -168,6 +169,7 @@ export class ActorCell {
       self: this.self,
       incarnation,
       now: () => this.host.now(),
+      wallClockMs: () => this.host.wallClockMs(),
       random: () => this.host.random(),
       send: (to, body) => {
         if (live()) this.host.route({ kind: 'tell', from: this.self, to, body });

@@ -90,6 +90,10 @@ export class ThreadHost implements CellHost {
     return performance.now();
   }
 
+  wallClockMs(): number {
+    return Date.now();
+  }
+
   random(): number {
     return Math.random();
   }

@@ -131,7 +131,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             stripeBytes: body.stripeBytes,
             epoch: 0,
             sizeBytes: body.sizeBytes,
-            createdAtMs: Date.now(),
+            createdAtMs: context.wallClockMs(),
           };
           store.putDisk(disk);
           disks.set(disk.name, disk);

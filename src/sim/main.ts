@@ -20,10 +20,8 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
     'ack-early': (seed) => registerOutcome(runRegisterSeed(seed, 'ack-early')),
   },
   cluster: {
-    correct: (seed) => {
-      const result = runClusterSeed(seed);
-      return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}; faults ${result.faults}` };
-    },
+    correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct')),
+    'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy')),
   },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
@@ -35,6 +33,10 @@ function registerOutcome(result: ReturnType<typeof runRegisterSeed>): SeedOutcom
   return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, messages ${result.messages}; faults ${result.faults}` };
 }
 
+function clusterOutcome(result: ReturnType<typeof runClusterSeed>): SeedOutcome {
+  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}; faults ${result.faults}` };
+}
+
 function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
   return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, disk kills ${result.kills}; faults ${result.faults}` };
 }
@@ -43,7 +45,7 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * `npm run sim -- --seeds N [--first S]`: runs N seeds, stops at the first violation and prints
  * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
  * trace hash. `--scenario register|disk|cluster` picks what runs (register by default); `--variant`
- * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed). `--trace` prints
+ * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed; cluster: read-any-copy). `--trace` prints
  * every delivered message and event to stderr.
  */
 function main(): number {

@@ -95,6 +95,11 @@ export class Simulation implements CellHost {
     return this.scheduler.nowMs;
   }
 
+  /** A fixed start, so that timestamps in messages replay exactly. */
+  wallClockMs(): number {
+    return Date.UTC(2026, 0, 1) + this.scheduler.nowMs;
+  }
+
   random(): number {
     return this.prng.next();
   }

@@ -22,6 +22,9 @@ type Pending =
   | { readonly op: 'compare'; readonly block: number; readonly server: number; readonly handle: BufferHandle }
   | { readonly op: 'control' };
 
+/** 'read-any-copy' is a deliberately broken router: it also reads copies that are resyncing or missed writes. */
+export type ClusterVariant = 'correct' | 'read-any-copy';
+
 export interface ClusterClientState {
   view: ClusterView | undefined;
   /**
@@ -39,7 +42,7 @@ export interface ClusterClientState {
  * group, reads to a readable copy, FLUSH to every group then `flushed`), reported to the disk
  * model. Named 'router', so that the control actor's view pushes reach it.
  */
-export function clusterClient(pool: BufferPool, model: DiskModel, state: ClusterClientState, blockCount: number, stripeBytes: number): Behavior<unknown> {
+export function clusterClient(pool: BufferPool, model: DiskModel, state: ClusterClientState, blockCount: number, stripeBytes: number, variant: ClusterVariant): Behavior<unknown> {
   return (context): Actor<unknown> => {
     const node = context.self.node;
     const pending = new Map<number, Pending>();
@@ -70,7 +73,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
       if (busy.has(block)) return;
       const unit = Math.floor((block * 4096) / stripeBytes);
       if (roll < 0.35) {
-        const servers = replicasOf(disk, unit).filter((server) => suspicions.readable(state.view, server));
+        const servers = replicasOf(disk, unit).filter((server) => variant === 'read-any-copy' || suspicions.readable(state.view, server));
         if (servers.length === 0) return;
         busy.add(block);
         const server = servers[Math.floor(context.random() * servers.length)]!;

@@ -7,7 +7,7 @@ import { diskActor } from '../../storage/disk-actor.js';
 import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
-import { clusterClient, type ClusterClientState } from './client.js';
+import { clusterClient, type ClusterClientState, type ClusterVariant } from './client.js';
 import type { SeedResult } from '../seed-result.js';
 
 export const clusterFaultPhaseMs = 6000;
@@ -28,7 +28,7 @@ export interface ClusterSeedResult extends SeedResult {
  * flush errors, slow storage. The disk model checks every read. After healing, every server must
  * be up again and both copies of every block byte-identical.
  */
-export function runClusterSeed(seed: number): ClusterSeedResult {
+export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'): ClusterSeedResult {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const model = new DiskModel(blockCount);
@@ -52,7 +52,7 @@ export function runClusterSeed(seed: number): ClusterSeedResult {
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
   const state: ClusterClientState = { view: undefined, compare: false, differing: undefined };
-  sim.spawn(at('router'), clusterClient(sim.pool, model, state, blockCount, stripeBytes));
+  sim.spawn(at('router'), clusterClient(sim.pool, model, state, blockCount, stripeBytes, variant));
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
   let kills = 0;
