@@ -98,11 +98,28 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      * reordered), leaving the cache saying "set" over a disk without the mark.
      */
     const clearing = new Map<string, { count: number; waiters: Array<() => void> }>();
+    /**
+     * Stale marks being set, by `markId`: two writes that each lost a different copy of a region
+     * would otherwise each see no stale mark on the other copy and both be acknowledged.
+     */
+    const staleIntents = new Map<string, number>();
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
+      const intents = kind === 'stale' ? regions.map((region) => markId(server, kind, gmap, region)).filter((id) => !durableMarks.has(id)) : [];
+      for (const id of intents) staleIntents.set(id, (staleIntents.get(id) ?? 0) + 1);
+      setMarks(server, kind, gmap, regions, (ok, reply) => {
+        for (const id of intents) {
+          const left = staleIntents.get(id)! - 1;
+          if (left === 0) staleIntents.delete(id);
+          else staleIntents.set(id, left);
+        }
+        then(ok, reply);
+      });
+    };
+    const setMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
       const missing = regions.filter((region) => !durableMarks.has(markId(server, kind, gmap, region)));
       if (missing.length === 0) return then(true, { ok: true });
       const pending = missing.map((region) => clearing.get(markId(server, kind, gmap, region))).find((entry) => entry !== undefined);
-      if (pending) return void pending.waiters.push(() => ensureMarks(server, kind, gmap, regions, then));
+      if (pending) return void pending.waiters.push(() => setMarks(server, kind, gmap, regions, then));
       if (kind === 'stale') changes += 1;
       asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
         if (reply.ok) for (const region of missing) durableMarks.add(markId(server, kind, gmap, region));
@@ -163,7 +180,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
       const partner = server === primary ? secondary : primary;
-      const stale = regions.find((region) => durableMarks.has(markId(partner, 'stale', gmap, region)));
+      const stale = regions.find((region) => durableMarks.has(markId(partner, 'stale', gmap, region)) || staleIntents.has(markId(partner, 'stale', gmap, region)));
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
 
