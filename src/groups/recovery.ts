@@ -8,6 +8,7 @@ import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { unitOfRegion } from '../volumes/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
 import type { RegionLocks } from './region-locks.js';
+import { copyRegionByBlock } from './torn-repair.js';
 
 export interface RecoveryDeps {
   readonly group: number;
@@ -288,6 +289,10 @@ export class Recovery {
     const { gmap, epoch } = copy.disk;
     const block = copy.region * blocksPerRegion;
     asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle }, (read) => {
+      if (!read.ok && read.code === 'WHORL_CHECKSUM') {
+        const lost = (at: number): void => this.deps.context.log('block torn on both copies', { gmap, block: at, servers: [copy.from, copy.to] });
+        return copyRegionByBlock(asker, { gmap, epoch, region: copy.region, from: copy.from, to: copy.to }, handle, (server, reply) => this.check(server, reply), lost, done);
+      }
       if (!this.check(copy.from, read)) return done(false);
       const holes = read.ok ? (read.holes ?? []) : [];
       if (holes.length === blocksPerRegion) {

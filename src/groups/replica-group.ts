@@ -103,6 +103,8 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      * would otherwise each see no stale mark on the other copy and both be acknowledged.
      */
     const staleIntents = new Map<string, number>();
+    /** Marks whose clear was not answered: they may still be on the disk. */
+    const doubtful = new Set<string>();
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
       const intents = kind === 'stale' ? regions.map((region) => markId(server, kind, gmap, region)).filter((id) => !durableMarks.has(id)) : [];
       for (const id of intents) staleIntents.set(id, (staleIntents.get(id) ?? 0) + 1);
@@ -122,7 +124,12 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       if (pending) return void pending.waiters.push(() => setMarks(server, kind, gmap, regions, then));
       if (kind === 'stale') changes += 1;
       asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
-        if (reply.ok) for (const region of missing) durableMarks.add(markId(server, kind, gmap, region));
+        if (reply.ok) {
+          for (const region of missing) {
+            durableMarks.add(markId(server, kind, gmap, region));
+            doubtful.delete(markId(server, kind, gmap, region));
+          }
+        }
         then(reply.ok, reply);
       });
     };
@@ -134,8 +141,10 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         entry.count += 1;
         clearing.set(key, entry);
       }
-      asker.ask(server, { op: 'clearMarks', kind, gmap, regions }, () => {
+      asker.ask(server, { op: 'clearMarks', kind, gmap, regions }, (reply) => {
         for (const key of keys) {
+          if (reply.ok) doubtful.delete(key);
+          else doubtful.add(key);
           const entry = clearing.get(key)!;
           if (--entry.count > 0) continue;
           clearing.delete(key);
@@ -180,7 +189,9 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
       const partner = server === primary ? secondary : primary;
-      const stale = regions.find((region) => durableMarks.has(markId(partner, 'stale', gmap, region)) || staleIntents.has(markId(partner, 'stale', gmap, region)));
+      // A mark counts from when its set is sent until its clear is answered (clears of stale marks are durable).
+      const marked = (id: string): boolean => durableMarks.has(id) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
+      const stale = regions.find((region) => marked(markId(partner, 'stale', gmap, region)));
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
 

@@ -70,7 +70,9 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         }
         case 'clearMarks':
           marks.clear(body.kind, body.gmap, body.regions);
-          return answer(request, { ok: true });
+          // A stale mark that came back after a crash would point recovery the wrong way; a busy
+          // bit that comes back only costs a copy, so its clear stays lazy.
+          return body.kind === 'stale' ? afterFlush(request) : answer(request, { ok: true });
         case 'listMarks':
           return answer(request, { ok: true, marks: marks.list(body.kind) });
         case 'allocated':

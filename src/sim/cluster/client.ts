@@ -151,12 +151,14 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
         case 'compare': {
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
-          if (!reply?.ok || state.view?.version !== comparedVersion) {
+          // A block torn on a copy compares as 'torn': equal only to the same loss on the other copy.
+          const torn = reply?.ok === false && reply.code === 'WHORL_CHECKSUM';
+          if ((!reply?.ok && !torn) || state.view?.version !== comparedVersion) {
             comparing = undefined;
             return;
           }
           const copies = comparing?.get(what.block) ?? new Map<number, Buffer>();
-          copies.set(what.server, reply.holes?.length ? Buffer.alloc(4096) : bytes);
+          copies.set(what.server, torn ? Buffer.from('torn') : reply!.ok && reply!.holes?.length ? Buffer.alloc(4096) : bytes);
           comparing?.set(what.block, copies);
           if (comparing && [...comparing.values()].reduce((sum, entry) => sum + entry.size, 0) === blockCount * 2) {
             state.differing = [...comparing].filter(([, entry]) => { const [a, b] = [...entry.values()]; return !a!.equals(b!); }).map(([block]) => block);

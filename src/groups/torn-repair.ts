@@ -1,0 +1,55 @@
+import type { BufferHandle } from '../actors/buffer-pool.js';
+import { blockBytes, blocksPerRegion } from '../storage/block-keys.js';
+import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import type { Asker } from './asker.js';
+
+export interface RegionCopy {
+  readonly gmap: number;
+  readonly epoch: number;
+  readonly region: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Copies a region block by block after the whole-region read failed a checksum: the source crashed
+ * with an unflushed write torn on its disk. A torn block on the source is taken from the target
+ * instead, and written back to the source, so both copies end equal; a block torn on both copies
+ * is lost and left as it is (every read of it keeps failing its checksum), logged by `lost`.
+ * `check` judges each reply as recovery does (a server failure fails the copy).
+ */
+export function copyRegionByBlock(
+  asker: Asker,
+  copy: RegionCopy,
+  handle: BufferHandle,
+  check: (server: number, reply: DiskReply) => boolean,
+  lost: (block: number) => void,
+  done: (ok: boolean) => void,
+): void {
+  const { gmap, epoch } = copy;
+  const first = copy.region * blocksPerRegion;
+  const slice = (at: number): BufferHandle => ({ ...handle, offsetBytes: handle.offsetBytes + at * blockBytes, lengthBytes: blockBytes });
+  /** Puts the block just read (a hole or data) on `server`. */
+  const put = (server: number, block: number, at: number, hole: boolean, then: (ok: boolean) => void): void => {
+    const request: DiskRequest = hole
+      ? { op: 'trim', gmap, epoch, block, count: 1, fua: false }
+      : { op: 'write', gmap, epoch, block, count: 1, handle: slice(at), fua: false };
+    asker.ask(server, request, (reply) => then(check(server, reply)));
+  };
+  const step = (at: number): void => {
+    if (at === blocksPerRegion) return done(true);
+    const block = first + at;
+    const next = (ok: boolean): void => (ok ? step(at + 1) : done(false));
+    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at) }, (read) => {
+      if (read.ok) return put(copy.to, block, at, (read.holes ?? []).length > 0, next);
+      if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
+      asker.ask(copy.to, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at) }, (partner) => {
+        if (partner.ok) return put(copy.from, block, at, (partner.holes ?? []).length > 0, next);
+        if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
+        lost(block);
+        next(true);
+      });
+    });
+  };
+  step(0);
+}
