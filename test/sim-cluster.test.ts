@@ -1,7 +1,7 @@
 import test from 'ava';
 import { runClusterSeed } from '../src/sim/cluster/scenario.js';
 
-const ciSeeds = Number(process.env['SIM_CLUSTER_SEEDS'] ?? 200);
+const ciSeeds = Number(process.env['SIM_CLUSTER_SEEDS'] ?? 400);
 const chunk = 25;
 
 // Chunks keep each test well inside ava's timeout; together they cover seeds 1..ciSeeds.
