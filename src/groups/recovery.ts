@@ -290,8 +290,9 @@ export class Recovery {
     const block = copy.region * blocksPerRegion;
     asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle }, (read) => {
       if (!read.ok && read.code === 'WHORL_CHECKSUM') {
-        const lost = (at: number): void => this.deps.context.log('block torn on both copies', { gmap, block: at, servers: [copy.from, copy.to] });
-        return copyRegionByBlock(asker, { gmap, epoch, region: copy.region, from: copy.from, to: copy.to }, handle, (server, reply) => this.check(server, reply), lost, done);
+        const lost = (at: number): void => this.deps.context.log('block lost: torn on its only up-to-date copy', { gmap, block: at, servers: [copy.from, copy.to] });
+        const targetComplete = !copy.clears.some((clear) => clear.kind === 'stale' && clear.server === copy.from);
+        return copyRegionByBlock(asker, { gmap, epoch, region: copy.region, from: copy.from, to: copy.to, targetComplete }, handle, (server, reply) => this.check(server, reply), lost, done);
       }
       if (!this.check(copy.from, read)) return done(false);
       const holes = read.ok ? (read.holes ?? []) : [];

@@ -9,6 +9,7 @@ import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { regionsOf } from '../volumes/layout.js';
 import { Asker, isServerFailure } from './asker.js';
 import type { GroupRequest, GroupWrite } from './group-protocol.js';
+import { FlushLedger } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { RegionLocks } from './region-locks.js';
 
@@ -23,6 +24,8 @@ export interface GroupOptions {
 type Incoming_ = Incoming<GroupRequest | ControlPush>;
 
 const suspectRetryMs = 300;
+/** For a reply without an incarnation: matches no flush, so the busy bit stays. */
+const mixedIncarnation = -1;
 type Request = RequestIncoming<GroupRequest>;
 
 /**
@@ -68,9 +71,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
      */
     const unsettled = new Set<string>();
-    /** Regions written since the last flush began, and those of flushes not yet completed. */
-    let written = new Set<string>();
-    const flushSnapshots = new Map<number, Set<string>>();
+    const ledger = new FlushLedger();
 
     /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
     const suspected = new Map<number, string>();
@@ -208,7 +209,6 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       /** `reachedCopies`: a failed write was sent to the disks, so it may have landed on some. */
       const finish = (reply: DiskReply, reachedCopies = false): void => {
         locks.end(keys);
-        for (const key of keys) written.add(key);
         if (!reply.ok && reachedCopies) {
           for (const key of keys) unsettled.add(key);
           recovery.reconcile();
@@ -254,6 +254,10 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       }
       const settle = (): void => {
         const succeeded = targets.filter((server) => replies.get(server)!.ok);
+        for (const server of succeeded) {
+          const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
+          for (const region of regions) ledger.wrote(`${body.gmap}:${region}`, server, incarnation);
+        }
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
         const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
         for (const server of lost) suspect(server, replies.get(server)!);
@@ -277,29 +281,32 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       };
     };
 
+    /**
+     * Flushes both copies; answered once both have answered. `complete` says the primary flushed
+     * (writes that reached only the secondary are under a stale mark). Busy bits of the regions
+     * written before the flush are cleared at `flushed`, where the ledger says both copies flushed
+     * them in the incarnation that acknowledged them.
+     */
     const flush = (request: Request, token: number): void => {
-      // Regions written before this flush may have their busy bits cleared once every disk has
-      // flushed; earlier flushes that never completed everywhere fold into this one.
-      const snapshot = written;
-      for (const older of flushSnapshots.values()) for (const key of older) snapshot.add(key);
-      flushSnapshots.clear();
-      flushSnapshots.set(token, snapshot);
-      written = new Set();
+      ledger.begin(token);
       if (!writable(state(primary))) return context.reply(request, { ok: true, complete: false });
-      asker.ask(primary, { op: 'flush' }, (reply) => {
-        if (reply.ok) return context.reply(request, { ok: true, complete: true });
-        suspect(primary, reply);
-        context.reply(request, { ok: true, complete: false });
-      });
+      const copies = [primary, secondary].filter((server) => writable(state(server)));
+      let left = copies.length;
+      let complete = false;
+      for (const server of copies) {
+        asker.ask(server, { op: 'flush' }, (reply) => {
+          if (reply.ok) ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
+          else suspect(server, reply);
+          if (server === primary) complete = reply.ok;
+          if (--left === 0) context.reply(request, { ok: true, complete });
+        });
+      }
     };
 
     const flushed = (token: number): void => {
-      const snapshot = flushSnapshots.get(token);
-      flushSnapshots.delete(token);
-      if (!snapshot) return;
       const byGmap = new Map<number, number[]>();
-      for (const key of snapshot) {
-        if (written.has(key) || locks.busy(key) || unsettled.has(key)) continue;
+      for (const key of ledger.settle(token)) {
+        if (ledger.writtenSinceFlush(key) || locks.busy(key) || unsettled.has(key)) continue;
         const [gmap, region] = key.split(':').map(Number) as [number, number];
         byGmap.set(gmap, [...(byGmap.get(gmap) ?? []), region]);
       }

@@ -9,13 +9,19 @@ export interface RegionCopy {
   readonly region: number;
   readonly from: number;
   readonly to: number;
+  /**
+   * Whether the target holds every write the source acknowledged (the copy runs on a busy bit,
+   * not a stale mark), so that its block may stand in for a torn one.
+   */
+  readonly targetComplete: boolean;
 }
 
 /**
  * Copies a region block by block after the whole-region read failed a checksum: the source crashed
  * with an unflushed write torn on its disk. A torn block on the source is taken from the target
- * instead, and written back to the source, so both copies end equal; a block torn on both copies
- * is lost and left as it is (every read of it keeps failing its checksum), logged by `lost`.
+ * when the target is complete, and written back to the source. Otherwise (or when the target's
+ * block is torn too) no copy holds the block as acknowledged: it is marked lost on both (`lose`:
+ * every read of it fails until it is written again) rather than served older, and `lost` logs it.
  * `check` judges each reply as recovery does (a server failure fails the copy).
  */
 export function copyRegionByBlock(
@@ -40,14 +46,25 @@ export function copyRegionByBlock(
     if (at === blocksPerRegion) return done(true);
     const block = first + at;
     const next = (ok: boolean): void => (ok ? step(at + 1) : done(false));
+    const loseBoth = (): void => {
+      lost(block);
+      let left = 2;
+      let ok = true;
+      for (const server of [copy.from, copy.to]) {
+        asker.ask(server, { op: 'lose', gmap, epoch, block }, (reply) => {
+          ok &&= check(server, reply);
+          if (--left === 0) next(ok);
+        });
+      }
+    };
     asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at) }, (read) => {
       if (read.ok) return put(copy.to, block, at, (read.holes ?? []).length > 0, next);
       if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
+      if (!copy.targetComplete) return loseBoth();
       asker.ask(copy.to, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at) }, (partner) => {
         if (partner.ok) return put(copy.from, block, at, (partner.holes ?? []).length > 0, next);
         if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
-        lost(block);
-        next(true);
+        loseBoth();
       });
     });
   };

@@ -7,6 +7,8 @@ import { assert } from '../assert.js';
  *   | key                                   | value                                        |
  *   |---------------------------------------|----------------------------------------------|
  *   | meta:format                           | JSON DiskFormat (see disk-format.ts)         |
+ *   | meta:allocated                        | blocks stored (b: keys), in decimal; put in  |
+ *   |                                       | the same commit as the blocks it counts      |
  *   | b:<gmap 8>:<block 12>:<epoch 8>       | the block's head: bytes 0..4072              |
  *   | t:<gmap 8>:<block 12>:<epoch 8>       | its tail: CRC32C of the block, bytes 4072..  |
  *   |                                       | (block-record.ts says why it is split)       |

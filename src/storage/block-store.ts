@@ -26,9 +26,19 @@ export class BlockStore {
     private readonly storage: ActorStorage,
     readonly capacityBytes: number,
   ) {
-    this.allocatedBlocks = storage.count(blockKeysFrom, blockKeysTo);
+    // Counting the block keys would page in the whole file (readahead over the block records):
+    // the count is kept under its own key, and only a directory without one is counted.
+    const kept = storage.get(allocatedKey);
+    const count = kept ? Number(Buffer.from(kept).toString()) : NaN;
+    this.allocatedBlocks = Number.isSafeInteger(count) && count >= 0 ? count : storage.count(blockKeysFrom, blockKeysTo);
+    if (this.allocatedBlocks !== count) this.keepCount();
     const [holesFrom, holesTo] = everyKeyOf('h');
     this.mayHaveHoles = storage.keys(holesFrom, holesTo, 1).length > 0;
+  }
+
+  /** Stores the count with the writes that changed it (same commit: lmdb-js batches an event turn). */
+  private keepCount(): void {
+    this.storage.put(allocatedKey, Buffer.from(String(this.allocatedBlocks)));
   }
 
   get allocatedBytes(): number {
@@ -60,6 +70,7 @@ export class BlockStore {
     }
     // The head view lasts only until the next storage call: copy it before reading the tail.
     const headLength = head.length;
+    if (headLength === 0) throw new WhorlError('WHORL_CHECKSUM', `gmap ${gmap} block ${block} epoch ${storedEpoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
     if (headLength === headBytes) into.set(head);
     const tail = this.storage.get(blockKey('t', gmap, block, storedEpoch));
     if (headLength !== headBytes || !finishBlock(tail, into)) {
@@ -83,6 +94,7 @@ export class BlockStore {
       throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`);
     }
     this.allocatedBlocks += added;
+    if (added > 0) this.keepCount();
     for (let i = 0; i < count; i++) {
       const { head, tail } = splitBlock(data.subarray(i * blockBytes, (i + 1) * blockBytes));
       this.storage.put(blockKey('b', gmap, block + i, epoch), head);
@@ -91,6 +103,22 @@ export class BlockStore {
       const hole = blockKey('h', gmap, block + i, epoch);
       if (this.storage.get(hole)) this.storage.delete(hole);
     }
+  }
+
+  /**
+   * Marks a block lost (an empty head and tail): every read of it fails until it is written again.
+   * Recovery uses it for a block whose only up-to-date copy was torn, so that neither copy serves
+   * an older version in its place.
+   */
+  lose(gmap: number, epoch: number, block: number): void {
+    if (!this.storage.get(blockKey('t', gmap, block, epoch))) {
+      this.allocatedBlocks += 1;
+      this.keepCount();
+    }
+    this.storage.put(blockKey('b', gmap, block, epoch), new Uint8Array(0));
+    this.storage.put(blockKey('t', gmap, block, epoch), new Uint8Array(0));
+    const hole = blockKey('h', gmap, block, epoch);
+    if (this.mayHaveHoles && this.storage.get(hole)) this.storage.delete(hole);
   }
 
   /**
@@ -111,6 +139,7 @@ export class BlockStore {
         needsHole.add(version.block);
       }
     }
+    if (versions.some((key) => parseBlockKey(key).epoch === epoch)) this.keepCount();
     if (needsHole.size > 0) this.mayHaveHoles = true;
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
   }
@@ -153,8 +182,11 @@ export class BlockStore {
         if (kind === 'b') this.allocatedBlocks -= keys.length;
       }
     }
+    this.keepCount();
   }
 }
+
+const allocatedKey = 'meta:allocated';
 
 /** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
 const dropPageKeys = 4096;

@@ -61,6 +61,9 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         case 'trim':
           store.trim(body.gmap, body.epoch, body.block, body.count);
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
+        case 'lose':
+          store.lose(body.gmap, body.epoch, body.block);
+          return answer(request, { ok: true });
         case 'flush':
           return afterFlush(request);
         case 'setMarks': {

@@ -15,6 +15,8 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
       }
       return undefined;
     }
+    case 'lose':
+      return checkRange(body.gmap, body.epoch, body.block, 1);
     case 'drop':
       return isInteger(body.gmap, gmapMax) ? undefined : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
     case 'stats':

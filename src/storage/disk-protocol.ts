@@ -14,7 +14,9 @@ import type { MarkKind } from './block-keys.js';
  *   | trim       | the blocks read as zero and their space is free (write-zeroes too)   |
  *   | flush      | everything answered before it is on stable storage                   |
  *   | setMarks   | the busy bits / stale marks are on stable storage (group commit)     |
- *   | clearMarks | at once; the clear reaches disk with a later flush (lazy)            |
+ *   | clearMarks | busy: at once, reaching disk with a later flush (lazy); stale: once  |
+ *   |            | on stable storage                                                    |
+ *   | lose       | the block reads as lost (WHORL_CHECKSUM) until written again         |
  *   | listMarks  | at once, from the disk's memory of its marks                         |
  *   | allocated  | at once: `runs` of blocks holding data at `epoch` ([first, count])   |
  *   | drop       | every version of every block of `gmap` is gone and its space free    |
@@ -32,6 +34,7 @@ export type DiskRequest =
       readonly fua: boolean;
     }
   | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean }
+  | { readonly op: 'lose'; readonly gmap: number; readonly epoch: number; readonly block: number }
   | { readonly op: 'flush' }
   | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'clearMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }

@@ -1,0 +1,64 @@
+/** Region key (`gmap:region`) → server → the incarnation of the server that acknowledged a write. */
+type Acks = Map<string, Map<number, number>>;
+
+/** An incarnation no flush reports: a region acknowledged by two incarnations of one server. */
+const mixed = -1;
+
+/**
+ * What a replica group's flushes covered. A busy bit may be cleared only once every copy that
+ * acknowledged a write to the region has flushed it, and in the same incarnation: a server that
+ * restarted in between lost those writes (its flush after the restart covers nothing of them),
+ * and the busy bit is all that tells recovery the copies may differ.
+ */
+export class FlushLedger {
+  /** Writes acknowledged since the last flush began. */
+  private acks: Acks = new Map();
+  /** Per flush token: the writes it covers and the incarnation each server flushed in. */
+  private readonly flushes = new Map<number, { acks: Acks; flushedBy: Map<number, number> }>();
+
+  wrote(key: string, server: number, incarnation: number): void {
+    const servers = this.acks.get(key) ?? new Map<number, number>();
+    const before = servers.get(server);
+    servers.set(server, before === undefined || before === incarnation ? incarnation : mixed);
+    this.acks.set(key, servers);
+  }
+
+  /** Whether the region was written since the last flush began. */
+  writtenSinceFlush(key: string): boolean {
+    return this.acks.has(key);
+  }
+
+  /** A flush begins: it covers the writes since the last one, and those of flushes never settled. */
+  begin(token: number): void {
+    const acks = this.acks;
+    for (const older of this.flushes.values()) {
+      for (const [key, servers] of older.acks) {
+        const merged = acks.get(key) ?? new Map<number, number>();
+        for (const [server, incarnation] of servers) {
+          const now = merged.get(server);
+          merged.set(server, now === undefined || now === incarnation ? incarnation : mixed);
+        }
+        acks.set(key, merged);
+      }
+    }
+    this.flushes.clear();
+    this.flushes.set(token, { acks, flushedBy: new Map() });
+    this.acks = new Map();
+  }
+
+  flushedOn(token: number, server: number, incarnation: number): void {
+    this.flushes.get(token)?.flushedBy.set(server, incarnation);
+  }
+
+  /** The flush is known complete everywhere: the regions whose every acknowledged copy it covered. */
+  settle(token: number): string[] {
+    const flush = this.flushes.get(token);
+    this.flushes.delete(token);
+    if (!flush) return [];
+    const covered: string[] = [];
+    for (const [key, servers] of flush.acks) {
+      if ([...servers].every(([server, incarnation]) => flush.flushedBy.get(server) === incarnation)) covered.push(key);
+    }
+    return covered;
+  }
+}
