@@ -29,7 +29,7 @@ export interface RecoveryDeps {
   /** Servers that restarted since recovery last reconciled them; recovery removes those it did. */
   readonly restarted: Set<number>;
   /** Regions (`gmap:region`) a failed write may have left different on the two copies. */
-  readonly unsettled: Set<string>;
+  readonly unsettled: Map<string, number | undefined>;
   clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
 }
 
@@ -156,9 +156,12 @@ export class Recovery {
       } else if (staleOn.size === 1) {
         from = [...staleOn][0]!;
       } else {
-        if (state(primary) === 'up' && state(secondary) === 'up' && !this.deps.unsettled.has(`${disk.gmap}:${region}`)) continue;
+        const key = `${disk.gmap}:${region}`;
+        if (state(primary) === 'up' && state(secondary) === 'up' && !this.deps.unsettled.has(key)) continue;
         const restarted = this.deps.restarted;
+        const holder = this.deps.unsettled.get(key);
         if (restarted.has(primary) !== restarted.has(secondary)) from = restarted.has(primary) ? secondary : primary;
+        else if (holder !== undefined) from = holder;
         else from = state(secondary) === 'up' && state(primary) !== 'up' ? secondary : primary;
       }
       const to = from === primary ? secondary : primary;

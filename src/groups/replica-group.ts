@@ -70,7 +70,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
      * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
      */
-    const unsettled = new Set<string>();
+    const unsettled = new Map<string, number | undefined>();
     const ledger = new FlushLedger();
 
     /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
@@ -206,11 +206,15 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
       if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
       locks.begin(keys);
-      /** `reachedCopies`: a failed write was sent to the disks, so it may have landed on some. */
-      const finish = (reply: DiskReply, reachedCopies = false): void => {
+      /**
+       * `holders`: the copies a failed write landed on, when it was sent to the disks (it may have
+       * landed on others too, unanswered).
+       */
+      const finish = (reply: DiskReply, holders?: readonly number[]): void => {
         locks.end(keys);
-        if (!reply.ok && reachedCopies) {
-          for (const key of keys) unsettled.add(key);
+        if (!reply.ok && holders) {
+          // A reader may have seen the write on the one copy that has it: recovery copies from it.
+          for (const key of keys) unsettled.set(key, holders.length === 1 ? holders[0] : undefined);
           recovery.reconcile();
         }
         context.reply(request, reply);
@@ -240,7 +244,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      * a server failure leaves a stale mark on the copies that have the write, and is named in the
      * answer's `missed`, so that readers keep off it until it has resynced.
      */
-    const writeCopies = (body: GroupWrite, targets: readonly number[], skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply, reachedCopies: boolean) => void): void => {
+    const writeCopies = (body: GroupWrite, targets: readonly number[], skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply, holders: readonly number[]) => void): void => {
       const disk: DiskRequest =
         body.op === 'write'
           ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
@@ -261,21 +265,21 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
         const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
         for (const server of lost) suspect(server, replies.get(server)!);
-        if (refused) return done(refused, true);
-        if (succeeded.length === 0) return done(replies.get(targets[0]!)!, true);
+        if (refused) return done(refused, succeeded);
+        if (succeeded.length === 0) return done(replies.get(targets[0]!)!, succeeded);
         const missed = [...skipped, ...lost];
-        if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, true);
+        if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, succeeded);
         // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
         // fails, and busy bits and stale marks already set decide what recovery copies.
         const lone = succeeded.length === 1 ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
-        if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, true);
+        if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;
         let ok = true;
         for (const server of succeeded) {
           ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
             ok &&= marked;
-            if (--left === 0) done(ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' }, true);
+            if (--left === 0) done(ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' }, succeeded);
           });
         }
       };
