@@ -147,6 +147,14 @@ export class Recovery {
         regions.set(key, entry);
       }
     }
+    // A failed write may have reached one copy without any mark (the primary's busy bit could not
+    // be set): an unsettled region is copied whether or not a mark names it.
+    for (const key of this.deps.unsettled.keys()) {
+      const [gmap, region] = key.split(':').map(Number) as [number, number];
+      const disk = disks.get(gmap);
+      if (!disk || regions.has(key) || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
+      regions.set(key, { disk, region, staleOn: new Set<number>(), clears: [] });
+    }
     const copies: Copy[] = [];
     for (const { disk, region, staleOn, clears } of regions.values()) {
       let from: number;
