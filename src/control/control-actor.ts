@@ -1,5 +1,6 @@
 import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
+import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import { checkLayout } from '../volumes/layout.js';
@@ -53,11 +54,12 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       progress: new Map(),
     }));
     let version = 1;
-    const waitingForFlush = new Map<number, Array<() => void>>();
-    const durably = (then: () => void): void => {
-      const token = context.storage.flush();
-      waitingForFlush.set(token, [...(waitingForFlush.get(token) ?? []), then]);
-    };
+    const flushes = new FlushWaiters(context.storage);
+    const durably = (then: () => void): void =>
+      flushes.after((ok) => {
+        if (!ok) throw new Error('control database flush failed');
+        then();
+      });
 
     const view = (): ClusterView => ({
       version,
@@ -249,13 +251,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             return onTell(incoming.body);
           case 'timer':
             return tick();
-          case 'flushed': {
-            const waiting = waitingForFlush.get(incoming.token) ?? [];
-            waitingForFlush.delete(incoming.token);
-            if (!incoming.ok) throw new Error('control database flush failed');
-            for (const then of waiting) then();
-            return;
-          }
+          case 'flushed':
+            return flushes.settle(incoming.token, incoming.ok);
           case 'reply':
           case 'failure':
             return;

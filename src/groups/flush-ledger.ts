@@ -1,8 +1,11 @@
 /** Region key (`gmap:region`) → server → the incarnation of the server that acknowledged a write. */
 type Acks = Map<string, Map<number, number>>;
 
-/** An incarnation no flush reports: a region acknowledged by two incarnations of one server. */
-const mixed = -1;
+/**
+ * An incarnation no flush reports: for a region acknowledged by two incarnations of one server, or
+ * by a reply that named none.
+ */
+export const mixedIncarnation = -1;
 
 /**
  * What a replica group's flushes covered. A busy bit may be cleared only once every copy that
@@ -17,10 +20,7 @@ export class FlushLedger {
   private readonly flushes = new Map<number, { acks: Acks; flushedBy: Map<number, number> }>();
 
   wrote(key: string, server: number, incarnation: number): void {
-    const servers = this.acks.get(key) ?? new Map<number, number>();
-    const before = servers.get(server);
-    servers.set(server, before === undefined || before === incarnation ? incarnation : mixed);
-    this.acks.set(key, servers);
+    record(this.acks, key, server, incarnation);
   }
 
   /** Whether the region was written since the last flush began. */
@@ -32,14 +32,7 @@ export class FlushLedger {
   begin(token: number): void {
     const acks = this.acks;
     for (const older of this.flushes.values()) {
-      for (const [key, servers] of older.acks) {
-        const merged = acks.get(key) ?? new Map<number, number>();
-        for (const [server, incarnation] of servers) {
-          const now = merged.get(server);
-          merged.set(server, now === undefined || now === incarnation ? incarnation : mixed);
-        }
-        acks.set(key, merged);
-      }
+      for (const [key, servers] of older.acks) for (const [server, incarnation] of servers) record(acks, key, server, incarnation);
     }
     this.flushes.clear();
     this.flushes.set(token, { acks, flushedBy: new Map() });
@@ -61,4 +54,11 @@ export class FlushLedger {
     }
     return covered;
   }
+}
+
+function record(acks: Acks, key: string, server: number, incarnation: number): void {
+  const servers = acks.get(key) ?? new Map<number, number>();
+  const before = servers.get(server);
+  servers.set(server, before === undefined || before === incarnation ? incarnation : mixedIncarnation);
+  acks.set(key, servers);
 }

@@ -7,7 +7,7 @@ import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../stor
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { unitOfRegion } from '../volumes/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
-import type { RegionLocks } from './region-locks.js';
+import { parseRegionKey, regionKey, type RegionLocks } from './region-locks.js';
 import { copyRegionByBlock } from './torn-repair.js';
 
 export interface RecoveryDeps {
@@ -140,7 +140,7 @@ export class Recovery {
       for (const { gmap, region } of marks) {
         const disk = disks.get(gmap);
         if (!disk || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
-        const key = `${gmap}:${region}`;
+        const key = regionKey(gmap, region);
         const entry = regions.get(key) ?? { disk, region, staleOn: new Set<number>(), clears: [] };
         if (kind === 'stale') entry.staleOn.add(server);
         entry.clears.push({ server, kind });
@@ -150,7 +150,7 @@ export class Recovery {
     // A failed write may have reached one copy without any mark (the primary's busy bit could not
     // be set): an unsettled region is copied whether or not a mark names it.
     for (const key of this.deps.unsettled.keys()) {
-      const [gmap, region] = key.split(':').map(Number) as [number, number];
+      const { gmap, region } = parseRegionKey(key);
       const disk = disks.get(gmap);
       if (!disk || regions.has(key) || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
       regions.set(key, { disk, region, staleOn: new Set<number>(), clears: [] });
@@ -164,7 +164,7 @@ export class Recovery {
       } else if (staleOn.size === 1) {
         from = [...staleOn][0]!;
       } else {
-        const key = `${disk.gmap}:${region}`;
+        const key = regionKey(disk.gmap, region);
         if (state(primary) === 'up' && state(secondary) === 'up' && !this.deps.unsettled.has(key)) continue;
         const restarted = this.deps.restarted;
         const holder = this.deps.unsettled.get(key);
@@ -238,7 +238,7 @@ export class Recovery {
    */
   private copyBatch(batch: Copy[], done: (outcome: 'copied' | 'failed' | 'replan') => void): void {
     const { locks } = this.deps;
-    const keys = batch.map((copy) => `${copy.disk.gmap}:${copy.region}`);
+    const keys = batch.map((copy) => regionKey(copy.disk.gmap, copy.region));
     const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
       if (outcome === 'copied') {
         for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);

@@ -9,9 +9,9 @@ import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { regionsOf } from '../volumes/layout.js';
 import { Asker, isServerFailure } from './asker.js';
 import type { GroupRequest, GroupWrite } from './group-protocol.js';
-import { FlushLedger } from './flush-ledger.js';
+import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
-import { RegionLocks } from './region-locks.js';
+import { RegionLocks, regionKey, parseRegionKey } from './region-locks.js';
 
 export interface GroupOptions {
   readonly id: number;
@@ -24,8 +24,6 @@ export interface GroupOptions {
 type Incoming_ = Incoming<GroupRequest | ControlPush>;
 
 const suspectRetryMs = 300;
-/** For a reply without an incarnation: matches no flush, so the busy bit stays. */
-const mixedIncarnation = -1;
 type Request = RequestIncoming<GroupRequest>;
 
 /**
@@ -260,7 +258,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         const succeeded = targets.filter((server) => replies.get(server)!.ok);
         for (const server of succeeded) {
           const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
-          for (const region of regions) ledger.wrote(`${body.gmap}:${region}`, server, incarnation);
+          for (const region of regions) ledger.wrote(regionKey(body.gmap, region), server, incarnation);
         }
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
         const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
@@ -311,7 +309,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const byGmap = new Map<number, number[]>();
       for (const key of ledger.settle(token)) {
         if (ledger.writtenSinceFlush(key) || locks.busy(key) || unsettled.has(key)) continue;
-        const [gmap, region] = key.split(':').map(Number) as [number, number];
+        const { gmap, region } = parseRegionKey(key);
         byGmap.set(gmap, [...(byGmap.get(gmap) ?? []), region]);
       }
       for (const [gmap, regions] of byGmap) clearMarks(primary, 'busy', gmap, regions);
@@ -322,7 +320,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       switch (body.op) {
         case 'write':
         case 'trim': {
-          const keys = regionsOf(body.block, body.count).map((region) => `${body.gmap}:${region}`);
+          const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
           return locks.whenFree(keys, () => startWrite(request, body, keys));
         }
         case 'flush':

@@ -1,4 +1,5 @@
 import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
+import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { isWhorlError } from '../errors.js';
 import { blockBytes } from './block-keys.js';
@@ -26,18 +27,17 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
   return (context: ActorContext): Actor<DiskRequest> => {
     const store = new BlockStore(context.storage, options.capacityBytes);
     const marks = new Marks(context.storage);
-    /** Requests answered when the flush with this token completes, and what to do then. */
-    const waitingForFlush = new Map<number, Array<{ request: Request; onFlushed?: () => void }>>();
+    const flushes = new FlushWaiters(context.storage);
 
     // Every answer names this incarnation, so that a caller can pin later requests (FLUSH above
     // all) to it: a restarted disk has lost unflushed writes and must not answer for them.
     const answer = (request: Request, reply: DiskReply): void => context.reply(request, { ...reply, incarnation: context.incarnation });
-    const afterFlush = (request: Request, onFlushed?: () => void): void => {
-      const token = context.storage.flush();
-      const waiting = waitingForFlush.get(token) ?? [];
-      waiting.push({ request, onFlushed });
-      waitingForFlush.set(token, waiting);
-    };
+    /** Answers `request` once a flush covers everything before it; `onFlushed` runs first on success. */
+    const afterFlush = (request: Request, onFlushed?: () => void): void =>
+      flushes.after((ok) => {
+        if (ok) onFlushed?.();
+        answer(request, ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
+      });
 
     const handle = (request: Request): void => {
       const body = request.body;
@@ -104,15 +104,8 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
               if (!isWhorlError(error)) throw error;
               return answer(incoming, { ok: false, code: error.code, message: error.message });
             }
-          case 'flushed': {
-            const waiting = waitingForFlush.get(incoming.token) ?? [];
-            waitingForFlush.delete(incoming.token);
-            for (const { request, onFlushed } of waiting) {
-              if (incoming.ok) onFlushed?.();
-              answer(request, incoming.ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
-            }
-            return;
-          }
+          case 'flushed':
+            return flushes.settle(incoming.token, incoming.ok);
           case 'tell':
           case 'reply':
           case 'failure':

@@ -1,4 +1,5 @@
 import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../../actors/actor.js';
+import { FlushWaiters } from '../../actors/flush-waiters.js';
 import { assertNever } from '../../assert.js';
 import { decodeRecord, encodeRecord, type RegisterMessage, type Versioned } from './protocol.js';
 
@@ -9,19 +10,15 @@ export const replica: Behavior<RegisterMessage> = (context: ActorContext): Actor
     const record = decodeRecord(value);
     if (record && record.version > newest.version) newest = record;
   }
-  const waitingForFlush = new Map<number, RequestIncoming<RegisterMessage>[]>();
+  const flushes = new FlushWaiters(context.storage);
 
   return {
     receive(incoming: Incoming<RegisterMessage>): void {
       switch (incoming.kind) {
         case 'request':
           return handle(incoming);
-        case 'flushed': {
-          const waiting = waitingForFlush.get(incoming.token) ?? [];
-          waitingForFlush.delete(incoming.token);
-          for (const request of waiting) context.reply(request, { ok: incoming.ok });
-          return;
-        }
+        case 'flushed':
+          return flushes.settle(incoming.token, incoming.ok);
         case 'tell':
         case 'reply':
         case 'failure':
@@ -39,9 +36,7 @@ export const replica: Behavior<RegisterMessage> = (context: ActorContext): Actor
       case 'store': {
         context.storage.put(`v/${String(body.version).padStart(12, '0')}`, encodeRecord(body));
         if (body.version > newest.version) newest = { version: body.version, value: body.value };
-        const token = context.storage.flush();
-        waitingForFlush.set(token, [request]);
-        return;
+        return flushes.after((ok) => context.reply(request, { ok }));
       }
       case 'load':
         return context.reply(request, newest);
