@@ -9,6 +9,11 @@
  *   | disk.resize   | name, sizeBytes                            | DiskInfo                  |
  *   | disk.delete   | name, force                                | { name }                  |
  *   | disk.verify   | name                                       | VerifyReport (verify.ts)  |
+ *   | disk.rollback | disk, snapshot, force                      | DiskInfo                  |
+ *   | snapshot.create | disk, name                               | SnapshotInfo + timings    |
+ *   | snapshot.list | disk                                       | SnapshotInfo[]            |
+ *   | snapshot.delete | disk, name, wait                         | { name, collecting }      |
+ *   | clone.create  | source (DISK@NAME), name                   | DiskInfo                  |
  *   | server.list   |                                            | ServerInfo[]              |
  *   | server.stop   | id                                         | ServerInfo                |
  *   | server.start  | id                                         | ServerInfo                |
@@ -22,6 +27,11 @@ export type AdminRequest =
   | { readonly command: 'disk.resize'; readonly name: string; readonly sizeBytes: number }
   | { readonly command: 'disk.delete'; readonly name: string; readonly force: boolean }
   | { readonly command: 'disk.verify'; readonly name: string }
+  | { readonly command: 'disk.rollback'; readonly disk: string; readonly snapshot: string; readonly force: boolean }
+  | { readonly command: 'snapshot.create'; readonly disk: string; readonly name: string }
+  | { readonly command: 'snapshot.list'; readonly disk: string }
+  | { readonly command: 'snapshot.delete'; readonly disk: string; readonly name: string; readonly wait: boolean }
+  | { readonly command: 'clone.create'; readonly source: string; readonly name: string }
   | { readonly command: 'server.list' }
   | { readonly command: 'server.stop'; readonly id: number }
   | { readonly command: 'server.start'; readonly id: number };
@@ -39,6 +49,24 @@ export interface DiskInfo {
   readonly health: 'healthy' | 'degraded';
   readonly staleBytes: number;
   readonly connections: number;
+  /** The snapshot a clone was made from. */
+  readonly origin: string | null;
+  readonly snapshots: number;
+  /** Background garbage collection: jobs running, bytes freed since the daemon started. */
+  readonly collecting: { readonly running: number; readonly freedBytes: number };
+}
+
+export interface SnapshotInfo {
+  /** The export name, DISK@NAME. */
+  readonly name: string;
+  readonly disk: string;
+  readonly snapshot: string;
+  readonly epoch: number;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+  /** Bytes no other epoch of the disk (nor the disk itself) sees, per copy. */
+  readonly heldAloneBytes: number;
+  readonly clones: readonly string[];
 }
 
 export interface ServerInfo {

@@ -1,23 +1,30 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
-import type { VirtualDisk } from '../control/catalog.js';
+import type { ExportTarget, VirtualDisk } from '../control/catalog.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { verifyReplicas } from './verify.js';
+import { GarbageCollector } from './garbage.js';
+import { SnapshotAdmin } from './snapshot-admin.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type ServerInfo } from './admin-protocol.js';
 
 /** Serves the admin socket of a running daemon: the CLI's `whorl disk …` and `whorl server …`. */
 export class AdminServer {
   private server: net.Server | undefined;
+  private readonly collector: GarbageCollector;
+  private readonly snapshots: SnapshotAdmin;
 
   constructor(
     private readonly cluster: EmbeddedCluster,
     private readonly catalog: VolumeCatalog,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.collector = new GarbageCollector(cluster.router, () => this.runningServers(), log);
+    this.snapshots = new SnapshotAdmin(cluster, catalog, this.collector, () => this.runningServers());
+  }
 
   async listen(socketPath: string): Promise<void> {
     fs.rmSync(socketPath, { force: true });
@@ -91,7 +98,17 @@ export class AdminServer {
       case 'disk.delete':
         return this.deleteDisk(request.name, request.force);
       case 'disk.verify':
-        return verifyReplicas(this.cluster.router, this.cluster.runtime.pool, this.disk(request.name));
+        return verifyReplicas(this.cluster.router, this.cluster.runtime.pool, this.target(request.name));
+      case 'disk.rollback':
+        return this.diskInfo(await this.snapshots.rollback(request.disk, request.snapshot, request.force));
+      case 'snapshot.create':
+        return this.snapshots.create(request.disk, request.name);
+      case 'snapshot.list':
+        return this.snapshots.list(request.disk);
+      case 'snapshot.delete':
+        return this.snapshots.delete(request.disk, request.name, request.wait);
+      case 'clone.create':
+        return this.diskInfo(await this.snapshots.clone(request.source, request.name));
       case 'server.list':
         return this.serverInfos();
       case 'server.stop':
@@ -111,18 +128,24 @@ export class AdminServer {
     return disk;
   }
 
+  private target(name: string): ExportTarget {
+    const target = this.cluster.router.target(name);
+    if (!target) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk or snapshot named '${name}'`);
+    return target;
+  }
+
   private async deleteDisk(name: string, force: boolean): Promise<unknown> {
     const disk = this.disk(name);
     const connections = this.catalog.connections(name);
     if (connections > 0 && !force) {
       throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${name}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
     }
-    const reply = await this.cluster.router.control({ op: 'delete', name });
+    const before = this.cluster.view?.disks ?? [];
+    const reply = await this.cluster.router.control({ op: 'delete', name: disk.name });
     if (!reply.ok) throw new WhorlError(reply.code, reply.message);
     this.catalog.forget(name);
-    // Free the space on every server that is running; a stopped server keeps its copy as garbage
-    // under a global map id that is never reused.
-    await Promise.all(this.runningServers().map((id) => this.cluster.router.server(id, { op: 'drop', gmap: disk.gmap }, 600_000)));
+    // Free the space of the disk and its snapshots on every server that is running.
+    await this.collector.collect(before, reply.view.disks);
     return { name };
   }
 
@@ -151,6 +174,9 @@ export class AdminServer {
       health,
       staleBytes: stale,
       connections: this.catalog.connections(disk.name),
+      origin: disk.origin ?? null,
+      snapshots: disk.snapshots.length,
+      collecting: this.collector.status,
     };
   }
 

@@ -1,10 +1,10 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
-import type { VirtualDisk } from '../control/catalog.js';
+import type { ExportTarget } from '../control/catalog.js';
 import { WhorlError } from '../errors.js';
 import { blockBytes } from '../storage/block-keys.js';
 import { blocksPerRequestMax } from '../storage/disk-protocol.js';
 import { piecesOf, replicasOf } from '../volumes/layout.js';
-import type { Router } from '../volumes/router.js';
+import { withBase, type Router } from '../volumes/router.js';
 
 export interface VerifyReport {
   readonly name: string;
@@ -14,18 +14,19 @@ export interface VerifyReport {
 }
 
 /**
- * Compares the two copies of every allocated block of a replicated disk, byte for byte, reading
+ * Compares the two copies of every allocated block of a replicated disk or snapshot (as its
+ * export reads them, base layers included), byte for byte, reading
  * each copy from its own server (a stopped or down server makes this fail: there is nothing to
  * compare). Used by operators after a resync and by the tests.
  */
-export async function verifyReplicas(router: Router, pool: BufferPool, disk: VirtualDisk): Promise<VerifyReport> {
+export async function verifyReplicas(router: Router, pool: BufferPool, disk: ExportTarget): Promise<VerifyReport> {
   if (disk.replicas !== 2) return { name: disk.name, comparedBytes: 0, differing: [] };
   const blocks = disk.sizeBytes / blockBytes;
   const allocated = new Set<number>();
   for (let server = 0; server < disk.servers; server++) {
     for (let first = 0; first < blocks; first += blocksPerRequestMax) {
       const count = Math.min(blocksPerRequestMax, blocks - first);
-      const reply = await router.server(server, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: first, count });
+      const reply = await router.server(server, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: first, count, ...withBase(disk) });
       if (!reply.ok) throw new WhorlError(reply.code, `server ${server}: ${reply.message}`);
       for (const [start, n] of reply.runs ?? []) for (let i = 0; i < n; i++) allocated.add(start + i);
     }
@@ -42,7 +43,7 @@ export async function verifyReplicas(router: Router, pool: BufferPool, disk: Vir
       const [first, second] = replicasOf(disk, unit) as [number, number];
       const bytes = piece!.count * blockBytes;
       for (const [server, lease] of [[first, a], [second, b]] as const) {
-        const reply = await router.server(server, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece!.block, count: piece!.count, handle: { ...lease.handle, lengthBytes: bytes } });
+        const reply = await router.server(server, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece!.block, count: piece!.count, handle: { ...lease.handle, lengthBytes: bytes }, ...withBase(disk) });
         if (!reply.ok) throw new WhorlError(reply.code, `server ${server}: ${reply.message}`);
       }
       comparedBytes += bytes;

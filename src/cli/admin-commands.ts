@@ -20,7 +20,11 @@ Commands:
                        grow a disk; clients see the new size on their next connection
   delete NAME [--force]
                        delete a disk and free its space (refused while connected unless --force)
-  verify NAME [--json] compare the two copies of every allocated block (exit 1 if they differ)
+  verify NAME [--json] compare the two copies of every allocated block of a disk or a snapshot
+                       (DISK@NAME); exit 1 if they differ
+  rollback DISK@SNAPSHOT [--force]
+                       make the disk read as the snapshot again (refused while connected
+                       unless --force); its later snapshots stay
 
 Options:
   --data-dir DIR       the daemon's data directory (default ./whorl-data)
@@ -41,7 +45,7 @@ Options:
   --admin PATH         the daemon's admin socket (default DIR/admin.sock)
 `;
 
-const common = {
+export const common = {
   'data-dir': { type: 'string', default: 'whorl-data' },
   admin: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -94,6 +98,11 @@ export async function diskCommand(argv: string[]): Promise<number> {
     case 'verify':
       request = { command: 'disk.verify', name: needName() };
       break;
+    case 'rollback': {
+      const [disk, snapshot] = splitSnapshotName(needName());
+      request = { command: 'disk.rollback', disk, snapshot, force: values.force! };
+      break;
+    }
     default:
       throw new UsageError(`unknown disk command '${command}' (try: whorl disk help)`);
   }
@@ -106,6 +115,13 @@ export async function diskCommand(argv: string[]): Promise<number> {
   else if (request.command === 'disk.verify') return printVerify(result as VerifyReport);
   else printDisks([result as DiskInfo]);
   return 0;
+}
+
+/** DISK@NAME → [DISK, NAME]; anything else is a usage error naming the value. */
+export function splitSnapshotName(full: string): [string, string] {
+  const at = full.indexOf('@');
+  if (at <= 0 || at === full.length - 1 || full.indexOf('@', at + 1) >= 0) throw new UsageError(`'${full}' is not a snapshot name: use DISK@NAME`);
+  return [full.slice(0, at), full.slice(at + 1)];
 }
 
 export async function serverCommand(argv: string[]): Promise<number> {
@@ -147,11 +163,11 @@ function printVerify(report: VerifyReport): number {
   return differing === 0 ? 0 : 1;
 }
 
-function socketOf(values: { 'data-dir'?: string; admin?: string }): string {
+export function socketOf(values: { 'data-dir'?: string; admin?: string }): string {
   return values.admin ?? path.join(path.resolve(values['data-dir'] ?? 'whorl-data'), 'admin.sock');
 }
 
-function printDisks(disks: DiskInfo[]): void {
+export function printDisks(disks: DiskInfo[]): void {
   const rows = disks.map((disk) => [disk.name, formatSize(disk.sizeBytes), formatSize(disk.allocatedBytes), String(disk.replicas), disk.health, formatSize(disk.staleBytes), String(disk.connections)]);
   printTable(['NAME', 'SIZE', 'ALLOCATED', 'REPLICAS', 'HEALTH', 'STALE', 'CONNECTIONS'], rows);
 }
@@ -168,7 +184,7 @@ function printServers(servers: ServerInfo[]): void {
   printTable(['ID', 'STATE', 'ALLOCATED', 'CAPACITY', 'RESYNC LEFT', 'ETA'], rows);
 }
 
-function printTable(header: string[], rows: string[][]): void {
+export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }

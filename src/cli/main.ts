@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { diskCommand, serverCommand } from './admin-commands.js';
 import { serve } from './serve.js';
+import { cloneCommand, snapshotCommand } from './snapshot-commands.js';
 import { UsageError } from './usage-error.js';
 
 const help = `Usage: whorl <command> [options]
@@ -10,6 +11,8 @@ whorl: replicated, snapshotted virtual disks (Petal) served over NBD.
 Commands:
   serve     serve virtual disks over NBD (whorl serve --help)
   disk      create, list, inspect, resize and delete virtual disks (whorl disk help)
+  snapshot  create, list and delete snapshots, exported read-only as DISK@NAME (whorl snapshot help)
+  clone     make a writable disk from a snapshot (whorl clone help)
   server    list, stop and start server actors (whorl server help)
   help      this text
 `;
@@ -23,6 +26,10 @@ async function main(argv: string[]): Promise<number> {
       return diskCommand(rest);
     case 'server':
       return serverCommand(rest);
+    case 'snapshot':
+      return snapshotCommand(rest);
+    case 'clone':
+      return cloneCommand(rest);
     case undefined:
     case 'help':
     case '--help':

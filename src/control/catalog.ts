@@ -1,4 +1,7 @@
+import type { Layer } from '../storage/versions.js';
 import type { GMapLayout } from '../volumes/layout.js';
+
+export type { Layer } from '../storage/versions.js';
 
 /**
  * The global state the control actor owns (Petal's VDir, GMaps and membership), as the other
@@ -11,12 +14,83 @@ import type { GMapLayout } from '../volumes/layout.js';
  *   | epoch             | the epoch new writes go to (snapshots raise it)           |
  *   | sizeBytes         | what clients see; grows with resize                       |
  *   | createdAtMs       | wall-clock time of creation                               |
+ *   | base              | layers read where the gmap has no version of a block: a   |
+ *   |                   | clone's snapshot, or the snapshot a disk was rolled back to |
+ *   | origin            | the snapshot ('DISK@NAME') a clone was made from          |
+ *   | snapshots         | read-only exports of older epochs, oldest first           |
+ *
+ * A read of the disk finds, per block, the newest version at or below `epoch` in `gmap`, else in
+ * each base layer in turn (Petal §2.2). Writes go to `gmap` at `epoch` only.
  */
 export interface VirtualDisk extends GMapLayout {
   readonly name: string;
   readonly epoch: number;
   readonly sizeBytes: number;
   readonly createdAtMs: number;
+  readonly base: readonly Layer[];
+  readonly origin?: string;
+  readonly snapshots: readonly Snapshot[];
+}
+
+/** A frozen epoch of a disk: what `gmap` held at `epoch`, then `base`, at `sizeBytes`. */
+export interface Snapshot {
+  readonly name: string;
+  readonly gmap: number;
+  readonly epoch: number;
+  readonly base: readonly Layer[];
+  readonly sizeBytes: number;
+  readonly createdAtMs: number;
+}
+
+/** What an NBD export reads (and, unless read-only, writes): a disk or one of its snapshots. */
+export interface ExportTarget extends GMapLayout {
+  /** The export's name: DISK or DISK@SNAPSHOT. */
+  readonly name: string;
+  readonly disk: VirtualDisk;
+  readonly snapshot?: Snapshot;
+  readonly epoch: number;
+  readonly base: readonly Layer[];
+  readonly sizeBytes: number;
+  readonly readOnly: boolean;
+}
+
+export const snapshotSeparator = '@';
+
+/** The export a name stands for, or undefined. */
+export function resolveExport(disks: readonly VirtualDisk[], name: string): ExportTarget | undefined {
+  const at = name.indexOf(snapshotSeparator);
+  const disk = disks.find((candidate) => candidate.name === (at < 0 ? name : name.slice(0, at)));
+  if (!disk) return undefined;
+  if (at < 0) return { ...layoutOf(disk), name, disk, epoch: disk.epoch, base: disk.base, sizeBytes: disk.sizeBytes, readOnly: false };
+  const snapshot = disk.snapshots.find((candidate) => candidate.name === name.slice(at + 1));
+  if (!snapshot) return undefined;
+  return { ...layoutOf(disk), gmap: snapshot.gmap, name, disk, snapshot, epoch: snapshot.epoch, base: snapshot.base, sizeBytes: snapshot.sizeBytes, readOnly: true };
+}
+
+function layoutOf(disk: VirtualDisk): GMapLayout {
+  return { gmap: disk.gmap, servers: disk.servers, replicas: disk.replicas, stripeBytes: disk.stripeBytes };
+}
+
+/** Every layer some export of `disk` reads: its own, its snapshots' and their bases. */
+export function layersOf(disk: VirtualDisk): Layer[] {
+  return [{ gmap: disk.gmap, epoch: disk.epoch }, ...disk.base, ...disk.snapshots.flatMap((snapshot) => [{ gmap: snapshot.gmap, epoch: snapshot.epoch }, ...snapshot.base])];
+}
+
+/**
+ * Every global map some export reads, with its layout and the epochs still read in it (ascending):
+ * versions no live epoch sees are garbage; a gmap no export reads may be dropped.
+ */
+export function liveGmaps(disks: readonly VirtualDisk[]): Map<number, { layout: GMapLayout; live: number[] }> {
+  const gmaps = new Map<number, { layout: GMapLayout; live: number[] }>();
+  for (const disk of disks) {
+    for (const layer of layersOf(disk)) {
+      const entry = gmaps.get(layer.gmap) ?? { layout: { ...layoutOf(disk), gmap: layer.gmap }, live: [] };
+      if (!entry.live.includes(layer.epoch)) entry.live.push(layer.epoch);
+      gmaps.set(layer.gmap, entry);
+    }
+  }
+  for (const entry of gmaps.values()) entry.live.sort((a, b) => a - b);
+  return gmaps;
 }
 
 /**

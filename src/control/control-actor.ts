@@ -4,9 +4,10 @@ import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import { checkLayout } from '../volumes/layout.js';
-import { diskNamePattern, type ClusterView, type ServerState, type ServerStatus, type VirtualDisk } from './catalog.js';
+import { diskNamePattern, type ClusterView, type ServerState, type ServerStatus, type Snapshot, type VirtualDisk } from './catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from './control-protocol.js';
 import { ControlStore } from './control-store.js';
+import { checkDeletable, cloneSource, dropSnapshot, makeClone, rollBack, takeSnapshot } from './snapshots.js';
 
 export interface ControlOptions {
   readonly servers: number;
@@ -110,6 +111,16 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const refuse = (request: Request, error: WhorlError): void =>
       context.reply(request, { ok: false, code: error.code, message: error.message } satisfies ControlReply);
 
+    /** Stores a changed disk record; answers once it is durable and pushed to every subscriber. */
+    const change = (request: Request, disk: VirtualDisk, snapshot?: Snapshot): void => {
+      store.putDisk(disk);
+      disks.set(disk.name, disk);
+      durably(() => {
+        publish();
+        context.reply(request, { ok: true, view: view(), disk, snapshot } satisfies ControlReply);
+      });
+    };
+
     const handle = (request: Request): void => {
       const body = request.body;
       switch (body.op) {
@@ -134,6 +145,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             epoch: 0,
             sizeBytes: body.sizeBytes,
             createdAtMs: context.wallClockMs(),
+            base: [],
+            snapshots: [],
           };
           store.putDisk(disk);
           disks.set(disk.name, disk);
@@ -157,7 +170,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           });
         }
         case 'delete': {
-          const disk = existing(disks, body.name);
+          const disk = checkDeletable(disks, body.name);
           store.deleteDisk(disk.name);
           disks.delete(disk.name);
           return durably(() => {
@@ -165,6 +178,20 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             answer(request, disk);
           });
         }
+        case 'snapshot': {
+          const { disk, snapshot } = takeSnapshot(disks, body.disk, body.name, context.wallClockMs());
+          return change(request, disk, snapshot);
+        }
+        case 'unsnapshot': {
+          const { disk, snapshot } = dropSnapshot(disks, body.disk, body.name);
+          return change(request, disk, snapshot);
+        }
+        case 'clone': {
+          const source = cloneSource(disks, body.source, body.name);
+          return change(request, makeClone(source, body.name, store.nextGmap(), context.wallClockMs()));
+        }
+        case 'rollback':
+          return change(request, rollBack(disks, body.disk, body.snapshot, () => store.nextGmap()));
         case 'setStopped': {
           if (!Number.isInteger(body.server) || body.server < 0 || body.server >= options.servers) {
             throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${body.server} (servers are 0 to ${options.servers - 1})`);

@@ -1,5 +1,5 @@
 import type { WhorlErrorCode } from '../errors.js';
-import type { ClusterView, VirtualDisk } from './catalog.js';
+import type { ClusterView, Snapshot, VirtualDisk } from './catalog.js';
 
 /**
  * Messages of the control actor.
@@ -10,6 +10,11 @@ import type { ClusterView, VirtualDisk } from './catalog.js';
  *   | create      | request | admin           | a new virtual disk (durable before the answer)     |
  *   | resize      | request | admin           | grow a disk                                        |
  *   | delete      | request | admin           | forget a disk; answers its GMap so space is freed |
+ *   | snapshot    | request | admin           | freeze the disk's epoch as DISK@NAME; writes go on |
+ *   |             |         |                 | in the next epoch (the router holds writes around) |
+ *   | unsnapshot  | request | admin           | forget a snapshot (refused while a clone uses it)  |
+ *   | clone       | request | admin           | a new disk reading a snapshot under its own writes |
+ *   | rollback    | request | admin           | the disk reads as the snapshot again (a new gmap)  |
  *   | setStopped  | request | admin           | the operator takes a server out / lets it back     |
  *   | heartbeat   | tell    | server actor    | alive, with its incarnation                        |
  *   | suspect     | tell    | group, router   | a request to this server failed: treat it as down  |
@@ -24,6 +29,10 @@ export type ControlRequest =
   | { readonly op: 'create'; readonly name: string; readonly sizeBytes: number; readonly replicas: 1 | 2; readonly stripeBytes: number }
   | { readonly op: 'resize'; readonly name: string; readonly sizeBytes: number }
   | { readonly op: 'delete'; readonly name: string }
+  | { readonly op: 'snapshot'; readonly disk: string; readonly name: string }
+  | { readonly op: 'unsnapshot'; readonly disk: string; readonly name: string }
+  | { readonly op: 'clone'; readonly source: string; readonly name: string }
+  | { readonly op: 'rollback'; readonly disk: string; readonly snapshot: string }
   | { readonly op: 'setStopped'; readonly server: number; readonly stopped: boolean }
   | { readonly op: 'heartbeat'; readonly server: number; readonly incarnation: number }
   | { readonly op: 'suspect'; readonly server: number; readonly why: string }
@@ -31,7 +40,7 @@ export type ControlRequest =
   | { readonly op: 'progress'; readonly group: number; readonly server: number; readonly bytesLeft: number; readonly bytesPerSecond: number };
 
 export type ControlReply =
-  | { readonly ok: true; readonly view: ClusterView; readonly disk?: VirtualDisk }
+  | { readonly ok: true; readonly view: ClusterView; readonly disk?: VirtualDisk; readonly snapshot?: Snapshot }
   | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string };
 
 export type ControlPush =

@@ -18,7 +18,8 @@ export class ControlStore {
   constructor(private readonly storage: ActorStorage) {}
 
   disks(): VirtualDisk[] {
-    return this.storage.range('vdir:', 'vdir;').map(([, value]) => JSON.parse(decoder.decode(value)) as VirtualDisk);
+    // Disks stored before snapshots existed have no base and no snapshots.
+    return this.storage.range('vdir:', 'vdir;').map(([, value]) => ({ base: [], snapshots: [], ...(JSON.parse(decoder.decode(value)) as Partial<VirtualDisk>) }) as VirtualDisk);
   }
 
   putDisk(disk: VirtualDisk): void {

@@ -1,4 +1,5 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
+import type { Layer } from '../storage/versions.js';
 
 /**
  * Requests a replica-group actor answers (from the router). Group g orders the writes of every
@@ -26,7 +27,17 @@ export type GroupRequest =
       readonly handle: BufferHandle;
       readonly fua: boolean;
     }
-  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly replicas: 1 | 2; readonly block: number; readonly count: number; readonly fua: boolean }
+  | {
+      readonly op: 'trim';
+      readonly gmap: number;
+      readonly epoch: number;
+      readonly replicas: 1 | 2;
+      readonly block: number;
+      readonly count: number;
+      readonly fua: boolean;
+      /** A clone's base layers: its holes must hide them (disk-protocol.ts). */
+      readonly base?: readonly Layer[];
+    }
   | { readonly op: 'flush'; readonly token: number }
   | { readonly op: 'flushed'; readonly token: number };
 

@@ -1,11 +1,11 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { writable, type ClusterView, type VirtualDisk } from '../control/catalog.js';
+import { liveGmaps, writable, type ClusterView } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
-import { unitOfRegion } from '../volumes/layout.js';
+import { unitOfRegion, type GMapLayout } from '../volumes/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { parseRegionKey, regionKey, type RegionLocks } from './region-locks.js';
 import { copyRegionByBlock } from './torn-repair.js';
@@ -35,12 +35,15 @@ export interface RecoveryDeps {
 
 /** One region to copy from one copy to the other, and the marks that the copy settles. */
 interface Copy {
-  readonly disk: VirtualDisk;
+  readonly disk: LiveGmap;
   readonly region: number;
   readonly from: number;
   readonly to: number;
   readonly clears: Array<{ server: number; kind: MarkKind }>;
 }
+
+/** A global map's layout and the epochs some export still reads in it (a region is copied in each). */
+type LiveGmap = GMapLayout & { readonly live: readonly number[] };
 
 /** Regions held and copied together, made durable on both copies by one flush each. */
 const batchRegionsMax = 32;
@@ -133,9 +136,9 @@ export class Recovery {
    */
   private plan(view: ClusterView, found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>): Copy[] {
     const { primary, secondary, servers, group } = this.deps;
-    const disks = new Map(view.disks.map((disk) => [disk.gmap, disk]));
+    const disks = new Map([...liveGmaps(view.disks)].map(([gmap, { layout, live }]): [number, LiveGmap] => [gmap, { ...layout, live }]));
     const state = (server: number) => view.servers[server]?.state;
-    const regions = new Map<string, { disk: VirtualDisk; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }>();
+    const regions = new Map<string, { disk: LiveGmap; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }>();
     for (const { server, kind, marks } of found) {
       for (const { gmap, region } of marks) {
         const disk = disks.get(gmap);
@@ -295,9 +298,19 @@ export class Recovery {
     }
   }
 
+  /** Copies the region as every live epoch reads it, oldest first (snapshots are resynced too). */
   private copyRegion(copy: Copy, handle: BufferHandle, done: (ok: boolean) => void): void {
+    const epochs = copy.disk.live;
+    const step = (at: number): void => {
+      if (at >= epochs.length) return done(true);
+      this.copyEpoch(copy, epochs[at]!, handle, (ok) => (ok ? step(at + 1) : done(false)));
+    };
+    step(0);
+  }
+
+  private copyEpoch(copy: Copy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
     const { asker } = this.deps;
-    const { gmap, epoch } = copy.disk;
+    const { gmap } = copy.disk;
     const block = copy.region * blocksPerRegion;
     asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle }, (read) => {
       if (!read.ok && read.code === 'WHORL_CHECKSUM') {

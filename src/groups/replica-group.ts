@@ -246,7 +246,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const disk: DiskRequest =
         body.op === 'write'
           ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
-          : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua };
+          : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua, ...(body.base ? { base: body.base } : {}) };
       const replies = new Map<number, DiskReply>();
       for (const server of targets) {
         asker.ask(server, disk, (reply) => {

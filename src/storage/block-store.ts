@@ -3,6 +3,7 @@ import type { ActorStorage } from '../actors/actor.js';
 import { WhorlError } from '../errors.js';
 import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, everyKeyOf, gmapKeyRange, parseBlockKey } from './block-keys.js';
 import { finishBlock, headBytes, splitBlock } from './block-record.js';
+import { heldAlone, neededVersions, visibleAt, type Layer, type Version } from './versions.js';
 
 /** Where a block lives: global map, epoch, block number. */
 export interface BlockAddress {
@@ -47,27 +48,20 @@ export class BlockStore {
 
   /**
    * Copies the block as of `epoch` (the newest version at or below it) into `into`; zeros if it
-   * was never written or is a hole. Returns whether it holds data. A checksum mismatch is an
-   * error naming the block.
+   * was never written or is a hole. Where the disk's own global map has no version of the block,
+   * the `base` layers (a clone's snapshot, in order) are asked. Returns whether it holds data. A
+   * checksum mismatch is an error naming the block.
    */
-  read(address: BlockAddress, into: Uint8Array): boolean {
+  read(address: BlockAddress, into: Uint8Array, base: readonly Layer[] = noLayers): boolean {
     if (into.length !== blockBytes) fail(`read into ${into.length} bytes`);
-    const { gmap, epoch, block } = address;
-    let head = this.storage.get(blockKey('b', gmap, block, epoch));
-    let storedEpoch = epoch;
-    if (!head && epoch > 0) {
-      // Not written in this epoch: the newest older version, unless a newer hole hides it.
-      const data = this.storage.floor(blockKey('b', gmap, block, epoch), blockPrefix('b', gmap, block));
-      const hole = this.storage.floor(blockKey('h', gmap, block, epoch), blockPrefix('h', gmap, block));
-      if (data && (!hole || epochOfKey(data[0]) > epochOfKey(hole[0]))) {
-        head = data[1];
-        storedEpoch = epochOfKey(data[0]);
-      }
-    }
-    if (!head) {
+    const { block } = address;
+    let found = this.find(address.gmap, address.epoch, block);
+    for (let i = 0; found === undefined && i < base.length; i++) found = this.find(base[i]!.gmap, base[i]!.epoch, block);
+    if (found === undefined || found === 'hole') {
       into.fill(0);
       return false;
     }
+    const { gmap, epoch: storedEpoch, head } = found;
     // The head view lasts only until the next storage call: copy it before reading the tail.
     const headLength = head.length;
     if (headLength === 0) throw new WhorlError('WHORL_CHECKSUM', `gmap ${gmap} block ${block} epoch ${storedEpoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
@@ -78,6 +72,17 @@ export class BlockStore {
       throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${block} epoch ${storedEpoch} (${stored})`);
     }
     return true;
+  }
+
+  /** The version of a block one global map shows at `epoch`: its head, a hole, or none at all. */
+  private find(gmap: number, epoch: number, block: number): { gmap: number; epoch: number; head: Uint8Array } | 'hole' | undefined {
+    const head = this.storage.get(blockKey('b', gmap, block, epoch));
+    if (head) return { gmap, epoch, head };
+    // Not written in this epoch: the newest older version, unless a newer hole hides it.
+    const data = epoch > 0 ? this.storage.floor(blockKey('b', gmap, block, epoch), blockPrefix('b', gmap, block)) : undefined;
+    const hole = this.mayHaveHoles ? this.storage.floor(blockKey('h', gmap, block, epoch), blockPrefix('h', gmap, block)) : undefined;
+    if (data && (!hole || epochOfKey(data[0]) > epochOfKey(hole[0]))) return { gmap, epoch: epochOfKey(data[0]), head: data[1] };
+    return hole ? 'hole' : undefined;
   }
 
   /**
@@ -125,10 +130,16 @@ export class BlockStore {
    * Makes [block, block + count) read as zeros at `epoch` and frees their space; older epochs keep
    * theirs. Visits only blocks that have versions, so trimming a thin disk's empty range is cheap.
    */
-  trim(gmap: number, epoch: number, block: number, count: number): void {
-    // Every version of the last block sorts below its prefix followed by '~' (after any hex digit).
-    const versions = this.storage.keys(blockPrefix('b', gmap, block), `${blockPrefix('b', gmap, block + count - 1)}~`);
+  trim(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): void {
+    const versions = this.storage.keys(...blockRange('b', gmap, block, count));
     const needsHole = new Set<number>();
+    // A clone's hole must also hide what its base layers hold there.
+    for (const layer of base) {
+      for (const key of this.storage.keys(...blockRange('b', layer.gmap, block, count))) {
+        const version = parseBlockKey(key);
+        if (version.epoch <= layer.epoch) needsHole.add(version.block);
+      }
+    }
     for (const key of versions) {
       const version = parseBlockKey(key);
       if (version.epoch === epoch) {
@@ -144,26 +155,84 @@ export class BlockStore {
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
   }
 
-  /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch`. */
-  allocatedRuns(gmap: number, epoch: number, block: number, count: number): Array<[number, number]> {
-    const newest = (kind: 'b' | 'h'): Map<number, number> => {
-      const found = new Map<number, number>();
-      for (const key of this.storage.keys(blockPrefix(kind, gmap, block), `${blockPrefix(kind, gmap, block + count - 1)}~`)) {
-        const version = parseBlockKey(key);
-        if (version.epoch <= epoch) found.set(version.block, version.epoch);
+  /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch` (then `base`). */
+  allocatedRuns(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): Array<[number, number]> {
+    const decided = new Map<number, boolean>();
+    for (const layer of [{ gmap, epoch }, ...base]) {
+      for (const [at, versions] of this.versionsIn(layer.gmap, block, count)) {
+        const version = decided.has(at) ? undefined : visibleAt(versions, layer.epoch);
+        if (version) decided.set(at, !version.hole);
       }
-      return found;
-    };
-    const data = newest('b');
-    const holes = newest('h');
+    }
     const runs: Array<[number, number]> = [];
-    for (const [at, dataEpoch] of [...data].sort((a, b) => a[0] - b[0])) {
-      if ((holes.get(at) ?? -1) > dataEpoch) continue;
+    for (const at of [...decided.keys()].sort((a, b) => a - b)) {
+      if (!decided.get(at)) continue;
       const last = runs[runs.length - 1];
       if (last && last[0] + last[1] === at) last[1] += 1;
       else runs.push([at, 1]);
     }
     return runs;
+  }
+
+  /** Every stored version (data and holes) of blocks [block, block + count) of one global map. */
+  private versionsIn(gmap: number, block: number, count: number): Map<number, Version[]> {
+    const versions = new Map<number, Version[]>();
+    for (const kind of ['b', 'h'] as const) {
+      for (const key of this.storage.keys(...blockRange(kind, gmap, block, count))) {
+        const parsed = parseBlockKey(key);
+        const list = versions.get(parsed.block) ?? [];
+        list.push({ epoch: parsed.epoch, hole: kind === 'h' });
+        versions.set(parsed.block, list);
+      }
+    }
+    return versions;
+  }
+
+  /**
+   * Deletes, in blocks [block, block + count) of `gmap`, every version no live epoch sees (a
+   * deleted snapshot's garbage). Returns the bytes freed.
+   */
+  prune(gmap: number, block: number, count: number, live: readonly number[]): number {
+    let freed = 0;
+    for (const [at, versions] of this.versionsIn(gmap, block, count)) {
+      const needed = neededVersions(versions, live);
+      for (const version of versions) {
+        if (needed.has(version)) continue;
+        if (version.hole) {
+          this.storage.delete(blockKey('h', gmap, at, version.epoch));
+          continue;
+        }
+        this.storage.delete(blockKey('b', gmap, at, version.epoch));
+        this.storage.delete(blockKey('t', gmap, at, version.epoch));
+        this.allocatedBlocks -= 1;
+        freed += blockBytes;
+      }
+    }
+    if (freed > 0) this.keepCount();
+    return freed;
+  }
+
+  /** Bytes of blocks [block, block + count) of `gmap` whose data only `epoch` of the live epochs sees. */
+  heldAloneBytes(gmap: number, block: number, count: number, epoch: number, live: readonly number[]): number {
+    let bytes = 0;
+    for (const versions of this.versionsIn(gmap, block, count).values()) if (heldAlone(versions, epoch, live)) bytes += blockBytes;
+    return bytes;
+  }
+
+  /**
+   * The block after the `limit`-th stored block key of `gmap` from `block` on (of data or holes),
+   * so that a scan of a whole global map can go in bounded steps; undefined past the last one.
+   */
+  nextStep(gmap: number, block: number, limit: number): number | undefined {
+    let end: number | undefined;
+    for (const kind of ['b', 'h'] as const) {
+      const [, to] = gmapKeyRange(kind, gmap);
+      const keys = this.storage.keys(blockPrefix(kind, gmap, block), to, limit);
+      if (keys.length === 0) continue;
+      const last = parseBlockKey(keys[keys.length - 1]!).block + 1;
+      end = end === undefined ? last : Math.min(end, last);
+    }
+    return end;
   }
 
   allocatedBytesOf(gmap: number): number {
@@ -187,6 +256,12 @@ export class BlockStore {
 }
 
 const allocatedKey = 'meta:allocated';
+const noLayers: readonly Layer[] = [];
+
+/** The key range of every version of blocks [block, block + count): the last block's versions sort below its prefix and '~'. */
+function blockRange(kind: 'b' | 'h', gmap: number, block: number, count: number): [string, string] {
+  return [blockPrefix(kind, gmap, block), `${blockPrefix(kind, gmap, block + count - 1)}~`];
+}
 
 /** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
 const dropPageKeys = 4096;

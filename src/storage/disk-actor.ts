@@ -16,6 +16,8 @@ type Request = RequestIncoming<DiskRequest>;
 
 /** Uncommitted blocks a disk holds in memory before writes wait for their commit (64 MiB). */
 export const backlogBlocksMax = 16384;
+/** Block keys one step of a prune or a scan visits. */
+const scanStepKeys = 2048;
 
 /**
  * A physical disk: block data, busy bits and stale marks in the actor's storage (one LMDB
@@ -39,6 +41,25 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         answer(request, ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
       });
 
+    // Pruning a global map goes in steps between other requests, so client I/O keeps flowing.
+    const prunes: Array<{ request: Request; at: number; freed: number }> = [];
+    const pruneStep = { op: 'prune-step' };
+    const prune = (): void => {
+      const job = prunes[0];
+      if (!job) return;
+      const body = job.request.body as Extract<DiskRequest, { op: 'prune' }>;
+      const next = store.nextStep(body.gmap, job.at, scanStepKeys);
+      if (next !== undefined) {
+        job.freed += store.prune(body.gmap, job.at, next - job.at, body.live);
+        job.at = next;
+      } else {
+        prunes.shift();
+        const freed = job.freed;
+        flushes.after((ok) => answer(job.request, ok ? { ok: true, bytes: freed } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' }));
+      }
+      if (prunes.length > 0) context.setTimer(0, pruneStep);
+    };
+
     const handle = (request: Request): void => {
       const body = request.body;
       const problem = checkDiskRequest(body);
@@ -49,7 +70,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           const holes: number[] = [];
           for (let i = 0; i < body.count; i++) {
             const into = buffer.subarray(i * blockBytes, (i + 1) * blockBytes);
-            if (!store.read({ gmap: body.gmap, epoch: body.epoch, block: body.block + i }, into)) holes.push(i);
+            if (!store.read({ gmap: body.gmap, epoch: body.epoch, block: body.block + i }, into, body.base)) holes.push(i);
           }
           return answer(request, { ok: true, holes });
         }
@@ -59,7 +80,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           // uncommitted copies in memory.
           return body.fua || (context.storage.backlog ?? 0) > backlogBlocksMax ? afterFlush(request) : answer(request, { ok: true });
         case 'trim':
-          store.trim(body.gmap, body.epoch, body.block, body.count);
+          store.trim(body.gmap, body.epoch, body.block, body.count, body.base);
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
         case 'lose':
           store.lose(body.gmap, body.epoch, body.block);
@@ -79,10 +100,23 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         case 'listMarks':
           return answer(request, { ok: true, marks: marks.list(body.kind) });
         case 'allocated':
-          return answer(request, { ok: true, runs: store.allocatedRuns(body.gmap, body.epoch, body.block, body.count) });
+          return answer(request, { ok: true, runs: store.allocatedRuns(body.gmap, body.epoch, body.block, body.count, body.base) });
         case 'drop':
           store.drop(body.gmap);
           return afterFlush(request);
+        case 'prune':
+          prunes.push({ request, at: 0, freed: 0 });
+          if (prunes.length === 1) context.setTimer(0, pruneStep);
+          return;
+        case 'heldAlone': {
+          let bytes = 0;
+          for (let at: number | undefined = 0; at !== undefined; ) {
+            const next = store.nextStep(body.gmap, at, scanStepKeys);
+            if (next !== undefined) bytes += store.heldAloneBytes(body.gmap, at, next - at, body.epoch, body.live);
+            at = next;
+          }
+          return answer(request, { ok: true, bytes });
+        }
         case 'stats': {
           const allocatedBytes = body.gmap === undefined ? store.allocatedBytes : store.allocatedBytesOf(body.gmap);
           return answer(request, { ok: true, allocatedBytes, capacityBytes: store.capacityBytes });
@@ -106,10 +140,11 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
             }
           case 'flushed':
             return flushes.settle(incoming.token, incoming.ok);
+          case 'timer':
+            return prune();
           case 'tell':
           case 'reply':
           case 'failure':
-          case 'timer':
             return;
           default:
             return assertNever(incoming, 'incoming');

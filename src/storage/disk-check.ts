@@ -10,6 +10,10 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     case 'allocated': {
       const range = checkRange(body.gmap, body.epoch, body.block, body.count);
       if (range) return range;
+      if (body.op !== 'write' && body.base !== undefined) {
+        const bad = checkLayers(body.base);
+        if (bad) return bad;
+      }
       if ((body.op === 'read' || body.op === 'write') && body.handle.lengthBytes !== body.count * blockBytes) {
         return `${body.op} of ${body.count} blocks carries ${body.handle.lengthBytes} bytes, not ${body.count * blockBytes}`;
       }
@@ -17,6 +21,13 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     }
     case 'lose':
       return checkRange(body.gmap, body.epoch, body.block, 1);
+    case 'prune':
+    case 'heldAlone': {
+      if (!isInteger(body.gmap, gmapMax)) return `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
+      if (body.op === 'heldAlone' && !isInteger(body.epoch, epochMax)) return `epoch ${body.epoch} is not an integer in 0..${epochMax}`;
+      if (!Array.isArray(body.live) || body.live.length > layersMax || body.live.some((epoch) => !isInteger(epoch, epochMax))) return `live epochs ${String(body.live)} are not up to ${layersMax} epochs`;
+      return undefined;
+    }
     case 'drop':
       return isInteger(body.gmap, gmapMax) ? undefined : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
     case 'stats':
@@ -29,6 +40,17 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** Snapshots and clones of one disk chain up to this many layers. */
+const layersMax = 4096;
+
+function checkLayers(layers: unknown): string | undefined {
+  if (!Array.isArray(layers) || layers.length > layersMax) return `base is not a list of up to ${layersMax} layers`;
+  for (const layer of layers as Array<{ gmap?: unknown; epoch?: unknown }>) {
+    if (!isInteger(layer?.gmap, gmapMax) || !isInteger(layer?.epoch, epochMax)) return `base layer ${JSON.stringify(layer)} is not { gmap, epoch }`;
+  }
+  return undefined;
 }
 
 function checkRange(gmap: number, epoch: number, block: number, count: number): string | undefined {

@@ -1,6 +1,7 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { WhorlErrorCode } from '../errors.js';
 import type { MarkKind } from './block-keys.js';
+import type { Layer } from './versions.js';
 
 /**
  * Requests a disk actor answers. Blocks are 4 KiB; `handle` covers exactly count × 4096 bytes of
@@ -10,6 +11,7 @@ import type { MarkKind } from './block-keys.js';
  *   | op         | answered when                                                        |
  *   |------------|----------------------------------------------------------------------|
  *   | read       | the blocks are in the buffer; `holes` lists blocks that read as zero |
+ *   |            | (`base`: older layers asked where the gmap has no version, clones)   |
  *   | write      | visible to reads; with fua, also on stable storage                   |
  *   | trim       | the blocks read as zero and their space is free (write-zeroes too)   |
  *   | flush      | everything answered before it is on stable storage                   |
@@ -20,10 +22,21 @@ import type { MarkKind } from './block-keys.js';
  *   | listMarks  | at once, from the disk's memory of its marks                         |
  *   | allocated  | at once: `runs` of blocks holding data at `epoch` ([first, count])   |
  *   | drop       | every version of every block of `gmap` is gone and its space free    |
+ *   | prune      | every version of `gmap` that no `live` epoch sees is gone (a deleted |
+ *   |            | snapshot's blocks), in bounded steps between other requests          |
+ *   | heldAlone  | at once: bytes of `gmap` whose data only `epoch` of `live` sees      |
  *   | stats      | at once: allocated and capacity bytes (of one gmap when given)       |
  */
 export type DiskRequest =
-  | { readonly op: 'read'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly handle: BufferHandle }
+  | {
+      readonly op: 'read';
+      readonly gmap: number;
+      readonly epoch: number;
+      readonly block: number;
+      readonly count: number;
+      readonly handle: BufferHandle;
+      readonly base?: readonly Layer[];
+    }
   | {
       readonly op: 'write';
       readonly gmap: number;
@@ -33,14 +46,16 @@ export type DiskRequest =
       readonly handle: BufferHandle;
       readonly fua: boolean;
     }
-  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean }
+  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean; readonly base?: readonly Layer[] }
   | { readonly op: 'lose'; readonly gmap: number; readonly epoch: number; readonly block: number }
   | { readonly op: 'flush' }
   | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'clearMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'listMarks'; readonly kind: MarkKind }
-  | { readonly op: 'allocated'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number }
+  | { readonly op: 'allocated'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly base?: readonly Layer[] }
   | { readonly op: 'drop'; readonly gmap: number }
+  | { readonly op: 'prune'; readonly gmap: number; readonly live: readonly number[] }
+  | { readonly op: 'heldAlone'; readonly gmap: number; readonly epoch: number; readonly live: readonly number[] }
   | { readonly op: 'stats'; readonly gmap?: number };
 
 /** Every reply names the disk's incarnation (see disk-actor.ts); tests may omit it when comparing. */
@@ -53,7 +68,11 @@ export type DiskReply = (
       /** A replica group's write: servers whose copy missed it (marked stale on the other). */
       readonly missed?: number[];
       readonly runs?: Array<[number, number]>;
-      readonly marks?: Array<{ gmap: number; region: number }>; readonly allocatedBytes?: number; readonly capacityBytes?: number;
+      readonly marks?: Array<{ gmap: number; region: number }>;
+      readonly allocatedBytes?: number;
+      readonly capacityBytes?: number;
+      /** prune: bytes freed; heldAlone: bytes only that epoch sees. */
+      readonly bytes?: number;
     }
   | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string }
 ) & { readonly incarnation?: number };

@@ -2,13 +2,14 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import type { ClusterView, VirtualDisk } from '../control/catalog.js';
+import { resolveExport, type ClusterView, type ExportTarget, type Layer, type VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { WhorlError } from '../errors.js';
 import type { GroupRequest } from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
-import type { DiskReply } from '../storage/disk-protocol.js';
-import { primaryOf, replicasOf, type Piece } from './layout.js';
+import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import { primaryOf, replicasOf, type GMapLayout, type Piece } from './layout.js';
+import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
 
 export interface RouterOptions {
@@ -29,6 +30,7 @@ export class Router {
   private readonly queueDepth: number[];
   private nextFlushToken = 1;
   private readonly suspicions = new Suspicions();
+  private readonly gates = new Map<string, WriteGate>();
   private context!: ActorContext;
 
   constructor(
@@ -50,6 +52,21 @@ export class Router {
     return this.view_?.disks.find((disk) => disk.name === name);
   }
 
+  /** The disk or snapshot an export name stands for. */
+  target(name: string): ExportTarget | undefined {
+    return this.view_ ? resolveExport(this.view_.disks, name) : undefined;
+  }
+
+  /** The gate a disk's writes pass, closed while a snapshot changes its epoch. */
+  writeGate(disk: string): WriteGate {
+    let gate = this.gates.get(disk);
+    if (!gate) {
+      gate = new WriteGate();
+      this.gates.set(disk, gate);
+    }
+    return gate;
+  }
+
   /** Asks the control actor (admin commands, start-up). */
   async control(body: ControlRequest, timeoutMs = 10_000): Promise<ControlReply> {
     const reply = (await this.ask('control', body, timeoutMs)) as ControlReply;
@@ -57,13 +74,13 @@ export class Router {
     return reply;
   }
 
-  async read(disk: VirtualDisk, piece: Piece, handle: BufferHandle): Promise<number[]> {
+  async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
     const candidates = replicas.filter((server) => this.suspicions.readable(this.view_, server)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
-      const reply = (await this.ask(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, handle }, this.options.readTimeoutMs)) as DiskReply;
+      const reply = (await this.ask(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, handle, ...withBase(disk) } satisfies DiskRequest, this.options.readTimeoutMs)) as DiskReply;
       this.queueDepth[server]! -= 1;
       if (reply.ok) return reply.holes ?? [];
       last = reply;
@@ -73,7 +90,7 @@ export class Router {
     throw failure(last, `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`);
   }
 
-  async write(disk: VirtualDisk, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
+  async write(disk: GMapLayout, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
     const replicas = replicasOf(disk, unit);
     for (const server of replicas) this.queueDepth[server]! += 1;
     const reply = (await this.ask(`group-${primaryOf(disk, unit)}`, body, this.options.writeTimeoutMs)) as DiskReply;
@@ -83,10 +100,10 @@ export class Router {
   }
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
-  async allocated(disk: VirtualDisk, piece: Piece): Promise<Array<[number, number]>> {
+  async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
     const replicas = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server));
     for (const server of replicas) {
-      const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count }, this.options.readTimeoutMs)) as DiskReply;
+      const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, ...withBase(disk) } satisfies DiskRequest, this.options.readTimeoutMs)) as DiskReply;
       if (reply.ok) return reply.runs ?? [];
     }
     // Nobody can say: report data, which is always a safe answer.
@@ -148,6 +165,11 @@ export class Router {
         return;
     }
   }
+}
+
+/** The base layers, only when there are any (most disks have none: keep their messages short). */
+export function withBase(target: { readonly base: readonly Layer[] }): { base?: readonly Layer[] } {
+  return target.base.length > 0 ? { base: target.base } : {};
 }
 
 function failure(reply: DiskReply | ControlReply | undefined, fallback: string): WhorlError {

@@ -1,12 +1,12 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
-import type { VirtualDisk } from '../control/catalog.js';
+import { snapshotSeparator, type ExportTarget } from '../control/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { Backend, BlockSizes, Extent, ZeroOptions } from '../nbd/backend.js';
 import { blockBytes } from '../storage/block-keys.js';
 import { blocksPerRequestMax } from '../storage/disk-protocol.js';
 import { BlockLocks } from './block-locks.js';
 import { piecesOf } from './layout.js';
-import type { Router } from './router.js';
+import { withBase, type Router } from './router.js';
 
 /** Pieces of one request in flight at once (a 4 GiB TRIM is 65,536 pieces of 64 KiB). */
 const piecesInFlightMax = 64;
@@ -20,7 +20,6 @@ const statusBytesMax = 32 * 1024 * 1024;
  * handles, to the router piece by piece.
  */
 export class VolumeBackend implements Backend {
-  readonly readOnly = false;
   readonly multiConn = true;
   readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: blockBytes, maximumBytes: 32 * 1024 * 1024 };
   private readonly edgeLocks = new BlockLocks();
@@ -32,13 +31,21 @@ export class VolumeBackend implements Backend {
     private readonly connections: { attach(name: string): void; detach(name: string): void },
   ) {}
 
+  /** A snapshot (DISK@NAME) is read-only; its disk is not. */
+  get readOnly(): boolean {
+    return this.name.includes(snapshotSeparator);
+  }
+
   get description(): string {
-    const disk = this.router.disk(this.name);
-    return disk ? `whorl virtual disk '${disk.name}' (${disk.replicas} replica${disk.replicas === 1 ? '' : 's'})` : `deleted virtual disk '${this.name}'`;
+    const target = this.router.target(this.name);
+    if (!target) return `deleted virtual disk or snapshot '${this.name}'`;
+    const replicas = `${target.replicas} replica${target.replicas === 1 ? '' : 's'}`;
+    if (target.snapshot) return `whorl snapshot '${target.snapshot.name}' of virtual disk '${target.disk.name}' (read-only, ${replicas})`;
+    return `whorl virtual disk '${target.name}' (${replicas}${target.disk.origin ? `, clone of ${target.disk.origin}` : ''})`;
   }
 
   sizeBytes(): number {
-    return this.router.disk(this.name)?.sizeBytes ?? 0;
+    return this.router.target(this.name)?.sizeBytes ?? 0;
   }
 
   attach(): void {
@@ -107,7 +114,7 @@ export class VolumeBackend implements Backend {
   async cache(): Promise<void> {}
 
   async blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
-    const disk = this.disk();
+    const disk = this.target();
     const first = Math.floor(offsetBytes / blockBytes);
     const end = Math.ceil(Math.min(offsetBytes + lengthBytes, offsetBytes + statusBytesMax, disk.sizeBytes) / blockBytes);
     const runs = (await this.mapPieces(first, end - first, (piece) => this.router.allocated(disk, piece))).flat();
@@ -125,15 +132,27 @@ export class VolumeBackend implements Backend {
     return extents.filter((extent) => extent.lengthBytes > 0);
   }
 
-  private disk(): VirtualDisk {
-    const disk = this.router.disk(this.name);
-    if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `virtual disk '${this.name}' was deleted`);
-    return disk;
+  private target(): ExportTarget {
+    const target = this.router.target(this.name);
+    if (!target) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `virtual disk or snapshot '${this.name}' was deleted`);
+    return target;
+  }
+
+  /** The disk a write goes to, resolved once the write gate admits it (a snapshot may have moved the epoch). */
+  private async writing<T>(run: (disk: ExportTarget) => Promise<T>): Promise<T> {
+    if (this.readOnly) throw new WhorlError('WHORL_READ_ONLY', `'${this.name}' is a snapshot: read-only`);
+    const gate = this.router.writeGate(this.name);
+    await gate.enter();
+    try {
+      return await run(this.target());
+    } finally {
+      gate.leave();
+    }
   }
 
   /** Reads whole blocks into `into` (pool memory); returns the indexes of blocks that were holes. */
   private async readBlocks(first: number, into: Buffer): Promise<Set<number>> {
-    const disk = this.disk();
+    const disk = this.target();
     const handle = this.pool.handleOf(into)!;
     const holes = new Set<number>();
     await this.mapPieces(first, into.length / blockBytes, async (piece) => {
@@ -144,23 +163,25 @@ export class VolumeBackend implements Backend {
   }
 
   private async writeBlocks(first: number, from: Buffer, fua: boolean): Promise<void> {
-    const disk = this.disk();
     const handle = this.pool.handleOf(from)!;
-    await this.mapPieces(first, from.length / blockBytes, (piece) =>
-      this.router.write(
-        disk,
-        { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, handle: { ...handle, offsetBytes: handle.offsetBytes + piece.atBytes, lengthBytes: piece.count * blockBytes }, fua },
-        piece.unit,
+    await this.writing((disk) =>
+      this.mapPieces(first, from.length / blockBytes, (piece) =>
+        this.router.write(
+          disk,
+          { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, handle: { ...handle, offsetBytes: handle.offsetBytes + piece.atBytes, lengthBytes: piece.count * blockBytes }, fua },
+          piece.unit,
+        ),
       ),
     );
   }
 
   private async trimBlocks(first: number, count: number, fua: boolean): Promise<void> {
-    const disk = this.disk();
     for (let at = 0; at < count; at += blocksPerRequestMax * 64) {
       const n = Math.min(count - at, blocksPerRequestMax * 64);
-      await this.mapPieces(first + at, n, (piece) =>
-        this.router.write(disk, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, fua }, piece.unit),
+      await this.writing((disk) =>
+        this.mapPieces(first + at, n, (piece) =>
+          this.router.write(disk, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, fua, ...withBase(disk) }, piece.unit),
+        ),
       );
     }
   }
@@ -192,7 +213,7 @@ export class VolumeBackend implements Backend {
   }
 
   private async mapPieces<T>(first: number, count: number, run: (piece: ReturnType<typeof piecesOf>[number]) => Promise<T>): Promise<T[]> {
-    const pieces = piecesOf(this.disk(), first, count);
+    const pieces = piecesOf(this.target(), first, count);
     if (pieces.length === 1) return [await run(pieces[0]!)];
     const results: T[] = new Array(pieces.length);
     let next = 0;

@@ -1,9 +1,13 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
 import type { Backend, ExportCatalog, ExportListing } from '../nbd/backend.js';
+import { snapshotSeparator } from '../control/catalog.js';
 import type { Router } from './router.js';
 import { VolumeBackend } from './volume-backend.js';
 
-/** The virtual disks as NBD exports, by name; the empty name is the disk called 'default'. */
+/**
+ * The virtual disks and their snapshots (DISK@NAME, read-only) as NBD exports, by name; the empty
+ * name is the disk called 'default'.
+ */
 export class VolumeCatalog implements ExportCatalog {
   private readonly backends = new Map<string, VolumeBackend>();
   private readonly attached = new Map<string, number>();
@@ -14,12 +18,13 @@ export class VolumeCatalog implements ExportCatalog {
   ) {}
 
   list(): ExportListing[] {
-    return (this.router.view?.disks ?? []).map((disk) => ({ name: disk.name, description: this.open(disk.name)!.description }));
+    const names = (this.router.view?.disks ?? []).flatMap((disk) => [disk.name, ...disk.snapshots.map((snapshot) => `${disk.name}${snapshotSeparator}${snapshot.name}`)]);
+    return names.map((name) => ({ name, description: this.open(name)!.description }));
   }
 
   open(name: string): Backend | undefined {
     const wanted = name === '' ? 'default' : name;
-    if (!this.router.disk(wanted)) return undefined;
+    if (!this.router.target(wanted)) return undefined;
     let backend = this.backends.get(wanted);
     if (!backend) {
       backend = new VolumeBackend(wanted, this.router, this.pool, {
@@ -36,7 +41,10 @@ export class VolumeCatalog implements ExportCatalog {
     return this.attached.get(name) ?? 0;
   }
 
+  /** Drops the backend of a deleted export (a disk's snapshots go with it). */
   forget(name: string): void {
-    this.backends.delete(name);
+    for (const exported of [...this.backends.keys()]) {
+      if (exported === name || exported.startsWith(`${name}${snapshotSeparator}`)) this.backends.delete(exported);
+    }
   }
 }

@@ -1,0 +1,55 @@
+import type { Logger } from '../log.js';
+import { liveGmaps, type VirtualDisk } from '../control/catalog.js';
+import type { Router } from '../volumes/router.js';
+
+/** Progress of the background collection of blocks no export reads any more. */
+export interface CollectionStatus {
+  readonly running: number;
+  readonly freedBytes: number;
+}
+
+/**
+ * Frees what a change of the VDir left unread: a global map no export reads is dropped; one whose
+ * live epochs shrank is pruned of the versions no live epoch sees. Runs in the background on
+ * every running server (the disks prune in steps between client requests); a server that is not
+ * running keeps its garbage (global map ids are never reused, so it can never show).
+ */
+export class GarbageCollector {
+  private running = 0;
+  private freedBytes = 0;
+
+  constructor(
+    private readonly router: Router,
+    private readonly runningServers: () => number[],
+    private readonly log: Logger,
+  ) {}
+
+  get status(): CollectionStatus {
+    return { running: this.running, freedBytes: this.freedBytes };
+  }
+
+  /** Starts collecting what `after` no longer reads of `before`; resolves when done. */
+  collect(before: readonly VirtualDisk[], after: readonly VirtualDisk[]): Promise<void> {
+    const was = liveGmaps(before);
+    const now = liveGmaps(after);
+    const jobs: Array<Promise<void>> = [];
+    for (const [gmap, { live }] of was) {
+      const still = now.get(gmap);
+      if (still && still.live.length === live.length) continue;
+      const body = still ? { op: 'prune', gmap, live: still.live } : { op: 'drop', gmap };
+      for (const server of this.runningServers()) jobs.push(this.run(server, body));
+    }
+    return Promise.all(jobs).then(() => undefined);
+  }
+
+  private async run(server: number, body: { op: string; gmap: number }): Promise<void> {
+    this.running += 1;
+    try {
+      const reply = await this.router.server(server, body, 3_600_000);
+      if (reply.ok) this.freedBytes += reply.bytes ?? 0;
+      else this.log.warn({ server, ...body, code: reply.code, message: reply.message }, 'garbage collection failed');
+    } finally {
+      this.running -= 1;
+    }
+  }
+}

@@ -1,0 +1,106 @@
+import { performance } from 'node:perf_hooks';
+import type { EmbeddedCluster } from '../cluster/embedded.js';
+import { liveGmaps, snapshotSeparator, type VirtualDisk } from '../control/catalog.js';
+import type { ControlRequest } from '../control/control-protocol.js';
+import { WhorlError } from '../errors.js';
+import type { VolumeCatalog } from '../volumes/volume-catalog.js';
+import type { SnapshotInfo } from './admin-protocol.js';
+import type { GarbageCollector } from './garbage.js';
+
+/**
+ * The admin commands of Petal's snapshots: create (writes held at the router while the epoch
+ * moves, so the snapshot holds exactly the writes answered before it), list, delete (then garbage
+ * collection), clone and rollback.
+ */
+export class SnapshotAdmin {
+  constructor(
+    private readonly cluster: EmbeddedCluster,
+    private readonly catalog: VolumeCatalog,
+    private readonly collector: GarbageCollector,
+    private readonly runningServers: () => number[],
+  ) {}
+
+  async create(diskName: string, name: string): Promise<SnapshotInfo & { pauseMs: number; tookMs: number }> {
+    const started = performance.now();
+    const { reply, pauseMs } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name });
+    const info = await this.info(reply.disk!, reply.snapshot!.name, reply.view.disks);
+    return { ...info, pauseMs, tookMs: performance.now() - started };
+  }
+
+  async list(diskName: string): Promise<SnapshotInfo[]> {
+    const disk = this.disk(diskName);
+    const disks = this.cluster.view?.disks ?? [];
+    return Promise.all(disk.snapshots.map((snapshot) => this.info(disk, snapshot.name, disks)));
+  }
+
+  async delete(diskName: string, name: string, wait: boolean): Promise<{ name: string; collecting: boolean }> {
+    const before = this.cluster.view?.disks ?? [];
+    const reply = await this.control({ op: 'unsnapshot', disk: diskName, name });
+    const full = `${diskName}${snapshotSeparator}${name}`;
+    this.catalog.forget(full);
+    const collected = this.collector.collect(before, reply.view.disks);
+    if (wait) await collected;
+    return { name: full, collecting: !wait };
+  }
+
+  async clone(source: string, name: string): Promise<VirtualDisk> {
+    return (await this.control({ op: 'clone', source, name })).disk!;
+  }
+
+  async rollback(diskName: string, snapshot: string, force: boolean): Promise<VirtualDisk> {
+    const connections = this.catalog.connections(diskName);
+    if (connections > 0 && !force) {
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${diskName}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
+    }
+    const before = this.cluster.view?.disks ?? [];
+    const { reply } = await this.withWritesHeld(diskName, { op: 'rollback', disk: diskName, snapshot });
+    await this.collector.collect(before, reply.view.disks);
+    return reply.disk!;
+  }
+
+  /** Asks the control actor with the disk's writes held: none in flight, none starting. */
+  private async withWritesHeld(diskName: string, body: ControlRequest): Promise<{ reply: Extract<Awaited<ReturnType<EmbeddedCluster['router']['control']>>, { ok: true }>; pauseMs: number }> {
+    this.disk(diskName);
+    const gate = this.cluster.router.writeGate(diskName);
+    await gate.close();
+    const held = performance.now();
+    try {
+      return { reply: await this.control(body), pauseMs: performance.now() - held };
+    } finally {
+      gate.open();
+    }
+  }
+
+  private async control(body: ControlRequest): Promise<Extract<Awaited<ReturnType<EmbeddedCluster['router']['control']>>, { ok: true }>> {
+    const reply = await this.cluster.router.control(body);
+    if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+    return reply;
+  }
+
+  private disk(name: string): VirtualDisk {
+    const disk = this.cluster.router.disk(name);
+    if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk named '${name}'`);
+    return disk;
+  }
+
+  /** The bytes only this snapshot's epoch sees, summed over running servers, per copy. */
+  private async info(disk: VirtualDisk, name: string, disks: readonly VirtualDisk[]): Promise<SnapshotInfo> {
+    const snapshot = disk.snapshots.find((candidate) => candidate.name === name)!;
+    const live = liveGmaps(disks).get(snapshot.gmap)?.live ?? [snapshot.epoch];
+    let bytes = 0;
+    for (const server of this.runningServers()) {
+      const reply = await this.cluster.router.server(server, { op: 'heldAlone', gmap: snapshot.gmap, epoch: snapshot.epoch, live }, 60_000);
+      if (reply.ok) bytes += reply.bytes ?? 0;
+    }
+    return {
+      name: `${disk.name}${snapshotSeparator}${snapshot.name}`,
+      disk: disk.name,
+      snapshot: snapshot.name,
+      epoch: snapshot.epoch,
+      sizeBytes: snapshot.sizeBytes,
+      createdAt: new Date(snapshot.createdAtMs).toISOString(),
+      heldAloneBytes: Math.round(bytes / disk.replicas),
+      clones: disks.filter((other) => other.origin === `${disk.name}${snapshotSeparator}${snapshot.name}`).map((other) => other.name),
+    };
+  }
+}
