@@ -23,8 +23,8 @@ export class SnapshotAdmin {
   async create(diskName: string, name: string): Promise<SnapshotInfo & { pauseMs: number; tookMs: number }> {
     const started = performance.now();
     const { reply, pauseMs } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name });
-    const info = await this.info(reply.disk!, reply.snapshot!.name, reply.view.disks);
-    return { ...info, pauseMs, tookMs: performance.now() - started };
+    const tookMs = performance.now() - started;
+    return { ...(await this.info(reply.disk!, reply.snapshot!.name, reply.view.disks)), pauseMs, tookMs };
   }
 
   async list(diskName: string): Promise<SnapshotInfo[]> {

@@ -1,0 +1,239 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command } from '../src/nbd/protocol.js';
+import { startCluster, type ClusterUnderTest } from './helpers/cluster.js';
+import { RawClient } from './helpers/raw-client.js';
+import { run, runOk } from './helpers/run.js';
+
+interface DiskInfo {
+  name: string;
+  allocatedBytes: number;
+  origin: string | null;
+}
+interface ServerInfo {
+  allocatedBytes: number | null;
+}
+interface SnapshotInfo {
+  name: string;
+  epoch: number;
+  sizeBytes: number;
+  createdAt: string;
+  heldAloneBytes: number;
+  clones: string[];
+}
+
+const MiB = 1024 * 1024;
+
+/** qemu-io commands against one export; fails the test with qemu-io's output when a pattern does not match. */
+async function qemuIo(uri: string, commands: string[], readOnly = false): Promise<string> {
+  const args = ['-f', 'raw', ...(readOnly ? ['-r'] : []), ...commands.flatMap((command) => ['-c', command]), uri];
+  const result = await runOk('qemu-io', args);
+  if (/Pattern verification failed|error/i.test(result.stdout + result.stderr)) throw new Error(`qemu-io ${commands.join('; ')} on ${uri}:\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+async function serverBytes(cluster: ClusterUnderTest): Promise<number> {
+  const servers = await cluster.json<ServerInfo[]>(['server', 'list']);
+  return servers.reduce((sum, server) => sum + (server.allocatedBytes ?? 0), 0);
+}
+
+test('a snapshot keeps what was written before it; a clone diverges on its own; deleting both returns the space', async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  await qemuIo(cluster.uri(), ['write -P 0xaa 0 2M']);
+  t.regex((await cluster.cliOk(['snapshot', 'create', 'default@s1'])).stdout, /created default@s1 \(writes held [\d.]+ ms, took [\d.]+ ms\)/);
+  await qemuIo(cluster.uri(), ['write -P 0xbb 1M 2M']);
+
+  await qemuIo(cluster.uri('default@s1'), ['read -P 0xaa 0 2M', 'read -P 0 2M 1M'], true);
+  await qemuIo(cluster.uri(), ['read -P 0xaa 0 1M', 'read -P 0xbb 1M 2M']);
+
+  await cluster.cliOk(['clone', 'create', 'default@s1', 'c1']);
+  await qemuIo(cluster.uri('c1'), ['read -P 0xaa 0 2M', 'write -P 0xcc 0 512k', 'write -z 1M 64k', 'read -P 0xcc 0 512k', 'read -P 0xaa 512k 512k', 'read -P 0 1M 64k', 'read -P 0xaa 1088k 960k']);
+  await qemuIo(cluster.uri(), ['write -P 0xdd 2560k 512k']);
+  await qemuIo(cluster.uri('c1'), ['read -P 0 2M 1M']);
+  await qemuIo(cluster.uri('default@s1'), ['read -P 0xaa 0 2M', 'read -P 0 2M 1M'], true);
+  await qemuIo(cluster.uri(), ['read -P 0xaa 0 1M', 'read -P 0xbb 1M 1536k', 'read -P 0xdd 2560k 512k']);
+  t.like(await cluster.json<DiskInfo>(['disk', 'info', 'c1']), { name: 'c1', origin: 'default@s1', allocatedBytes: 512 * 1024 });
+
+  const listing = (await runOk('nbdinfo', ['--list', '--json', cluster.uri()])).stdout;
+  t.deepEqual((JSON.parse(listing).exports as Array<{ 'export-name': string }>).map((e) => e['export-name']).sort(), ['c1', 'default', 'default@s1']);
+  const info = JSON.parse((await runOk('nbdinfo', ['--json', cluster.uri('default@s1')])).stdout);
+  t.is(info.exports[0]['is_read_only'], true, 'the snapshot is advertised READ_ONLY');
+
+  // A write to the snapshot fails with EPERM; the connection and the others carry on.
+  const client = await RawClient.connect(cluster.port);
+  t.teardown(() => client.destroy());
+  await client.go('default@s1');
+  client.request(Command.Write, { cookie: 7n, offset: 0, payload: Buffer.alloc(4096, 0xee) });
+  t.like(await client.reply(), { kind: 'simple', error: 1, cookie: 7n });
+  client.request(Command.Read, { cookie: 8n, offset: 0, length: 4096 });
+  t.like(await client.reply(), { kind: 'simple', error: 0, cookie: 8n });
+  t.true((await client.mustRead(4096)).equals(Buffer.alloc(4096, 0xaa)));
+
+  const [snapshot] = await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']);
+  t.like(snapshot, { name: 'default@s1', epoch: 0, sizeBytes: 1024 ** 3, heldAloneBytes: MiB, clones: ['c1'] });
+  t.false(Number.isNaN(Date.parse(snapshot!.createdAt)));
+
+  client.request(Command.Disc);
+  client.destroy();
+  await cluster.cliOk(['disk', 'delete', 'c1']);
+  await cluster.cliOk(['snapshot', 'delete', 'default@s1', '--wait']);
+  t.deepEqual(await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']), []);
+  // The disk alone: 0xaa in 0-1M, 0xbb in 1M-2.5M, 0xdd in 2.5M-3M, two copies.
+  t.is(await serverBytes(cluster), 2 * 3 * MiB, 'space returns to what the disk alone needs');
+  await qemuIo(cluster.uri(), ['read -P 0xaa 0 1M', 'read -P 0xbb 1M 1536k', 'read -P 0xdd 2560k 512k']);
+  t.not((await run('nbdinfo', [cluster.uri('default@s1')])).code, 0, 'the export is gone');
+});
+
+const refusals: Array<[string[], RegExp]> = [
+  [['snapshot', 'create', 'default@s1'], /disk 'default' already has a snapshot named 's1'/],
+  [['snapshot', 'create', 'nosuch@s1'], /no virtual disk named 'nosuch'/],
+  [['snapshot', 'create', 'default@a/b'], /snapshot name 'a\/b'/],
+  [['snapshot', 'create', 'default@x@y'], /'default@x@y' is not a snapshot name: use DISK@NAME/],
+  [['snapshot', 'create', 'default'], /'default' is not a snapshot name: use DISK@NAME/],
+  [['snapshot', 'delete', 'default@nosuch'], /disk 'default' has no snapshot named 'nosuch'/],
+  [['snapshot', 'delete', 'default@s1'], /snapshot 'default@s1' is the origin of clone 'c1'; delete the clone first/],
+  [['snapshot', 'list', 'nosuch'], /no virtual disk named 'nosuch'/],
+  [['clone', 'create', 'default@nosuch', 'c2'], /disk 'default' has no snapshot named 'nosuch'/],
+  [['clone', 'create', 'default@s1', 'c1'], /a virtual disk named 'c1' already exists/],
+  [['clone', 'create', 'default@s1', 'bad@name'], /disk name 'bad@name'/],
+  [['disk', 'delete', 'default', '--force'], /disk 'default' has snapshot 'default@s1', the origin of clone 'c1'; delete the clone first/],
+  [['disk', 'rollback', 'default@nosuch'], /disk 'default' has no snapshot named 'nosuch'/],
+  [['disk', 'rollback', 'default@s1'], /disk 'default' has 1 NBD connection; disconnect them or use --force/],
+];
+
+test('snapshot, clone and rollback commands refuse bad input with one clear line and change nothing', async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  await qemuIo(cluster.uri(), ['write -P 0xaa 0 1M']);
+  await cluster.cliOk(['snapshot', 'create', 'default@s1']);
+  await cluster.cliOk(['clone', 'create', 'default@s1', 'c1']);
+  const client = await RawClient.connect(cluster.port);
+  t.teardown(() => client.destroy());
+  await client.go('default');
+  const before = [await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']), await cluster.json<DiskInfo[]>(['disk', 'list'])];
+  for (const [args, message] of refusals) {
+    const result = await cluster.cli(args);
+    t.not(result.code, 0, args.join(' '));
+    t.regex(result.stderr, message, args.join(' '));
+    t.is(result.stderr.trim().split('\n').length, 1, args.join(' '));
+  }
+  t.deepEqual([await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']), await cluster.json<DiskInfo[]>(['disk', 'list'])], before);
+  await qemuIo(cluster.uri('c1'), ['read -P 0xaa 0 1M']);
+});
+
+test('rollback makes the disk read as the snapshot again (refused while connected unless --force); later snapshots stay', async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  await qemuIo(cluster.uri(), ['write -P 0x11 0 1M']);
+  await cluster.cliOk(['snapshot', 'create', 'default@one']);
+  await qemuIo(cluster.uri(), ['write -P 0x22 0 2M']);
+  await cluster.cliOk(['snapshot', 'create', 'default@two']);
+  await qemuIo(cluster.uri(), ['write -P 0x33 512k 2M']);
+  const client = await RawClient.connect(cluster.port);
+  t.teardown(() => client.destroy());
+  await client.go('default');
+  t.regex((await cluster.cli(['disk', 'rollback', 'default@one'])).stderr, /has 1 NBD connection/);
+  await qemuIo(cluster.uri(), ['read -P 0x22 0 512k', 'read -P 0x33 512k 2M']);
+  await cluster.cliOk(['disk', 'rollback', 'default@one', '--force']);
+  client.request(Command.Read, { cookie: 1n, offset: 0, length: 4096 });
+  t.like(await client.reply(), { error: 0 });
+  t.true((await client.mustRead(4096)).equals(Buffer.alloc(4096, 0x11)), 'a connected client reads the rolled-back disk');
+  await qemuIo(cluster.uri(), ['read -P 0x11 0 1M', 'read -P 0 1M 2M', 'write -P 0x44 0 4k', 'read -P 0x44 0 4k']);
+  await qemuIo(cluster.uri('default@one'), ['read -P 0x11 0 4k'], true);
+  await qemuIo(cluster.uri('default@two'), ['read -P 0x22 0 2M', 'read -P 0 2M 1M'], true);
+  // The rolled-back disk has no copy of its own yet: only the block written since.
+  t.like(await cluster.json<DiskInfo>(['disk', 'info', 'default']), { allocatedBytes: 4096 });
+});
+
+/**
+ * Writes answered before `snapshot create` started are in the snapshot; writes sent after it
+ * returned are not — checked block by block while 8 writes stay in flight.
+ */
+test('a snapshot under load is crash-consistent and survives a restart', async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  const client = await RawClient.connect(cluster.port);
+  t.teardown(() => client.destroy());
+  await client.go('default');
+  const blocks = 3000;
+  const sentAt: number[] = [];
+  const answeredAt: number[] = [];
+  const payload = (block: number) => Buffer.alloc(4096, (block % 250) + 1);
+  let sent = 0;
+  const send = () => {
+    sentAt[sent] = performance.now();
+    client.request(Command.Write, { cookie: BigInt(sent), offset: sent * 4096, payload: payload(sent) });
+    sent += 1;
+  };
+  let snapshotStarted = 0;
+  let snapshotEnded = 0;
+  const writer = (async () => {
+    for (let i = 0; i < 8; i++) send();
+    for (let answered = 0; answered < blocks; answered++) {
+      const reply = await client.reply();
+      if (!reply || reply.kind !== 'simple' || reply.error !== 0) throw new Error(`write failed: ${JSON.stringify(reply)}`);
+      answeredAt[Number(reply.cookie)] = performance.now();
+      if (sent < blocks) send();
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  snapshotStarted = performance.now();
+  const created = await cluster.cliOk(['snapshot', 'create', 'default@under-load']);
+  snapshotEnded = performance.now();
+  await writer;
+  t.log(created.stdout.trim());
+  const image = path.join(cluster.dataDir, 'snapshot.img');
+  const check = async (uri: string) => {
+    await runOk('nbdcopy', [uri, image]);
+    const bytes = fs.readFileSync(image);
+    let inside = 0;
+    let outside = 0;
+    for (let block = 0; block < blocks; block++) {
+      const held = bytes.subarray(block * 4096, (block + 1) * 4096);
+      if (answeredAt[block]! < snapshotStarted) {
+        t.true(held.equals(payload(block)), `block ${block} was answered before the snapshot`);
+        inside += 1;
+      } else if (sentAt[block]! > snapshotEnded) {
+        t.true(held.equals(Buffer.alloc(4096)), `block ${block} was sent after the snapshot`);
+        outside += 1;
+      } else t.true(held.equals(payload(block)) || held.equals(Buffer.alloc(4096)), `block ${block} is whole`);
+    }
+    return [inside, outside];
+  };
+  const [inside, outside] = await check(cluster.uri('default@under-load'));
+  t.true(inside > 0 && outside > 0, `writes before (${inside}) and after (${outside}) the snapshot`);
+  client.request(Command.Disc);
+  client.destroy();
+
+  await cluster.stop();
+  const again = await startCluster({ dataDir: cluster.dataDir });
+  t.teardown(() => again.stop());
+  t.deepEqual(await check(again.uri('default@under-load')), [inside, outside], 'the snapshot is the same after a restart');
+});
+
+test('a snapshot taken while a server is down is complete on both copies once the server returns', async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  await qemuIo(cluster.uri(), ['write -P 0x0a 0 1M']);
+  await cluster.cliOk(['server', 'stop', '1']);
+  await qemuIo(cluster.uri(), ['write -P 0xaa 0 2M']);
+  await cluster.cliOk(['snapshot', 'create', 'default@while-down']);
+  await qemuIo(cluster.uri(), ['write -P 0xbb 1M 2M']);
+  await cluster.cliOk(['server', 'start', '1']);
+  await cluster.waitUntilUp();
+  for (const name of ['default@while-down', 'default']) {
+    const report = await cluster.json<{ comparedBytes: number; differing: unknown[] }>(['disk', 'verify', name]);
+    t.deepEqual(report.differing, [], `${name}: both copies equal`);
+    t.true(report.comparedBytes >= 2 * MiB, `${name}: compared ${report.comparedBytes} bytes`);
+  }
+  // Server 1's copy alone (its partners 0 and 2 stopped in turn) serves the snapshot.
+  await cluster.cliOk(['server', 'stop', '0']);
+  await qemuIo(cluster.uri('default@while-down'), ['read -P 0xaa 0 2M'], true);
+  await cluster.cliOk(['server', 'start', '0']);
+  await cluster.waitUntilUp();
+  await cluster.cliOk(['server', 'stop', '2']);
+  await qemuIo(cluster.uri('default@while-down'), ['read -P 0xaa 0 2M'], true);
+});
