@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
 import { liveGmaps, snapshotSeparator, type VirtualDisk } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
+import { existingSnapshot } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
 import type { SnapshotInfo } from './admin-protocol.js';
@@ -48,6 +49,7 @@ export class SnapshotAdmin {
   }
 
   async rollback(diskName: string, snapshot: string, force: boolean): Promise<VirtualDisk> {
+    existingSnapshot(this.disk(diskName), snapshot);
     const connections = this.catalog.connections(diskName);
     if (connections > 0 && !force) {
       throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${diskName}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);

@@ -84,7 +84,7 @@ export function existingDisk(disks: Disks, name: string): VirtualDisk {
   return disk;
 }
 
-function existingSnapshot(disk: VirtualDisk, name: string): Snapshot {
+export function existingSnapshot(disk: VirtualDisk, name: string): Snapshot {
   const snapshot = disk.snapshots.find((candidate) => candidate.name === name);
   if (!snapshot) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `disk '${disk.name}' has no snapshot named '${name}'`);
   return snapshot;
