@@ -34,7 +34,7 @@ function registerOutcome(result: ReturnType<typeof runRegisterSeed>): SeedOutcom
 }
 
 function clusterOutcome(result: ReturnType<typeof runClusterSeed>): SeedOutcome {
-  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}; faults ${result.faults}` };
+  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}, snapshots ${result.snapshots}; faults ${result.faults}` };
 }
 
 function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {

@@ -14,13 +14,17 @@ import type { DiskModel, ReadTicket } from '../disk/model.js';
 export const clusterClientTimeoutMs = 2000;
 const inFlightMax = 6;
 const tickMs = 3;
+/** Chance per issued request that the client takes a snapshot (at most `snapshotsMax` per run). */
+const snapshotRate = 0.002;
+const snapshotsMax = 3;
 
 type Pending =
   | { readonly op: 'write' | 'trim'; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
   | { readonly op: 'read'; readonly block: number; readonly handle: BufferHandle; readonly ticket: ReadTicket }
   | { readonly op: 'flush'; readonly covers: Array<Set<number>>; readonly token: number }
-  | { readonly op: 'compare'; readonly block: number; readonly server: number; readonly handle: BufferHandle }
-  | { readonly op: 'control' };
+  | { readonly op: 'compare'; readonly epoch: number; readonly block: number; readonly server: number; readonly handle: BufferHandle }
+  | { readonly op: 'control' }
+  | { readonly op: 'snapshot'; readonly name: string };
 
 /** 'read-any-copy' is a deliberately broken router: it also reads copies that are resyncing or missed writes. */
 export type ClusterVariant = 'correct' | 'read-any-copy';
@@ -32,15 +36,21 @@ export interface ClusterClientState {
    * server is up, compare both copies of every block (again if the view changes meanwhile).
    */
   compare: boolean;
-  /** Blocks whose copies differ (filled once the comparison is done). */
+  /** Blocks whose copies differ, as epoch × blocks + block (filled once the comparison is done). */
   differing: number[] | undefined;
+  /** Snapshots taken (each compared and checked against its model at the end). */
+  snapshots: number;
 }
 
 /**
  * The router's role in the simulator: random writes (some FUA), trims, reads and FLUSHes against
  * one replicated virtual disk, routed as the router routes them (writes to the unit's replica
  * group, reads to a readable copy, FLUSH to every group then `flushed`), reported to the disk
- * model. Named 'router', so that the control actor's view pushes reach it.
+ * model. Named 'router', so that the control actor's view pushes reach it. At random moments it
+ * takes a snapshot as the router does (writes held until none is in flight, then the control
+ * actor's `snapshot`): each snapshot gets a frozen copy of the model, and after healing both copies
+ * of every block are compared at the disk's epoch and at every snapshot's, and each snapshot's
+ * blocks are checked against its model.
  */
 export function clusterClient(pool: BufferPool, model: DiskModel, state: ClusterClientState, blockCount: number, stripeBytes: number, variant: ClusterVariant): Behavior<unknown> {
   return (context): Actor<unknown> => {
@@ -52,6 +62,10 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
     let disk: VirtualDisk | undefined;
     let flushing: { token: number; left: number; complete: boolean; covers: Array<Set<number>> } | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
+    const snapshots: Array<{ name: string; epoch: number; model: DiskModel }> = [];
+    /** A snapshot waiting for the writes in flight to drain, or asked of the control actor. */
+    let snapshotting: { name: string; asked: boolean } | undefined;
+    const writesInFlight = (): boolean => [...pending.values()].some((what) => what.op === 'write' || what.op === 'trim');
     let comparedVersion = -1;
     const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
     const suspicions = new Suspicions();
@@ -60,7 +74,11 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
     send('control', createRequest, { op: 'control' });
 
     const issue = (): void => {
-      if (!disk || !state.view) return;
+      if (!disk || !state.view || snapshotting) return;
+      if (snapshots.length < snapshotsMax && context.random() < snapshotRate) {
+        snapshotting = { name: `s${snapshots.length + 1}`, asked: false };
+        return;
+      }
       const roll = context.random();
       if (roll < 0.06) {
         if (flushing) return;
@@ -78,7 +96,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
         busy.add(block);
         const server = servers[Math.floor(context.random() * servers.length)]!;
         const handle = pool.tryLease(4096)!.handle;
-        return send(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: 0, block, count: 1, handle } satisfies DiskRequest, { op: 'read', block, handle, ticket: model.readSent(block) });
+        return send(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block, count: 1, handle } satisfies DiskRequest, { op: 'read', block, handle, ticket: model.readSent(block) });
       }
       busy.add(block);
       const mySeq = seq++;
@@ -86,22 +104,40 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
       const group = `group-${primaryOf(disk, unit)}`;
       if (roll < 0.42) {
         model.sent(block, mySeq, true);
-        return send(group, { op: 'trim', gmap: disk.gmap, epoch: 0, replicas: 2, block, count: 1, fua } satisfies GroupRequest, { op: 'trim', block, seq: mySeq, fua });
+        return send(group, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, fua } satisfies GroupRequest, { op: 'trim', block, seq: mySeq, fua });
       }
       const lease = pool.tryLease(4096)!;
       blockContent(mySeq, block).copy(lease.bytes);
       model.sent(block, mySeq, false);
-      send(group, { op: 'write', gmap: disk.gmap, epoch: 0, replicas: 2, block, count: 1, handle: lease.handle, fua } satisfies GroupRequest, { op: 'write', block, seq: mySeq, fua, handle: lease.handle });
+      send(group, { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, handle: lease.handle, fua } satisfies GroupRequest, { op: 'write', block, seq: mySeq, fua, handle: lease.handle });
     };
 
+    /** Once no write is in flight: the snapshot, then (its answer may be lost) the view says whether it was taken. */
+    const askSnapshot = (): void => {
+      snapshotting!.asked = true;
+      send('control', { op: 'snapshot', disk: 'sim', name: snapshotting!.name } satisfies ControlRequest, { op: 'snapshot', name: snapshotting!.name });
+    };
+    const snapshotAnswered = (name: string, reply: ControlReply | undefined): void => {
+      if (!reply) return send('control', { op: 'view' } satisfies ControlRequest, { op: 'snapshot', name });
+      const current = reply.ok ? reply.view.disks.find((candidate) => candidate.name === 'sim') : undefined;
+      const taken = current?.snapshots.find((snapshot) => snapshot.name === name);
+      if (current) disk = current;
+      if (taken) snapshots.push({ name, epoch: taken.epoch, model: model.freeze() });
+      state.snapshots = snapshots.length;
+      snapshotting = undefined;
+    };
+
+    const comparedEpochs = (): number[] => [disk!.epoch, ...snapshots.map((snapshot) => snapshot.epoch)];
     const startComparing = (): void => {
       comparing = new Map();
       comparedVersion = state.view!.version;
-      for (let block = 0; block < blockCount; block++) {
-        const unit = Math.floor((block * 4096) / stripeBytes);
-        for (const server of replicasOf(disk!, unit)) {
-          const handle = pool.tryLease(4096)!.handle;
-          send(`server-${server}`, { op: 'read', gmap: disk!.gmap, epoch: 0, block, count: 1, handle } satisfies DiskRequest, { op: 'compare', block, server, handle });
+      for (const epoch of comparedEpochs()) {
+        for (let block = 0; block < blockCount; block++) {
+          const unit = Math.floor((block * 4096) / stripeBytes);
+          for (const server of replicasOf(disk!, unit)) {
+            const handle = pool.tryLease(4096)!.handle;
+            send(`server-${server}`, { op: 'read', gmap: disk!.gmap, epoch, block, count: 1, handle } satisfies DiskRequest, { op: 'compare', epoch, block, server, handle });
+          }
         }
       }
     };
@@ -120,6 +156,8 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
           if (answer?.ok && answer.view) return send('control', createRequest, { op: 'control' });
           return send('control', { op: 'view' } satisfies ControlRequest, { op: 'control' });
         }
+        case 'snapshot':
+          return snapshotAnswered(what.name, reply as unknown as ControlReply | undefined);
         case 'flush': {
           if (!flushing || flushing.token !== what.token) return;
           flushing.left -= 1;
@@ -157,11 +195,23 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
             comparing = undefined;
             return;
           }
-          const copies = comparing?.get(what.block) ?? new Map<number, Buffer>();
+          const key = what.epoch * blockCount + what.block;
+          const copies = comparing?.get(key) ?? new Map<number, Buffer>();
           copies.set(what.server, torn ? Buffer.from('torn') : reply!.ok && reply!.holes?.length ? Buffer.alloc(4096) : bytes);
-          comparing?.set(what.block, copies);
-          if (comparing && [...comparing.values()].reduce((sum, entry) => sum + entry.size, 0) === blockCount * 2) {
-            state.differing = [...comparing].filter(([, entry]) => { const [a, b] = [...entry.values()]; return !a!.equals(b!); }).map(([block]) => block);
+          comparing?.set(key, copies);
+          // Each snapshot's blocks must hold what its model allows (one copy checked; the copies must be equal).
+          const snapshot = snapshots.find((candidate) => candidate.epoch === what.epoch);
+          if (snapshot && copies.size === 1) {
+            reportRead(snapshot.model, what.block, reply ?? undefined, bytes, context.now(), snapshot.model.readSent(what.block));
+            if (snapshot.model.violation) model.violation ??= `snapshot ${snapshot.name} (epoch ${snapshot.epoch}): ${snapshot.model.violation}`;
+          }
+          if (comparing && [...comparing.values()].reduce((sum, entry) => sum + entry.size, 0) === blockCount * 2 * comparedEpochs().length) {
+            state.differing = [...comparing]
+              .filter(([, entry]) => {
+                const [a, b] = [...entry.values()];
+                return !a!.equals(b!);
+              })
+              .map(([at]) => at);
           }
           return;
         }
@@ -175,6 +225,8 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
           case 'timer':
             if (state.compare) {
               if (pending.size === 0 && !comparing && state.differing === undefined && allUp()) startComparing();
+            } else if (snapshotting && !snapshotting.asked) {
+              if (!writesInFlight()) askSnapshot();
             } else {
               while (pending.size < inFlightMax) {
                 const before = pending.size;

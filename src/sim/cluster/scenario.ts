@@ -19,6 +19,7 @@ const faultTickMs = 50;
 
 export interface ClusterSeedResult extends SeedResult {
   readonly kills: number;
+  readonly snapshots: number;
 }
 
 /**
@@ -51,7 +52,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
-  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined };
+  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0 };
   sim.spawn(at('router'), clusterClient(sim.pool, model, state, blockCount, stripeBytes, variant));
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
@@ -80,7 +81,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   // The workload stops; a write still in flight may yet send a server through resync again.
   state.compare = true;
   sim.scheduler.runUntil(clusterFaultPhaseMs + 2 * clusterConvergeMsMax, () => model.violation !== undefined || state.differing !== undefined);
-  const violation = model.violation ?? (state.differing?.length ? `copies differ after healing in blocks ${state.differing.slice(0, 8).join(', ')}` : undefined);
+  const violation = model.violation ?? (state.differing?.length ? `copies differ after healing in blocks ${state.differing.slice(0, 8).map((at) => `${at % blockCount} (epoch ${Math.floor(at / blockCount)})`).join(', ')}` : undefined);
   const converged = allUp() && state.differing !== undefined;
   const finalStates = state.view?.servers.map((server) => `${server.id} ${server.state}`).join(', ') ?? 'no view';
   return {
@@ -91,6 +92,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     writesAcked: model.writesAcked,
     readsChecked: model.readsChecked,
     kills,
+    snapshots: state.snapshots,
     faults: converged ? faults : `${faults}; servers at the end: ${finalStates}`,
   };
 }

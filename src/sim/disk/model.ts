@@ -27,9 +27,12 @@ export interface ReadTicket {
 }
 
 export class DiskModel {
-  private readonly blocks: BlockModel[];
-  private readonly zeros = new Set<number>([0]);
+  private blocks: BlockModel[];
+  private zeros = new Set<number>([0]);
   private crashes = 0;
+  /** Snapshots' models: they see this disk's crashes and flushes, but none of its later writes. */
+  private readonly frozen: DiskModel[] = [];
+  private readonly frozenCovers = new WeakMap<Array<Set<number>>, Array<Array<Set<number>>>>();
   violation: string | undefined;
   writesAcked = 0;
   readsChecked = 0;
@@ -70,12 +73,29 @@ export class DiskModel {
     this.blocks[block]!.candidates.add(seq);
   }
 
+  /**
+   * The model of a snapshot taken now (no write in flight): it holds what the disk may hold now,
+   * and from now on follows the disk's crashes and flushes (the epochs share the disks), not its writes.
+   */
+  freeze(): DiskModel {
+    const copy = new DiskModel(this.blocks.length, this.trustUnflushed);
+    copy.blocks = this.blocks.map((model) => ({ ...model, candidates: new Set(model.candidates), sentAtCrash: new Map(model.sentAtCrash), durable: new Set(model.durable), sent: [...model.sent] }));
+    copy.zeros = this.zeros;
+    copy.crashes = this.crashes;
+    this.frozen.push(copy);
+    return copy;
+  }
+
   /** What a FLUSH sent now covers, to hand to `flushed` when it is answered. */
   flushCovers(): Array<Set<number>> {
-    return this.blocks.map((model) => new Set(model.candidates));
+    const covers = this.blocks.map((model) => new Set(model.candidates));
+    this.frozenCovers.set(covers, this.frozen.map((model) => model.flushCovers()));
+    return covers;
   }
 
   flushed(covers: Array<Set<number>>): void {
+    // A snapshot made after the flush was sent holds only writes sent before it: the same covers.
+    this.frozen.forEach((model, i) => model.flushed(this.frozenCovers.get(covers)?.[i] ?? covers));
     covers.forEach((cover, block) => {
       const model = this.blocks[block]!;
       if (Math.min(...cover) >= Math.min(...model.durable)) model.durable = cover;
@@ -84,6 +104,7 @@ export class DiskModel {
 
   /** The disk died: each block holds something durable or something sent after it. */
   crashed(): void {
+    for (const model of this.frozen) model.crashed();
     this.crashes += 1;
     for (const model of this.blocks) {
       const floor = Math.min(...model.durable);
