@@ -65,6 +65,9 @@ export interface FioResult {
   /** IOPS for 4 KiB workloads, MiB/s otherwise. */
   readonly value: number;
   readonly writtenBytes: number;
+  /** Completion latency of the measured side: 99th percentile and maximum, in ms. */
+  readonly p99Ms: number;
+  readonly maxMs: number;
 }
 
 /** Runs one fio job with the nbd engine against `nbd://127.0.0.1:PORT/EXPORT`. */
@@ -81,7 +84,12 @@ export async function runFio(port: number, exportName: string, workload: Workloa
   if (code !== 0) throw new Error(`fio ${workload.name} exited ${code}`);
   const job = JSON.parse(output.slice(output.indexOf('{'))).jobs[0];
   const side = workload.rw.includes('read') ? job.read : job.write;
-  return { value: workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20, writtenBytes: job.write.io_bytes };
+  return {
+    value: workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20,
+    writtenBytes: job.write.io_bytes,
+    p99Ms: (side.clat_ns?.percentile?.['99.000000'] ?? 0) / 1e6,
+    maxMs: (side.clat_ns?.max ?? 0) / 1e6,
+  };
 }
 
 async function fio(port: number, workload: Workload, runtimeS: number): Promise<number> {

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { benchActors } from './actors.js';
 import { benchCluster } from './cluster.js';
 import { benchNbd } from './nbd.js';
+import { benchSnapshot } from './snapshot.js';
 import { benchStorage } from './storage.js';
 
 /** `npm run bench -- <suite> [options]`: prints the command, the machine and the figures. */
@@ -10,6 +11,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   actors: benchActors,
   storage: benchStorage,
   cluster: benchCluster,
+  snapshot: benchSnapshot,
 };
 
 async function main(): Promise<void> {

@@ -306,6 +306,12 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     };
 
     const flushed = (token: number): void => {
+      // A copy that restarted may have lost writes from before its crash in any busy region: the
+      // bits stay until recovery has reconciled it, whatever later writes were flushed (seed 137).
+      if (restarted.has(primary) || restarted.has(secondary)) {
+        ledger.settle(token);
+        return;
+      }
       const byGmap = new Map<number, number[]>();
       for (const key of ledger.settle(token)) {
         if (ledger.writtenSinceFlush(key) || locks.busy(key) || unsettled.has(key)) continue;
