@@ -14,11 +14,11 @@ const guestDir = join(repo, '.cache', 'guest');
  * after dropping caches, verifies checksums, runs e2fsck -fn and detaches (test/guest/init.sh).
  * `whileWriting` runs when the guest starts writing the 48 MiB.
  */
-function bootGuest(port: number, connections: number, whileWriting: () => Promise<void>): Promise<string> {
+function bootGuest(port: number, connections: number, whileWriting: () => Promise<void>, mode = 'write'): Promise<string> {
   const qemu = spawn('qemu-system-x86_64', [
     '-accel', 'tcg', '-m', '512', '-smp', '1', '-nographic', '-no-reboot',
     '-kernel', join(guestDir, 'vmlinuz'), '-initrd', join(guestDir, 'initrd.img'),
-    '-append', `console=ttyS0 panic=-1 quiet whorl.port=${port} whorl.conns=${connections}`,
+    '-append', `console=ttyS0 panic=-1 quiet whorl.port=${port} whorl.conns=${connections} whorl.mode=${mode}`,
     '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let console = '';
@@ -27,7 +27,7 @@ function bootGuest(port: number, connections: number, whileWriting: () => Promis
   const timer = setTimeout(() => qemu.kill('SIGKILL'), 240_000);
   const onOutput = (text: string): void => {
     console += text;
-    if (!triggered && console.includes('WHORL-WRITING')) {
+    if (!triggered && (console.includes('WHORL-WRITING') || console.includes('WHORL-SNAPSHOT'))) {
       triggered = true;
       action = whileWriting();
     }
@@ -83,4 +83,24 @@ test.serial('ext4 in the kernel guest (nbd-client -C 2) survives a server stoppe
   const report = await cluster.json<{ comparedBytes: number; differing: unknown[] }>(['disk', 'verify', 'default']);
   t.deepEqual(report.differing, [], 'the two copies are byte-identical after resync');
   t.true(report.comparedBytes >= 48 * 1024 * 1024, `compared ${report.comparedBytes} bytes`);
+});
+
+test.serial('the kernel guest keeps writing while a snapshot is taken; the snapshot attaches read-only and a clone of it passes e2fsck with exactly the files synced before', async (t) => {
+  t.timeout(300_000);
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  const console = await bootGuest(
+    cluster.port,
+    1,
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await cluster.cliOk(['snapshot', 'create', 'default@guest']);
+      await cluster.cliOk(['clone', 'create', 'default@guest', 'guestclone']);
+    },
+    'snapshot',
+  );
+  const verdict = /WHORL-VERDICT: (PASS|FAIL)[^\r\n]*/.exec(console)?.[0] ?? '';
+  t.regex(verdict, /^WHORL-VERDICT: PASS snapshot files=9 late=\d+$/, console.slice(-3000));
+  t.log(verdict);
+  t.notRegex(console, /I\/O error|blk_update_request|EXT4-fs error/, 'no I/O error in the guest kernel log');
 });

@@ -7,7 +7,7 @@ OUT=${1:?usage: build.sh OUTPUT_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-if [[ -f "$OUT/vmlinuz" && -f "$OUT/initrd.img" && "$OUT/initrd.img" -nt "$HERE/init.sh" ]]; then exit 0; fi
+if [[ -f "$OUT/vmlinuz" && -f "$OUT/initrd.img" && "$OUT/initrd.img" -nt "$HERE/init.sh" && "$OUT/initrd.img" -nt "$HERE/snapshot.sh" ]]; then exit 0; fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -37,6 +37,7 @@ for module in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/vi
   echo "$(basename "$module").ko" >> "$ROOT/lib/modules/order"
 done
 cp "$HERE/init.sh" "$ROOT/init"
+cp "$HERE/snapshot.sh" "$ROOT/snapshot.sh"
 chmod +x "$ROOT/init"
 (cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT/initrd.img.tmp"
 cp "$WORK/kernel/boot/vmlinuz-$KVER" "$OUT/vmlinuz"

@@ -10,11 +10,12 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
 
-PORT=10809; CONNS=1
+PORT=10809; CONNS=1; MODE=write
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     whorl.port=*) PORT=${arg#whorl.port=} ;;
     whorl.conns=*) CONNS=${arg#whorl.conns=} ;;
+    whorl.mode=*) MODE=${arg#whorl.mode=} ;;
   esac
 done
 
@@ -25,6 +26,7 @@ ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 
 /usr/local/sbin/nbd-client 10.0.2.2 "$PORT" /dev/nbd0 -N default -C "$CONNS" || fail "nbd-client attach"
+[ "$MODE" = snapshot ] && . /snapshot.sh
 /usr/local/sbin/mke2fs -q -t ext4 -F /dev/nbd0 || fail "mke2fs"
 mount -t ext4 /dev/nbd0 /mnt || fail "mount"
 mkdir -p /mnt/docs
