@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
-import { liveGmaps, snapshotSeparator, type VirtualDisk } from '../control/catalog.js';
+import { liveGmaps, snapshotSeparator, type Snapshot, type VirtualDisk } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
 import { existingSnapshot } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
@@ -25,7 +25,8 @@ export class SnapshotAdmin {
     const started = performance.now();
     const { reply, pauseMs } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name });
     const tookMs = performance.now() - started;
-    return { ...(await this.info(reply.disk!, reply.snapshot!.name, reply.view.disks)), pauseMs, tookMs };
+    // A new snapshot holds nothing alone yet: the disk's new epoch still sees all of it.
+    return { ...this.describe(reply.disk!, reply.snapshot!, reply.view.disks, 0), pauseMs, tookMs };
   }
 
   async list(diskName: string): Promise<SnapshotInfo[]> {
@@ -94,6 +95,10 @@ export class SnapshotAdmin {
       const reply = await this.cluster.router.server(server, { op: 'heldAlone', gmap: snapshot.gmap, epoch: snapshot.epoch, live }, 60_000);
       if (reply.ok) bytes += reply.bytes ?? 0;
     }
+    return this.describe(disk, snapshot, disks, Math.round(bytes / disk.replicas));
+  }
+
+  private describe(disk: VirtualDisk, snapshot: Snapshot, disks: readonly VirtualDisk[], heldAloneBytes: number): SnapshotInfo {
     return {
       name: `${disk.name}${snapshotSeparator}${snapshot.name}`,
       disk: disk.name,
@@ -101,7 +106,7 @@ export class SnapshotAdmin {
       epoch: snapshot.epoch,
       sizeBytes: snapshot.sizeBytes,
       createdAt: new Date(snapshot.createdAtMs).toISOString(),
-      heldAloneBytes: Math.round(bytes / disk.replicas),
+      heldAloneBytes,
       clones: disks.filter((other) => other.origin === `${disk.name}${snapshotSeparator}${snapshot.name}`).map((other) => other.name),
     };
   }

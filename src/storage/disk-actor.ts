@@ -41,23 +41,26 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         answer(request, ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
       });
 
-    // Pruning a global map goes in steps between other requests, so client I/O keeps flowing.
-    const prunes: Array<{ request: Request; at: number; freed: number }> = [];
-    const pruneStep = { op: 'prune-step' };
-    const prune = (): void => {
-      const job = prunes[0];
+    // Scans of a whole global map (pruning a deleted snapshot's versions, counting what a snapshot
+    // holds alone) go in steps between other requests, so client I/O keeps flowing.
+    const scans: Array<{ request: Request; at: number; bytes: number }> = [];
+    const scanStep = { op: 'scan-step' };
+    const scan = (): void => {
+      const job = scans[0];
       if (!job) return;
-      const body = job.request.body as Extract<DiskRequest, { op: 'prune' }>;
+      const body = job.request.body as Extract<DiskRequest, { op: 'prune' | 'heldAlone' }>;
       const next = store.nextStep(body.gmap, job.at, scanStepKeys);
       if (next !== undefined) {
-        job.freed += store.prune(body.gmap, job.at, next - job.at, body.live);
+        const count = next - job.at;
+        job.bytes += body.op === 'prune' ? store.prune(body.gmap, job.at, count, body.live) : store.heldAloneBytes(body.gmap, job.at, count, body.epoch, body.live);
         job.at = next;
       } else {
-        prunes.shift();
-        const freed = job.freed;
-        flushes.after((ok) => answer(job.request, ok ? { ok: true, bytes: freed } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' }));
+        scans.shift();
+        const bytes = job.bytes;
+        if (body.op === 'heldAlone') answer(job.request, { ok: true, bytes });
+        else flushes.after((ok) => answer(job.request, ok ? { ok: true, bytes } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' }));
       }
-      if (prunes.length > 0) context.setTimer(0, pruneStep);
+      if (scans.length > 0) context.setTimer(0, scanStep);
     };
 
     const handle = (request: Request): void => {
@@ -105,18 +108,10 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           store.drop(body.gmap);
           return afterFlush(request);
         case 'prune':
-          prunes.push({ request, at: 0, freed: 0 });
-          if (prunes.length === 1) context.setTimer(0, pruneStep);
+        case 'heldAlone':
+          scans.push({ request, at: 0, bytes: 0 });
+          if (scans.length === 1) context.setTimer(0, scanStep);
           return;
-        case 'heldAlone': {
-          let bytes = 0;
-          for (let at: number | undefined = 0; at !== undefined; ) {
-            const next = store.nextStep(body.gmap, at, scanStepKeys);
-            if (next !== undefined) bytes += store.heldAloneBytes(body.gmap, at, next - at, body.epoch, body.live);
-            at = next;
-          }
-          return answer(request, { ok: true, bytes });
-        }
         case 'stats': {
           const allocatedBytes = body.gmap === undefined ? store.allocatedBytes : store.allocatedBytesOf(body.gmap);
           return answer(request, { ok: true, allocatedBytes, capacityBytes: store.capacityBytes });
@@ -141,7 +136,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           case 'flushed':
             return flushes.settle(incoming.token, incoming.ok);
           case 'timer':
-            return prune();
+            return scan();
           case 'tell':
           case 'reply':
           case 'failure':
