@@ -237,3 +237,25 @@ test('a snapshot taken while a server is down is complete on both copies once th
   await cluster.cliOk(['server', 'stop', '2']);
   await qemuIo(cluster.uri('default@while-down'), ['read -P 0xaa 0 2M'], true);
 });
+
+test('a clone resyncs through its snapshot: holes it made stay holes, shared blocks read the same from either copy', async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  await qemuIo(cluster.uri(), ['write -P 0x5a 0 1M']);
+  await cluster.cliOk(['snapshot', 'create', 'default@base']);
+  await cluster.cliOk(['clone', 'create', 'default@base', 'kid']);
+  await cluster.cliOk(['server', 'stop', '1']);
+  // Units 0-3 of 64 KiB: server 1 holds copies of units 0 (secondary), 1 (primary) and 5.
+  await qemuIo(cluster.uri('kid'), ['write -z 64k 64k', 'discard 16k 16k', 'write -P 0x6b 160k 8k']);
+  await cluster.cliOk(['server', 'start', '1']);
+  await cluster.waitUntilUp();
+  t.deepEqual((await cluster.json<{ differing: unknown[] }>(['disk', 'verify', 'kid'])).differing, []);
+  const expect = ['read -P 0x5a 0 16k', 'read -P 0 16k 16k', 'read -P 0x5a 32k 32k', 'read -P 0 64k 64k', 'read -P 0x5a 128k 32k', 'read -P 0x6b 160k 8k', 'read -P 0x5a 168k 856k'];
+  for (const stopped of ['0', '2']) {
+    await cluster.cliOk(['server', 'stop', stopped]);
+    await qemuIo(cluster.uri('kid'), expect);
+    await cluster.cliOk(['server', 'start', stopped]);
+    await cluster.waitUntilUp();
+  }
+  await qemuIo(cluster.uri('default@base'), ['read -P 0x5a 0 1M'], true);
+});

@@ -71,23 +71,23 @@ function layoutOf(disk: VirtualDisk): GMapLayout {
   return { gmap: disk.gmap, servers: disk.servers, replicas: disk.replicas, stripeBytes: disk.stripeBytes };
 }
 
-/** Every layer some export of `disk` reads: its own, its snapshots' and their bases. */
-export function layersOf(disk: VirtualDisk): Layer[] {
-  return [{ gmap: disk.gmap, epoch: disk.epoch }, ...disk.base, ...disk.snapshots.flatMap((snapshot) => [{ gmap: snapshot.gmap, epoch: snapshot.epoch }, ...snapshot.base])];
-}
-
 /**
- * Every global map some export reads, with its layout and the epochs still read in it (ascending):
- * versions no live epoch sees are garbage; a gmap no export reads may be dropped.
+ * Every global map some export reads, with its layout, the epochs still read in it (ascending) and
+ * its base layers (from the disk or snapshot it belongs to): versions no live epoch sees are
+ * garbage; a gmap no export reads may be dropped.
  */
-export function liveGmaps(disks: readonly VirtualDisk[]): Map<number, { layout: GMapLayout; live: number[] }> {
-  const gmaps = new Map<number, { layout: GMapLayout; live: number[] }>();
+export function liveGmaps(disks: readonly VirtualDisk[]): Map<number, { layout: GMapLayout; live: number[]; base: readonly Layer[] }> {
+  const gmaps = new Map<number, { layout: GMapLayout; live: number[]; base: readonly Layer[] }>();
+  const add = (disk: VirtualDisk, layer: Layer, base?: readonly Layer[]): void => {
+    const entry = gmaps.get(layer.gmap) ?? { layout: { ...layoutOf(disk), gmap: layer.gmap }, live: [], base: [] };
+    if (!entry.live.includes(layer.epoch)) entry.live.push(layer.epoch);
+    if (base) entry.base = base;
+    gmaps.set(layer.gmap, entry);
+  };
   for (const disk of disks) {
-    for (const layer of layersOf(disk)) {
-      const entry = gmaps.get(layer.gmap) ?? { layout: { ...layoutOf(disk), gmap: layer.gmap }, live: [] };
-      if (!entry.live.includes(layer.epoch)) entry.live.push(layer.epoch);
-      gmaps.set(layer.gmap, entry);
-    }
+    add(disk, disk, disk.base);
+    for (const snapshot of disk.snapshots) add(disk, snapshot, snapshot.base);
+    for (const layer of [...disk.base, ...disk.snapshots.flatMap((snapshot) => snapshot.base)]) add(disk, layer);
   }
   for (const entry of gmaps.values()) entry.live.sort((a, b) => a - b);
   return gmaps;

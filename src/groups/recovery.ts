@@ -1,11 +1,12 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { liveGmaps, writable, type ClusterView } from '../control/catalog.js';
+import { liveGmaps, writable, type ClusterView, type Layer } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { unitOfRegion, type GMapLayout } from '../volumes/layout.js';
+import { withBase } from '../volumes/router.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { parseRegionKey, regionKey, type RegionLocks } from './region-locks.js';
 import { copyRegionByBlock } from './torn-repair.js';
@@ -42,8 +43,11 @@ interface Copy {
   readonly clears: Array<{ server: number; kind: MarkKind }>;
 }
 
-/** A global map's layout and the epochs some export still reads in it (a region is copied in each). */
-type LiveGmap = GMapLayout & { readonly live: readonly number[] };
+/**
+ * A global map's layout, the epochs some export still reads in it (a region is copied in each)
+ * and its base layers (a clone reads through to its snapshot: the copy reads and trims as it does).
+ */
+type LiveGmap = GMapLayout & { readonly live: readonly number[]; readonly base: readonly Layer[] };
 
 /** Regions held and copied together, made durable on both copies by one flush each. */
 const batchRegionsMax = 32;
@@ -136,7 +140,7 @@ export class Recovery {
    */
   private plan(view: ClusterView, found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>): Copy[] {
     const { primary, secondary, servers, group } = this.deps;
-    const disks = new Map([...liveGmaps(view.disks)].map(([gmap, { layout, live }]): [number, LiveGmap] => [gmap, { ...layout, live }]));
+    const disks = new Map([...liveGmaps(view.disks)].map(([gmap, { layout, live, base }]): [number, LiveGmap] => [gmap, { ...layout, live, base }]));
     const state = (server: number) => view.servers[server]?.state;
     const regions = new Map<string, { disk: LiveGmap; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }>();
     for (const { server, kind, marks } of found) {
@@ -311,17 +315,20 @@ export class Recovery {
   private copyEpoch(copy: Copy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
     const { asker } = this.deps;
     const { gmap } = copy.disk;
+    const base = withBase(copy.disk);
     const block = copy.region * blocksPerRegion;
-    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle }, (read) => {
+    // A clone's region is read through to its snapshot and its holes hide it, as the clone reads
+    // (blocks it shares with the snapshot become the clone's own on the target copy).
+    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle, ...base }, (read) => {
       if (!read.ok && read.code === 'WHORL_CHECKSUM') {
         const lost = (at: number): void => this.deps.context.log('block lost: torn on its only up-to-date copy', { gmap, block: at, servers: [copy.from, copy.to] });
         const targetComplete = !copy.clears.some((clear) => clear.kind === 'stale' && clear.server === copy.from);
-        return copyRegionByBlock(asker, { gmap, epoch, region: copy.region, from: copy.from, to: copy.to, targetComplete }, handle, (server, reply) => this.check(server, reply), lost, done);
+        return copyRegionByBlock(asker, { gmap, epoch, region: copy.region, from: copy.from, to: copy.to, targetComplete, base: copy.disk.base }, handle, (server, reply) => this.check(server, reply), lost, done);
       }
       if (!this.check(copy.from, read)) return done(false);
       const holes = read.ok ? (read.holes ?? []) : [];
       if (holes.length === blocksPerRegion) {
-        return asker.ask(copy.to, { op: 'trim', gmap, epoch, block, count: blocksPerRegion, fua: false }, (reply) => done(this.check(copy.to, reply)));
+        return asker.ask(copy.to, { op: 'trim', gmap, epoch, block, count: blocksPerRegion, fua: false, ...base }, (reply) => done(this.check(copy.to, reply)));
       }
       // Data runs are written and holes trimmed separately, so no block ever reads as written zeros.
       const holeSet = new Set(holes);
@@ -333,7 +340,7 @@ export class Recovery {
         const count = end - at;
         requests.push(
           hole
-            ? { op: 'trim', gmap, epoch, block: block + at, count, fua: false }
+            ? { op: 'trim', gmap, epoch, block: block + at, count, fua: false, ...base }
             : { op: 'write', gmap, epoch, block: block + at, count, handle: { ...handle, offsetBytes: handle.offsetBytes + at * blockBytes, lengthBytes: count * blockBytes }, fua: false },
         );
         at = end;

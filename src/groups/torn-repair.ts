@@ -1,4 +1,6 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
+import type { Layer } from '../storage/versions.js';
+import { withBase } from '../volumes/router.js';
 import { blockBytes, blocksPerRegion } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import type { Asker } from './asker.js';
@@ -9,6 +11,8 @@ export interface RegionCopy {
   readonly region: number;
   readonly from: number;
   readonly to: number;
+  /** The global map's base layers (a clone's snapshot): reads see through to them, holes hide them. */
+  readonly base: readonly Layer[];
   /**
    * Whether the target holds every write the source acknowledged (the copy runs on a busy bit,
    * not a stale mark), so that its block may stand in for a torn one.
@@ -38,7 +42,7 @@ export function copyRegionByBlock(
   /** Puts the block just read (a hole or data) on `server`. */
   const put = (server: number, block: number, at: number, hole: boolean, then: (ok: boolean) => void): void => {
     const request: DiskRequest = hole
-      ? { op: 'trim', gmap, epoch, block, count: 1, fua: false }
+      ? { op: 'trim', gmap, epoch, block, count: 1, fua: false, ...withBase(copy) }
       : { op: 'write', gmap, epoch, block, count: 1, handle: slice(at), fua: false };
     asker.ask(server, request, (reply) => then(check(server, reply)));
   };
@@ -57,11 +61,11 @@ export function copyRegionByBlock(
         });
       }
     };
-    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at) }, (read) => {
+    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at), ...withBase(copy) }, (read) => {
       if (read.ok) return put(copy.to, block, at, (read.holes ?? []).length > 0, next);
       if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
       if (!copy.targetComplete) return loseBoth();
-      asker.ask(copy.to, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at) }, (partner) => {
+      asker.ask(copy.to, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at), ...withBase(copy) }, (partner) => {
         if (partner.ok) return put(copy.from, block, at, (partner.holes ?? []).length > 0, next);
         if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
         loseBoth();
