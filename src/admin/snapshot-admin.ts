@@ -1,17 +1,20 @@
 import { performance } from 'node:perf_hooks';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
 import { liveGmaps, snapshotSeparator, type Snapshot, type VirtualDisk } from '../control/catalog.js';
-import type { ControlRequest } from '../control/control-protocol.js';
+import type { ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingSnapshot } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
 import type { SnapshotInfo } from './admin-protocol.js';
 import type { GarbageCollector } from './garbage.js';
 
+type ControlAnswer = Extract<ControlReply, { ok: true }>;
+
 /**
- * The admin commands of Petal's snapshots: create (writes held at the router while the epoch
- * moves, so the snapshot holds exactly the writes answered before it), list, delete (then garbage
- * collection), clone and rollback.
+ * The admin commands of Petal's snapshots: create (new writes held at the router while the
+ * epoch moves durably; the command answers once the writes in flight, which carry the old epoch,
+ * are answered — so the snapshot holds every write answered before the command and none answered
+ * after it), list, delete (then garbage collection), clone and rollback.
  */
 export class SnapshotAdmin {
   constructor(
@@ -23,7 +26,10 @@ export class SnapshotAdmin {
 
   async create(diskName: string, name: string): Promise<SnapshotInfo & { pauseMs: number; tookMs: number }> {
     const started = performance.now();
-    const { reply, pauseMs } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name });
+    // Writes in flight carry the old epoch and belong to the snapshot: the command answers only
+    // once they are answered, so any write answered after it went to the new epoch.
+    const { reply, pauseMs, drained } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name }, false);
+    await drained;
     const tookMs = performance.now() - started;
     // A new snapshot holds nothing alone yet: the disk's new epoch still sees all of it.
     return { ...this.describe(reply.disk!, reply.snapshot!, reply.view.disks, 0), pauseMs, tookMs };
@@ -56,25 +62,30 @@ export class SnapshotAdmin {
       throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${diskName}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
     }
     const before = this.cluster.view?.disks ?? [];
-    const { reply } = await this.withWritesHeld(diskName, { op: 'rollback', disk: diskName, snapshot });
+    const { reply } = await this.withWritesHeld(diskName, { op: 'rollback', disk: diskName, snapshot }, true);
     await this.collector.collect(before, reply.view.disks);
     return reply.disk!;
   }
 
-  /** Asks the control actor with the disk's writes held: none in flight, none starting. */
-  private async withWritesHeld(diskName: string, body: ControlRequest): Promise<{ reply: Extract<Awaited<ReturnType<EmbeddedCluster['router']['control']>>, { ok: true }>; pauseMs: number }> {
+  /**
+   * Asks the control actor while the disk's new writes are held (the change must be durable
+   * before a write goes to the new epoch or map). With `drainFirst`, the writes already in flight
+   * are answered before the change too (a rollback must not lose them to the old map).
+   */
+  private async withWritesHeld(diskName: string, body: ControlRequest, drainFirst: boolean): Promise<{ reply: ControlAnswer; pauseMs: number; drained: Promise<void> }> {
     this.disk(diskName);
     const gate = this.cluster.router.writeGate(diskName);
-    await gate.close();
+    const { drained } = await gate.hold();
     const held = performance.now();
     try {
-      return { reply: await this.control(body), pauseMs: performance.now() - held };
+      if (drainFirst) await drained;
+      return { reply: await this.control(body), pauseMs: performance.now() - held, drained };
     } finally {
       gate.open();
     }
   }
 
-  private async control(body: ControlRequest): Promise<Extract<Awaited<ReturnType<EmbeddedCluster['router']['control']>>, { ok: true }>> {
+  private async control(body: ControlRequest): Promise<ControlAnswer> {
     const reply = await this.cluster.router.control(body);
     if (!reply.ok) throw new WhorlError(reply.code, reply.message);
     return reply;

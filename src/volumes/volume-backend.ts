@@ -142,11 +142,11 @@ export class VolumeBackend implements Backend {
   private async writing<T>(run: (disk: ExportTarget) => Promise<T>): Promise<T> {
     if (this.readOnly) throw new WhorlError('WHORL_READ_ONLY', `'${this.name}' is a snapshot: read-only`);
     const gate = this.router.writeGate(this.name);
-    await gate.enter();
+    const generation = await gate.enter();
     try {
       return await run(this.target());
     } finally {
-      gate.leave();
+      gate.leave(generation);
     }
   }
 

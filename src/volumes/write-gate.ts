@@ -1,35 +1,45 @@
 /**
- * Holds a disk's new writes while a snapshot changes its epoch: `close` waits until the writes
- * already admitted have been answered, `open` lets the held ones go on (in the new epoch).
+ * Orders a disk's writes around a change of its epoch (a snapshot) or global map (a rollback).
+ * `hold` stops new writes from starting and hands back a promise for the writes already admitted
+ * (they carry the old epoch); `open` lets the held ones go on, resolving the disk anew. Writes are
+ * counted per generation: each hold starts a new one.
  */
 export class WriteGate {
-  private admitted = 0;
-  private closed: Promise<void> | undefined;
+  private generation = 0;
+  private readonly admitted = new Map<number, number>();
+  private readonly drainWaiters = new Map<number, Array<() => void>>();
+  private held: Promise<void> | undefined;
   private reopen: (() => void) | undefined;
-  private drained: (() => void) | undefined;
 
-  /** Resolves when a write may start; pair with `leave`. */
-  async enter(): Promise<void> {
-    while (this.closed) await this.closed;
-    this.admitted += 1;
+  /** Resolves, with the write's generation, when a write may start; pair with `leave`. */
+  async enter(): Promise<number> {
+    while (this.held) await this.held;
+    const generation = this.generation;
+    this.admitted.set(generation, (this.admitted.get(generation) ?? 0) + 1);
+    return generation;
   }
 
-  leave(): void {
-    this.admitted -= 1;
-    if (this.admitted === 0) this.drained?.();
+  leave(generation: number): void {
+    const left = (this.admitted.get(generation) ?? 1) - 1;
+    if (left > 0) return void this.admitted.set(generation, left);
+    this.admitted.delete(generation);
+    for (const resolve of this.drainWaiters.get(generation) ?? []) resolve();
+    this.drainWaiters.delete(generation);
   }
 
-  /** Holds new writes and resolves once none is in flight. One closer at a time. */
-  async close(): Promise<void> {
-    while (this.closed) await this.closed;
-    this.closed = new Promise((resolve) => (this.reopen = resolve));
-    if (this.admitted > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    this.drained = undefined;
+  /** Holds new writes (one holder at a time); `drained` resolves once every earlier write is answered. */
+  async hold(): Promise<{ drained: Promise<void> }> {
+    while (this.held) await this.held;
+    this.held = new Promise((resolve) => (this.reopen = resolve));
+    const earlier = [...this.admitted.keys()];
+    this.generation += 1;
+    const drained = Promise.all(earlier.map((generation) => new Promise<void>((resolve) => this.drainWaiters.set(generation, [...(this.drainWaiters.get(generation) ?? []), resolve])))).then(() => undefined);
+    return { drained };
   }
 
   open(): void {
     const reopen = this.reopen;
-    this.closed = undefined;
+    this.held = undefined;
     this.reopen = undefined;
     reopen?.();
   }

@@ -24,7 +24,13 @@ echo "after the snapshot" > /mnt/after.txt
 sync
 [ "$(blockdev --getro /dev/nbd1)" = 1 ] || fail "the snapshot device is not read-only"
 dd if=/dev/zero of=/dev/nbd1 bs=4096 count=1 oflag=direct 2>/dev/null && fail "a write to the snapshot succeeded"
-/usr/local/sbin/nbd-client 10.0.2.2 "$PORT" /dev/nbd2 -N guestclone || fail "attach the clone"
+# The host makes the clone right after the snapshot.
+tries=0
+while ! /usr/local/sbin/nbd-client 10.0.2.2 "$PORT" /dev/nbd2 -N guestclone >/dev/null 2>&1; do
+  tries=$((tries + 1))
+  [ "$tries" -gt 600 ] && fail "attach the clone"
+  sleep 0.1
+done
 cmp /dev/nbd1 /dev/nbd2 || fail "the clone differs from the snapshot"
 /usr/local/sbin/e2fsck -fy /dev/nbd2 > /tmp/fsck 2>&1
 /usr/local/sbin/e2fsck -fn /dev/nbd2 > /tmp/fsck 2>&1 || { cat /tmp/fsck; fail "e2fsck found problems in the clone of the snapshot"; }
