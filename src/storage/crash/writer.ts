@@ -28,7 +28,21 @@ const inFlightMax = 16;
 const flushEvery = 64;
 const fuaRate = 0.05;
 
-const log = (line: string): void => void fs.writeSync(1, `${line}\n`);
+// stdout is a pipe Node made non-blocking: when the checker reads slowly (a loaded machine) a
+// write can fail with EAGAIN or be partial. The log must be written before the next step, so it
+// waits a millisecond and goes on.
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const log = (line: string): void => {
+  const bytes = Buffer.from(`${line}\n`);
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += fs.writeSync(1, bytes, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+};
 
 async function main(): Promise<void> {
   const prng = new Prng(Number(seedText));
