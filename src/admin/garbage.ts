@@ -35,7 +35,7 @@ export class GarbageCollector {
     const jobs: Array<Promise<void>> = [];
     for (const [gmap, { live }] of was) {
       const still = now.get(gmap);
-      if (still && still.live.length === live.length) continue;
+      if (still && still.live.length === live.length && still.live.every((epoch, i) => epoch === live[i])) continue;
       const body = still ? { op: 'prune', gmap, live: still.live } : { op: 'drop', gmap };
       for (const server of this.runningServers()) jobs.push(this.run(server, body));
     }

@@ -1,10 +1,10 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
-import type { ExportTarget } from '../control/catalog.js';
+import { withBase, type ExportTarget } from '../control/catalog.js';
 import { WhorlError } from '../errors.js';
 import { blockBytes } from '../storage/block-keys.js';
 import { blocksPerRequestMax } from '../storage/disk-protocol.js';
 import { piecesOf, replicasOf } from '../volumes/layout.js';
-import { withBase, type Router } from '../volumes/router.js';
+import type { Router } from '../volumes/router.js';
 
 export interface VerifyReport {
   readonly name: string;

@@ -67,6 +67,11 @@ export function resolveExport(disks: readonly VirtualDisk[], name: string): Expo
   return { ...layoutOf(disk), gmap: snapshot.gmap, name, disk, snapshot, epoch: snapshot.epoch, base: snapshot.base, sizeBytes: snapshot.sizeBytes, readOnly: true };
 }
 
+/** The base layers, only when there are any (most disks have none: keep their messages short). */
+export function withBase(target: { readonly base: readonly Layer[] }): { base?: readonly Layer[] } {
+  return target.base.length > 0 ? { base: target.base } : {};
+}
+
 function layoutOf(disk: VirtualDisk): GMapLayout {
   return { gmap: disk.gmap, servers: disk.servers, replicas: disk.replicas, stripeBytes: disk.stripeBytes };
 }

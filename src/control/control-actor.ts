@@ -7,7 +7,7 @@ import { checkLayout } from '../volumes/layout.js';
 import { diskNamePattern, type ClusterView, type ServerState, type ServerStatus, type Snapshot, type VirtualDisk } from './catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from './control-protocol.js';
 import { ControlStore } from './control-store.js';
-import { checkDeletable, cloneSource, dropSnapshot, makeClone, rollBack, takeSnapshot } from './snapshots.js';
+import { checkDeletable, cloneSource, dropSnapshot, existingDisk, makeClone, rollBack, takeSnapshot } from './snapshots.js';
 
 export interface ControlOptions {
   readonly servers: number;
@@ -148,26 +148,15 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             base: [],
             snapshots: [],
           };
-          store.putDisk(disk);
-          disks.set(disk.name, disk);
-          return durably(() => {
-            publish();
-            answer(request, disk);
-          });
+          return change(request, disk);
         }
         case 'resize': {
-          const disk = existing(disks, body.name);
+          const disk = existingDisk(disks, body.name);
           checkSize(body.sizeBytes);
           if (body.sizeBytes < disk.sizeBytes) {
             throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' is ${disk.sizeBytes} bytes; shrinking to ${body.sizeBytes} is not supported (grow only)`);
           }
-          const grown = { ...disk, sizeBytes: body.sizeBytes };
-          store.putDisk(grown);
-          disks.set(grown.name, grown);
-          return durably(() => {
-            publish();
-            answer(request, grown);
-          });
+          return change(request, { ...disk, sizeBytes: body.sizeBytes });
         }
         case 'delete': {
           const disk = checkDeletable(disks, body.name);
@@ -289,12 +278,6 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       },
     };
   };
-}
-
-function existing(disks: Map<string, VirtualDisk>, name: string): VirtualDisk {
-  const disk = disks.get(name);
-  if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk named '${name}'`);
-  return disk;
 }
 
 function checkSize(sizeBytes: number): void {

@@ -1,12 +1,11 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { liveGmaps, writable, type ClusterView, type Layer } from '../control/catalog.js';
+import { liveGmaps, withBase, writable, type ClusterView, type Layer } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { unitOfRegion, type GMapLayout } from '../volumes/layout.js';
-import { withBase } from '../volumes/router.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { parseRegionKey, regionKey, type RegionLocks } from './region-locks.js';
 import { copyRegionByBlock } from './torn-repair.js';

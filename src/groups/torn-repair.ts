@@ -1,6 +1,5 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import type { Layer } from '../storage/versions.js';
-import { withBase } from '../volumes/router.js';
+import { withBase, type Layer } from '../control/catalog.js';
 import { blockBytes, blocksPerRegion } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import type { Asker } from './asker.js';

@@ -2,7 +2,7 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { resolveExport, type ClusterView, type ExportTarget, type Layer, type VirtualDisk } from '../control/catalog.js';
+import { resolveExport, withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { WhorlError } from '../errors.js';
 import type { GroupRequest } from '../groups/group-protocol.js';
@@ -31,6 +31,7 @@ export class Router {
   private nextFlushToken = 1;
   private readonly suspicions = new Suspicions();
   private readonly gates = new Map<string, WriteGate>();
+  private readonly targets = new Map<string, ExportTarget>();
   private context!: ActorContext;
 
   constructor(
@@ -52,9 +53,15 @@ export class Router {
     return this.view_?.disks.find((disk) => disk.name === name);
   }
 
-  /** The disk or snapshot an export name stands for. */
+  /** The disk or snapshot an export name stands for (resolved once per view: every request asks). */
   target(name: string): ExportTarget | undefined {
-    return this.view_ ? resolveExport(this.view_.disks, name) : undefined;
+    if (!this.view_) return undefined;
+    let target = this.targets.get(name);
+    if (target) return target;
+    target = resolveExport(this.view_.disks, name);
+    // Only exports that exist are kept: a client may ask for any name.
+    if (target) this.targets.set(name, target);
+    return target;
   }
 
   /** The gate a disk's writes pass, closed while a snapshot changes its epoch. */
@@ -144,6 +151,7 @@ export class Router {
   private adopt(view: ClusterView): void {
     if (this.view_ && view.version <= this.view_.version) return;
     this.view_ = view;
+    this.targets.clear();
     this.suspicions.onView(view);
   }
 
@@ -165,11 +173,6 @@ export class Router {
         return;
     }
   }
-}
-
-/** The base layers, only when there are any (most disks have none: keep their messages short). */
-export function withBase(target: { readonly base: readonly Layer[] }): { base?: readonly Layer[] } {
-  return target.base.length > 0 ? { base: target.base } : {};
 }
 
 function failure(reply: DiskReply | ControlReply | undefined, fallback: string): WhorlError {
