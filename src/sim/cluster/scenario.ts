@@ -1,6 +1,7 @@
 import { address } from '../../actors/address.js';
 import { controlActor } from '../../control/control-actor.js';
 import { replicaGroup } from '../../groups/replica-group.js';
+import { orderersOf } from '../../volumes/layout.js';
 import { serverActor } from '../../servers/server-actor.js';
 import { regionBytes } from '../../storage/block-keys.js';
 import { diskActor } from '../../storage/disk-actor.js';
@@ -44,11 +45,13 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   const killRate = 0.005 + prng.next() * 0.02;
   const faults = `kill=${killRate.toFixed(3)}/tick loss=${lossRate.toFixed(4)} delay<=${delayMsMax.toFixed(1)}ms flushErr=${storage.flushErrorRate.toFixed(3)} keep=${storage.keepUnflushedRate.toFixed(2)} tear=${storage.tearRate.toFixed(2)}`;
   const at = (actor: string) => address('sim', actor);
-  const groups = Array.from({ length: servers }, (_, id) => `group-${id}`);
-  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...groups], heartbeatTimeoutMs: 1500 }) as never);
-  for (let id = 0; id < servers; id++) {
+  const orderers = orderersOf(servers);
+  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs: 1500 }) as never);
+  for (const { name, primary, secondary } of orderers) {
     const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
-    sim.spawn(at(`group-${id}`), replicaGroup({ id, servers, requestTimeoutMs: 600, copyHandles }) as never);
+    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagBytesMax: 256 * 1024 }) as never);
+  }
+  for (let id = 0; id < servers; id++) {
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
