@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ActorRuntime } from '../actors/runtime.js';
-import type { Lease } from '../actors/buffer-pool.js';
+import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
 import type { ClusterView } from '../control/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -27,7 +27,7 @@ export interface ClusterOptions {
   readonly mirrorLagBytes?: number;
 }
 
-export const mirrorLagBytesDefault = 8 * 1024 * 1024;
+export const mirrorLagBytesDefault = 4 * 1024 * 1024;
 
 const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const copyHandlesPerGroup = 4;
@@ -130,19 +130,26 @@ export class EmbeddedCluster {
     const initial = await this.router.control({ op: 'view' });
     if (!initial.ok) throw new WhorlError(initial.code, initial.message);
     for (const { name, primary, secondary, mirror } of orderers) {
-      const copyHandles = [];
-      for (let i = 0; i < copyHandlesPerGroup; i++) {
-        const lease = await this.runtime.pool.lease(regionBytes);
-        this.copyLeases.push(lease);
-        copyHandles.push(lease.handle);
-      }
-      const options: GroupOptions = { name, primary, secondary, servers, requestTimeoutMs, copyHandles, lagBytesMax: this.options.mirrorLagBytes ?? mirrorLagBytesDefault };
+      const copyHandles = await this.leaseRegions(copyHandlesPerGroup);
+      const lagHandles = mirror ? await this.leaseRegions(Math.floor(this.mirrorLagBytes / regionBytes)) : [];
+      const options: GroupOptions = { name, primary, secondary, servers, requestTimeoutMs, copyHandles, lagHandles };
       if (mirror) this.runtime.spawnLocal(name, replicaGroup(options) as Behavior);
       else await this.runtime.spawn(name, { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] }, this.threadFor(primary));
     }
     for (let id = 0; id < servers; id++) {
       if (initial.view.servers[id]?.state !== 'stopped') await this.spawnServer(id);
     }
+  }
+
+  /** 64 KiB buffers the groups own for as long as the cluster runs. */
+  private async leaseRegions(count: number): Promise<BufferHandle[]> {
+    const handles: BufferHandle[] = [];
+    for (let i = 0; i < count; i++) {
+      const lease = await this.runtime.pool.lease(regionBytes);
+      this.copyLeases.push(lease);
+      handles.push(lease.handle);
+    }
+    return handles;
   }
 
   private async spawnServer(id: number): Promise<void> {

@@ -63,9 +63,8 @@ export interface Duplication {
  */
 export interface CaughtUp {
   readonly type: 'caught-up';
-  readonly gmap: number;
-  readonly block: number;
-  readonly count: number;
-  readonly lagging: number;
+  /** The group and the `seq` of its answer's `lagging`. */
+  readonly group: string;
+  readonly seq: number;
   readonly missed: readonly number[];
 }

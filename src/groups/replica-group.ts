@@ -4,7 +4,7 @@ import type { BufferHandle } from '../actors/buffer-pool.js';
 import { assertNever } from '../assert.js';
 import { writable, type ClusterView, type ServerState } from '../control/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
-import { blockBytes, type MarkKind } from '../storage/block-keys.js';
+import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply } from '../storage/disk-protocol.js';
 import { regionsOf } from '../volumes/layout.js';
 import { Asker, isServerFailure } from './asker.js';
@@ -24,8 +24,12 @@ export interface GroupOptions {
   readonly requestTimeoutMs: number;
   /** 64 KiB shared buffers this group owns for recovery copies (leased by the main thread). */
   readonly copyHandles: readonly BufferHandle[];
-  /** Mirror pairs: bytes of async writes answered before their second copy was written. */
-  readonly lagBytesMax?: number;
+  /**
+   * Mirror pairs: 64 KiB shared buffers for async writes. A write answered before its second copy
+   * is written must not depend on the client's buffer (released with the answer): its data is
+   * copied into one of these first, which bounds the background lag to their total size.
+   */
+  readonly lagHandles?: readonly BufferHandle[];
 }
 
 type Message = GroupRequest | ControlPush | OwnWritten;
@@ -77,7 +81,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const unsettled = new Map<string, number | undefined>();
     const ledger = new FlushLedger();
-    const background = new Background(options.lagBytesMax ?? 0);
+    const lagHandles = [...(options.lagHandles ?? [])];
+    const background = new Background(lagHandles.length * regionBytes);
     /** Duplicates sent to the primary with `early`: what its `own-written` tell starts, by ref. */
     const ownWritten = new Map<number, () => void>();
     /** What waits for a wall-clock deadline to pass, by timer ref. */
@@ -219,12 +224,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       locks.begin(keys);
       /** Set when the write was answered before its second copy had it (async duplication). */
       let early: { seq: number; lagging: number } | undefined;
+      /** The group's buffer holding the data of a write that may be answered early. */
+      let ownBuffer: BufferHandle | undefined;
       /**
        * `holders`: the copies a failed write landed on, when it was sent to the disks (it may have
        * landed on others too, unanswered).
        */
       const finish = (reply: DiskReply, holders?: readonly number[]): void => {
         locks.end(keys);
+        if (ownBuffer) lagHandles.push(ownBuffer);
         if (!reply.ok && holders) {
           // A reader may have seen the write on the one copy that has it: recovery copies from it.
           for (const key of keys) unsettled.set(key, holders.length === 1 ? holders[0] : undefined);
@@ -233,11 +241,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         if (!early) return context.reply(request, reply);
         background.end(early.seq, reply.ok);
         const missed = reply.ok ? (reply.missed ?? []) : copies.filter((server) => !holders?.includes(server));
-        context.send(request.from, { type: 'caught-up', gmap: body.gmap, block: body.block, count: body.count, lagging: early.lagging, missed } satisfies CaughtUp);
+        context.send(request.from, { type: 'caught-up', group: options.name, seq: early.seq, missed } satisfies CaughtUp);
       };
       const answerEarly = (lagging: number): void => {
         early = { seq: background.begin(body.count * blockBytes), lagging };
-        context.reply(request, { ok: true, lagging } satisfies DiskReply);
+        context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies DiskReply);
       };
       const marks = marksFor(body, targets);
       let marksLeft = marks.length;
@@ -245,8 +253,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
-        const mayAnswerEarly = body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes);
-        writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish, mayAnswerEarly ? answerEarly : undefined);
+        const mayAnswerEarly =
+          body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0;
+        if (!mayAnswerEarly || body.op === 'trim') return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish, mayAnswerEarly ? answerEarly : undefined);
+        // The data outlives the answer: both copies are written from the group's own buffer.
+        const own = lagHandles.pop()!;
+        const copy = { ...own, lengthBytes: body.count * blockBytes };
+        context.view(body.handle).copy(context.view(copy));
+        ownBuffer = own;
+        writeCopies({ ...body, handle: copy }, live, copies.filter((server) => !live.includes(server)), regions, finish, answerEarly);
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {

@@ -145,7 +145,7 @@ export class Router {
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
     this.suspicions.missed(reply.missed);
-    if (reply.lagging !== undefined) this.lag.add(body.gmap, body.block, body.count, reply.lagging);
+    if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
   }
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
@@ -204,7 +204,7 @@ export class Router {
         if (push.type === 'view') this.adopt(push.view);
         if (push.type === 'caught-up') {
           this.suspicions.missed(push.missed);
-          this.lag.caughtUp(push.gmap, push.block, push.count, push.lagging);
+          this.lag.caughtUp(push.group, push.seq);
         }
         return;
       }

@@ -8,7 +8,7 @@ import { diskActor } from '../../storage/disk-actor.js';
 import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
-import { clusterClient, type ClusterClientState, type ClusterVariant } from './client.js';
+import { clusterClient, type ClusterClientState, type ClusterLayout, type ClusterVariant } from './client.js';
 import type { SeedResult } from '../seed-result.js';
 
 export const clusterFaultPhaseMs = 6000;
@@ -21,6 +21,7 @@ const faultTickMs = 50;
 export interface ClusterSeedResult extends SeedResult {
   readonly kills: number;
   readonly snapshots: number;
+  readonly earlyAnswers: number;
 }
 
 /**
@@ -30,7 +31,7 @@ export interface ClusterSeedResult extends SeedResult {
  * flush errors, slow storage. The disk model checks every read. After healing, every server must
  * be up again and both copies of every block byte-identical.
  */
-export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'): ClusterSeedResult {
+export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained'): ClusterSeedResult {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const model = new DiskModel(blockCount);
@@ -49,14 +50,15 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs: 1500 }) as never);
   for (const { name, primary, secondary } of orderers) {
     const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
-    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagBytesMax: 256 * 1024 }) as never);
+    const lagHandles = name.startsWith('mirror-') ? [1, 2, 3, 4].map(() => sim.pool.tryLease(regionBytes)!.handle) : [];
+    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagHandles }) as never);
   }
   for (let id = 0; id < servers; id++) {
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
-  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0 };
-  sim.spawn(at('router'), clusterClient(sim.pool, model, state, blockCount, stripeBytes, variant));
+  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0, earlyAnswers: 0 };
+  sim.spawn(at('router'), clusterClient(sim.pool, model, state, { blockCount, stripeBytes, servers, layout }, variant));
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
   let kills = 0;
@@ -96,6 +98,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     readsChecked: model.readsChecked,
     kills,
     snapshots: state.snapshots,
+    earlyAnswers: state.earlyAnswers,
     faults: converged ? faults : `${faults}; servers at the end: ${finalStates}`,
   };
 }
