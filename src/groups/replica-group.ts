@@ -88,6 +88,34 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     /** What waits for a wall-clock deadline to pass, by timer ref. */
     const afterDeadline = new Map<number, () => void>();
     let nextRef = 1;
+    /**
+     * Regions with a write answered early whose second copy is still being written. The client
+     * may write the same blocks again at once; that write waits, so that both copies apply the
+     * two in the same order.
+     */
+    const trailing = new Map<string, number>();
+    const behindTrailing: Array<{ keys: readonly string[]; run: () => void }> = [];
+    const afterTrailing = (keys: readonly string[], run: () => void): void => {
+      if (keys.some((key) => trailing.has(key))) behindTrailing.push({ keys, run });
+      else run();
+    };
+    const trail = (keys: readonly string[], delta: 1 | -1): void => {
+      for (const key of keys) {
+        const left = (trailing.get(key) ?? 0) + delta;
+        if (left === 0) trailing.delete(key);
+        else trailing.set(key, left);
+      }
+      if (delta > 0) return;
+      // In arrival order: a write still blocked keeps the ones behind it on the same keys waiting.
+      const waiting = behindTrailing.splice(0);
+      const blocked = new Set<string>(trailing.keys());
+      for (const entry of waiting) {
+        if (entry.keys.some((key) => blocked.has(key))) {
+          behindTrailing.push(entry);
+          for (const key of entry.keys) blocked.add(key);
+        } else entry.run();
+      }
+    };
 
     /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
     const suspected = new Map<number, string>();
@@ -240,11 +268,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         }
         if (!early) return context.reply(request, reply);
         background.end(early.seq, reply.ok);
+        trail(keys, -1);
         const missed = reply.ok ? (reply.missed ?? []) : copies.filter((server) => !holders?.includes(server));
         context.send(request.from, { type: 'caught-up', group: options.name, seq: early.seq, missed } satisfies CaughtUp);
       };
       const answerEarly = (lagging: number): void => {
         early = { seq: background.begin(body.count * blockBytes), lagging };
+        trail(keys, 1);
         context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies DiskReply);
       };
       const marks = marksFor(body, targets);
@@ -416,7 +446,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         case 'write':
         case 'trim': {
           const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-          return locks.whenFree(keys, () => startWrite(request, body, keys));
+          return afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
         }
         case 'flush':
           return flush(request, body.token);
