@@ -27,7 +27,14 @@ export interface ClusterOptions {
   readonly mirrorLagBytes?: number;
 }
 
-export const mirrorLagBytesDefault = 4 * 1024 * 1024;
+/**
+ * Bytes per mirror pair that async protocols may answer before the second copy has them. 0 for
+ * now: with early answers on, nbdcopy over several connections met an I/O error and a hang in the
+ * real-client suite, and the simulator still finds server-async seeds (48, 52, 143) whose reads
+ * or snapshots miss an answered write. Until those are understood, async protocols answer when
+ * both copies have the data (as safe as sync; none of their speed).
+ */
+export const mirrorLagBytesDefault = 0;
 
 const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const copyHandlesPerGroup = 4;
