@@ -1,8 +1,8 @@
 import test from 'ava';
 import { duplicationProtocols } from '../src/control/catalog.js';
-import { Command, Errno } from '../src/nbd/protocol.js';
 import { Prng } from '../src/sim/prng.js';
-import { BlockJournal, blockBytes } from './helpers/block-journal.js';
+import { BlockJournal } from './helpers/block-journal.js';
+import { checkJournal } from './helpers/check-journal.js';
 import { clusterDirectory, startCluster, type ClusterUnderTest } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
 import { run } from './helpers/run.js';
@@ -131,29 +131,6 @@ test('mirror layout bad input: each a one-line error naming the value, non-zero 
   t.is((await cluster.cliOk(['disk', 'list', '--json'])).stdout, before);
 });
 
-/** Reads every block of the journal's range of export `disk` and checks it; returns the problems. */
-async function checkAll(cluster: ClusterUnderTest, disk: string, journal: BlockJournal, blocks: number): Promise<string[]> {
-  const client = await RawClient.connect(cluster.port);
-  await client.go(disk);
-  const problems: string[] = [];
-  const readBytes = 1024 * 1024;
-  for (let offset = 0; offset < blocks * blockBytes; offset += readBytes) {
-    client.request(Command.Read, { cookie: 1n, offset, length: readBytes });
-    const reply = await client.reply();
-    if (reply?.kind !== 'simple' || reply.error !== Errno.OK) throw new Error(`read at ${offset} failed`);
-    const bytes = await client.mustRead(readBytes);
-    for (let i = 0; i < readBytes / blockBytes; i++) {
-      const block = offset / blockBytes + i;
-      const content = bytes.subarray(i * blockBytes, (i + 1) * blockBytes);
-      const problem = journal.check(block, content);
-      if (problem) problems.push(problem);
-      journal.settle(block, content);
-    }
-  }
-  client.destroy();
-  return problems;
-}
-
 for (const protocol of ['client-async', 'server-async'] as const) {
   test(`${protocol}: kill -9 during writes with FLUSH and FUA; every flushed block survives, then the loss of either mirror`, async (t) => {
     t.timeout(6 * 60_000);
@@ -167,7 +144,7 @@ for (const protocol of ['client-async', 'server-async'] as const) {
       const cluster = await startCluster({ dataDir });
       t.teardown(() => cluster.stop());
       if (round === 0) await cluster.cliOk(['disk', 'create', 'm', '--size', '64M', '--layout', 'mirror', '--protocol', protocol]);
-      t.deepEqual((await checkAll(cluster, 'm', journal, blocks)).slice(0, 5), [], `round ${round}`);
+      t.deepEqual((await checkJournal(cluster, journal, blocks, 'm')).slice(0, 5), [], `round ${round}`);
       const client = await RawClient.connect(cluster.port);
       await client.go('m');
       const streaming = journal.stream(client, { flushEvery: 16, window: 16, random });
@@ -179,7 +156,7 @@ for (const protocol of ['client-async', 'server-async'] as const) {
     t.true(flushes >= 4, `${flushes} flushes answered`);
     const cluster = await startCluster({ dataDir });
     t.teardown(() => cluster.stop());
-    t.deepEqual((await checkAll(cluster, 'm', journal, blocks)).slice(0, 5), []);
+    t.deepEqual((await checkJournal(cluster, journal, blocks, 'm')).slice(0, 5), []);
     t.regex(await verifyCopies(cluster, 'm'), /; 0 blocks differ/);
     // Each mirror alone holds every flushed block.
     for (const [stop, start] of [
@@ -193,7 +170,7 @@ for (const protocol of ['client-async', 'server-async'] as const) {
         await cluster.waitUntilUp(120_000);
       }
       await cluster.cliOk(['server', 'stop', String(stop)]);
-      t.deepEqual((await checkAll(cluster, 'm', journal, blocks)).slice(0, 5), [], `server ${stop} stopped`);
+      t.deepEqual((await checkJournal(cluster, journal, blocks, 'm')).slice(0, 5), [], `server ${stop} stopped`);
     }
   });
 }
