@@ -96,7 +96,7 @@ export class AdminServer {
       case 'disk.list':
         return Promise.all((router.view?.disks ?? []).map((disk) => this.diskInfo(disk)));
       case 'disk.info':
-        return this.diskInfo(this.disk(request.name));
+        return this.diskInfo(this.cluster.router.disk(request.name));
       case 'disk.resize': {
         const reply = await router.control({ op: 'resize', name: request.name, sizeBytes: request.sizeBytes });
         if (!reply.ok) throw new WhorlError(reply.code, reply.message);
@@ -129,11 +129,6 @@ export class AdminServer {
     }
   }
 
-  private disk(name: string): VirtualDisk {
-    const disk = this.cluster.router.disk(name);
-    if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk named '${name}'`);
-    return disk;
-  }
 
   private target(name: string): ExportTarget {
     const target = this.cluster.router.target(name);
@@ -142,7 +137,7 @@ export class AdminServer {
   }
 
   private async deleteDisk(name: string, force: boolean): Promise<unknown> {
-    const disk = this.disk(name);
+    const disk = this.cluster.router.disk(name);
     const connections = this.catalog.connections(name);
     if (connections > 0 && !force) {
       throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${name}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);

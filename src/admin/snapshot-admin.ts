@@ -36,7 +36,7 @@ export class SnapshotAdmin {
   }
 
   async list(diskName: string): Promise<SnapshotInfo[]> {
-    const disk = this.disk(diskName);
+    const disk = this.cluster.router.disk(diskName);
     const disks = this.cluster.view?.disks ?? [];
     return Promise.all(disk.snapshots.map((snapshot) => this.info(disk, snapshot.name, disks)));
   }
@@ -56,7 +56,7 @@ export class SnapshotAdmin {
   }
 
   async rollback(diskName: string, snapshot: string, force: boolean): Promise<VirtualDisk> {
-    existingSnapshot(this.disk(diskName), snapshot);
+    existingSnapshot(this.cluster.router.disk(diskName), snapshot);
     const connections = this.catalog.connections(diskName);
     if (connections > 0 && !force) {
       throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${diskName}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
@@ -73,7 +73,7 @@ export class SnapshotAdmin {
    * are answered before the change too (a rollback must not lose them to the old map).
    */
   private async withWritesHeld(diskName: string, body: ControlRequest, drainFirst: boolean): Promise<{ reply: ControlAnswer; pauseMs: number; drained: Promise<void> }> {
-    this.disk(diskName);
+    this.cluster.router.disk(diskName);
     const gate = this.cluster.router.writeGate(diskName);
     const { drained } = await gate.hold();
     const held = performance.now();
@@ -91,11 +91,6 @@ export class SnapshotAdmin {
     return reply;
   }
 
-  private disk(name: string): VirtualDisk {
-    const disk = this.cluster.router.disk(name);
-    if (!disk) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk named '${name}'`);
-    return disk;
-  }
 
   /** The bytes only this snapshot's epoch sees, summed over running servers, per copy. */
   private async info(disk: VirtualDisk, name: string, disks: readonly VirtualDisk[]): Promise<SnapshotInfo> {

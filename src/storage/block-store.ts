@@ -133,6 +133,7 @@ export class BlockStore {
   trim(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): void {
     const versions = this.storage.keys(...blockRange('b', gmap, block, count));
     const needsHole = new Set<number>();
+    let freed = 0;
     // A clone's hole must also hide what its base layers hold there.
     for (const layer of base) {
       for (const key of this.storage.keys(...blockRange('b', layer.gmap, block, count))) {
@@ -146,11 +147,12 @@ export class BlockStore {
         this.storage.delete(key);
         this.storage.delete(blockKey('t', gmap, version.block, epoch));
         this.allocatedBlocks -= 1;
+        freed += 1;
       } else if (version.epoch < epoch) {
         needsHole.add(version.block);
       }
     }
-    if (versions.some((key) => parseBlockKey(key).epoch === epoch)) this.keepCount();
+    if (freed > 0) this.keepCount();
     if (needsHole.size > 0) this.mayHaveHoles = true;
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
   }

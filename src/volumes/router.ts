@@ -4,6 +4,7 @@ import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
 import { resolveExport, withBase, type ClusterView, type DuplicationProtocol, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
+import { existingDisk } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
 import type { CaughtUp, Duplication, GroupRequest } from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
@@ -45,6 +46,7 @@ export class Router {
   private readonly targets = new Map<string, ExportTarget>();
   private readonly attached = new Map<string, number>();
   private readonly lag = new Lag();
+  private readonly disksByName = new Map<string, VirtualDisk>();
   private context!: ActorContext;
 
   constructor(
@@ -62,8 +64,9 @@ export class Router {
     return this.view_;
   }
 
-  disk(name: string): VirtualDisk | undefined {
-    return this.view_?.disks.find((disk) => disk.name === name);
+  /** The disk named `name`; WHORL_EXPORT_NOT_FOUND if there is none (admin commands). */
+  disk(name: string): VirtualDisk {
+    return existingDisk(this.disksByName, name);
   }
 
   /** The disk or snapshot an export name stands for (resolved once per view: every request asks). */
@@ -194,6 +197,8 @@ export class Router {
     if (this.view_ && view.version <= this.view_.version) return;
     this.view_ = view;
     this.targets.clear();
+    this.disksByName.clear();
+    for (const disk of view.disks) this.disksByName.set(disk.name, disk);
     this.suspicions.onView(view);
   }
 
