@@ -31,7 +31,8 @@ export interface RecoveryDeps {
   readonly restarted: Set<number>;
   /** Regions (`gmap:region`) a failed write may have left different on the two copies. */
   readonly unsettled: Map<string, number | undefined>;
-  clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
+  /** `then` runs once the server has answered (cleared or not). */
+  clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void;
 }
 
 /** One region to copy from one copy to the other, and the marks that the copy settles. */
@@ -247,13 +248,24 @@ export class Recovery {
   private copyBatch(batch: Copy[], done: (outcome: 'copied' | 'failed' | 'replan') => void): void {
     const { locks } = this.deps;
     const keys = batch.map((copy) => regionKey(copy.disk.gmap, copy.region));
-    const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
-      if (outcome === 'copied') {
-        for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
-        for (const key of keys) this.deps.unsettled.delete(key);
-      }
+    const release = (outcome: 'copied' | 'failed' | 'replan'): void => {
       for (const key of keys) locks.release(key);
       done(outcome);
+    };
+    const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
+      if (outcome !== 'copied') return release(outcome);
+      for (const key of keys) this.deps.unsettled.delete(key);
+      // The next pass lists marks again: a listing answered before a clear would copy the region
+      // once more with no mark left to cover that copy's unflushed writes (a crash then tears the
+      // target unseen; sim seed 292). So the pass ends only when every clear has been answered.
+      const clears = batch.flatMap((copy) => copy.clears.map((clear) => ({ ...clear, gmap: copy.disk.gmap, region: copy.region })));
+      let left = clears.length;
+      if (left === 0) return release(outcome);
+      for (const { server, kind, gmap, region } of clears) {
+        this.deps.clearMarks(server, kind, gmap, [region], () => {
+          if (--left === 0) release(outcome);
+        });
+      }
     };
     let held = 0;
     for (const key of keys) {

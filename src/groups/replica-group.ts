@@ -178,7 +178,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         then(reply.ok, reply);
       });
     };
-    const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void => {
+    const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void => {
       const keys = regions.map((region) => markId(server, kind, gmap, region));
       for (const key of keys) {
         durableMarks.delete(key);
@@ -195,6 +195,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           clearing.delete(key);
           for (const waiter of entry.waiters) waiter();
         }
+        then?.();
       });
     };
 
