@@ -174,3 +174,26 @@ for (const protocol of ['client-async', 'server-async'] as const) {
     }
   });
 }
+
+test('both copies of a mirror pair out for a moment: reads and writes to it wait for a copy to return, then succeed (no I/O error)', async (t) => {
+  t.timeout(4 * 60_000);
+  const cluster = await startCluster();
+  t.teardown(() => cluster.stop());
+  await cluster.cliOk(['disk', 'create', 'm', '--size', '64M', '--layout', 'mirror', '--protocol', 'client-sync']);
+  const io = (...commands: string[]) => run('qemu-io', ['-f', 'raw', ...commands.flatMap((c) => ['-c', c]), cluster.uri('m')]);
+  t.is((await io('write -P 0x11 0 64k', 'flush')).code, 0);
+  // Unit 0 lives on servers 0 and 2 (the primary group's server 0 and its mirror).
+  await cluster.cliOk(['server', 'stop', '0']);
+  await cluster.cliOk(['server', 'stop', '2']);
+  const reading = io('read -P 0x11 0 64k');
+  const writing = io('write -P 0x22 64k 64k');
+  await sleep(1500);
+  await cluster.cliOk(['server', 'start', '0']);
+  await cluster.cliOk(['server', 'start', '2']);
+  const [read, wrote] = await Promise.all([reading, writing]);
+  t.is(read.code, 0, read.stdout + read.stderr);
+  t.is(wrote.code, 0, wrote.stdout + wrote.stderr);
+  const back = await io('read -P 0x11 0 64k', 'read -P 0x22 64k 64k');
+  t.is(back.code, 0, back.stdout + back.stderr);
+  t.notRegex(back.stdout, /Pattern verification failed/);
+});

@@ -36,6 +36,8 @@ type Message = GroupRequest | ControlPush | OwnWritten;
 type Incoming_ = Incoming<Message>;
 
 const suspectRetryMs = 300;
+/** How often a write waiting for a usable copy looks again, besides at every view. */
+const parkedRecheckMs = 250;
 type Request = RequestIncoming<GroupRequest>;
 
 /**
@@ -241,15 +243,30 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
 
-    const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
+    /** Writes that found no usable copy, each waiting to be admitted again (see startWrite). */
+    const parked: Array<() => void> = [];
+    const retryParked = (): void => {
+      for (const retry of parked.splice(0)) retry();
+    };
+
+    const admit = (request: Request, body: GroupWrite, keys: readonly string[], deadlineMs = context.now() + options.requestTimeoutMs): void =>
+      afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys, deadlineMs)));
+
+    const startWrite = (request: Request, body: GroupWrite, keys: readonly string[], deadlineMs: number): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
-      if (targets.length === 0) {
-        return context.reply(request, { ok: false, code: 'WHORL_IO', message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` } satisfies DiskReply);
-      }
       const regions = regionsOf(body.block, body.count);
       const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
-      if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
+      const refusal = targets.length === 0 ? `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` : lone && `blocks ${body.block}+${body.count}: ${lone}`;
+      if (refusal) {
+        // Copies that missed heartbeats on a loaded machine are back within moments, and a copy
+        // that lacks its partner's writes is resynced: the write waits for a view that brings a
+        // usable copy, up to the group's request timeout, rather than failing at once.
+        if (context.now() >= deadlineMs) return context.reply(request, { ok: false, code: 'WHORL_IO', message: refusal } satisfies DiskReply);
+        parked.push(() => admit(request, body, keys, deadlineMs));
+        context.setTimer(Math.min(parkedRecheckMs, deadlineMs - context.now()), { op: 'parked' });
+        return;
+      }
       locks.begin(keys);
       /** Set when the write was answered before its second copy had it (async duplication). */
       let early: { seq: number; lagging: number } | undefined;
@@ -449,7 +466,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         case 'write':
         case 'trim': {
           const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-          return afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
+          return admit(request, body, keys);
         }
         case 'flush':
           return flush(request, body.token);
@@ -472,6 +489,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           adopt(body.view);
           // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
           for (const server of suspected.keys()) if (!writable(state(server))) suspected.delete(server);
+          retryParked();
           return recovery.onView();
         case 'recover':
           return recovery.request(body.server, body.round);
@@ -509,6 +527,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           case 'timer': {
             const timer = incoming.body as { op?: string; ref?: number };
             if (timer.op === 'suspect-retry') return resuspect();
+            if (timer.op === 'parked') return retryParked();
             if (timer.op === 'deadline') {
               const then = afterDeadline.get(timer.ref!);
               afterDeadline.delete(timer.ref!);

@@ -23,6 +23,9 @@ export interface RouterOptions {
 }
 
 /** How each protocol of a mirror disk duplicates; `hybrid` picks by its connections (`duplicationOf`). */
+/** How often a read with no readable copy looks again, besides at every view. */
+const readableRecheckMs = 250;
+
 const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
   'server-sync': { driver: 'server', sync: true },
   'server-async': { driver: 'server', sync: false },
@@ -47,6 +50,7 @@ export class Router {
   private readonly attached = new Map<string, number>();
   private readonly lag = new Lag();
   private readonly disksByName = new Map<string, VirtualDisk>();
+  private readonly changeWaiters: Array<() => void> = [];
   private context!: ActorContext;
 
   constructor(
@@ -124,9 +128,7 @@ export class Router {
 
   async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
-    const candidates = replicas
-      .filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server))
-      .sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
+    const candidates = (await this.readableCopies(disk, piece)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
@@ -153,8 +155,7 @@ export class Router {
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
-    const replicas = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
-    for (const server of replicas) {
+    for (const server of await this.readableCopies(disk, piece)) {
       const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, ...withBase(disk) } satisfies DiskRequest, this.options.readTimeoutMs)) as DiskReply;
       if (reply.ok) return reply.runs ?? [];
     }
@@ -182,6 +183,29 @@ export class Router {
     return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
   }
 
+  /**
+   * The copies of a piece a read may use. When none is (both copies resyncing after missed
+   * heartbeats, or lagging), it waits for a view or caught-up tell that makes one readable, up to
+   * the read timeout, instead of failing at once: recovery usually brings a copy back in moments.
+   */
+  private async readableCopies(disk: ExportTarget, piece: Piece): Promise<number[]> {
+    const deadline = this.context.now() + this.options.readTimeoutMs;
+    for (;;) {
+      const copies = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
+      const leftMs = deadline - this.context.now();
+      if (copies.length > 0 || leftMs <= 0) return copies;
+      await new Promise<void>((resolve) => {
+        this.changeWaiters.push(resolve);
+        this.context.setTimer(Math.min(readableRecheckMs, leftMs), 'recheck');
+      });
+    }
+  }
+
+  /** A view or caught-up tell may have made a copy readable: every waiting read looks again. */
+  private wakeReaders(): void {
+    for (const resolve of this.changeWaiters.splice(0)) resolve();
+  }
+
   private suspect(server: number, reply: DiskReply): void {
     if (reply.ok) return;
     this.context.send(address(this.context.self.node, 'control'), { op: 'suspect', server, why: `router: ${reply.code}` } satisfies ControlRequest);
@@ -200,6 +224,7 @@ export class Router {
     this.disksByName.clear();
     for (const disk of view.disks) this.disksByName.set(disk.name, disk);
     this.suspicions.onView(view);
+    this.wakeReaders();
   }
 
   private receive(incoming: Incoming<unknown>): void {
@@ -211,8 +236,11 @@ export class Router {
           this.suspicions.missed(push.missed);
           this.lag.caughtUp(push.group, push.seq);
         }
+        this.wakeReaders();
         return;
       }
+      case 'timer':
+        return this.wakeReaders();
       case 'reply':
       case 'failure': {
         const resolve = this.waiting.get(incoming.requestId);
