@@ -259,10 +259,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
       const refusal = targets.length === 0 ? `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` : lone && `blocks ${body.block}+${body.count}: ${lone}`;
       if (refusal) {
-        // Copies that missed heartbeats on a loaded machine are back within moments, and a copy
-        // that lacks its partner's writes is resynced: the write waits for a view that brings a
-        // usable copy, up to the group's request timeout, rather than failing at once.
-        if (context.now() >= deadlineMs) return context.reply(request, { ok: false, code: 'WHORL_IO', message: refusal } satisfies DiskReply);
+        // Copies that missed heartbeats on a loaded machine are back within moments: with none
+        // writable, the write waits for a view that brings one back, up to the group's request
+        // timeout, rather than failing at once. (A lone copy lacking its partner's writes fails
+        // at once, as before: waiting there changes what recovery sees of the failed write.)
+        if (targets.length > 0 || context.now() >= deadlineMs) return context.reply(request, { ok: false, code: 'WHORL_IO', message: refusal } satisfies DiskReply);
         parked.push(() => admit(request, body, keys, deadlineMs));
         context.setTimer(Math.min(parkedRecheckMs, deadlineMs - context.now()), { op: 'parked' });
         return;
