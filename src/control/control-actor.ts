@@ -246,9 +246,14 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       }
     };
 
+    let lastTickMs = context.now();
     const tick = (): void => {
       const now = context.now();
-      servers.forEach((server, id) => {
+      // A tick that comes late means this thread itself was held up (a loaded machine): the
+      // heartbeats queued meanwhile are read next, so nobody is judged on this tick.
+      const late = now - lastTickMs > tickMs + options.heartbeatTimeoutMs / 2;
+      lastTickMs = now;
+      if (!late) servers.forEach((server, id) => {
         if ((server.state === 'up' || server.state === 'resyncing') && now - server.lastSeenMs > options.heartbeatTimeoutMs) {
           setState(id, 'down', `no heartbeat for ${Math.round(now - server.lastSeenMs)} ms`);
         } else if (server.state === 'resyncing' && now - server.roundAskedMs > recoverRepeatMs) {

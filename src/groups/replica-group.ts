@@ -36,8 +36,6 @@ type Message = GroupRequest | ControlPush | OwnWritten;
 type Incoming_ = Incoming<Message>;
 
 const suspectRetryMs = 300;
-/** How often a write waiting for a usable copy looks again, besides at every view. */
-const parkedRecheckMs = 250;
 type Request = RequestIncoming<GroupRequest>;
 
 /**
@@ -243,31 +241,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
 
-    /** Writes that found no usable copy, each waiting to be admitted again (see startWrite). */
-    const parked: Array<() => void> = [];
-    const retryParked = (): void => {
-      for (const retry of parked.splice(0)) retry();
-    };
-
-    const admit = (request: Request, body: GroupWrite, keys: readonly string[], deadlineMs = context.now() + options.requestTimeoutMs): void =>
-      afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys, deadlineMs)));
-
-    const startWrite = (request: Request, body: GroupWrite, keys: readonly string[], deadlineMs: number): void => {
+    const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
+      if (targets.length === 0) {
+        return context.reply(request, { ok: false, code: 'WHORL_IO', message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` } satisfies DiskReply);
+      }
       const regions = regionsOf(body.block, body.count);
       const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
-      const refusal = targets.length === 0 ? `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` : lone && `blocks ${body.block}+${body.count}: ${lone}`;
-      if (refusal) {
-        // Copies that missed heartbeats on a loaded machine are back within moments: with none
-        // writable, the write waits for a view that brings one back, up to the group's request
-        // timeout, rather than failing at once. (A lone copy lacking its partner's writes fails
-        // at once, as before: waiting there changes what recovery sees of the failed write.)
-        if (targets.length > 0 || context.now() >= deadlineMs) return context.reply(request, { ok: false, code: 'WHORL_IO', message: refusal } satisfies DiskReply);
-        parked.push(() => admit(request, body, keys, deadlineMs));
-        context.setTimer(Math.min(parkedRecheckMs, deadlineMs - context.now()), { op: 'parked' });
-        return;
-      }
+      if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
       locks.begin(keys);
       /** Set when the write was answered before its second copy had it (async duplication). */
       let early: { seq: number; lagging: number } | undefined;
@@ -467,7 +449,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         case 'write':
         case 'trim': {
           const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-          return admit(request, body, keys);
+          return afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
         }
         case 'flush':
           return flush(request, body.token);
@@ -490,7 +472,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           adopt(body.view);
           // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
           for (const server of suspected.keys()) if (!writable(state(server))) suspected.delete(server);
-          retryParked();
           return recovery.onView();
         case 'recover':
           return recovery.request(body.server, body.round);
@@ -528,7 +509,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           case 'timer': {
             const timer = incoming.body as { op?: string; ref?: number };
             if (timer.op === 'suspect-retry') return resuspect();
-            if (timer.op === 'parked') return retryParked();
             if (timer.op === 'deadline') {
               const then = afterDeadline.get(timer.ref!);
               afterDeadline.delete(timer.ref!);
