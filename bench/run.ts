@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { benchActors } from './actors.js';
+import { benchCeft } from './ceft.js';
 import { benchCluster } from './cluster.js';
 import { benchNbd } from './nbd.js';
 import { benchSnapshot } from './snapshot.js';
@@ -12,6 +13,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   storage: benchStorage,
   cluster: benchCluster,
   snapshot: benchSnapshot,
+  ceft: benchCeft,
 };
 
 async function main(): Promise<void> {

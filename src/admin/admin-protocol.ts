@@ -1,9 +1,12 @@
+import type { DuplicationProtocol } from '../control/catalog.js';
 /**
  * The admin socket (DIR/admin.sock): one JSON request per line, one JSON answer per line.
  *
  *   | command       | arguments                                  | result                    |
  *   |---------------|--------------------------------------------|---------------------------|
  *   | disk.create   | name, sizeBytes, replicas, stripeBytes     | DiskInfo                  |
+ *   |               | [mirror, protocol]                         |                           |
+ *   | disk.set      | name, protocol                             | DiskInfo                  |
  *   | disk.list     |                                            | DiskInfo[]                |
  *   | disk.info     | name                                       | DiskInfo                  |
  *   | disk.resize   | name, sizeBytes                            | DiskInfo                  |
@@ -21,7 +24,17 @@
  * An answer is `{ ok: true, result }` or `{ ok: false, code, message }`.
  */
 export type AdminRequest =
-  | { readonly command: 'disk.create'; readonly name: string; readonly sizeBytes: number; readonly replicas: 1 | 2; readonly stripeBytes: number }
+  | {
+      readonly command: 'disk.create';
+      readonly name: string;
+      readonly sizeBytes: number;
+      readonly replicas: 1 | 2;
+      readonly stripeBytes: number;
+      /** Servers per mirror group ('auto': half the cluster) for the mirror layout. */
+      readonly mirror?: number | 'auto';
+      readonly protocol?: DuplicationProtocol;
+    }
+  | { readonly command: 'disk.set'; readonly name: string; readonly protocol: DuplicationProtocol }
   | { readonly command: 'disk.list' }
   | { readonly command: 'disk.info'; readonly name: string }
   | { readonly command: 'disk.resize'; readonly name: string; readonly sizeBytes: number }
@@ -54,6 +67,21 @@ export interface DiskInfo {
   readonly snapshots: number;
   /** Background garbage collection: jobs running, bytes freed since the daemon started. */
   readonly collecting: { readonly running: number; readonly freedBytes: number };
+  readonly layout: 'chained' | 'mirror';
+  /** The mirror layout's duplication, or null for chained declustering. */
+  readonly mirror: MirrorInfo | null;
+}
+
+export interface MirrorInfo {
+  /** Servers per mirror group: 0..G-1 primary, G..2G-1 backup. */
+  readonly groupServers: number;
+  readonly protocol: DuplicationProtocol;
+  /** What the protocol does now (hybrid: by connections). */
+  readonly driver: 'server' | 'client';
+  readonly sync: boolean;
+  /** Bytes answered to clients whose second copy is still being written. */
+  readonly lagBytes: number;
+  readonly lagBytesMax: number;
 }
 
 export interface SnapshotInfo {

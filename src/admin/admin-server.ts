@@ -9,7 +9,7 @@ import { verifyReplicas } from './verify.js';
 import { GarbageCollector } from './garbage.js';
 import { SnapshotAdmin } from './snapshot-admin.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
-import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type ServerInfo } from './admin-protocol.js';
+import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type MirrorInfo, type ServerInfo } from './admin-protocol.js';
 
 /** Serves the admin socket of a running daemon: the CLI's `whorl disk …` and `whorl server …`. */
 export class AdminServer {
@@ -82,7 +82,14 @@ export class AdminServer {
     const router = this.cluster.router;
     switch (request.command) {
       case 'disk.create': {
-        const reply = await router.control({ op: 'create', name: request.name, sizeBytes: request.sizeBytes, replicas: request.replicas, stripeBytes: request.stripeBytes });
+        const mirror = request.mirror === 'auto' ? Math.floor(this.cluster.servers / 2) : request.mirror;
+        const layout = mirror === undefined ? {} : { mirror, protocol: request.protocol };
+        const reply = await router.control({ op: 'create', name: request.name, sizeBytes: request.sizeBytes, replicas: request.replicas, stripeBytes: request.stripeBytes, ...layout });
+        if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+        return this.diskInfo(reply.disk!);
+      }
+      case 'disk.set': {
+        const reply = await router.control({ op: 'set', name: request.name, protocol: request.protocol });
         if (!reply.ok) throw new WhorlError(reply.code, reply.message);
         return this.diskInfo(reply.disk!);
       }
@@ -172,7 +179,15 @@ export class AdminServer {
       origin: disk.origin ?? null,
       snapshots: disk.snapshots.length,
       collecting: this.collector.status,
+      layout: disk.mirror ? 'mirror' : 'chained',
+      mirror: this.mirrorInfo(disk),
     };
+  }
+
+  private mirrorInfo(disk: VirtualDisk): MirrorInfo | null {
+    const duplication = this.cluster.router.duplicationOf(disk);
+    if (!disk.mirror || !disk.protocol || !duplication) return null;
+    return { groupServers: disk.mirror, protocol: disk.protocol, ...duplication, lagBytes: this.cluster.router.lagBytes(disk), lagBytesMax: this.cluster.mirrorLagBytes };
   }
 
   private async serverInfos(): Promise<ServerInfo[]> {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { adminRequest } from '../admin/admin-client.js';
 import type { AdminRequest, DiskInfo, ServerInfo } from '../admin/admin-protocol.js';
+import { duplicationProtocols, type DuplicationProtocol } from '../control/catalog.js';
 import type { VerifyReport } from '../admin/verify.js';
 import { formatSize, parseSize } from './size.js';
 import { UsageError } from './usage-error.js';
@@ -14,6 +15,13 @@ Commands:
   create NAME --size SIZE [--replicas 1|2] [--stripe SIZE]
                        a new thin virtual disk, exported over NBD as NAME
                        (replicas 2 = chained declustering, the default; stripe default 64K)
+  create NAME --size SIZE --layout mirror [--groups auto|G] --protocol P
+                       CEFT mirroring: servers 0..G-1 (primary group) mirrored by G..2G-1
+                       (backup group); G defaults to half the servers. P is how writes reach
+                       both copies: server-sync, server-async, client-sync, client-async or
+                       hybrid (async answers with one copy written; FLUSH/FUA wait for both)
+  set NAME --protocol P
+                       switch a mirror disk's duplication protocol, online
   list [--json]        every virtual disk
   info NAME [--json]   size, allocated bytes, replicas, health, stale bytes, connections
   resize NAME --size SIZE
@@ -56,7 +64,16 @@ export async function diskCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...common, size: { type: 'string' }, replicas: { type: 'string', default: '2' }, stripe: { type: 'string', default: '64K' }, force: { type: 'boolean', default: false } },
+    options: {
+      ...common,
+      size: { type: 'string' },
+      replicas: { type: 'string', default: '2' },
+      stripe: { type: 'string', default: '64K' },
+      force: { type: 'boolean', default: false },
+      layout: { type: 'string', default: 'chained' },
+      groups: { type: 'string' },
+      protocol: { type: 'string' },
+    },
   });
   const [command, name, ...extra] = positionals;
   if (values.help || command === undefined || command === 'help') {
@@ -80,9 +97,13 @@ export async function diskCommand(argv: string[]): Promise<number> {
     case 'create': {
       const replicas = Number(values.replicas);
       if (values.replicas !== '1' && values.replicas !== '2') throw new UsageError(`--replicas: '${values.replicas}' is not 1 or 2`);
-      request = { command: 'disk.create', name: needName(), sizeBytes: needSize(), replicas: replicas as 1 | 2, stripeBytes: parseSize('--stripe', values.stripe!) };
+      request = { command: 'disk.create', name: needName(), sizeBytes: needSize(), replicas: replicas as 1 | 2, stripeBytes: parseSize('--stripe', values.stripe!), ...mirrorLayout(values) };
       break;
     }
+    case 'set':
+      if (values.protocol === undefined) throw new UsageError('whorl disk set: --protocol P is required');
+      request = { command: 'disk.set', name: needName(), protocol: values.protocol as DuplicationProtocol };
+      break;
     case 'list':
       request = { command: 'disk.list' };
       break;
@@ -115,6 +136,20 @@ export async function diskCommand(argv: string[]): Promise<number> {
   else if (request.command === 'disk.verify') return printVerify(result as VerifyReport);
   else printDisks([result as DiskInfo]);
   return 0;
+}
+
+/** --layout, --groups and --protocol of `disk create`, checked for what only the CLI knows. */
+function mirrorLayout(values: { layout?: string; groups?: string; protocol?: string; replicas?: string }): { mirror?: number | 'auto'; protocol?: DuplicationProtocol } {
+  if (values.layout === 'chained') {
+    if (values.groups !== undefined) throw new UsageError('--groups applies to --layout mirror only');
+    if (values.protocol !== undefined) throw new UsageError('--protocol applies to --layout mirror only');
+    return {};
+  }
+  if (values.layout !== 'mirror') throw new UsageError(`--layout: '${values.layout}' is not chained or mirror`);
+  if (values.protocol === undefined) throw new UsageError(`--layout mirror needs --protocol (${duplicationProtocols.join(', ')})`);
+  const groups = values.groups ?? 'auto';
+  if (groups !== 'auto' && !/^[1-9][0-9]*$/.test(groups)) throw new UsageError(`--groups: '${groups}' is not auto or a number of servers per group`);
+  return { mirror: groups === 'auto' ? 'auto' : Number(groups), protocol: values.protocol as DuplicationProtocol };
 }
 
 /** DISK@NAME → [DISK, NAME]; anything else is a usage error naming the value. */
@@ -168,8 +203,16 @@ export function socketOf(values: { 'data-dir'?: string; admin?: string }): strin
 }
 
 export function printDisks(disks: DiskInfo[]): void {
-  const rows = disks.map((disk) => [disk.name, formatSize(disk.sizeBytes), formatSize(disk.allocatedBytes), String(disk.replicas), disk.health, formatSize(disk.staleBytes), String(disk.connections)]);
-  printTable(['NAME', 'SIZE', 'ALLOCATED', 'REPLICAS', 'HEALTH', 'STALE', 'CONNECTIONS'], rows);
+  const rows = disks.map((disk) => [disk.name, formatSize(disk.sizeBytes), formatSize(disk.allocatedBytes), String(disk.replicas), layoutOf(disk), disk.health, formatSize(disk.staleBytes), String(disk.connections)]);
+  printTable(['NAME', 'SIZE', 'ALLOCATED', 'REPLICAS', 'LAYOUT', 'HEALTH', 'STALE', 'CONNECTIONS'], rows);
+}
+
+/** chained, or e.g. mirror/hybrid(client-sync) lag 1.5M */
+function layoutOf(disk: DiskInfo): string {
+  if (!disk.mirror) return disk.layout;
+  const now = `${disk.mirror.driver}-${disk.mirror.sync ? 'sync' : 'async'}`;
+  const protocol = disk.mirror.protocol === now ? now : `${disk.mirror.protocol}(${now})`;
+  return `mirror/${protocol}${disk.mirror.lagBytes > 0 ? ` lag ${formatSize(disk.mirror.lagBytes)}` : ''}`;
 }
 
 function printServers(servers: ServerInfo[]): void {

@@ -18,6 +18,8 @@ export type { Layer } from '../storage/versions.js';
  *   |                   | clone's snapshot, or the snapshot a disk was rolled back to |
  *   | origin            | the snapshot ('DISK@NAME') a clone was made from          |
  *   | snapshots         | read-only exports of older epochs, oldest first           |
+ *   | mirror, protocol  | CEFT mirror layout: servers per mirror group and how      |
+ *   |                   | writes are duplicated (absent for chained declustering)   |
  *
  * A read of the disk finds, per block, the newest version at or below `epoch` in `gmap`, else in
  * each base layer in turn (Petal §2.2). Writes go to `gmap` at `epoch` only.
@@ -30,7 +32,18 @@ export interface VirtualDisk extends GMapLayout {
   readonly base: readonly Layer[];
   readonly origin?: string;
   readonly snapshots: readonly Snapshot[];
+  readonly protocol?: DuplicationProtocol;
 }
+
+/**
+ * How a mirror disk's writes reach both copies (CEFT-PVFS): the primary server duplicates
+ * (server-*) or the front end writes both (client-*); sync answers when both copies have the
+ * data, async when one has (the other follows in the background; FLUSH and FUA still wait for
+ * both). `hybrid` drives from the front end while it has more connections than a mirror group has
+ * servers, from the servers otherwise.
+ */
+export const duplicationProtocols = ['server-sync', 'server-async', 'client-sync', 'client-async', 'hybrid'] as const;
+export type DuplicationProtocol = (typeof duplicationProtocols)[number];
 
 /** A frozen epoch of a disk: what `gmap` held at `epoch`, then `base`, at `sizeBytes`. */
 export interface Snapshot {
@@ -73,7 +86,7 @@ export function withBase(target: { readonly base: readonly Layer[] }): { base?: 
 }
 
 function layoutOf(disk: VirtualDisk): GMapLayout {
-  return { gmap: disk.gmap, servers: disk.servers, replicas: disk.replicas, stripeBytes: disk.stripeBytes };
+  return { gmap: disk.gmap, servers: disk.servers, replicas: disk.replicas, stripeBytes: disk.stripeBytes, ...(disk.mirror ? { mirror: disk.mirror } : {}) };
 }
 
 /**

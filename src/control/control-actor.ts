@@ -3,8 +3,8 @@ import { address } from '../actors/address.js';
 import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { WhorlError, isWhorlError } from '../errors.js';
-import { checkLayout } from '../volumes/layout.js';
-import { diskNamePattern, type ClusterView, type ServerState, type ServerStatus, type Snapshot, type VirtualDisk } from './catalog.js';
+import { checkLayout, orderersHolding } from '../volumes/layout.js';
+import { diskNamePattern, duplicationProtocols, type ClusterView, type DuplicationProtocol, type ServerState, type ServerStatus, type Snapshot, type VirtualDisk } from './catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from './control-protocol.js';
 import { ControlStore } from './control-store.js';
 import { checkDeletable, cloneSource, dropSnapshot, existingDisk, makeClone, rollBack, takeSnapshot } from './snapshots.js';
@@ -28,9 +28,9 @@ interface Server {
   lastSeenMs: number;
   /** The recovery round in progress and the groups that have not finished it. */
   round: number;
-  groupsLeft: Set<number>;
+  groupsLeft: Set<string>;
   roundAskedMs: number;
-  progress: Map<number, { bytesLeft: number; bytesPerSecond: number }>;
+  progress: Map<string, { bytesLeft: number; bytesPerSecond: number }>;
 }
 
 type Request = RequestIncoming<ControlRequest>;
@@ -91,11 +91,11 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       publish();
       if (state === 'resyncing') startRecovery(id);
     };
-    /** The groups holding copies with server `id`: its own (as primary) and its left neighbour's. */
+    /** The groups holding copies with server `id`: its own (as primary), its left neighbour's, its mirror pairs. */
     const startRecovery = (id: number): void => {
       const server = servers[id]!;
       server.round += 1;
-      server.groupsLeft = new Set([id, (id + options.servers - 1) % options.servers]);
+      server.groupsLeft = new Set(orderersHolding(id, options.servers));
       askRecovery(id);
     };
     const askRecovery = (id: number): void => {
@@ -103,7 +103,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       server.roundAskedMs = context.now();
       for (const group of server.groupsLeft) {
         const push: ControlPush = { type: 'recover', server: id, round: server.round };
-        context.send(address(context.self.node, `group-${group}`), push);
+        context.send(address(context.self.node, group), push);
       }
     };
 
@@ -126,9 +126,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       switch (body.op) {
         case 'view': {
           // A restarted group lost the recovery rounds it owed: ask it again.
-          const group = /^group-(\d+)$/.exec(request.from.actor);
           servers.forEach((server, id) => {
-            if (group && server.state === 'resyncing' && server.groupsLeft.has(Number(group[1]))) {
+            if (server.state === 'resyncing' && server.groupsLeft.has(request.from.actor)) {
               context.send(request.from, { type: 'recover', server: id, round: server.round } satisfies ControlPush);
             }
           });
@@ -142,6 +141,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             servers: options.servers,
             replicas: body.replicas,
             stripeBytes: body.stripeBytes,
+            ...(body.mirror !== undefined ? { mirror: body.mirror, protocol: body.protocol } : {}),
             epoch: 0,
             sizeBytes: body.sizeBytes,
             createdAtMs: context.wallClockMs(),
@@ -157,6 +157,12 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' is ${disk.sizeBytes} bytes; shrinking to ${body.sizeBytes} is not supported (grow only)`);
           }
           return change(request, { ...disk, sizeBytes: body.sizeBytes });
+        }
+        case 'set': {
+          const disk = existingDisk(disks, body.name);
+          if (!disk.mirror) throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' uses chained declustering; --protocol applies to --layout mirror disks only`);
+          checkProtocol(body.protocol);
+          return change(request, { ...disk, protocol: body.protocol });
         }
         case 'delete': {
           const disk = checkDeletable(disks, body.name);
@@ -240,9 +246,14 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       }
     };
 
+    let lastTickMs = context.now();
     const tick = (): void => {
       const now = context.now();
-      servers.forEach((server, id) => {
+      // A tick that comes late means this thread itself was held up (a loaded machine): the
+      // heartbeats queued meanwhile are read next, so nobody is judged on this tick.
+      const late = now - lastTickMs > tickMs + options.heartbeatTimeoutMs / 2;
+      lastTickMs = now;
+      if (!late) servers.forEach((server, id) => {
         if ((server.state === 'up' || server.state === 'resyncing') && now - server.lastSeenMs > options.heartbeatTimeoutMs) {
           setState(id, 'down', `no heartbeat for ${Math.round(now - server.lastSeenMs)} ms`);
         } else if (server.state === 'resyncing' && now - server.roundAskedMs > recoverRepeatMs) {
@@ -297,5 +308,20 @@ function checkNewDisk(body: Extract<ControlRequest, { op: 'create' }>, disks: Ma
   if (!Number.isSafeInteger(body.stripeBytes) || body.stripeBytes < 65536 || body.stripeBytes % 65536 !== 0 || body.stripeBytes > 32 * 1024 * 1024) {
     throw new WhorlError('WHORL_BAD_ARGUMENT', `stripe ${body.stripeBytes} bytes: must be a multiple of 64 KiB up to 32 MiB`);
   }
-  checkLayout({ gmap: 0, servers, replicas: body.replicas, stripeBytes: body.stripeBytes });
+  if (body.mirror !== undefined) {
+    if (body.replicas !== 2) throw new WhorlError('WHORL_BAD_ARGUMENT', `--layout mirror keeps two copies; replicas ${body.replicas} does not apply`);
+    if (!Number.isInteger(body.mirror) || body.mirror < 1 || body.mirror * 2 > servers) {
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `mirror groups of ${String(body.mirror)} servers: must be 1 to ${Math.floor(servers / 2)} on this cluster of ${servers} (a primary and a backup group)`);
+    }
+    checkProtocol(body.protocol);
+  } else if (body.protocol !== undefined) {
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `--protocol applies to --layout mirror disks only`);
+  }
+  checkLayout({ gmap: 0, servers, replicas: body.replicas, stripeBytes: body.stripeBytes, ...(body.mirror !== undefined ? { mirror: body.mirror } : {}) });
+}
+
+function checkProtocol(protocol: unknown): void {
+  if (!duplicationProtocols.includes(protocol as DuplicationProtocol)) {
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `protocol '${String(protocol)}': must be one of ${duplicationProtocols.join(', ')}`);
+  }
 }

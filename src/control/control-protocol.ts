@@ -1,5 +1,5 @@
 import type { WhorlErrorCode } from '../errors.js';
-import type { ClusterView, Snapshot, VirtualDisk } from './catalog.js';
+import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from './catalog.js';
 
 /**
  * Messages of the control actor.
@@ -9,6 +9,7 @@ import type { ClusterView, Snapshot, VirtualDisk } from './catalog.js';
  *   | view        | request | anyone          | the current ClusterView                            |
  *   | create      | request | admin           | a new virtual disk (durable before the answer)     |
  *   | resize      | request | admin           | grow a disk                                        |
+ *   | set         | request | admin           | a mirror disk's duplication protocol               |
  *   | delete      | request | admin           | forget a disk; answers its GMap so space is freed |
  *   | snapshot    | request | admin           | freeze the disk's epoch as DISK@NAME; writes go on |
  *   |             |         |                 | in the next epoch (the router holds writes around) |
@@ -21,13 +22,25 @@ import type { ClusterView, Snapshot, VirtualDisk } from './catalog.js';
  *   | recovered   | tell    | replica group   | copied what `server` missed in this group's units  |
  *   | progress    | tell    | replica group   | bytes left to copy for `server`, and the rate      |
  *
+ * Groups are named by actor: `group-P` (chained) or `mirror-P-M` (a mirror pair).
+ *
  * Pushed by the control actor as tells: `{ type: 'view', view }` to every subscriber and
- * `{ type: 'recover', server }` to the two groups that hold copies with a returning server.
+ * `{ type: 'recover', server }` to the groups that hold copies with a returning server.
  */
 export type ControlRequest =
   | { readonly op: 'view' }
-  | { readonly op: 'create'; readonly name: string; readonly sizeBytes: number; readonly replicas: 1 | 2; readonly stripeBytes: number }
+  | {
+      readonly op: 'create';
+      readonly name: string;
+      readonly sizeBytes: number;
+      readonly replicas: 1 | 2;
+      readonly stripeBytes: number;
+      /** Servers per mirror group: the mirror layout (with `protocol`) instead of chained declustering. */
+      readonly mirror?: number;
+      readonly protocol?: DuplicationProtocol;
+    }
   | { readonly op: 'resize'; readonly name: string; readonly sizeBytes: number }
+  | { readonly op: 'set'; readonly name: string; readonly protocol: DuplicationProtocol }
   | { readonly op: 'delete'; readonly name: string }
   | { readonly op: 'snapshot'; readonly disk: string; readonly name: string }
   | { readonly op: 'unsnapshot'; readonly disk: string; readonly name: string }
@@ -36,8 +49,8 @@ export type ControlRequest =
   | { readonly op: 'setStopped'; readonly server: number; readonly stopped: boolean }
   | { readonly op: 'heartbeat'; readonly server: number; readonly incarnation: number }
   | { readonly op: 'suspect'; readonly server: number; readonly why: string }
-  | { readonly op: 'recovered'; readonly group: number; readonly server: number; readonly round: number }
-  | { readonly op: 'progress'; readonly group: number; readonly server: number; readonly bytesLeft: number; readonly bytesPerSecond: number };
+  | { readonly op: 'recovered'; readonly group: string; readonly server: number; readonly round: number }
+  | { readonly op: 'progress'; readonly group: string; readonly server: number; readonly bytesLeft: number; readonly bytesPerSecond: number };
 
 export type ControlReply =
   | { readonly ok: true; readonly view: ClusterView; readonly disk?: VirtualDisk; readonly snapshot?: Snapshot }

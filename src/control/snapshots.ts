@@ -59,6 +59,8 @@ export function makeClone(source: { disk: VirtualDisk; snapshot: Snapshot }, nam
     servers: disk.servers,
     replicas: disk.replicas,
     stripeBytes: disk.stripeBytes,
+    // The base layers are read on the servers that hold the snapshot: the clone keeps its layout.
+    ...(disk.mirror ? { mirror: disk.mirror, protocol: disk.protocol } : {}),
     epoch: 0,
     sizeBytes: snapshot.sizeBytes,
     createdAtMs,

@@ -1,6 +1,7 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
-import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import type { DiskReply } from '../storage/disk-protocol.js';
+import type { ServerRequest } from '../servers/server-protocol.js';
 
 /**
  * Requests to server actors with a continuation each: an actor stays one synchronous `receive`,
@@ -18,7 +19,7 @@ export class Asker {
     return this.waiting.size;
   }
 
-  ask(server: number, body: DiskRequest, then: (reply: DiskReply) => void): void {
+  ask(server: number, body: ServerRequest, then: (reply: DiskReply) => void): void {
     this.waiting.set(this.context.request(address(this.context.self.node, `server-${server}`), body, this.timeoutMs), then);
   }
 

@@ -2,9 +2,11 @@ import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { Layer } from '../storage/versions.js';
 
 /**
- * Requests a replica-group actor answers (from the router). Group g orders the writes of every
- * stripe unit whose primary is server g; its secondary is server g + 1 (mod N). Every reply is a
- * DiskReply; `complete` on a flush tells whether the primary's disk was flushed.
+ * Requests a replica-group actor answers (from the router). Group `group-P` orders the writes of
+ * every chained-declustering unit whose primary is server P (its secondary is P + 1 mod N); group
+ * `mirror-P-M` those of every mirror-layout unit on the pair (P, M). Every reply is a DiskReply;
+ * `complete` on a flush tells whether the primary's disk was flushed. A mirror write carries its
+ * `duplication`; one answered with `lagging` (async) is followed by a `caught-up` tell.
  *
  *   | op      | kind    | meaning                                                          |
  *   |---------|---------|------------------------------------------------------------------|
@@ -26,6 +28,7 @@ export type GroupRequest =
       readonly count: number;
       readonly handle: BufferHandle;
       readonly fua: boolean;
+      readonly duplication?: Duplication;
     }
   | {
       readonly op: 'trim';
@@ -37,8 +40,31 @@ export type GroupRequest =
       readonly fua: boolean;
       /** A clone's base layers: its holes must hide them (disk-protocol.ts). */
       readonly base?: readonly Layer[];
+      readonly duplication?: Duplication;
     }
   | { readonly op: 'flush'; readonly token: number }
   | { readonly op: 'flushed'; readonly token: number };
 
 export type GroupWrite = Extract<GroupRequest, { op: 'write' | 'trim' }>;
+
+/**
+ * How a mirror group writes both copies (catalog.ts `DuplicationProtocol`): `server` asks the
+ * primary server to write and forward to its mirror, `client` writes both disks itself; unless
+ * `sync`, the answer may come when one copy has the data (the primary's, for `server`).
+ */
+export interface Duplication {
+  readonly driver: 'server' | 'client';
+  readonly sync: boolean;
+}
+
+/**
+ * Told to the writer of a write answered early (`lagging`), when the lagging copy has it or will
+ * not: `missed` lists the servers whose copy lacks it (marked stale on the other).
+ */
+export interface CaughtUp {
+  readonly type: 'caught-up';
+  /** The group and the `seq` of its answer's `lagging`. */
+  readonly group: string;
+  readonly seq: number;
+  readonly missed: readonly number[];
+}

@@ -5,13 +5,14 @@ import { liveGmaps, withBase, writable, type ClusterView, type Layer } from '../
 import type { ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
-import { unitOfRegion, type GMapLayout } from '../volumes/layout.js';
+import { ordererOf, unitOfRegion, type GMapLayout } from '../volumes/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { parseRegionKey, regionKey, type RegionLocks } from './region-locks.js';
 import { copyRegionByBlock } from './torn-repair.js';
 
 export interface RecoveryDeps {
-  readonly group: number;
+  /** The group's actor name: it recovers the units it orders (`ordererOf`). */
+  readonly group: string;
   readonly primary: number;
   readonly secondary: number;
   readonly servers: number;
@@ -30,7 +31,8 @@ export interface RecoveryDeps {
   readonly restarted: Set<number>;
   /** Regions (`gmap:region`) a failed write may have left different on the two copies. */
   readonly unsettled: Map<string, number | undefined>;
-  clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void;
+  /** `then` runs once the server has answered (cleared or not). */
+  clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void;
 }
 
 /** One region to copy from one copy to the other, and the marks that the copy settles. */
@@ -138,14 +140,15 @@ export class Recovery {
    * (replica-group.ts), so this is logged as a broken invariant and the primary wins.
    */
   private plan(view: ClusterView, found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>): Copy[] {
-    const { primary, secondary, servers, group } = this.deps;
+    const { primary, secondary, group } = this.deps;
+    const ours = (disk: LiveGmap | undefined, region: number): disk is LiveGmap => disk !== undefined && disk.replicas === 2 && ordererOf(disk, unitOfRegion(disk, region)) === group;
     const disks = new Map([...liveGmaps(view.disks)].map(([gmap, { layout, live, base }]): [number, LiveGmap] => [gmap, { ...layout, live, base }]));
     const state = (server: number) => view.servers[server]?.state;
     const regions = new Map<string, { disk: LiveGmap; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }>();
     for (const { server, kind, marks } of found) {
       for (const { gmap, region } of marks) {
         const disk = disks.get(gmap);
-        if (!disk || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
+        if (!ours(disk, region)) continue;
         const key = regionKey(gmap, region);
         const entry = regions.get(key) ?? { disk, region, staleOn: new Set<number>(), clears: [] };
         if (kind === 'stale') entry.staleOn.add(server);
@@ -158,7 +161,7 @@ export class Recovery {
     for (const key of this.deps.unsettled.keys()) {
       const { gmap, region } = parseRegionKey(key);
       const disk = disks.get(gmap);
-      if (!disk || regions.has(key) || disk.replicas !== 2 || unitOfRegion(disk, region) % servers !== group) continue;
+      if (!ours(disk, region) || regions.has(key)) continue;
       regions.set(key, { disk, region, staleOn: new Set<number>(), clears: [] });
     }
     const copies: Copy[] = [];
@@ -245,13 +248,24 @@ export class Recovery {
   private copyBatch(batch: Copy[], done: (outcome: 'copied' | 'failed' | 'replan') => void): void {
     const { locks } = this.deps;
     const keys = batch.map((copy) => regionKey(copy.disk.gmap, copy.region));
-    const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
-      if (outcome === 'copied') {
-        for (const copy of batch) for (const clear of copy.clears) this.deps.clearMarks(clear.server, clear.kind, copy.disk.gmap, [copy.region]);
-        for (const key of keys) this.deps.unsettled.delete(key);
-      }
+    const release = (outcome: 'copied' | 'failed' | 'replan'): void => {
       for (const key of keys) locks.release(key);
       done(outcome);
+    };
+    const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
+      if (outcome !== 'copied') return release(outcome);
+      for (const key of keys) this.deps.unsettled.delete(key);
+      // The next pass lists marks again: a listing answered before a clear would copy the region
+      // once more with no mark left to cover that copy's unflushed writes (a crash then tears the
+      // target unseen; sim seed 292). So the pass ends only when every clear has been answered.
+      const clears = batch.flatMap((copy) => copy.clears.map((clear) => ({ ...clear, gmap: copy.disk.gmap, region: copy.region })));
+      let left = clears.length;
+      if (left === 0) return release(outcome);
+      for (const { server, kind, gmap, region } of clears) {
+        this.deps.clearMarks(server, kind, gmap, [region], () => {
+          if (--left === 0) release(outcome);
+        });
+      }
     };
     let held = 0;
     for (const key of keys) {

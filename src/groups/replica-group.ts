@@ -4,24 +4,36 @@ import type { BufferHandle } from '../actors/buffer-pool.js';
 import { assertNever } from '../assert.js';
 import { writable, type ClusterView, type ServerState } from '../control/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
-import type { MarkKind } from '../storage/block-keys.js';
-import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
+import type { DiskReply } from '../storage/disk-protocol.js';
 import { regionsOf } from '../volumes/layout.js';
 import { Asker, isServerFailure } from './asker.js';
-import type { GroupRequest, GroupWrite } from './group-protocol.js';
+import type { DiskWrite, DuplicateReply, OwnWritten } from '../servers/server-protocol.js';
+import { Background } from './background.js';
+import type { CaughtUp, GroupRequest, GroupWrite } from './group-protocol.js';
 import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { RegionLocks, regionKey, parseRegionKey } from './region-locks.js';
 
 export interface GroupOptions {
-  readonly id: number;
+  /** The actor's name: `group-P` (chained declustering) or `mirror-P-M` (a CEFT mirror pair). */
+  readonly name: string;
+  readonly primary: number;
+  readonly secondary: number;
   readonly servers: number;
   readonly requestTimeoutMs: number;
   /** 64 KiB shared buffers this group owns for recovery copies (leased by the main thread). */
   readonly copyHandles: readonly BufferHandle[];
+  /**
+   * Mirror pairs: 64 KiB shared buffers for async writes. A write answered before its second copy
+   * is written must not depend on the client's buffer (released with the answer): its data is
+   * copied into one of these first, which bounds the background lag to their total size.
+   */
+  readonly lagHandles?: readonly BufferHandle[];
 }
 
-type Incoming_ = Incoming<GroupRequest | ControlPush>;
+type Message = GroupRequest | ControlPush | OwnWritten;
+type Incoming_ = Incoming<Message>;
 
 const suspectRetryMs = 300;
 type Request = RequestIncoming<GroupRequest>;
@@ -34,10 +46,9 @@ type Request = RequestIncoming<GroupRequest>;
  * the missing server is reported to the control actor. Recovery (recovery.ts) copies marked
  * regions back when a server returns, holding each region against writes while it copies.
  */
-export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | ControlPush> {
-  return (context: ActorContext): Actor<GroupRequest | ControlPush> => {
-    const primary = options.id;
-    const secondary = (options.id + 1) % options.servers;
+export function replicaGroup(options: GroupOptions): Behavior<Message> {
+  return (context: ActorContext): Actor<Message> => {
+    const { primary, secondary } = options;
     const asker = new Asker(context, options.requestTimeoutMs);
     const locks = new RegionLocks();
     const control = address(context.self.node, 'control');
@@ -70,6 +81,41 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
      */
     const unsettled = new Map<string, number | undefined>();
     const ledger = new FlushLedger();
+    const lagHandles = [...(options.lagHandles ?? [])];
+    const background = new Background(lagHandles.length * regionBytes);
+    /** Duplicates sent to the primary with `early`: what its `own-written` tell starts, by ref. */
+    const ownWritten = new Map<number, () => void>();
+    /** What waits for a wall-clock deadline to pass, by timer ref. */
+    const afterDeadline = new Map<number, () => void>();
+    let nextRef = 1;
+    /**
+     * Regions with a write answered early whose second copy is still being written. The client
+     * may write the same blocks again at once; that write waits, so that both copies apply the
+     * two in the same order.
+     */
+    const trailing = new Map<string, number>();
+    const behindTrailing: Array<{ keys: readonly string[]; run: () => void }> = [];
+    const afterTrailing = (keys: readonly string[], run: () => void): void => {
+      if (keys.some((key) => trailing.has(key))) behindTrailing.push({ keys, run });
+      else run();
+    };
+    const trail = (keys: readonly string[], delta: 1 | -1): void => {
+      for (const key of keys) {
+        const left = (trailing.get(key) ?? 0) + delta;
+        if (left === 0) trailing.delete(key);
+        else trailing.set(key, left);
+      }
+      if (delta > 0) return;
+      // In arrival order: a write still blocked keeps the ones behind it on the same keys waiting.
+      const waiting = behindTrailing.splice(0);
+      const blocked = new Set<string>(trailing.keys());
+      for (const entry of waiting) {
+        if (entry.keys.some((key) => blocked.has(key))) {
+          behindTrailing.push(entry);
+          for (const key of entry.keys) blocked.add(key);
+        } else entry.run();
+      }
+    };
 
     /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
     const suspected = new Map<number, string>();
@@ -132,7 +178,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         then(reply.ok, reply);
       });
     };
-    const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]): void => {
+    const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void => {
       const keys = regions.map((region) => markId(server, kind, gmap, region));
       for (const key of keys) {
         durableMarks.delete(key);
@@ -149,11 +195,12 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
           clearing.delete(key);
           for (const waiter of entry.waiters) waiter();
         }
+        then?.();
       });
     };
 
     const recovery = new Recovery({
-      group: options.id,
+      group: options.name,
       primary,
       secondary,
       servers: options.servers,
@@ -204,18 +251,32 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
       if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
       locks.begin(keys);
+      /** Set when the write was answered before its second copy had it (async duplication). */
+      let early: { seq: number; lagging: number } | undefined;
+      /** The group's buffer holding the data of a write that may be answered early. */
+      let ownBuffer: BufferHandle | undefined;
       /**
        * `holders`: the copies a failed write landed on, when it was sent to the disks (it may have
        * landed on others too, unanswered).
        */
       const finish = (reply: DiskReply, holders?: readonly number[]): void => {
         locks.end(keys);
+        if (ownBuffer) lagHandles.push(ownBuffer);
         if (!reply.ok && holders) {
           // A reader may have seen the write on the one copy that has it: recovery copies from it.
           for (const key of keys) unsettled.set(key, holders.length === 1 ? holders[0] : undefined);
           recovery.reconcile();
         }
-        context.reply(request, reply);
+        if (!early) return context.reply(request, reply);
+        background.end(early.seq, reply.ok);
+        trail(keys, -1);
+        const missed = reply.ok ? (reply.missed ?? []) : copies.filter((server) => !holders?.includes(server));
+        context.send(request.from, { type: 'caught-up', group: options.name, seq: early.seq, missed } satisfies CaughtUp);
+      };
+      const answerEarly = (lagging: number): void => {
+        early = { seq: background.begin(body.count * blockBytes), lagging };
+        trail(keys, 1);
+        context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies DiskReply);
       };
       const marks = marksFor(body, targets);
       let marksLeft = marks.length;
@@ -223,7 +284,17 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
-        writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
+        const mayAnswerEarly =
+          body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0;
+        // A trim holds no buffer, so nothing would bound how many wait in the background between
+        // admission and answer: it is answered when both copies have it.
+        if (!mayAnswerEarly || body.op === 'trim') return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
+        // The data outlives the answer: both copies are written from the group's own buffer.
+        const own = lagHandles.pop()!;
+        const copy = { ...own, lengthBytes: body.count * blockBytes };
+        context.view(body.handle).copy(context.view(copy));
+        ownBuffer = own;
+        writeCopies({ ...body, handle: copy }, live, copies.filter((server) => !live.includes(server)), regions, finish, answerEarly);
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {
@@ -237,23 +308,44 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       }
     };
 
+    /** Both copies up and neither lacking writes the other has: a write may be answered with one. */
+    const bothComplete = (gmap: number, regions: readonly number[]): boolean =>
+      incomplete(primary, gmap, regions) === undefined && incomplete(secondary, gmap, regions) === undefined;
+
     /**
      * Writes every live copy at once. A copy that was skipped (down, or its marks failed) or lost to
      * a server failure leaves a stale mark on the copies that have the write, and is named in the
-     * answer's `missed`, so that readers keep off it until it has resynced.
+     * answer's `missed`, so that readers keep off it until it has resynced. `early` (async
+     * duplication) is called once one copy has the write while the other is still being written.
      */
-    const writeCopies = (body: GroupWrite, targets: readonly number[], skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply, holders: readonly number[]) => void): void => {
-      const disk: DiskRequest =
+    const writeCopies = (
+      body: GroupWrite,
+      targets: readonly number[],
+      skipped: readonly number[],
+      regions: readonly number[],
+      done: (reply: DiskReply, holders: readonly number[]) => void,
+      early?: (lagging: number) => void,
+    ): void => {
+      const disk: DiskWrite =
         body.op === 'write'
           ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
           : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua, ...(body.base ? { base: body.base } : {}) };
       const replies = new Map<number, DiskReply>();
-      for (const server of targets) {
-        asker.ask(server, disk, (reply) => {
-          replies.set(server, reply);
-          if (replies.size === targets.length) settle();
-        });
-      }
+      let answer = early;
+      const answerOnce = (lagging: number): void => {
+        const then = answer;
+        answer = undefined;
+        then?.(lagging);
+      };
+      const serverDriven = body.duplication?.driver === 'server' && targets.length === 2;
+      const got = (server: number, reply: DiskReply): void => {
+        replies.set(server, reply);
+        if (replies.size === targets.length) return settle();
+        // Client-driven: the first copy written answers; server-driven: the primary's tell does.
+        if (reply.ok && !serverDriven) answerOnce(targets.find((other) => other !== server)!);
+      };
+      if (serverDriven) duplicateThroughPrimary(disk, early ? answerOnce : undefined, got);
+      else for (const server of targets) asker.ask(server, disk, (reply) => got(server, reply));
       const settle = (): void => {
         const succeeded = targets.filter((server) => replies.get(server)!.ok);
         for (const server of succeeded) {
@@ -284,12 +376,42 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
     };
 
     /**
+     * Server-driven duplication: the primary writes its copy and forwards the write to its mirror.
+     * If the primary fails as a whole, the mirror's fate is unknown until the forward's deadline
+     * has passed (server-protocol.ts); then the mirror is written directly, so that its copy is
+     * known and no late forward can land after a later write.
+     */
+    const duplicateThroughPrimary = (disk: DiskWrite, early: ((lagging: number) => void) | undefined, got: (server: number, reply: DiskReply) => void): void => {
+      const ref = nextRef++;
+      const notAfterMs = context.wallClockMs() + options.requestTimeoutMs / 2;
+      if (early) ownWritten.set(ref, () => early(secondary));
+      asker.ask(primary, { op: 'duplicate', ref, mirror: secondary, notAfterMs, early: early !== undefined, write: disk }, (reply) => {
+        ownWritten.delete(ref);
+        const { mirror, ...own } = reply as DuplicateReply;
+        if (mirror) {
+          got(secondary, mirror);
+          return got(primary, own);
+        }
+        got(primary, own);
+        const timer = nextRef++;
+        afterDeadline.set(timer, () => asker.ask(secondary, disk, (direct) => got(secondary, direct)));
+        context.setTimer(Math.max(0, notAfterMs - context.wallClockMs()) + 1, { op: 'deadline', ref: timer });
+      });
+    };
+
+    /**
      * Flushes both copies; answered once both have answered. `complete` says the primary flushed
      * (writes that reached only the secondary are under a stale mark). Busy bits of the regions
      * written before the flush are cleared at `flushed`, where the ledger says both copies flushed
      * them in the incarnation that acknowledged them.
      */
     const flush = (request: Request, token: number): void => {
+      background.settled((ok) => {
+        if (ok) return flushCopies(request, token);
+        context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: a write answered before this flush lost its second copy and could not be marked stale` } satisfies DiskReply);
+      });
+    };
+    const flushCopies = (request: Request, token: number): void => {
       ledger.begin(token);
       if (!writable(state(primary))) return context.reply(request, { ok: true, complete: false });
       const copies = [primary, secondary].filter((server) => writable(state(server)));
@@ -327,7 +449,7 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
         case 'write':
         case 'trim': {
           const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-          return locks.whenFree(keys, () => startWrite(request, body, keys));
+          return afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
         }
         case 'flush':
           return flush(request, body.token);
@@ -339,9 +461,10 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
       }
     };
 
-    const onTell = (body: GroupRequest | ControlPush): void => {
+    const onTell = (body: Message): void => {
       if ('op' in body) {
         if (body.op === 'flushed') flushed(body.token);
+        if (body.op === 'own-written') ownWritten.get(body.ref)?.();
         return;
       }
       switch (body.type) {
@@ -383,9 +506,16 @@ export function replicaGroup(options: GroupOptions): Behavior<GroupRequest | Con
           case 'failure':
             asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
             return;
-          case 'timer':
-            if ((incoming.body as { op?: string }).op === 'suspect-retry') return resuspect();
+          case 'timer': {
+            const timer = incoming.body as { op?: string; ref?: number };
+            if (timer.op === 'suspect-retry') return resuspect();
+            if (timer.op === 'deadline') {
+              const then = afterDeadline.get(timer.ref!);
+              afterDeadline.delete(timer.ref!);
+              return then?.();
+            }
             return recovery.onTimer();
+          }
           case 'flushed':
             return;
           default:

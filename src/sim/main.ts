@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { runClusterSeed } from './cluster/scenario.js';
+import type { ClusterLayout } from './cluster/client.js';
+import { duplicationProtocols } from '../control/catalog.js';
 import { runDiskSeed } from './disk/scenario.js';
 import { runRegisterSeed } from './register/scenario.js';
 import { traceSimulationsTo } from './simulation.js';
@@ -13,6 +15,10 @@ interface SeedOutcome {
   readonly summary: string;
 }
 
+/** The cluster scenario's disk (`--layout`): chained declustering or a mirror protocol. */
+let clusterLayout: ClusterLayout = 'chained';
+const clusterLayouts: readonly ClusterLayout[] = ['chained', ...duplicationProtocols];
+
 /** Scenario → variant → run. The first variant of each is the correct one. */
 const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> = {
   register: {
@@ -20,8 +26,9 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
     'ack-early': (seed) => registerOutcome(runRegisterSeed(seed, 'ack-early')),
   },
   cluster: {
-    correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct')),
-    'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy')),
+    correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct', clusterLayout)),
+    'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy', clusterLayout)),
+    'read-lagging-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout)),
   },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
@@ -34,7 +41,7 @@ function registerOutcome(result: ReturnType<typeof runRegisterSeed>): SeedOutcom
 }
 
 function clusterOutcome(result: ReturnType<typeof runClusterSeed>): SeedOutcome {
-  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}, snapshots ${result.snapshots}; faults ${result.faults}` };
+  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}, snapshots ${result.snapshots}, answered with one copy ${result.earlyAnswers}; faults ${result.faults}` };
 }
 
 function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
@@ -45,8 +52,9 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * `npm run sim -- --seeds N [--first S]`: runs N seeds, stops at the first violation and prints
  * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
  * trace hash. `--scenario register|disk|cluster` picks what runs (register by default); `--variant`
- * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed; cluster: read-any-copy). `--trace` prints
- * every delivered message and event to stderr.
+ * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed; cluster:
+ * read-any-copy, read-lagging-copy); `--layout chained|server-sync|…|hybrid` the cluster's disk.
+ * `--trace` prints every delivered message and event to stderr.
  */
 function main(): number {
   const { values } = parseArgs({
@@ -56,12 +64,15 @@ function main(): number {
       first: { type: 'string', default: '1' },
       variant: { type: 'string', default: 'correct' },
       scenario: { type: 'string', default: 'register' },
+      layout: { type: 'string', default: 'chained' },
       trace: { type: 'boolean', default: false },
     },
   });
   if (values.trace) traceSimulationsTo((line) => process.stderr.write(`${line}\n`));
   const scenario = scenarios[values.scenario!];
   if (!scenario) return usage(`--scenario: '${values.scenario}' is not ${Object.keys(scenarios).join(' or ')}`);
+  if (!clusterLayouts.includes(values.layout as ClusterLayout)) return usage(`--layout: '${values.layout}' is not ${clusterLayouts.join(', ')}`);
+  clusterLayout = values.layout as ClusterLayout;
   const variant = values.variant!;
   const run = scenario[variant];
   if (!run) return usage(`--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`);
@@ -81,7 +92,7 @@ function main(): number {
     const result = run(seed);
     if (result.violation || !result.converged) {
       console.log(describe(result));
-      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}`;
+      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}`;
       console.log(`FAILED at seed ${seed}; replay with: SEED=${seed} npm run sim -- --seed ${seed} ${flags}`);
       return 1;
     }

@@ -67,6 +67,8 @@ export type DiskReply = (
       readonly complete?: boolean;
       /** A replica group's write: servers whose copy missed it (marked stale on the other). */
       readonly missed?: number[];
+      /** A mirror group's async write, answered while `server`'s copy is still being written; `seq` names it in the `caught-up` that follows. */
+      readonly lagging?: { readonly server: number; readonly seq: number };
       readonly runs?: Array<[number, number]>;
       readonly marks?: Array<{ gmap: number; region: number }>;
       readonly allocatedBytes?: number;

@@ -2,14 +2,15 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { resolveExport, withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
+import { resolveExport, withBase, type ClusterView, type DuplicationProtocol, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingDisk } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
-import type { GroupRequest } from '../groups/group-protocol.js';
+import type { CaughtUp, Duplication, GroupRequest } from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
-import { primaryOf, replicasOf, type GMapLayout, type Piece } from './layout.js';
+import { ordererOf, replicasOf, type Piece } from './layout.js';
+import { Lag } from './lag.js';
 import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
 
@@ -17,7 +18,20 @@ export interface RouterOptions {
   readonly servers: number;
   readonly readTimeoutMs: number;
   readonly writeTimeoutMs: number;
+  /** Every replica and mirror group: a FLUSH asks them all. */
+  readonly orderers: readonly string[];
 }
+
+/** How each protocol of a mirror disk duplicates; `hybrid` picks by its connections (`duplicationOf`). */
+/** How often a read with no readable copy looks again, besides at every view. */
+const readableRecheckMs = 250;
+
+const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
+  'server-sync': { driver: 'server', sync: true },
+  'server-async': { driver: 'server', sync: false },
+  'client-sync': { driver: 'client', sync: true },
+  'client-async': { driver: 'client', sync: false },
+};
 
 /**
  * Petal's client role, on the front end's thread: sends each piece of a request to the actors
@@ -33,7 +47,10 @@ export class Router {
   private readonly suspicions = new Suspicions();
   private readonly gates = new Map<string, WriteGate>();
   private readonly targets = new Map<string, ExportTarget>();
+  private readonly attached = new Map<string, number>();
+  private readonly lag = new Lag();
   private readonly disksByName = new Map<string, VirtualDisk>();
+  private readonly changeWaiters: Array<() => void> = [];
   private context!: ActorContext;
 
   constructor(
@@ -77,6 +94,31 @@ export class Router {
     return gate;
   }
 
+  /** NBD connections in transmission on a disk (the front end counts them; hybrid duplication reads them). */
+  connections(name: string): number {
+    return this.attached.get(name) ?? 0;
+  }
+
+  attach(name: string, delta: 1 | -1): void {
+    this.attached.set(name, Math.max(0, this.connections(name) + delta));
+  }
+
+  /**
+   * How a mirror disk's writes are duplicated now. `hybrid` (CEFT): client-driven while the disk's
+   * connections outnumber the servers of a mirror group, server-driven otherwise; both wait for
+   * both copies.
+   */
+  duplicationOf(disk: VirtualDisk): Duplication | undefined {
+    if (!disk.mirror || !disk.protocol) return undefined;
+    if (disk.protocol !== 'hybrid') return duplications[disk.protocol];
+    return this.connections(disk.name) > disk.mirror ? duplications['client-sync'] : duplications['server-sync'];
+  }
+
+  /** Bytes of a disk's writes answered while one copy is still being written (async duplication). */
+  lagBytes(disk: VirtualDisk): number {
+    return this.lag.bytes(disk.gmap);
+  }
+
   /** Asks the control actor (admin commands, start-up). */
   async control(body: ControlRequest, timeoutMs = 10_000): Promise<ControlReply> {
     const reply = (await this.ask('control', body, timeoutMs)) as ControlReply;
@@ -86,7 +128,7 @@ export class Router {
 
   async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
-    const candidates = replicas.filter((server) => this.suspicions.readable(this.view_, server)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
+    const candidates = (await this.readableCopies(disk, piece)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
@@ -100,19 +142,20 @@ export class Router {
     throw failure(last, `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`);
   }
 
-  async write(disk: GMapLayout, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
+  async write(disk: ExportTarget, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
     const replicas = replicasOf(disk, unit);
+    const duplication = this.duplicationOf(disk.disk);
     for (const server of replicas) this.queueDepth[server]! += 1;
-    const reply = (await this.ask(`group-${primaryOf(disk, unit)}`, body, this.options.writeTimeoutMs)) as DiskReply;
+    const reply = (await this.ask(ordererOf(disk, unit), duplication ? { ...body, duplication } : body, this.options.writeTimeoutMs)) as DiskReply;
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
     this.suspicions.missed(reply.missed);
+    if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
   }
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
-    const replicas = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server));
-    for (const server of replicas) {
+    for (const server of await this.readableCopies(disk, piece)) {
       const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, ...withBase(disk) } satisfies DiskRequest, this.options.readTimeoutMs)) as DiskReply;
       if (reply.ok) return reply.runs ?? [];
     }
@@ -126,18 +169,41 @@ export class Router {
    */
   async flush(): Promise<void> {
     const token = this.nextFlushToken++;
-    const groups = Array.from({ length: this.options.servers }, (_, group) => group);
-    const replies = (await Promise.all(groups.map((group) => this.ask(`group-${group}`, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
+    const groups = this.options.orderers;
+    const replies = (await Promise.all(groups.map((group) => this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
     const refused = replies.find((reply) => !reply.ok);
     if (refused) throw failure(refused, 'flush failed');
     if (replies.every((reply) => reply.ok && reply.complete)) {
-      for (const group of groups) this.context.send(address(this.context.self.node, `group-${group}`), { op: 'flushed', token } satisfies GroupRequest);
+      for (const group of groups) this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
     }
   }
 
   /** Asks a server's disk directly (admin statistics, replica comparison in tests). */
   async server(server: number, body: unknown, timeoutMs = 10_000): Promise<DiskReply> {
     return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
+  }
+
+  /**
+   * The copies of a piece a read may use. When none is (both copies resyncing after missed
+   * heartbeats, or lagging), it waits for a view or caught-up tell that makes one readable, up to
+   * the read timeout, instead of failing at once: recovery usually brings a copy back in moments.
+   */
+  private async readableCopies(disk: ExportTarget, piece: Piece): Promise<number[]> {
+    const deadline = this.context.now() + this.options.readTimeoutMs;
+    for (;;) {
+      const copies = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
+      const leftMs = deadline - this.context.now();
+      if (copies.length > 0 || leftMs <= 0) return copies;
+      await new Promise<void>((resolve) => {
+        this.changeWaiters.push(resolve);
+        this.context.setTimer(Math.min(readableRecheckMs, leftMs), 'recheck');
+      });
+    }
+  }
+
+  /** A view or caught-up tell may have made a copy readable: every waiting read looks again. */
+  private wakeReaders(): void {
+    for (const resolve of this.changeWaiters.splice(0)) resolve();
   }
 
   private suspect(server: number, reply: DiskReply): void {
@@ -158,15 +224,23 @@ export class Router {
     this.disksByName.clear();
     for (const disk of view.disks) this.disksByName.set(disk.name, disk);
     this.suspicions.onView(view);
+    this.wakeReaders();
   }
 
   private receive(incoming: Incoming<unknown>): void {
     switch (incoming.kind) {
       case 'tell': {
-        const push = incoming.body as ControlPush;
+        const push = incoming.body as ControlPush | CaughtUp;
         if (push.type === 'view') this.adopt(push.view);
+        if (push.type === 'caught-up') {
+          this.suspicions.missed(push.missed);
+          this.lag.caughtUp(push.group, push.seq);
+        }
+        this.wakeReaders();
         return;
       }
+      case 'timer':
+        return this.wakeReaders();
       case 'reply':
       case 'failure': {
         const resolve = this.waiting.get(incoming.requestId);

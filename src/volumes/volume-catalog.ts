@@ -10,7 +10,6 @@ import { VolumeBackend } from './volume-backend.js';
  */
 export class VolumeCatalog implements ExportCatalog {
   private readonly backends = new Map<string, VolumeBackend>();
-  private readonly attached = new Map<string, number>();
 
   constructor(
     private readonly router: Router,
@@ -28,8 +27,8 @@ export class VolumeCatalog implements ExportCatalog {
     let backend = this.backends.get(wanted);
     if (!backend) {
       backend = new VolumeBackend(wanted, this.router, this.pool, {
-        attach: (disk) => this.attached.set(disk, (this.attached.get(disk) ?? 0) + 1),
-        detach: (disk) => this.attached.set(disk, (this.attached.get(disk) ?? 1) - 1),
+        attach: (disk) => this.router.attach(disk, 1),
+        detach: (disk) => this.router.attach(disk, -1),
       });
       this.backends.set(wanted, backend);
     }
@@ -38,7 +37,7 @@ export class VolumeCatalog implements ExportCatalog {
 
   /** NBD connections in transmission on a disk. */
   connections(name: string): number {
-    return this.attached.get(name) ?? 0;
+    return this.router.connections(name);
   }
 
   /** Drops the backend of a deleted export (a disk's snapshots go with it). */

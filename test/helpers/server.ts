@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool } from '../../src/actors/buffer-pool.js';
 import { EmbeddedCluster } from '../../src/cluster/embedded.js';
+import { duplicationProtocols, type DuplicationProtocol } from '../../src/control/catalog.js';
 import { VolumeCatalog } from '../../src/volumes/volume-catalog.js';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { SingleExportCatalog } from '../../src/backends/single-export.js';
@@ -43,9 +44,12 @@ async function listenOn(catalog: ExportCatalog, pool: BufferPool, backend: Backe
   };
 }
 
-export type BackendKind = 'memory' | 'cluster';
-/** The real-client suites run against both: the memory disk and a replicated cluster disk. */
-export const backendKinds: readonly BackendKind[] = ['memory', 'cluster'];
+export type BackendKind = 'memory' | 'cluster' | `mirror ${DuplicationProtocol}`;
+/**
+ * The real-client suites run against each: the memory disk, a replicated cluster disk in chained
+ * declustering, and a mirror-layout disk with each duplication protocol.
+ */
+export const backendKinds: readonly BackendKind[] = ['memory', 'cluster', ...duplicationProtocols.map((protocol) => `mirror ${protocol}` as const)];
 
 /**
  * A real NBD server on loopback serving 'default' from either a memory disk or a whole embedded
@@ -55,6 +59,12 @@ export async function startServerOf(kind: BackendKind, sizeBytes: number): Promi
   if (kind === 'memory') return startServer(new MemoryBackend(sizeBytes));
   const dataDir = await mkdtemp(join(tmpdir(), 'whorl-suite-'));
   const cluster = await EmbeddedCluster.start({ dataDir, servers: 4, diskCapacityBytes: 1024 ** 3, defaultDiskSizeBytes: sizeBytes, defaultReplicas: 2, log: silentLogger() });
+  if (kind !== 'cluster') {
+    // The export 'default' becomes a mirror disk (primary group 0-1, backup group 2-3).
+    const protocol = kind.slice('mirror '.length) as DuplicationProtocol;
+    const replaced = [await cluster.router.control({ op: 'delete', name: 'default' }), await cluster.router.control({ op: 'create', name: 'default', sizeBytes, replicas: 2, stripeBytes: 65536, mirror: 2, protocol })];
+    for (const reply of replaced) if (!reply.ok) throw new Error(`mirror ${protocol} disk: ${reply.message}`);
+  }
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
   return listenOn(catalog, cluster.runtime.pool, catalog.open('default')!, async () => {
     await cluster.stop();

@@ -1,12 +1,13 @@
 import type { Actor, Behavior, Incoming } from '../../actors/actor.js';
 import { address } from '../../actors/address.js';
 import type { BufferHandle, BufferPool } from '../../actors/buffer-pool.js';
-import type { ClusterView, VirtualDisk } from '../../control/catalog.js';
+import type { ClusterView, DuplicationProtocol, VirtualDisk } from '../../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../../control/control-protocol.js';
-import type { GroupRequest } from '../../groups/group-protocol.js';
+import type { CaughtUp, Duplication, GroupRequest } from '../../groups/group-protocol.js';
 import { blockContent } from '../../storage/crash/block-content.js';
 import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
-import { primaryOf, replicasOf } from '../../volumes/layout.js';
+import { Lag } from '../../volumes/lag.js';
+import { ordererOf, orderersOf, replicasOf } from '../../volumes/layout.js';
 import { Suspicions } from '../../volumes/suspicions.js';
 import { reportRead } from '../disk/client.js';
 import type { DiskModel, ReadTicket } from '../disk/model.js';
@@ -19,15 +20,30 @@ const snapshotRate = 0.002;
 const snapshotsMax = 3;
 
 type Pending =
-  | { readonly op: 'write' | 'trim'; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
+  | { readonly op: 'write' | 'trim'; readonly group: string; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
   | { readonly op: 'read'; readonly block: number; readonly handle: BufferHandle; readonly ticket: ReadTicket }
   | { readonly op: 'flush'; readonly covers: Array<Set<number>>; readonly token: number }
   | { readonly op: 'compare'; readonly epoch: number; readonly block: number; readonly server: number; readonly handle: BufferHandle }
   | { readonly op: 'control' }
   | { readonly op: 'snapshot'; readonly name: string };
 
-/** 'read-any-copy' is a deliberately broken router: it also reads copies that are resyncing or missed writes. */
-export type ClusterVariant = 'correct' | 'read-any-copy';
+/**
+ * Deliberately broken routers: 'read-any-copy' also reads copies that are resyncing or missed
+ * writes; 'read-lagging-copy' also reads a mirror copy still being written by an async write that
+ * was already answered.
+ */
+export type ClusterVariant = 'correct' | 'read-any-copy' | 'read-lagging-copy';
+
+/** The disk the client drives: chained declustering, or mirror pairs with a duplication protocol. */
+export type ClusterLayout = 'chained' | DuplicationProtocol;
+
+/** Per protocol, how writes go; `hybrid` switches between its two at random, write by write. */
+const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
+  'server-sync': { driver: 'server', sync: true },
+  'server-async': { driver: 'server', sync: false },
+  'client-sync': { driver: 'client', sync: true },
+  'client-async': { driver: 'client', sync: false },
+};
 
 export interface ClusterClientState {
   view: ClusterView | undefined;
@@ -40,6 +56,8 @@ export interface ClusterClientState {
   differing: number[] | undefined;
   /** Snapshots taken (each compared and checked against its model at the end). */
   snapshots: number;
+  /** Writes answered while one mirror copy was still being written. */
+  earlyAnswers: number;
 }
 
 /**
@@ -52,7 +70,15 @@ export interface ClusterClientState {
  * of every block are compared at the disk's epoch and at every snapshot's, and each snapshot's
  * blocks are checked against its model.
  */
-export function clusterClient(pool: BufferPool, model: DiskModel, state: ClusterClientState, blockCount: number, stripeBytes: number, variant: ClusterVariant): Behavior<unknown> {
+export function clusterClient(
+  pool: BufferPool,
+  model: DiskModel,
+  state: ClusterClientState,
+  disk_: { blockCount: number; stripeBytes: number; servers: number; layout: ClusterLayout },
+  variant: ClusterVariant,
+): Behavior<unknown> {
+  const { blockCount, stripeBytes, layout } = disk_;
+  const orderers = orderersOf(disk_.servers).map((orderer) => orderer.name);
   return (context): Actor<unknown> => {
     const node = context.self.node;
     const pending = new Map<number, Pending>();
@@ -69,8 +95,21 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
     let comparedVersion = -1;
     const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
     const suspicions = new Suspicions();
+    const lag = new Lag();
+    const duplication = (): Duplication | undefined => {
+      if (layout === 'chained') return undefined;
+      if (layout === 'hybrid') return context.random() < 0.5 ? duplications['client-sync'] : duplications['server-sync'];
+      return duplications[layout];
+    };
     const send = (actor: string, body: unknown, what: Pending): void => void pending.set(context.request(address(node, actor), body, clusterClientTimeoutMs), what);
-    const createRequest = { op: 'create', name: 'sim', sizeBytes: blockCount * 4096, replicas: 2, stripeBytes } satisfies ControlRequest;
+    const createRequest = {
+      op: 'create',
+      name: 'sim',
+      sizeBytes: blockCount * 4096,
+      replicas: 2,
+      stripeBytes,
+      ...(layout === 'chained' ? {} : { mirror: disk_.servers / 2, protocol: layout }),
+    } satisfies ControlRequest;
     send('control', createRequest, { op: 'control' });
 
     const issue = (): void => {
@@ -83,15 +122,17 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
       if (roll < 0.06) {
         if (flushing) return;
         const covers = model.flushCovers();
-        flushing = { token: flushToken++, left: disk.servers, complete: true, covers };
-        for (let group = 0; group < disk.servers; group++) send(`group-${group}`, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', covers, token: flushing.token });
+        flushing = { token: flushToken++, left: orderers.length, complete: true, covers };
+        for (const group of orderers) send(group, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', covers, token: flushing.token });
         return;
       }
       const block = Math.floor(context.random() * blockCount);
       if (busy.has(block)) return;
       const unit = Math.floor((block * 4096) / stripeBytes);
       if (roll < 0.35) {
-        const servers = replicasOf(disk, unit).filter((server) => variant === 'read-any-copy' || suspicions.readable(state.view, server));
+        const servers = replicasOf(disk, unit).filter(
+          (server) => variant === 'read-any-copy' || (suspicions.readable(state.view, server) && (variant === 'read-lagging-copy' || !lag.lagging(disk!.gmap, block, 1, server))),
+        );
         if (servers.length === 0) return;
         busy.add(block);
         const server = servers[Math.floor(context.random() * servers.length)]!;
@@ -101,15 +142,17 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
       busy.add(block);
       const mySeq = seq++;
       const fua = context.random() < 0.1;
-      const group = `group-${primaryOf(disk, unit)}`;
+      const group = ordererOf(disk, unit);
+      const how = duplication();
+      const dup = how ? { duplication: how } : {};
       if (roll < 0.42) {
         model.sent(block, mySeq, true);
-        return send(group, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, fua } satisfies GroupRequest, { op: 'trim', block, seq: mySeq, fua });
+        return send(group, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, fua, ...dup } satisfies GroupRequest, { op: 'trim', group, block, seq: mySeq, fua });
       }
       const lease = pool.tryLease(4096)!;
       blockContent(mySeq, block).copy(lease.bytes);
       model.sent(block, mySeq, false);
-      send(group, { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, handle: lease.handle, fua } satisfies GroupRequest, { op: 'write', block, seq: mySeq, fua, handle: lease.handle });
+      send(group, { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, handle: lease.handle, fua, ...dup } satisfies GroupRequest, { op: 'write', group, block, seq: mySeq, fua, handle: lease.handle });
     };
 
     /** Once no write is in flight: the snapshot, then (its answer may be lost) the view says whether it was taken. */
@@ -167,7 +210,7 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
           if (flushing.left > 0) return;
           if (flushing.complete) {
             model.flushed(flushing.covers);
-            for (let group = 0; group < disk!.servers; group++) context.send(address(node, `group-${group}`), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
+            for (const group of orderers) context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
           }
           flushing = undefined;
           return;
@@ -179,6 +222,10 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
           if (reply?.ok) model.acked(what.block, what.seq, what.fua);
           else model.failed(what.block, what.seq);
           if (reply?.ok) suspicions.missed(reply.missed);
+          if (reply?.ok && reply.lagging) {
+            state.earlyAnswers += 1;
+            lag.add({ group: what.group, seq: reply.lagging.seq, gmap: disk!.gmap, block: what.block, count: 1, server: reply.lagging.server });
+          }
           return;
         case 'read': {
           busy.delete(what.block);
@@ -237,10 +284,14 @@ export function clusterClient(pool: BufferPool, model: DiskModel, state: Cluster
             context.setTimer(tickMs, 'tick');
             return;
           case 'tell': {
-            const push = incoming.body as ControlPush;
+            const push = incoming.body as ControlPush | CaughtUp;
             if (push.type === 'view' && (!state.view || push.view.version > state.view.version)) {
               state.view = push.view;
               suspicions.onView(push.view);
+            }
+            if (push.type === 'caught-up') {
+              suspicions.missed(push.missed);
+              lag.caughtUp(push.group, push.seq);
             }
             return;
           }

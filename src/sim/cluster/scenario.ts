@@ -1,13 +1,14 @@
 import { address } from '../../actors/address.js';
 import { controlActor } from '../../control/control-actor.js';
 import { replicaGroup } from '../../groups/replica-group.js';
+import { orderersOf } from '../../volumes/layout.js';
 import { serverActor } from '../../servers/server-actor.js';
 import { regionBytes } from '../../storage/block-keys.js';
 import { diskActor } from '../../storage/disk-actor.js';
 import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
-import { clusterClient, type ClusterClientState, type ClusterVariant } from './client.js';
+import { clusterClient, type ClusterClientState, type ClusterLayout, type ClusterVariant } from './client.js';
 import type { SeedResult } from '../seed-result.js';
 
 export const clusterFaultPhaseMs = 6000;
@@ -20,6 +21,7 @@ const faultTickMs = 50;
 export interface ClusterSeedResult extends SeedResult {
   readonly kills: number;
   readonly snapshots: number;
+  readonly earlyAnswers: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface ClusterSeedResult extends SeedResult {
  * flush errors, slow storage. The disk model checks every read. After healing, every server must
  * be up again and both copies of every block byte-identical.
  */
-export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'): ClusterSeedResult {
+export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained'): ClusterSeedResult {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const model = new DiskModel(blockCount);
@@ -44,16 +46,19 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   const killRate = 0.005 + prng.next() * 0.02;
   const faults = `kill=${killRate.toFixed(3)}/tick loss=${lossRate.toFixed(4)} delay<=${delayMsMax.toFixed(1)}ms flushErr=${storage.flushErrorRate.toFixed(3)} keep=${storage.keepUnflushedRate.toFixed(2)} tear=${storage.tearRate.toFixed(2)}`;
   const at = (actor: string) => address('sim', actor);
-  const groups = Array.from({ length: servers }, (_, id) => `group-${id}`);
-  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...groups], heartbeatTimeoutMs: 1500 }) as never);
-  for (let id = 0; id < servers; id++) {
+  const orderers = orderersOf(servers);
+  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs: 1500 }) as never);
+  for (const { name, primary, secondary } of orderers) {
     const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
-    sim.spawn(at(`group-${id}`), replicaGroup({ id, servers, requestTimeoutMs: 600, copyHandles }) as never);
+    const lagHandles = name.startsWith('mirror-') ? [1, 2, 3, 4].map(() => sim.pool.tryLease(regionBytes)!.handle) : [];
+    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagHandles }) as never);
+  }
+  for (let id = 0; id < servers; id++) {
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
-  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0 };
-  sim.spawn(at('router'), clusterClient(sim.pool, model, state, blockCount, stripeBytes, variant));
+  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0, earlyAnswers: 0 };
+  sim.spawn(at('router'), clusterClient(sim.pool, model, state, { blockCount, stripeBytes, servers, layout }, variant));
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
   let kills = 0;
@@ -93,6 +98,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     readsChecked: model.readsChecked,
     kills,
     snapshots: state.snapshots,
+    earlyAnswers: state.earlyAnswers,
     faults: converged ? faults : `${faults}; servers at the end: ${finalStates}`,
   };
 }

@@ -1,0 +1,71 @@
+import { assert } from '../assert.js';
+
+/** Writes a mirror group may have answered with one copy still being written (per group). */
+export const backgroundWritesMax = 4096;
+
+/**
+ * The async duplication protocols' bookkeeping: writes answered once one copy had them while the
+ * other copy is still being written. Their bytes are bounded (`lagBytesMax`): past it a write is
+ * answered only when both copies have it. A FLUSH waits until every write answered before it has
+ * both copies (or a stale mark for the missing one); if one of them ended without either, the
+ * flush fails, so an acknowledged FLUSH never covers a write that only one copy holds unmarked.
+ */
+export class Background {
+  private nextSeq = 1;
+  private readonly pending = new Map<number, number>();
+  private lagBytes_ = 0;
+  /** Background writes that ended without both copies or a mark, not yet reported by a flush. */
+  private unreported = 0;
+  private readonly waiters: Array<{ left: Set<number>; then: (ok: boolean) => void }> = [];
+
+  constructor(private readonly lagBytesMax: number) {}
+
+  get lagBytes(): number {
+    return this.lagBytes_;
+  }
+
+  /** Whether a write of `bytes` may be answered before its second copy is written. */
+  admits(bytes: number): boolean {
+    return this.pending.size < backgroundWritesMax && this.lagBytes_ + bytes <= this.lagBytesMax;
+  }
+
+  /** A write was answered early: returns its sequence number for `end`. */
+  begin(bytes: number): number {
+    assert(this.admits(bytes), 'background write past its bounds');
+    const seq = this.nextSeq++;
+    this.pending.set(seq, bytes);
+    this.lagBytes_ += bytes;
+    return seq;
+  }
+
+  /** Both copies have it (`ok`), or it ended without a durable record of the missing copy. */
+  end(seq: number, ok: boolean): void {
+    const bytes = this.pending.get(seq);
+    assert(bytes !== undefined, `background write ${seq} ended twice`);
+    this.pending.delete(seq);
+    this.lagBytes_ -= bytes;
+    if (!ok) this.unreported += 1;
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const waiter = this.waiters[i]!;
+      waiter.left.delete(seq);
+      if (waiter.left.size > 0) continue;
+      this.waiters.splice(i, 1);
+      waiter.then(this.report());
+    }
+  }
+
+  /**
+   * Calls `then` once every write answered so far has ended; `ok` is false when one that ended
+   * since the last report lost its second copy unmarked (that flush reports it, once).
+   */
+  settled(then: (ok: boolean) => void): void {
+    if (this.pending.size === 0) return then(this.report());
+    this.waiters.push({ left: new Set(this.pending.keys()), then });
+  }
+
+  private report(): boolean {
+    const ok = this.unreported === 0;
+    this.unreported = 0;
+    return ok;
+  }
+}

@@ -1,0 +1,34 @@
+import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+
+/** A write or trim of blocks, as a disk actor takes it. */
+export type DiskWrite = Extract<DiskRequest, { op: 'write' | 'trim' }>;
+
+/**
+ * Requests a server actor answers: every DiskRequest (passed to its disk), and the two of
+ * server-driven duplication (CEFT mirror layout):
+ *
+ *   | op        | from            | meaning                                                       |
+ *   |-----------|-----------------|---------------------------------------------------------------|
+ *   | duplicate | a mirror group  | write `write` on this server's disk and forward it to server  |
+ *   |           |                 | `mirror`; answered when both have answered (`mirror` in the   |
+ *   |           |                 | reply). With `early`, a tell `{ op: 'own-written', ref }` goes |
+ *   |           |                 | back as soon as this server's own copy has it.                |
+ *   | forwarded | another server  | `write` from the primary of a mirror pair, refused once the   |
+ *   |           |                 | wall clock passes `notAfterMs`                                |
+ *
+ * The deadline fences a forward held up past the point where the mirror group gave up on the
+ * primary and may have written the mirror itself (a late forward must not overwrite that).
+ */
+export type ServerRequest =
+  | DiskRequest
+  | { readonly op: 'duplicate'; readonly ref: number; readonly mirror: number; readonly notAfterMs: number; readonly early: boolean; readonly write: DiskWrite }
+  | { readonly op: 'forwarded'; readonly notAfterMs: number; readonly write: DiskWrite };
+
+/** The answer to `duplicate`: the primary's own outcome, and its mirror's under `mirror`. */
+export type DuplicateReply = DiskReply & { readonly mirror?: DiskReply };
+
+/** Told to the mirror group by the primary when its own copy of an `early` duplicate is written. */
+export interface OwnWritten {
+  readonly op: 'own-written';
+  readonly ref: number;
+}
