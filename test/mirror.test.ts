@@ -175,22 +175,24 @@ for (const protocol of ['client-async', 'server-async'] as const) {
   });
 }
 
-test('both copies of a mirror pair out for a moment: a read of it waits for a copy to come back, then succeeds (no I/O error)', async (t) => {
+test('both copies of a mirror pair resyncing at once: a read of it waits until one is up, then succeeds (no I/O error)', async (t) => {
   t.timeout(4 * 60_000);
   const cluster = await startCluster();
   t.teardown(() => cluster.stop());
   await cluster.cliOk(['disk', 'create', 'm', '--size', '64M', '--layout', 'mirror', '--protocol', 'client-sync']);
   const io = (...commands: string[]) => run('qemu-io', ['-f', 'raw', ...commands.flatMap((c) => ['-c', c]), cluster.uri('m')]);
   t.is((await io('write -P 0x11 0 64k', 'flush')).code, 0);
-  // Unit 0 lives on servers 0 and 2 (the primary group's server 0 and its mirror).
+  // Unit 0 lives on servers 0 and 2 (the primary group's server 0 and its mirror). Back from a
+  // stop, server 0 is resyncing, and stays so while its mirror is stopped (recovery needs both):
+  // no copy of unit 0 is readable, as after heartbeats missed on a loaded machine.
   await cluster.cliOk(['server', 'stop', '0']);
   await cluster.cliOk(['server', 'stop', '2']);
+  await cluster.cliOk(['server', 'start', '0']);
   const reading = io('read -P 0x11 0 64k');
   await sleep(1500);
-  await cluster.cliOk(['server', 'start', '0']);
   await cluster.cliOk(['server', 'start', '2']);
   const read = await reading;
   t.is(read.code, 0, read.stdout + read.stderr);
   t.notRegex(read.stdout, /Pattern verification failed/);
-  t.is((await io('write -P 0x22 64k 64k')).code, 0, 'writes go on once the copies are back');
+  t.is((await io('write -P 0x22 64k 64k')).code, 0, 'writes go on');
 });

@@ -184,16 +184,19 @@ export class Router {
   }
 
   /**
-   * The copies of a piece a read may use. When none is (both copies resyncing after missed
-   * heartbeats, or lagging), it waits for a view or caught-up tell that makes one readable, up to
-   * the read timeout, instead of failing at once: recovery usually brings a copy back in moments.
+   * The copies of a piece a read may use. When none is but one may soon be (resyncing, down after
+   * missed heartbeats, or lagging), it waits for a view or caught-up tell that makes one readable,
+   * up to the read timeout, instead of failing at once: recovery usually brings a copy back in
+   * moments. Copies an operator stopped come back only when told: the read fails at once.
    */
   private async readableCopies(disk: ExportTarget, piece: Piece): Promise<number[]> {
     const deadline = this.context.now() + this.options.readTimeoutMs;
     for (;;) {
-      const copies = replicasOf(disk, piece.unit).filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
+      const replicas = replicasOf(disk, piece.unit);
+      const copies = replicas.filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
       const leftMs = deadline - this.context.now();
-      if (copies.length > 0 || leftMs <= 0) return copies;
+      const returning = replicas.some((server) => this.view_?.servers[server]?.state !== 'stopped');
+      if (copies.length > 0 || !returning || leftMs <= 0) return copies;
       await new Promise<void>((resolve) => {
         this.changeWaiters.push(resolve);
         this.context.setTimer(Math.min(readableRecheckMs, leftMs), 'recheck');
