@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../src/admin/admin-client.js';
 import { duplicationProtocols } from '../src/control/catalog.js';
 import { waitForPort } from './nbd.js';
+import { arg } from './args.js';
 
 /**
  * `npm run bench -- ceft [--runtime=S] [--clients=1,2,4,8,16]`: the shape of CEFT-PVFS Table II.
@@ -18,9 +19,6 @@ import { waitForPort } from './nbd.js';
 const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const stretchBytes = 64 * 2 ** 20;
 
-function arg(args: string[], name: string, fallback: string): string {
-  return args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
-}
 
 /** MiB/s written by `clients` fio jobs, each its own connection, to disjoint stretches of `disk`. */
 async function aggregateWrite(port: number, disk: string, clients: number, runtimeS: number): Promise<number> {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../src/admin/admin-client.js';
 import { runFio, waitForPort, type Workload } from './nbd.js';
+import { arg } from './args.js';
 
 /**
  * `npm run bench -- snapshot [--snapshots=N] [--runtime=S]`: snapshot latency (p50/p99, in the
@@ -20,9 +21,6 @@ const randwrite: Workload = { name: '4k randwrite qd16', rw: 'randwrite', bs: '4
 const randread: Workload = { name: '4k randread qd16', rw: 'randread', bs: '4k', iodepth: 16 };
 const prefill: Workload = { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 };
 
-function arg(args: string[], name: string, fallback: number): number {
-  return Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
-}
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -35,8 +33,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 export async function benchSnapshot(args: string[]): Promise<void> {
-  const snapshots = arg(args, 'snapshots', 20);
-  const runtimeS = arg(args, 'runtime', 5);
+  const snapshots = Number(arg(args, 'snapshots', '20'));
+  const runtimeS = Number(arg(args, 'runtime', '5'));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-snapshot-'));
   let port = 20000 + Math.floor(Math.random() * 20000);
   try {

@@ -12,6 +12,7 @@ import { crashRound, type DiskState } from '../src/storage/crash/check.js';
 import { mapSizeFor } from '../src/storage/disk-format.js';
 import type { DiskReply, DiskRequest } from '../src/storage/disk-protocol.js';
 import { spawnDisk } from '../src/storage/spawn-disk.js';
+import { arg } from './args.js';
 
 /**
  * `npm run bench -- storage [--writes=N] [--kills=N] [--read-depth=N]`: 4 KiB random writes with a FLUSH every 64
@@ -28,13 +29,10 @@ interface Figures {
   fileBytes: number;
 }
 
-function arg(args: string[], name: string, fallback: number): number {
-  return Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
-}
 
 export async function benchStorage(args: string[]): Promise<void> {
-  const writes = Math.ceil(arg(args, 'writes', 50_000) / flushEvery) * flushEvery;
-  const kills = arg(args, 'kills', 50);
+  const writes = Math.ceil(Number(arg(args, 'writes', '50000')) / flushEvery) * flushEvery;
+  const kills = Number(arg(args, 'kills', '50'));
   const spanBlocks = writes * 4; // sparse: random blocks over four times what is written
   const prng = new Prng(7);
   const blocks = Array.from({ length: writes }, () => prng.int(spanBlocks));
@@ -42,7 +40,7 @@ export async function benchStorage(args: string[]): Promise<void> {
   const reads = Array.from({ length: writes }, () => blocks[prng.int(blocks.length)]!);
 
   const raw = await rawLmdb(blocks, reads);
-  const readDepth = arg(args, 'read-depth', 64);
+  const readDepth = Number(arg(args, 'read-depth', '64'));
   const actor = await throughDiskActor(blocks, reads, readDepth);
   console.log('');
   console.log(`${writes.toLocaleString('en-US')} random 4 KiB writes over ${(spanBlocks * blockBytes / 2 ** 20).toFixed(0)} MiB, FLUSH every ${flushEvery}; as many random reads`);

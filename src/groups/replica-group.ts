@@ -284,11 +284,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
-        const mayAnswerEarly =
-          body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0;
         // A trim holds no buffer, so nothing would bound how many wait in the background between
         // admission and answer: it is answered when both copies have it.
-        if (!mayAnswerEarly || body.op === 'trim') return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
+        const mayAnswerEarly =
+          body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0;
+        if (!mayAnswerEarly) return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
         // The data outlives the answer: both copies are written from the group's own buffer.
         const own = lagHandles.pop()!;
         const copy = { ...own, lengthBytes: body.count * blockBytes };

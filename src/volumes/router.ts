@@ -22,10 +22,10 @@ export interface RouterOptions {
   readonly orderers: readonly string[];
 }
 
-/** How each protocol of a mirror disk duplicates; `hybrid` picks by its connections (`duplicationOf`). */
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
 
+/** How each protocol of a mirror disk duplicates; `hybrid` picks by its connections (`duplicationOf`). */
 const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
   'server-sync': { driver: 'server', sync: true },
   'server-async': { driver: 'server', sync: false },
@@ -238,8 +238,8 @@ export class Router {
         if (push.type === 'caught-up') {
           this.suspicions.missed(push.missed);
           this.lag.caughtUp(push.group, push.seq);
+          this.wakeReaders();
         }
-        this.wakeReaders();
         return;
       }
       case 'timer':
