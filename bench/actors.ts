@@ -7,6 +7,7 @@ import { ActorRuntime } from '../src/actors/runtime.js';
 import { silentLogger } from '../src/log.js';
 import { ringChannelPair } from '../src/actors/ring-channel.js';
 import { link, type TransportSetup } from './transport-worker.js';
+import { arg } from './args.js';
 
 /**
  * `npm run bench -- actors`: one-way messages per second between two worker threads and
@@ -24,8 +25,8 @@ interface Figures {
 
 export async function benchActors(args: string[]): Promise<void> {
   // Sinks confirm every 1024 messages, so the count is a multiple of that.
-  const count = Math.max(1, Math.floor(Number(args.find((a) => a.startsWith('--messages='))?.split('=')[1] ?? 2_000_000) / 1024)) * 1024;
-  const trips = Number(args.find((a) => a.startsWith('--trips='))?.split('=')[1] ?? 20_000);
+  const count = Math.max(1, Math.floor(Number(arg(args, 'messages', '2000000')) / 1024)) * 1024;
+  const trips = Number(arg(args, 'trips', '20000'));
   const runtime = await throughRuntime(count, trips);
   const raw = await throughRawPostMessage(count, trips);
   const transports = { post: await throughTransport('post', count, trips), ring: await throughTransport('ring', count, trips) };

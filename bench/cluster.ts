@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { regionSize, runFio, waitForPort, workloads, type Workload } from './nbd.js';
+import { arg } from './args.js';
 
 /**
  * `npm run bench -- cluster`: fio's nbd engine against the embedded cluster's default disk
@@ -55,8 +56,8 @@ function rssMiB(pid: number): { rss: number; peak: number } {
 }
 
 export async function benchCluster(args: string[]): Promise<void> {
-  const runtimeS = Number(args.find((a) => a.startsWith('--runtime='))?.split('=')[1] ?? 10);
-  const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 1);
+  const runtimeS = Number(arg(args, 'runtime', '10'));
+  const rounds = Number(arg(args, 'rounds', '1'));
   console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk`);
   let port = 20000 + Math.floor(Math.random() * 20000);
   const best = new Map<string, number>();

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { arg } from './args.js';
 
 /**
  * `npm run bench -- nbd`: fio's nbd engine against whorl's memory backend and `nbdkit memory`,
@@ -38,8 +39,8 @@ const peers: Peer[] = [
 ];
 
 export async function benchNbd(args: string[]): Promise<void> {
-  const runtimeS = Number(args.find((a) => a.startsWith('--runtime='))?.split('=')[1] ?? 10);
-  const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 2);
+  const runtimeS = Number(arg(args, 'runtime', '10'));
+  const rounds = Number(arg(args, 'rounds', '2'));
   console.log(`fio nbd engine, ${runtimeS}s per job, ${rounds} rounds (best of), region ${regionSize}`);
   const results = new Map<string, Map<string, number[]>>();
   let port = 20000 + Math.floor(Math.random() * 20000);
