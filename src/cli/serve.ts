@@ -4,9 +4,10 @@ import { BufferPool } from '../actors/buffer-pool.js';
 import { AdminServer } from '../admin/admin-server.js';
 import { MemoryBackend } from '../backends/memory.js';
 import { SingleExportCatalog } from '../backends/single-export.js';
-import { EmbeddedCluster } from '../cluster/embedded.js';
+import { EmbeddedCluster, mirrorLagBytesDefault, mirrorLagBytesMax } from '../cluster/embedded.js';
 import { createLogger, type Logger } from '../log.js';
 import { NbdServer, type ListenAddress } from '../nbd/server.js';
+import { regionBytes } from '../storage/block-keys.js';
 import { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { parseHostPort } from './listen.js';
 import { notifyReady } from './notify.js';
@@ -30,6 +31,9 @@ Options:
   --default-disk-size SIZE
                           size of the thin disk 'default' made when DIR is new (default 10G)
   --disk-capacity SIZE    capacity of each server's disk (default 64G; fixed when DIR is created)
+  --mirror-lag SIZE       per mirror pair, bytes of async-protocol writes answered before the
+                          second copy has them (default 1M; a multiple of 64K; 0 makes
+                          server-async and client-async wait for both copies)
   --size SIZE             size of the memory export (default 1G; 512M, 10G, 1T ...)
   --log-level LEVEL       trace, debug, info, warn, error (default info)
   -h, --help              this text
@@ -53,6 +57,7 @@ export async function serve(argv: string[]): Promise<number> {
       servers: { type: 'string', default: '4' },
       'default-disk-size': { type: 'string', default: '10G' },
       'disk-capacity': { type: 'string', default: '64G' },
+      'mirror-lag': { type: 'string', default: formatSize(mirrorLagBytesDefault) },
       size: { type: 'string', default: '1G' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -73,6 +78,10 @@ export async function serve(argv: string[]): Promise<number> {
   if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0) throw new UsageError(`--default-disk-size: '${values['default-disk-size']}' is not a positive multiple of 4 KiB`);
   const diskCapacityBytes = parseSize('--disk-capacity', values['disk-capacity']!);
   if (diskCapacityBytes < 64 * 1024 * 1024) throw new UsageError(`--disk-capacity: '${values['disk-capacity']}' is below the 64M minimum`);
+  const mirrorLagBytes = values['mirror-lag']!.trim() === '0' ? 0 : parseSize('--mirror-lag', values['mirror-lag']!);
+  if (mirrorLagBytes % regionBytes !== 0 || mirrorLagBytes > mirrorLagBytesMax) {
+    throw new UsageError(`--mirror-lag: '${values['mirror-lag']}' is not a multiple of 64K from 0 to ${formatSize(mirrorLagBytesMax)}`);
+  }
 
   const log = createLogger(level, { name: 'whorl' });
   const addresses: ListenAddress[] = [{ kind: 'tcp', ...listen }];
@@ -93,7 +102,7 @@ export async function serve(argv: string[]): Promise<number> {
 
   const dataDir = path.resolve(values['data-dir']!);
   log.info({ dataDir, servers }, 'starting the cluster');
-  const cluster = await EmbeddedCluster.start({ dataDir, servers, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas: servers >= 2 ? 2 : 1, log, logLevel: level });
+  const cluster = await EmbeddedCluster.start({ dataDir, servers, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas: servers >= 2 ? 2 : 1, mirrorLagBytes, log, logLevel: level });
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
   const server = new NbdServer(catalog, cluster.runtime.pool, log);
   const admin = new AdminServer(cluster, catalog, log);

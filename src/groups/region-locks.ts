@@ -46,6 +46,11 @@ export class RegionLocks {
     }
   }
 
+  /** Whether the one write in flight on each of `keys` is the caller's own. */
+  alone(keys: readonly string[]): boolean {
+    return keys.every((key) => this.inFlight.get(key) === 1);
+  }
+
   busy(key: string): boolean {
     return this.inFlight.has(key);
   }

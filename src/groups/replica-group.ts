@@ -89,9 +89,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const afterDeadline = new Map<number, () => void>();
     let nextRef = 1;
     /**
-     * Regions with a write answered early whose second copy is still being written. The client
-     * may write the same blocks again at once; that write waits, so that both copies apply the
-     * two in the same order.
+     * Regions with a write that may be answered early, from its admission until both copies have
+     * it (or it ended). The client may write the same blocks again at once; that write waits, so
+     * that both copies apply the two in the same order and no other write changes which copy of
+     * the region is complete meanwhile.
      */
     const trailing = new Map<string, number>();
     const behindTrailing: Array<{ keys: readonly string[]; run: () => void }> = [];
@@ -261,21 +262,23 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
        */
       const finish = (reply: DiskReply, holders?: readonly number[]): void => {
         locks.end(keys);
-        if (ownBuffer) lagHandles.push(ownBuffer);
+        if (ownBuffer) {
+          lagHandles.push(ownBuffer);
+          trail(keys, -1);
+        }
         if (!reply.ok && holders) {
-          // A reader may have seen the write on the one copy that has it: recovery copies from it.
-          for (const key of keys) unsettled.set(key, holders.length === 1 ? holders[0] : undefined);
+          for (const key of keys) unsettled.set(key, settlingSource(holders, body.gmap, regions));
           recovery.reconcile();
         }
         if (!early) return context.reply(request, reply);
         background.end(early.seq, reply.ok);
-        trail(keys, -1);
         const missed = reply.ok ? (reply.missed ?? []) : copies.filter((server) => !holders?.includes(server));
         context.send(request.from, { type: 'caught-up', group: options.name, seq: early.seq, missed } satisfies CaughtUp);
       };
       const answerEarly = (lagging: number): void => {
+        // A copy that went down or out meanwhile: the answer waits for the write's outcome.
+        if (!bothComplete(body.gmap, regions)) return;
         early = { seq: background.begin(body.count * blockBytes), lagging };
-        trail(keys, 1);
         context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies DiskReply);
       };
       const marks = marksFor(body, targets);
@@ -285,15 +288,20 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
         // A trim holds no buffer, so nothing would bound how many wait in the background between
-        // admission and answer: it is answered when both copies have it.
+        // admission and answer: it is answered when both copies have it. A write is answered early
+        // only alone on its regions (later ones wait behind it, see `trailing`): another write in
+        // flight could lose a copy and mark its partner stale, leaving each copy short of a write
+        // the other has, and the early-answered one lost with its second copy (sim server-async
+        // seed 174).
         const mayAnswerEarly =
-          body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0;
+          body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0 && locks.alone(keys);
         if (!mayAnswerEarly) return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
         // The data outlives the answer: both copies are written from the group's own buffer.
         const own = lagHandles.pop()!;
         const copy = { ...own, lengthBytes: body.count * blockBytes };
         context.view(body.handle).copy(context.view(copy));
         ownBuffer = own;
+        trail(keys, 1);
         writeCopies({ ...body, handle: copy }, live, copies.filter((server) => !live.includes(server)), regions, finish, answerEarly);
       };
       if (marksLeft === 0) return afterMarks();
@@ -306,6 +314,19 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           if (--marksLeft === 0) afterMarks();
         });
       }
+    };
+
+    /**
+     * The copy recovery makes the other equal to after a write failed having landed on `holders`:
+     * the copy readers use from now on. That is the lone holder when it is complete (a reader may
+     * already have seen the write there), but its partner when it is not: readers keep off an
+     * incomplete copy (resyncing, or short of a stale region), so they saw the partner's data, and
+     * copying the holder's would take their view back in time (sim server-async seed 10).
+     */
+    const settlingSource = (holders: readonly number[], gmap: number, regions: readonly number[]): number | undefined => {
+      if (holders.length !== 1) return undefined;
+      const holder = holders[0]!;
+      return incomplete(holder, gmap, regions) === undefined ? holder : holder === primary ? secondary : primary;
     };
 
     /** Both copies up and neither lacking writes the other has: a write may be answered with one. */
