@@ -17,6 +17,8 @@ const badArguments: Array<[string[], RegExp]> = [
   [['--servers', 'four'], /--servers: 'four' is not a whole number/],
   [['--default-disk-size', '10Q'], /--default-disk-size: '10Q' is not a size/],
   [['--disk-capacity', '1M'], /--disk-capacity: '1M' is below the 64M minimum/],
+  [['--mirror-lag', '100K'], /--mirror-lag: '100K' is not a multiple of 64K from 0 to 64M/],
+  [['--mirror-lag', '1G'], /--mirror-lag: '1G' is not a multiple of 64K from 0 to 64M/],
   [['--frobnicate'], /Unknown option '--frobnicate'/],
 ];
 

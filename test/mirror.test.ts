@@ -10,7 +10,7 @@ import { run } from './helpers/run.js';
 interface DiskInfo {
   name: string;
   layout: string;
-  mirror: { groupServers: number; protocol: string; driver: string; sync: boolean; lagBytes: number; lagBytesMax: number } | null;
+  mirror: { groupServers: number; protocol: string; driver: string; sync: boolean; lagBytes: number; lagBytesMax: number; answeredEarly: number } | null;
   connections: number;
 }
 
@@ -42,6 +42,11 @@ test('each duplication protocol: fio --verify passes, both mirror copies are equ
     t.like(info.mirror, { groupServers: 2, protocol });
     await fioVerify(cluster, disk, '48M');
     t.regex(await verifyCopies(cluster, disk), /; 0 blocks differ/, protocol);
+    // The async protocols answer writes before the second copy has them; the sync ones never do.
+    const { mirror } = await cluster.json<DiskInfo>(['disk', 'info', disk]);
+    t.is(mirror!.lagBytesMax, 1024 * 1024);
+    if (protocol.endsWith('-async')) t.true(mirror!.answeredEarly > 0, `${protocol}: no write was answered early`);
+    else t.is(mirror!.answeredEarly, 0, protocol);
   }
   const listed = (await cluster.cliOk(['disk', 'list'])).stdout;
   t.regex(listed, /m-hybrid .* mirror\/hybrid\(server-sync\)/);

@@ -82,6 +82,8 @@ export interface MirrorInfo {
   /** Bytes answered to clients whose second copy is still being written. */
   readonly lagBytes: number;
   readonly lagBytesMax: number;
+  /** Writes answered with one copy while the other was still being written, since whorl started. */
+  readonly answeredEarly: number;
 }
 
 export interface SnapshotInfo {

@@ -187,7 +187,10 @@ export class AdminServer {
   private mirrorInfo(disk: VirtualDisk): MirrorInfo | null {
     const duplication = this.cluster.router.duplicationOf(disk);
     if (!disk.mirror || !disk.protocol || !duplication) return null;
-    return { groupServers: disk.mirror, protocol: disk.protocol, ...duplication, lagBytes: this.cluster.router.lagBytes(disk), lagBytesMax: this.cluster.mirrorLagBytes };
+    return { groupServers: disk.mirror, protocol: disk.protocol, ...duplication, lagBytes: this.cluster.router.lagBytes(disk),
+      lagBytesMax: this.cluster.mirrorLagBytes,
+      answeredEarly: this.cluster.router.answeredEarly(disk),
+    };
   }
 
   private async serverInfos(): Promise<ServerInfo[]> {

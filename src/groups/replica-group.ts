@@ -267,7 +267,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           trail(keys, -1);
         }
         if (!reply.ok && holders) {
-          for (const key of keys) unsettled.set(key, settlingSource(holders, body.gmap, regions));
+          for (const key of keys) unsettled.set(key, settlingSource(holders, body.gmap, regions, early !== undefined));
           recovery.reconcile();
         }
         if (!early) return context.reply(request, reply);
@@ -302,7 +302,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         context.view(body.handle).copy(context.view(copy));
         ownBuffer = own;
         trail(keys, 1);
-        writeCopies({ ...body, handle: copy }, live, copies.filter((server) => !live.includes(server)), regions, finish, answerEarly);
+        writeCopies({ ...body, handle: copy }, live, copies.filter((server) => !live.includes(server)), regions, finish, answerEarly, () => early !== undefined);
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {
@@ -318,15 +318,16 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
 
     /**
      * The copy recovery makes the other equal to after a write failed having landed on `holders`:
-     * the copy readers use from now on. That is the lone holder when it is complete (a reader may
-     * already have seen the write there), but its partner when it is not: readers keep off an
-     * incomplete copy (resyncing, or short of a stale region), so they saw the partner's data, and
-     * copying the holder's would take their view back in time (sim server-async seed 10).
+     * the copy readers use from now on. That is the lone holder when it is complete or the write
+     * was answered early (a reader may already have seen the write there), but its partner when
+     * it is not: readers keep off an incomplete copy (resyncing, or short of a stale region), so
+     * they saw the partner's data, and copying the holder's would take their view back in time
+     * (sim server-async seed 10).
      */
-    const settlingSource = (holders: readonly number[], gmap: number, regions: readonly number[]): number | undefined => {
+    const settlingSource = (holders: readonly number[], gmap: number, regions: readonly number[], answered: boolean): number | undefined => {
       if (holders.length !== 1) return undefined;
       const holder = holders[0]!;
-      return incomplete(holder, gmap, regions) === undefined ? holder : holder === primary ? secondary : primary;
+      return answered || incomplete(holder, gmap, regions) === undefined ? holder : holder === primary ? secondary : primary;
     };
 
     /** Both copies up and neither lacking writes the other has: a write may be answered with one. */
@@ -346,6 +347,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       regions: readonly number[],
       done: (reply: DiskReply, holders: readonly number[]) => void,
       early?: (lagging: number) => void,
+      answeredEarly: () => boolean = () => false,
     ): void => {
       const disk: DiskWrite =
         body.op === 'write'
@@ -381,8 +383,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const missed = [...skipped, ...lost];
         if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, succeeded);
         // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
-        // fails, and busy bits and stale marks already set decide what recovery copies.
-        const lone = succeeded.length === 1 ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
+        // fails, and busy bits and stale marks already set decide what recovery copies. A write
+        // answered early is the exception: it was alone on its regions since it was admitted with
+        // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
+        const lone = succeeded.length === 1 && !answeredEarly() ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
         if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
         // The surviving copy now holds data its partner lacks: mark it stale there before answering.
         let left = succeeded.length;

@@ -27,6 +27,7 @@ export class Lag {
   /** Per region key, per server: writes lagging there. */
   private readonly behind = new Map<string, Map<number, number>>();
   private readonly bytes_ = new Map<number, number>();
+  private readonly answered = new Map<number, number>();
   private readonly caughtUpFirst = new Set<string>();
 
   /** Bytes answered and not yet on both copies, per gmap. */
@@ -34,8 +35,14 @@ export class Lag {
     return this.bytes_.get(gmap) ?? 0;
   }
 
+  /** Writes of `gmap` answered with one copy still being written, since the router started. */
+  answeredEarly(gmap: number): number {
+    return this.answered.get(gmap) ?? 0;
+  }
+
   /** A write was answered with `server`'s copy still being written. */
   add(write: Lagging): void {
+    this.answered.set(write.gmap, this.answeredEarly(write.gmap) + 1);
     const id = `${write.group}#${write.seq}`;
     if (this.caughtUpFirst.delete(id)) return;
     this.writes.set(id, write);

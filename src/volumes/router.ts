@@ -119,6 +119,11 @@ export class Router {
     return this.lag.bytes(disk.gmap);
   }
 
+  /** Writes to `disk` answered while a mirror copy was still being written (async protocols). */
+  answeredEarly(disk: VirtualDisk): number {
+    return this.lag.answeredEarly(disk.gmap);
+  }
+
   /** Asks the control actor (admin commands, start-up). */
   async control(body: ControlRequest, timeoutMs = 10_000): Promise<ControlReply> {
     const reply = (await this.ask('control', body, timeoutMs)) as ControlReply;
