@@ -11,7 +11,6 @@ import type { FromWorker, ToWorker } from './control.js';
 import { MemoryStorage } from './memory-storage.js';
 import { ringChannelPair, type RingChannelEnds } from './ring-channel.js';
 import { ThreadHost } from './thread-host.js';
-import { setThreadPool } from './thread-pool.js';
 
 export interface RuntimeOptions {
   readonly node?: string;
@@ -52,7 +51,7 @@ export class ActorRuntime {
     readonly node: string,
     private readonly options: RuntimeOptions,
   ) {
-    this.host = new ThreadHost(node, 0, options.log);
+    this.host = new ThreadHost(node, 0, options.log, () => this.pool);
     this.pool = new BufferPool({
       maxBytes: options.poolMaxBytes ?? 256 * 1024 * 1024,
       onGrow: (slab) => {
@@ -60,7 +59,6 @@ export class ActorRuntime {
         this.broadcast({ type: 'slabs', slabs: [slab] });
       },
     });
-    setThreadPool(this.pool);
   }
 
   static async start(options: RuntimeOptions): Promise<ActorRuntime> {

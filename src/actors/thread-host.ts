@@ -6,9 +6,8 @@ import { addressKey, type Address } from './address.js';
 import { ActorCell, type CellHost, type CellStorage } from './cell.js';
 import type { Envelope } from './envelope.js';
 import { failureFor } from './envelope.js';
-import type { BufferHandle, SlabDescriptor } from './buffer-pool.js';
+import type { BufferHandle, BufferPool, SlabDescriptor } from './buffer-pool.js';
 import { RingChannel, type RingChannelEnds } from './ring-channel.js';
-import { threadPool } from './thread-pool.js';
 
 /** Messages one drain runs before yielding to I/O. */
 export const drainBatchMax = 1024;
@@ -31,6 +30,8 @@ export class ThreadHost implements CellHost {
     readonly node: string,
     readonly thread: number,
     private readonly log_: Logger,
+    /** This runtime's pool as this thread sees it (one process may run several runtimes). */
+    private readonly pool: () => BufferPool,
   ) {}
 
   connectPeer(thread: number, port: MessagePort, ends: RingChannelEnds): void {
@@ -39,7 +40,7 @@ export class ThreadHost implements CellHost {
       port,
       ends,
       (envelope) => this.route(envelope as Envelope),
-      (slabs) => threadPool().attach(slabs),
+      (slabs) => this.pool().attach(slabs),
       // Run what arrived now and send what it produced at once: no extra turn of the event loop
       // per hop, and a mailbox is drained before the next frames can fill it.
       () => {
@@ -131,11 +132,11 @@ export class ThreadHost implements CellHost {
   }
 
   releaseHandle(handle: BufferHandle): void {
-    threadPool().release(handle);
+    this.pool().release(handle);
   }
 
   viewHandle(handle: BufferHandle): Buffer {
-    return threadPool().view(handle);
+    return this.pool().view(handle);
   }
 
   private drain(budget: number): void {

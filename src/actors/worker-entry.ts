@@ -6,14 +6,12 @@ import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
 import { MemoryStorage } from './memory-storage.js';
 import { ThreadHost } from './thread-host.js';
-import { setThreadPool } from './thread-pool.js';
 
 /** A worker thread of the actor runtime: one ThreadHost, driven by control messages. */
 const { node, thread, logLevel } = workerData as { node: string; thread: number; logLevel: string };
 const log = createLogger(logLevel, { name: 'whorl', thread });
-const host = new ThreadHost(node, thread, log);
 const pool = BufferPool.attached();
-setThreadPool(pool);
+const host = new ThreadHost(node, thread, log, () => pool);
 const port = parentPort!;
 
 async function spawn(message: Extract<ToWorker, { type: 'spawn' }>): Promise<void> {

@@ -1,7 +1,6 @@
 import { threadId } from 'node:worker_threads';
 import type { Actor, Behavior, Incoming } from '../../src/actors/actor.js';
 import type { BufferHandle } from '../../src/actors/buffer-pool.js';
-import { threadPool } from '../../src/actors/thread-pool.js';
 
 export type TestMessage =
   | { op: 'echo'; text: string }
@@ -26,7 +25,7 @@ export function testActor(): Behavior<TestMessage> {
           case 'boom':
             throw new Error('boom');
           case 'checksum': {
-            const bytes = threadPool().view(body.handle);
+            const bytes = context.view(body.handle);
             let sum = 0;
             for (const byte of bytes) sum = (sum + byte) >>> 0;
             context.release(body.handle);
