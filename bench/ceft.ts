@@ -13,17 +13,23 @@ import { arg } from './args.js';
  * `npm run bench -- ceft [--runtime=S] [--clients=1,2,4,8,16]`: the shape of CEFT-PVFS Table II.
  * For each duplication protocol of a mirror disk, and for a disk with `--replicas 1` (no
  * mirroring), the aggregate sequential write throughput of N concurrent fio jobs, each its own NBD
- * connection writing its own 64 MiB stretch in 1 MiB requests (qd4). One daemon serves every disk;
- * each figure is a fresh fio run against it.
+ * connection writing its own 64 MiB stretch in 1 MiB requests (qd4); then each disk's mean latency
+ * of 64 KiB writes from one connection at qd1, where an early answer shows. One daemon serves every
+ * disk; each figure is a fresh fio run against it.
  */
 const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const stretchBytes = 64 * 2 ** 20;
 
 
-/** MiB/s written by `clients` fio jobs, each its own connection, to disjoint stretches of `disk`. */
-async function aggregateWrite(port: number, disk: string, clients: number, runtimeS: number): Promise<number> {
+interface FioWrite {
+  readonly bw_bytes: number;
+  readonly lat_ns: { readonly mean: number };
+}
+
+/** fio's write figures for `clients` jobs, each its own connection, on disjoint stretches of `disk`. */
+async function fioWrite(port: number, disk: string, clients: number, runtimeS: number, bs: string, iodepth: number): Promise<FioWrite> {
   const args = [
-    '--name=ceft', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${disk}`, '--rw=write', '--bs=1m', '--iodepth=4',
+    '--name=ceft', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${disk}`, '--rw=write', `--bs=${bs}`, `--iodepth=${iodepth}`,
     `--numjobs=${clients}`, `--size=${stretchBytes}`, `--offset_increment=${stretchBytes}`, '--time_based', `--runtime=${runtimeS}`,
     '--group_reporting', '--output-format=json',
   ];
@@ -32,7 +38,17 @@ async function aggregateWrite(port: number, disk: string, clients: number, runti
   child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
   const [code] = (await once(child, 'exit')) as [number];
   if (code !== 0) throw new Error(`fio on ${disk} with ${clients} clients exited ${code}`);
-  return JSON.parse(output.slice(output.indexOf('{'))).jobs[0].write.bw_bytes / 2 ** 20;
+  return JSON.parse(output.slice(output.indexOf('{'))).jobs[0].write as FioWrite;
+}
+
+/** MiB/s written by `clients` connections, 1 MiB requests at qd4 (Table II's saturating load). */
+async function aggregateWrite(port: number, disk: string, clients: number, runtimeS: number): Promise<number> {
+  return (await fioWrite(port, disk, clients, runtimeS, '1m', 4)).bw_bytes / 2 ** 20;
+}
+
+/** Mean µs per 64 KiB write from one connection at qd1: what answering with one copy saves. */
+async function writeLatency(port: number, disk: string, runtimeS: number): Promise<number> {
+  return (await fioWrite(port, disk, 1, runtimeS, '64k', 1)).lat_ns.mean / 1000;
 }
 
 export async function benchCeft(args: string[]): Promise<void> {
@@ -67,6 +83,15 @@ export async function benchCeft(args: string[]): Promise<void> {
       const cells = figures.map((value, i) => (label === '--replicas 1' ? `${value.toFixed(0)}` : `${value.toFixed(0)} (${(value / base[i]!).toFixed(2)}×)`));
       console.log(`| ${label} | ${cells.join(' | ')} |`);
     }
+    console.log('');
+    console.log('one connection, sequential 64 KiB writes at qd1: mean latency µs (× the --replicas 1 disk)');
+    const latencies: Array<[string, number]> = [];
+    for (const { label, name } of disks) latencies.push([label, await writeLatency(port, name, runtimeS)]);
+    const baseLatency = latencies[0]![1];
+    console.log('');
+    console.log('| disk | mean µs |');
+    console.log('|---|---|');
+    for (const [label, micros] of latencies) console.log(`| ${label} | ${micros.toFixed(0)}${label === '--replicas 1' ? '' : ` (${(micros / baseLatency).toFixed(2)}×)`} |`);
   } finally {
     daemon.kill('SIGTERM');
     await once(daemon, 'exit');

@@ -50,6 +50,7 @@ test('each duplication protocol: fio --verify passes, both mirror copies are equ
   }
   const listed = (await cluster.cliOk(['disk', 'list'])).stdout;
   t.regex(listed, /m-hybrid .* mirror\/hybrid\(server-sync\)/);
+  t.regex(listed, /m-client-async .* mirror\/client-async lag [0-9.]+[KM]?\/1M/);
   t.regex(listed, /default .* chained/);
 });
 

@@ -207,12 +207,13 @@ export function printDisks(disks: DiskInfo[]): void {
   printTable(['NAME', 'SIZE', 'ALLOCATED', 'REPLICAS', 'LAYOUT', 'HEALTH', 'STALE', 'CONNECTIONS'], rows);
 }
 
-/** chained, or e.g. mirror/hybrid(client-sync) lag 1.5M */
+/** chained, or e.g. mirror/hybrid(server-sync), mirror/client-async lag 192K/1M */
 function layoutOf(disk: DiskInfo): string {
   if (!disk.mirror) return disk.layout;
   const now = `${disk.mirror.driver}-${disk.mirror.sync ? 'sync' : 'async'}`;
   const protocol = disk.mirror.protocol === now ? now : `${disk.mirror.protocol}(${now})`;
-  return `mirror/${protocol}${disk.mirror.lagBytes > 0 ? ` lag ${formatSize(disk.mirror.lagBytes)}` : ''}`;
+  const { sync, lagBytes, lagBytesMax } = disk.mirror;
+  return `mirror/${protocol}${sync ? '' : ` lag ${formatSize(lagBytes)}/${formatSize(lagBytesMax)}`}`;
 }
 
 function printServers(servers: ServerInfo[]): void {
