@@ -1,3 +1,6 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { MemoryBackend } from '../src/backends/memory.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
@@ -97,4 +100,15 @@ test('whorl serve --nbd-socket also serves on a Unix socket, removed on exit', a
   daemon.child.kill('SIGTERM');
   t.is((await daemon.exited).code, 0);
   await t.throwsAsync(stat(path), undefined, 'the socket file is removed');
+});
+
+test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its share of the lag buffers, not 1M each (which would exhaust the buffer pool)', async (t) => {
+  t.timeout(60_000);
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'whorl-serve-64-'));
+  t.teardown(() => fs.rm(dataDir, { recursive: true, force: true }));
+  const daemon = await startDaemon(['--data-dir', dataDir, '--servers', '64', '--disk-capacity', '64M', '--log-level', 'info']);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  t.regex(daemon.logs(), /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/);
+  const listed = await runOk(process.execPath, [whorlBin, 'disk', 'list', '--data-dir', dataDir]);
+  t.regex(listed.stdout, /default .* chained/);
 });

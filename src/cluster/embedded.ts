@@ -33,8 +33,14 @@ export interface ClusterOptions {
  * for both copies, so this bounds what a reader of the lagging copy would miss, not durability.
  */
 export const mirrorLagBytesDefault = 1024 * 1024;
-/** A bound past which early answers buy nothing more: the backup's queue is the limit. */
+/** The largest `--mirror-lag` accepted. */
 export const mirrorLagBytesMax = 64 * 1024 * 1024;
+/**
+ * What every mirror pair's lag buffers may take together from the shared buffer pool (256 MiB,
+ * which client requests need): with many servers there are many pairs (64 servers: 528), and each
+ * pair gets at most its share, in whole 64 KiB buffers.
+ */
+const mirrorLagBytesTotal = 64 * 1024 * 1024;
 
 const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const copyHandlesPerGroup = 4;
@@ -85,8 +91,12 @@ export class EmbeddedCluster {
     return this.config.servers;
   }
 
+  /** Per mirror pair, the bytes its async writes may lag by: as configured, or its share of the total. */
   get mirrorLagBytes(): number {
-    return this.options.mirrorLagBytes ?? mirrorLagBytesDefault;
+    const configured = this.options.mirrorLagBytes ?? mirrorLagBytesDefault;
+    const pairs = orderersOf(this.config.servers).filter((orderer) => orderer.mirror).length;
+    const share = pairs === 0 ? configured : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
+    return Math.min(configured, share);
   }
 
   get view(): ClusterView | undefined {
@@ -128,6 +138,10 @@ export class EmbeddedCluster {
   private async spawnAll(): Promise<void> {
     const { servers } = this.config;
     const orderers = orderersOf(servers);
+    const configuredLag = this.options.mirrorLagBytes ?? mirrorLagBytesDefault;
+    if (this.mirrorLagBytes < configuredLag) {
+      this.options.log.warn({ configured: configuredLag, perPair: this.mirrorLagBytes }, "mirror lag cut to each mirror pair's share of the buffer pool");
+    }
     await this.runtime.spawn(
       'control',
       { module: module('../control/control-actor.js'), export: 'controlActor', args: [{ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs }] },
