@@ -58,6 +58,8 @@ const requestTimeoutMs = 12_000;
  * the front end is the "client" that duplicates client-driven writes.
  */
 export class EmbeddedCluster {
+  /** Per mirror pair, the bytes its async writes may lag by: as configured, or its share of the total. */
+  readonly mirrorLagBytes: number;
   private readonly copyLeases: Lease[] = [];
 
   private constructor(
@@ -65,7 +67,12 @@ export class EmbeddedCluster {
     readonly router: Router,
     readonly config: ClusterConfig,
     private readonly options: ClusterOptions,
-  ) {}
+  ) {
+    const configured = options.mirrorLagBytes ?? mirrorLagBytesDefault;
+    const pairs = orderersOf(config.servers).filter((orderer) => orderer.mirror).length;
+    const share = pairs === 0 ? configured : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
+    this.mirrorLagBytes = Math.min(configured, share);
+  }
 
   static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
     const dataDir = path.resolve(options.dataDir);
@@ -91,13 +98,6 @@ export class EmbeddedCluster {
     return this.config.servers;
   }
 
-  /** Per mirror pair, the bytes its async writes may lag by: as configured, or its share of the total. */
-  get mirrorLagBytes(): number {
-    const configured = this.options.mirrorLagBytes ?? mirrorLagBytesDefault;
-    const pairs = orderersOf(this.config.servers).filter((orderer) => orderer.mirror).length;
-    const share = pairs === 0 ? configured : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
-    return Math.min(configured, share);
-  }
 
   get view(): ClusterView | undefined {
     return this.router.view;

@@ -1,49 +1,30 @@
 import { assert } from '../assert.js';
 
-/** Writes a mirror group may have answered with one copy still being written (per group). */
-export const backgroundWritesMax = 4096;
-
 /**
  * The async duplication protocols' bookkeeping: writes answered once one copy had them while the
- * other copy is still being written. Their bytes are bounded (`lagBytesMax`): past it a write is
- * answered only when both copies have it. A FLUSH waits until every write answered before it has
- * both copies (or a stale mark for the missing one); if one of them ended without either, the
- * flush fails, so an acknowledged FLUSH never covers a write that only one copy holds unmarked.
+ * other copy is still being written. Their number and bytes are bounded by the group's lag
+ * buffers (each holds one such write's data until both copies have it). A FLUSH waits until every
+ * write answered before it has both copies (or a stale mark for the missing one); if one of them
+ * ended without either, the flush fails, so an acknowledged FLUSH never covers a write that only
+ * one copy holds unmarked.
  */
 export class Background {
   private nextSeq = 1;
-  private readonly pending = new Map<number, number>();
-  private lagBytes_ = 0;
+  private readonly pending = new Set<number>();
   /** Background writes that ended without both copies or a mark, not yet reported by a flush. */
   private unreported = 0;
   private readonly waiters: Array<{ left: Set<number>; then: (ok: boolean) => void }> = [];
 
-  constructor(private readonly lagBytesMax: number) {}
-
-  get lagBytes(): number {
-    return this.lagBytes_;
-  }
-
-  /** Whether a write of `bytes` may be answered before its second copy is written. */
-  admits(bytes: number): boolean {
-    return this.pending.size < backgroundWritesMax && this.lagBytes_ + bytes <= this.lagBytesMax;
-  }
-
   /** A write was answered early: returns its sequence number for `end`. */
-  begin(bytes: number): number {
-    assert(this.admits(bytes), 'background write past its bounds');
+  begin(): number {
     const seq = this.nextSeq++;
-    this.pending.set(seq, bytes);
-    this.lagBytes_ += bytes;
+    this.pending.add(seq);
     return seq;
   }
 
   /** Both copies have it (`ok`), or it ended without a durable record of the missing copy. */
   end(seq: number, ok: boolean): void {
-    const bytes = this.pending.get(seq);
-    assert(bytes !== undefined, `background write ${seq} ended twice`);
-    this.pending.delete(seq);
-    this.lagBytes_ -= bytes;
+    assert(this.pending.delete(seq), `background write ${seq} ended twice`);
     if (!ok) this.unreported += 1;
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const waiter = this.waiters[i]!;
@@ -60,7 +41,7 @@ export class Background {
    */
   settled(then: (ok: boolean) => void): void {
     if (this.pending.size === 0) return then(this.report());
-    this.waiters.push({ left: new Set(this.pending.keys()), then });
+    this.waiters.push({ left: new Set(this.pending), then });
   }
 
   private report(): boolean {

@@ -1,4 +1,5 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
+import type { DuplicationProtocol } from '../control/catalog.js';
 import type { Layer } from '../storage/versions.js';
 
 /**
@@ -56,6 +57,14 @@ export interface Duplication {
   readonly driver: 'server' | 'client';
   readonly sync: boolean;
 }
+
+/** How each protocol of a mirror disk duplicates; `hybrid` picks one of the sync two as it goes. */
+export const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
+  'server-sync': { driver: 'server', sync: true },
+  'server-async': { driver: 'server', sync: false },
+  'client-sync': { driver: 'client', sync: true },
+  'client-async': { driver: 'client', sync: false },
+};
 
 /**
  * Told to the writer of a write answered early (`lagging`), when the lagging copy has it or will

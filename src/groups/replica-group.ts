@@ -82,7 +82,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const unsettled = new Map<string, number | undefined>();
     const ledger = new FlushLedger();
     const lagHandles = [...(options.lagHandles ?? [])];
-    const background = new Background(lagHandles.length * regionBytes);
+    const background = new Background();
     /** Duplicates sent to the primary with `early`: what its `own-written` tell starts, by ref. */
     const ownWritten = new Map<number, () => void>();
     /** What waits for a wall-clock deadline to pass, by timer ref. */
@@ -278,7 +278,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const answerEarly = (lagging: number): void => {
         // A copy that went down or out meanwhile: the answer waits for the write's outcome.
         if (!bothComplete(body.gmap, regions)) return;
-        early = { seq: background.begin(body.count * blockBytes), lagging };
+        early = { seq: background.begin(), lagging };
         context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies DiskReply);
       };
       const marks = marksFor(body, targets);
@@ -294,7 +294,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // the other has, and the early-answered one lost with its second copy (sim server-async
         // seed 174).
         const mayAnswerEarly =
-          body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && background.admits(body.count * blockBytes) && body.count * blockBytes <= regionBytes && lagHandles.length > 0 && locks.alone(keys);
+          body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && body.count * blockBytes <= regionBytes && lagHandles.length > 0 && locks.alone(keys);
         if (!mayAnswerEarly) return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
         // The data outlives the answer: both copies are written from the group's own buffer.
         const own = lagHandles.pop()!;

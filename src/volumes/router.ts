@@ -2,11 +2,11 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { resolveExport, withBase, type ClusterView, type DuplicationProtocol, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
+import { resolveExport, withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingDisk } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
-import type { CaughtUp, Duplication, GroupRequest } from '../groups/group-protocol.js';
+import { duplications, type CaughtUp, type Duplication, type GroupRequest } from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import { ordererOf, replicasOf, type Piece } from './layout.js';
@@ -25,13 +25,6 @@ export interface RouterOptions {
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
 
-/** How each protocol of a mirror disk duplicates; `hybrid` picks by its connections (`duplicationOf`). */
-const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
-  'server-sync': { driver: 'server', sync: true },
-  'server-async': { driver: 'server', sync: false },
-  'client-sync': { driver: 'client', sync: true },
-  'client-async': { driver: 'client', sync: false },
-};
 
 /**
  * Petal's client role, on the front end's thread: sends each piece of a request to the actors

@@ -3,7 +3,7 @@ import { address } from '../../actors/address.js';
 import type { BufferHandle, BufferPool } from '../../actors/buffer-pool.js';
 import type { ClusterView, DuplicationProtocol, VirtualDisk } from '../../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../../control/control-protocol.js';
-import type { CaughtUp, Duplication, GroupRequest } from '../../groups/group-protocol.js';
+import { duplications, type CaughtUp, type Duplication, type GroupRequest } from '../../groups/group-protocol.js';
 import { blockContent } from '../../storage/crash/block-content.js';
 import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
 import { Lag } from '../../volumes/lag.js';
@@ -37,13 +37,6 @@ export type ClusterVariant = 'correct' | 'read-any-copy' | 'read-lagging-copy';
 /** The disk the client drives: chained declustering, or mirror pairs with a duplication protocol. */
 export type ClusterLayout = 'chained' | DuplicationProtocol;
 
-/** Per protocol, how writes go; `hybrid` switches between its two at random, write by write. */
-const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplication> = {
-  'server-sync': { driver: 'server', sync: true },
-  'server-async': { driver: 'server', sync: false },
-  'client-sync': { driver: 'client', sync: true },
-  'client-async': { driver: 'client', sync: false },
-};
 
 export interface ClusterClientState {
   view: ClusterView | undefined;
@@ -96,6 +89,7 @@ export function clusterClient(
     const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
     const suspicions = new Suspicions();
     const lag = new Lag();
+    /** How this write goes; `hybrid` switches between its two at random, write by write. */
     const duplication = (): Duplication | undefined => {
       if (layout === 'chained') return undefined;
       if (layout === 'hybrid') return context.random() < 0.5 ? duplications['client-sync'] : duplications['server-sync'];
