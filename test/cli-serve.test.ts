@@ -103,10 +103,11 @@ test('whorl serve --nbd-socket also serves on a Unix socket, removed on exit', a
 });
 
 test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its share of the lag buffers, not 1M each (which would exhaust the buffer pool)', async (t) => {
-  t.timeout(60_000);
+  // 592 replica and mirror groups: seconds alone, longer beside the suite's fio runs.
+  t.timeout(90_000);
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'whorl-serve-64-'));
   t.teardown(() => fs.rm(dataDir, { recursive: true, force: true }));
-  const daemon = await startDaemon(['--data-dir', dataDir, '--servers', '64', '--disk-capacity', '64M', '--log-level', 'info']);
+  const daemon = await startDaemon(['--data-dir', dataDir, '--servers', '64', '--disk-capacity', '64M', '--log-level', 'info'], 50_000);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   t.regex(daemon.logs(), /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/);
   const listed = await runOk(process.execPath, [whorlBin, 'disk', 'list', '--data-dir', dataDir]);

@@ -10,13 +10,13 @@ export interface Daemon {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `whorl serve ARGS` as a real process on a free port and waits until it serves. */
-export function startDaemon(args: string[]): Promise<Daemon> {
+/** Starts `whorl serve ARGS` as a real process on a free port and waits (up to `startTimeoutMs`) until it serves. */
+export function startDaemon(args: string[], startTimeoutMs = 15_000): Promise<Daemon> {
   const child = spawn(process.execPath, [whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`whorl did not start:\n${logs}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`whorl did not start in ${startTimeoutMs} ms:\n${logs}`)), startTimeoutMs);
     child.stdout!.setEncoding('utf8').on('data', (text: string) => (logs += text));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       logs += text;
