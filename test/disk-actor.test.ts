@@ -52,6 +52,21 @@ test('a read at an epoch finds the newest version at or below it; trim at a new 
   t.is(await at(4, 5), 0xd, 'a write after the hole replaces it');
 });
 
+test('prune frees the versions no live epoch sees and keeps those above the newest live epoch (a snapshot taken while it ran)', async (t) => {
+  const disk = await startDisk({ path: temporaryDirectory() });
+  t.teardown(() => disk.stop());
+  for (const epoch of [0, 1, 2, 3]) await disk.write(9, epoch, 8, [pattern(0x10 + epoch)]);
+  const at = async (epoch: number) => (await disk.read(9, epoch, 8, 1)).bytes[0];
+  // Live epochs 0 and 2 (the epoch-1 snapshot was deleted); epoch 3 became current after the
+  // collection learnt them: its write must stay.
+  t.like(await disk.ask({ op: 'prune', gmap: 9, live: [0, 2] }), { ok: true, bytes: 4096 });
+  t.is(await at(0), 0x10);
+  t.is(await at(1), 0x10, 'epoch 1 is gone: a read there sees epoch 0');
+  t.is(await at(2), 0x12);
+  t.is(await at(3), 0x13, 'the version above the newest live epoch is kept');
+  t.like(await disk.ask({ op: 'stats' }), { allocatedBytes: 3 * 4096 });
+});
+
 test('a corrupt block is reported with its address; its neighbours still read', async (t) => {
   const dir = temporaryDirectory();
   let disk = await startDisk({ path: dir });

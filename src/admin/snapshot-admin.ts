@@ -12,9 +12,10 @@ type ControlAnswer = Extract<ControlReply, { ok: true }>;
 
 /**
  * The admin commands of Petal's snapshots: create (new writes held at the router while the
- * epoch moves durably; the command answers once the writes in flight, which carry the old epoch,
- * are answered — so the snapshot holds every write answered before the command and none answered
- * after it), list, delete (then garbage collection), clone and rollback.
+ * control actor moves the disk to its reserved next epoch; the command answers once the snapshot
+ * is on stable storage and the writes in flight, which carry the old epoch, are answered — so the
+ * snapshot holds every write answered before the command and none answered after it), list,
+ * delete (then garbage collection), clone and rollback.
  */
 export class SnapshotAdmin {
   constructor(
@@ -29,10 +30,16 @@ export class SnapshotAdmin {
     // Writes in flight carry the old epoch and belong to the snapshot: the command answers only
     // once they are answered, so any write answered after it went to the new epoch.
     const { reply, pauseMs, drained } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name }, false);
+    // The control actor may answer before the snapshot's record is on stable storage (the new
+    // epoch was reserved there): the command answers once it is.
+    const synced = await this.control({ op: 'sync' });
+    const disk = synced.view.disks.find((candidate) => candidate.name === diskName);
+    const snapshot = disk?.snapshots.find((candidate) => candidate.name === name && candidate.epoch === reply.snapshot!.epoch);
+    if (!disk || !snapshot) throw new WhorlError('WHORL_IO', `snapshot '${diskName}${snapshotSeparator}${name}' was lost before it reached stable storage (the control actor restarted); take it again`);
     await drained;
     const tookMs = performance.now() - started;
     // A new snapshot holds nothing alone yet: the disk's new epoch still sees all of it.
-    return { ...this.describe(reply.disk!, reply.snapshot!, reply.view.disks, 0), pauseMs, tookMs };
+    return { ...this.describe(disk, snapshot, synced.view.disks, 0), pauseMs, tookMs };
   }
 
   async list(diskName: string): Promise<SnapshotInfo[]> {

@@ -27,6 +27,13 @@ export type { Layer } from '../storage/versions.js';
 export interface VirtualDisk extends GMapLayout {
   readonly name: string;
   readonly epoch: number;
+  /**
+   * The epoch after `epoch`, once it is on stable storage here: a snapshot may then move the disk
+   * to it at once, before its own record is durable, because a control actor restarting from a
+   * record that still names `epoch` moves the disk to this one (writes may already have used it).
+   * Absent in records stored before reservations existed, and after an orderly stop.
+   */
+  readonly reservedEpoch?: number;
   readonly sizeBytes: number;
   readonly createdAtMs: number;
   readonly base: readonly Layer[];

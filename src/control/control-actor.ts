@@ -7,6 +7,7 @@ import { checkLayout, orderersHolding } from '../volumes/layout.js';
 import { diskNamePattern, duplicationProtocols, type ClusterView, type DuplicationProtocol, type ServerState, type ServerStatus, type Snapshot, type VirtualDisk } from './catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from './control-protocol.js';
 import { ControlStore } from './control-store.js';
+import { nextEpochReserved, released, reserveNext, resumed } from './epoch-reservations.js';
 import { checkDeletable, cloneSource, dropSnapshot, existingDisk, makeClone, rollBack, takeSnapshot } from './snapshots.js';
 
 export interface ControlOptions {
@@ -43,7 +44,10 @@ type Request = RequestIncoming<ControlRequest>;
 export function controlActor(options: ControlOptions): Behavior<ControlRequest> {
   return (context: ActorContext): Actor<ControlRequest> => {
     const store = new ControlStore(context.storage);
-    const disks = new Map(store.disks().map((disk) => [disk.name, disk]));
+    const stored = store.disks();
+    const disks = new Map(stored.map((disk) => [disk.name, disk]));
+    /** The disks as on stable storage (as of the last flush done): what a restart would find. */
+    let durable = new Map(disks);
     const stopped = store.stoppedServers();
     const servers: Server[] = Array.from({ length: options.servers }, (_, id) => ({
       state: stopped.has(id) ? 'stopped' : 'down',
@@ -56,11 +60,26 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     }));
     let version = 1;
     const flushes = new FlushWaiters(context.storage);
-    const durably = (then: () => void): void =>
+    const durably = (then: () => void): void => {
+      const flushed = new Map(disks);
       flushes.after((ok) => {
         if (!ok) throw new Error('control database flush failed');
+        durable = flushed;
         then();
       });
+    };
+    const keep = (disk: VirtualDisk): void => {
+      store.putDisk(disk);
+      disks.set(disk.name, disk);
+    };
+    // Every disk starts with its next epoch reserved; one whose reservation was ahead of its
+    // epoch (a stop without `release`) moves to it (epoch-reservations.ts).
+    for (const disk of stored) {
+      const next = reserveNext(resumed(disk));
+      if (next.epoch !== disk.epoch) context.log('disk moved to its reserved epoch', { disk: disk.name, from: disk.epoch, to: next.epoch });
+      if (next !== disk) keep(next);
+    }
+    if (stored.length > 0) durably(() => undefined);
 
     const view = (): ClusterView => ({
       version,
@@ -113,8 +132,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
 
     /** Stores a changed disk record; answers once it is durable and pushed to every subscriber. */
     const change = (request: Request, disk: VirtualDisk, snapshot?: Snapshot): void => {
-      store.putDisk(disk);
-      disks.set(disk.name, disk);
+      keep(reserveNext(disk));
       durably(() => {
         publish();
         context.reply(request, { ok: true, view: view(), disk, snapshot } satisfies ControlReply);
@@ -174,8 +192,21 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           });
         }
         case 'snapshot': {
+          const before = existingDisk(disks, body.disk);
           const { disk, snapshot } = takeSnapshot(disks, body.disk, body.name, context.wallClockMs());
-          return change(request, disk, snapshot);
+          if (!nextEpochReserved(before, durable.get(before.name))) return change(request, disk, snapshot);
+          // The new epoch was reserved on stable storage: writes may use it before this record is
+          // durable (`sync` tells when it is), so new writes are held only for this turn.
+          keep(reserveNext(disk));
+          publish();
+          context.reply(request, { ok: true, view: view(), disk: disks.get(disk.name), snapshot } satisfies ControlReply);
+          return durably(() => undefined);
+        }
+        case 'sync':
+          return durably(() => answer(request));
+        case 'release': {
+          for (const disk of disks.values()) keep(released(disk));
+          return durably(() => answer(request));
         }
         case 'unsnapshot': {
           const { disk, snapshot } = dropSnapshot(disks, body.disk, body.name);

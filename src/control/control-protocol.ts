@@ -46,6 +46,10 @@ export type ControlRequest =
   | { readonly op: 'unsnapshot'; readonly disk: string; readonly name: string }
   | { readonly op: 'clone'; readonly source: string; readonly name: string }
   | { readonly op: 'rollback'; readonly disk: string; readonly snapshot: string }
+  /** Answers once every change made before it is on stable storage (a snapshot answered before its record was). */
+  | { readonly op: 'sync' }
+  /** An orderly stop: no write will use a reserved epoch any more (epoch-reservations.ts). */
+  | { readonly op: 'release' }
   | { readonly op: 'setStopped'; readonly server: number; readonly stopped: boolean }
   | { readonly op: 'heartbeat'; readonly server: number; readonly incarnation: number }
   | { readonly op: 'suspect'; readonly server: number; readonly why: string }

@@ -23,9 +23,14 @@ export function visibleAt(versions: readonly Version[], epoch: number): Version 
   return found;
 }
 
-/** The versions some live epoch sees; every other version may be deleted. */
+/**
+ * The versions some live epoch sees, and every version above the newest live epoch (written at an
+ * epoch that became current after the caller learnt `live`: a snapshot taken while a collection
+ * runs); every other version may be deleted.
+ */
 export function neededVersions(versions: readonly Version[], live: readonly number[]): Set<Version> {
-  const needed = new Set<Version>();
+  const newest = Math.max(-1, ...live);
+  const needed = new Set<Version>(versions.filter((version) => version.epoch > newest));
   for (const epoch of live) {
     const version = visibleAt(versions, epoch);
     if (version) needed.add(version);
