@@ -33,7 +33,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 export async function benchSnapshot(args: string[]): Promise<void> {
-  const snapshots = Number(arg(args, 'snapshots', '20'));
+  const snapshots = Number(arg(args, 'snapshots', '100'));
   const runtimeS = Number(arg(args, 'runtime', '5'));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-snapshot-'));
   let port = 20000 + Math.floor(Math.random() * 20000);
@@ -97,7 +97,7 @@ export async function benchSnapshot(args: string[]): Promise<void> {
     console.log('|---|---|---|---|');
     console.log(`| snapshot latency in the daemon p50 / p99 | ${ms(percentile(inDaemon, 50))} / ${ms(percentile(inDaemon, 99))} | ≤ 50 ms | ${ms(peerSnapshotMs)} (one, no load) |`);
     console.log(`| snapshot latency end to end (admin socket) p50 / p99 | ${ms(percentile(endToEnd, 50))} / ${ms(percentile(endToEnd, 99))} | ≤ 50 ms | |`);
-    console.log(`| writes held (the durable epoch change) p50 / p99 / max | ${ms(percentile(pauses, 50))} / ${ms(percentile(pauses, 99))} / ${ms(Math.max(...pauses))} | a few ms | |`);
+    console.log(`| writes held (the move to the reserved epoch) p50 / p99 / max | ${ms(percentile(pauses, 50))} / ${ms(percentile(pauses, 99))} / ${ms(Math.max(...pauses))} | a few ms | |`);
     console.log(`| write latency p99 / max, no snapshots | ${ms(quiet.p99Ms)} / ${ms(quiet.maxMs)} | | |`);
     console.log(`| write latency p99 / max, snapshots every 250 ms | ${ms(underSnapshots.p99Ms)} / ${ms(underSnapshots.maxMs)} | | |`);
     console.log(`| 4k randwrite IOPS before → after a snapshot | ${before.value.toFixed(0)} → ${after.value.toFixed(0)} (${(after.value / before.value).toFixed(2)}×) | | ${peerBefore.value.toFixed(0)} → ${peerAfter.value.toFixed(0)} (${(peerAfter.value / peerBefore.value).toFixed(2)}×) |`);
