@@ -122,6 +122,11 @@ export class ActorRuntime {
     this.workers.get(thread)?.postMessage({ type: 'die' } satisfies ToWorker);
   }
 
+  /** Whether `stop` was called: actors answer nothing any more. */
+  get stopped(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** Orderly stop: every worker drains and stops its actors, then exits by itself. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {

@@ -123,7 +123,7 @@ export class EmbeddedCluster {
 
   async stop(): Promise<void> {
     // An orderly stop gives back the reserved epochs, so the next start need not move past them.
-    if (this.runtime.where('control')) await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
+    if (!this.runtime.stopped && this.runtime.where('control')) await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
     await this.runtime.stop();
     for (const lease of this.copyLeases.splice(0)) this.runtime.pool.release(lease.handle);
   }
