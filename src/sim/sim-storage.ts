@@ -7,7 +7,10 @@ export interface StorageFaults {
   readonly latencyMsMax: number;
   /** Chance that a flush fails (its writes stay unflushed). */
   readonly flushErrorRate: number;
-  /** On a crash, chance that each unflushed write is kept, and that a kept one is torn. */
+  /**
+   * On a crash, unflushed writes survive as a prefix: each, in order, is kept with this chance
+   * until one is not; the last kept one is torn with `tearRate`.
+   */
   readonly keepUnflushedRate: number;
   readonly tearRate: number;
 }
@@ -17,7 +20,7 @@ type PendingFlush = { readonly token: number; readonly writes: Write[]; done: bo
 
 /**
  * An actor's storage under the simulator: reads see every write at once, but only flushed writes
- * are sure to survive a crash; unflushed ones may vanish, survive, or survive torn.
+ * are sure to survive a crash; of the unflushed ones a prefix survives, its last write perhaps torn.
  */
 export class SimStorage implements CellStorage {
   private durable = new Map<string, Uint8Array>();
@@ -110,10 +113,14 @@ export class SimStorage implements CellStorage {
     const unflushed = [...this.pendingFlushes.flatMap((flush) => flush.writes), ...this.unflushed];
     this.pendingFlushes = [];
     this.lastFlushAtMs = 0;
-    for (const write of unflushed) {
-      if (!this.prng.chance(this.faults.keepUnflushedRate)) continue;
-      apply(this.durable, write.value && this.prng.chance(this.faults.tearRate) ? { key: write.key, value: tear(write.value, this.prng) } : write);
-    }
+    // LMDB commits in the order writes were made: what survives is a prefix of them, and the last
+    // survivor may be torn.
+    let kept = 0;
+    while (kept < unflushed.length && this.prng.chance(this.faults.keepUnflushedRate)) kept += 1;
+    unflushed.slice(0, kept).forEach((write, at) => {
+      const torn = at === kept - 1 && write.value !== undefined && this.prng.chance(this.faults.tearRate);
+      apply(this.durable, torn ? { key: write.key, value: tear(write.value!, this.prng) } : write);
+    });
     this.unflushed = [];
     this.visible = new Map(this.durable);
   }

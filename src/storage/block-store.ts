@@ -141,20 +141,20 @@ export class BlockStore {
         if (version.epoch <= layer.epoch) needsHole.add(version.block);
       }
     }
-    for (const key of versions) {
-      const version = parseBlockKey(key);
-      if (version.epoch === epoch) {
-        this.storage.delete(key);
-        this.storage.delete(blockKey('t', gmap, version.block, epoch));
-        this.allocatedBlocks -= 1;
-        freed += 1;
-      } else if (version.epoch < epoch) {
-        needsHole.add(version.block);
-      }
-    }
-    if (freed > 0) this.keepCount();
+    const parsed = versions.map(parseBlockKey);
+    for (const version of parsed) if (version.epoch < epoch) needsHole.add(version.block);
+    // Holes first: a crash that keeps only the first writes of this trim must not uncover an
+    // older epoch's data where this epoch's data was deleted.
     if (needsHole.size > 0) this.mayHaveHoles = true;
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
+    for (const version of parsed) {
+      if (version.epoch !== epoch) continue;
+      this.storage.delete(blockKey('b', gmap, version.block, epoch));
+      this.storage.delete(blockKey('t', gmap, version.block, epoch));
+      this.allocatedBlocks -= 1;
+      freed += 1;
+    }
+    if (freed > 0) this.keepCount();
   }
 
   /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch` (then `base`). */
