@@ -257,3 +257,36 @@ test('a clone resyncs through its snapshot: holes it made stay holes, shared blo
   }
   await qemuIo(cluster.uri('default@base'), ['read -P 0x5a 0 1M'], true);
 });
+
+test('after kill -9 the disk moves to its reserved epoch, keeps every flushed write, and its overwritten older versions are collected at the next start', async (t) => {
+  const first = await startCluster();
+  t.teardown(() => first.stop());
+  const killed = async (cluster: ClusterUnderTest) => {
+    cluster.daemon.child.kill('SIGKILL');
+    await cluster.daemon.exited;
+  };
+  await qemuIo(first.uri(), ['write -P 10 0 64k', 'flush']);
+  await killed(first);
+
+  const second = await startCluster({ dataDir: first.dataDir });
+  t.teardown(() => second.stop());
+  await second.waitUntilUp();
+  await qemuIo(second.uri(), ['read -P 10 0 64k']);
+  await qemuIo(second.uri(), ['write -P 11 0 64k', 'flush']);
+  // Both versions are stored: epoch 0's, and the one written after the move.
+  t.is(await serverBytes(second), 2 * 2 * 65536);
+  await killed(second);
+
+  const third = await startCluster({ dataDir: first.dataDir });
+  t.teardown(() => third.stop());
+  await third.waitUntilUp();
+  await qemuIo(third.uri(), ['read -P 11 0 64k']);
+  const deadline = Date.now() + 30_000;
+  let bytes = await serverBytes(third);
+  while (bytes !== 2 * 65536 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    bytes = await serverBytes(third);
+  }
+  t.is(bytes, 2 * 65536, 'only the newest version is left, on both copies');
+  await qemuIo(third.uri(), ['read -P 11 0 64k']);
+});

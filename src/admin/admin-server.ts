@@ -35,6 +35,8 @@ export class AdminServer {
     });
     fs.chmodSync(socketPath, 0o600);
     this.server = server;
+    const view = this.cluster.view;
+    if (view?.resumed) void this.collector.collectResumed(view);
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { liveGmaps, type VirtualDisk } from '../control/catalog.js';
+import { liveGmaps, type ClusterView, type VirtualDisk } from '../control/catalog.js';
 import type { Router } from '../volumes/router.js';
 
 /** Progress of the background collection of blocks no export reads any more. */
@@ -42,7 +42,23 @@ export class GarbageCollector {
     return Promise.all(jobs).then(() => undefined);
   }
 
-  private async run(server: number, body: { op: string; gmap: number }): Promise<void> {
+  /**
+   * After a crash the control actor moved some disks past their reserved epoch: what the older
+   * epoch holds and a newer one overwrote is garbage, pruned here once at start (at most one such
+   * older version per block is left between crashes).
+   */
+  collectResumed(view: ClusterView): Promise<void> {
+    const live = liveGmaps(view.disks);
+    const jobs: Array<Promise<void>> = [];
+    for (const disk of view.disks.filter((candidate) => view.resumed?.includes(candidate.name))) {
+      const entry = live.get(disk.gmap);
+      if (!entry) continue;
+      for (const server of this.runningServers()) jobs.push(this.run(server, { op: 'prune', gmap: disk.gmap, live: entry.live }));
+    }
+    return Promise.all(jobs).then(() => undefined);
+  }
+
+  private async run(server: number, body: { op: string; gmap: number; live?: readonly number[] }): Promise<void> {
     this.running += 1;
     try {
       const reply = await this.router.server(server, body, 3_600_000);

@@ -139,6 +139,11 @@ export interface ClusterView {
   readonly version: number;
   readonly disks: readonly VirtualDisk[];
   readonly servers: readonly ServerStatus[];
+  /**
+   * Disks this control actor moved to their reserved epoch when it started (a crash before):
+   * blocks their older epoch holds become garbage as they are overwritten (epoch-reservations.ts).
+   */
+  readonly resumed?: readonly string[];
 }
 
 /** A server may take writes (its copy is kept up to date). */

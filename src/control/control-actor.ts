@@ -74,15 +74,20 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     };
     // Every disk starts with its next epoch reserved; one whose reservation was ahead of its
     // epoch (a stop without `release`) moves to it (epoch-reservations.ts).
+    const moved: string[] = [];
     for (const disk of stored) {
       const next = reserveNext(resumed(disk));
-      if (next.epoch !== disk.epoch) context.log('disk moved to its reserved epoch', { disk: disk.name, from: disk.epoch, to: next.epoch });
+      if (next.epoch !== disk.epoch) {
+        context.log('disk moved to its reserved epoch', { disk: disk.name, from: disk.epoch, to: next.epoch });
+        moved.push(disk.name);
+      }
       if (next !== disk) keep(next);
     }
     if (stored.length > 0) durably(() => undefined);
 
     const view = (): ClusterView => ({
       version,
+      ...(moved.length > 0 ? { resumed: moved } : {}),
       disks: [...disks.values()].sort((a, b) => a.name.localeCompare(b.name)),
       servers: servers.map((server, id): ServerStatus => {
         let bytesLeft = 0;
