@@ -58,7 +58,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       roundAskedMs: 0,
       progress: new Map(),
     }));
-    let version = 1;
+    // Views of a restarted control actor must supersede its earlier ones: subscribers keep the newest.
+    let version = context.incarnation * 2 ** 32 + 1;
     const flushes = new FlushWaiters(context.storage);
     const durably = (then: () => void): void => {
       const flushed = new Map(disks);

@@ -25,7 +25,7 @@ type Pending =
   | { readonly op: 'flush'; readonly covers: Array<Set<number>>; readonly token: number }
   | { readonly op: 'compare'; readonly epoch: number; readonly block: number; readonly server: number; readonly handle: BufferHandle }
   | { readonly op: 'control' }
-  | { readonly op: 'snapshot'; readonly name: string };
+  | { readonly op: 'snapshot' | 'sync'; readonly name: string };
 
 /**
  * Deliberately broken routers: 'read-any-copy' also reads copies that are resyncing or missed
@@ -82,8 +82,11 @@ export function clusterClient(
     let flushing: { token: number; left: number; complete: boolean; covers: Array<Set<number>> } | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
     const snapshots: Array<{ name: string; epoch: number; model: DiskModel }> = [];
-    /** A snapshot waiting for the writes in flight to drain, or asked of the control actor. */
-    let snapshotting: { name: string; asked: boolean } | undefined;
+    /**
+     * A snapshot waiting for the writes in flight to drain, asked of the control actor, or answered
+     * and waiting for `sync` to say it is durable (writes go on meanwhile, as the admin's do).
+     */
+    let snapshotting: { name: string; asked: boolean; taken?: { epoch: number; model: DiskModel } } | undefined;
     const writesInFlight = (): boolean => [...pending.values()].some((what) => what.op === 'write' || what.op === 'trim');
     let comparedVersion = -1;
     const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
@@ -107,8 +110,8 @@ export function clusterClient(
     send('control', createRequest, { op: 'control' });
 
     const issue = (): void => {
-      if (!disk || !state.view || snapshotting) return;
-      if (snapshots.length < snapshotsMax && context.random() < snapshotRate) {
+      if (!disk || !state.view || (snapshotting && !snapshotting.taken)) return;
+      if (!snapshotting && snapshots.length < snapshotsMax && context.random() < snapshotRate) {
         snapshotting = { name: `s${snapshots.length + 1}`, asked: false };
         return;
       }
@@ -159,7 +162,16 @@ export function clusterClient(
       const current = reply.ok ? reply.view.disks.find((candidate) => candidate.name === 'sim') : undefined;
       const taken = current?.snapshots.find((snapshot) => snapshot.name === name);
       if (current) disk = current;
-      if (taken) snapshots.push({ name, epoch: taken.epoch, model: model.freeze() });
+      if (!taken) return void (snapshotting = undefined);
+      // Answered, perhaps before its record is durable: writes go on in the new epoch while
+      // `sync` says whether the snapshot was kept (a control crash may lose it).
+      snapshotting = { name, asked: true, taken: { epoch: taken.epoch, model: model.freeze() } };
+      send('control', { op: 'sync' } satisfies ControlRequest, { op: 'sync', name });
+    };
+    const synced = (name: string, reply: ControlReply | undefined): void => {
+      if (!reply?.ok) return send('control', { op: 'sync' } satisfies ControlRequest, { op: 'sync', name });
+      const kept = reply.view.disks.find((candidate) => candidate.name === 'sim')?.snapshots.find((snapshot) => snapshot.name === name);
+      if (kept && kept.epoch === snapshotting!.taken!.epoch) snapshots.push({ name, epoch: kept.epoch, model: snapshotting!.taken!.model });
       state.snapshots = snapshots.length;
       snapshotting = undefined;
     };
@@ -195,6 +207,8 @@ export function clusterClient(
         }
         case 'snapshot':
           return snapshotAnswered(what.name, reply as unknown as ControlReply | undefined);
+        case 'sync':
+          return synced(what.name, reply as unknown as ControlReply | undefined);
         case 'flush': {
           if (!flushing || flushing.token !== what.token) return;
           flushing.left -= 1;
@@ -282,6 +296,9 @@ export function clusterClient(
             if (push.type === 'view' && (!state.view || push.view.version > state.view.version)) {
               state.view = push.view;
               suspicions.onView(push.view);
+              // A restarted control actor may have moved the disk to its reserved epoch.
+              const current = push.view.disks.find((candidate) => candidate.name === 'sim');
+              if (current && disk && current.gmap === disk.gmap && current.epoch > disk.epoch) disk = current;
             }
             if (push.type === 'caught-up') {
               suspicions.missed(push.missed);

@@ -27,7 +27,8 @@ export interface ClusterSeedResult extends SeedResult {
 /**
  * One seeded run of the cluster's actor code (control, 4 servers with their disks, 4 replica
  * groups) on the simulator, driven by a client that routes like the router. Faults: servers killed
- * with their disks (unflushed writes lost, kept or torn) and revived, message loss and reordering,
+ * with their disks (unflushed writes lost, kept or torn) and revived, the control actor killed and
+ * revived (its unflushed records lost the same way), message loss and reordering,
  * flush errors, slow storage. The disk model checks every read. After healing, every server must
  * be up again and both copies of every block byte-identical.
  */
@@ -47,7 +48,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   const faults = `kill=${killRate.toFixed(3)}/tick loss=${lossRate.toFixed(4)} delay<=${delayMsMax.toFixed(1)}ms flushErr=${storage.flushErrorRate.toFixed(3)} keep=${storage.keepUnflushedRate.toFixed(2)} tear=${storage.tearRate.toFixed(2)}`;
   const at = (actor: string) => address('sim', actor);
   const orderers = orderersOf(servers);
-  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs: 1500 }) as never);
+  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs: 1500 }) as never, storage);
   for (const { name, primary, secondary } of orderers) {
     const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
     const lagHandles = name.startsWith('mirror-') ? [1, 2, 3, 4].map(() => sim.pool.tryLease(regionBytes)!.handle) : [];
@@ -64,6 +65,11 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   let kills = 0;
   const injectFaults = (): void => {
     if (sim.scheduler.nowMs >= clusterFaultPhaseMs) return;
+    if (prng.chance(killRate)) {
+      // The control actor dies too (its unflushed records lost or kept as the disks' are).
+      sim.kill(at('control'));
+      sim.scheduler.at(50 + prng.next() * 500, () => sim.revive(at('control')));
+    }
     if (prng.chance(killRate)) {
       const id = prng.int(servers);
       kills += 1;
