@@ -289,4 +289,13 @@ test('after kill -9 the disk moves to its reserved epoch, keeps every flushed wr
   }
   t.is(bytes, 2 * 65536, 'only the newest version is left, on both copies');
   await qemuIo(third.uri(), ['read -P 11 0 64k']);
+  const epochOf = async (cluster: ClusterUnderTest) => (await cluster.json<{ epoch: number }>(['disk', 'info', 'default'])).epoch;
+  t.is(await epochOf(third), 2, 'each kill -9 moved the disk one epoch');
+
+  // An orderly stop gives the reservation back: the next start keeps the epoch.
+  await third.stop();
+  const fourth = await startCluster({ dataDir: first.dataDir });
+  t.teardown(() => fourth.stop());
+  t.is(await epochOf(fourth), 2, 'an orderly restart moves nothing');
+  await qemuIo(fourth.uri(), ['read -P 11 0 64k']);
 });
