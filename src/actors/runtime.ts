@@ -5,8 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { assert } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { Behavior } from './actor.js';
-import type { CellStorage } from './cell.js';
-import { loadBehavior, openStorage, type BehaviorSpec, type StorageSpec } from './behavior-spec.js';
+import type { BehaviorSpec, StorageSpec } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
 import { MemoryStorage } from './memory-storage.js';
@@ -112,24 +111,10 @@ export class ActorRuntime {
   }
 
   /** Starts an actor on the main thread (used by the front end and tests). */
-  spawnLocal(actor: string, behavior: Behavior, storage: CellStorage = new MemoryStorage()): void {
-    this.host.spawn(actor, behavior, storage);
+  spawnLocal(actor: string, behavior: Behavior): void {
+    this.host.spawn(actor, behavior, new MemoryStorage());
     this.localActors.add(actor);
     this.broadcast({ type: 'place', actor, thread: 0 });
-  }
-
-  /**
-   * Starts an actor with durable storage on the main thread, beside the front end: its requests
-   * then wait behind no worker's queue (the control actor: snapshots hold writes for its answer).
-   */
-  async spawnMain(actor: string, spec: BehaviorSpec, storage: StorageSpec): Promise<void> {
-    assert(!this.hosts(actor), `actor ${actor} exists`);
-    this.spawnLocal(actor, await loadBehavior(spec), await openStorage(storage));
-  }
-
-  /** Whether an actor of this name runs here, on a worker or the main thread. */
-  hosts(actor: string): boolean {
-    return this.placed.has(actor) || this.localActors.has(actor);
   }
 
   /** Test hook: makes a worker thread die abruptly, as a crash would. */

@@ -123,7 +123,7 @@ export class EmbeddedCluster {
 
   async stop(): Promise<void> {
     // An orderly stop gives back the reserved epochs, so the next start need not move past them.
-    if (!this.runtime.stopped && this.runtime.hosts('control')) await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
+    if (!this.runtime.stopped && this.runtime.where('control')) await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
     await this.runtime.stop();
     for (const lease of this.copyLeases.splice(0)) this.runtime.pool.release(lease.handle);
   }
@@ -144,11 +144,10 @@ export class EmbeddedCluster {
     if (this.mirrorLagBytes < configuredLag) {
       this.options.log.warn({ configured: configuredLag, perPair: this.mirrorLagBytes }, "mirror lag cut to each mirror pair's share of the buffer pool");
     }
-    // On the main thread, beside the router: a snapshot holds new writes until the control
-    // actor answers, and there the answer waits behind no disk's queue.
-    await this.runtime.spawnMain(
+    await this.runtime.spawn(
       'control',
       { module: module('../control/control-actor.js'), export: 'controlActor', args: [{ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs }] },
+      this.threadFor(0),
       { module: module('../storage/disk-format.js'), export: 'openDiskStorage', args: [{ path: path.join(this.options.dataDir, 'control'), owner: 'control', capacityBytes: controlCapacityBytes, create: true }] },
     );
     const initial = await this.router.control({ op: 'view' });
