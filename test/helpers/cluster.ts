@@ -1,8 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startDaemon, whorlBin, type Daemon } from './daemon.js';
 import { run, runOk, type RunResult } from './run.js';
+import { scratchDirectory } from './scratch.js';
 
 export interface ClusterUnderTest {
   readonly daemon: Daemon;
@@ -19,7 +17,7 @@ export interface ClusterUnderTest {
 }
 
 export function clusterDirectory(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-cluster-'));
+  return scratchDirectory('whorl-cluster-');
 }
 
 /** A real whorl daemon (`whorl serve`, cluster backend) on a fresh or given data directory. */

@@ -1,6 +1,3 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ActorRuntime } from '../../src/actors/runtime.js';
 import { localClient, type LocalClient } from '../../src/actors/local-client.js';
 import type { BufferHandle } from '../../src/actors/buffer-pool.js';
@@ -8,10 +5,11 @@ import type { DiskReply, DiskRequest } from '../../src/storage/disk-protocol.js'
 import type { OpenDiskOptions } from '../../src/storage/disk-format.js';
 import { silentLogger } from '../../src/log.js';
 import { spawnDisk } from '../../src/storage/spawn-disk.js';
+import { scratchDirectory } from './scratch.js';
 
 
 export function temporaryDirectory(prefix = 'whorl-disk-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return scratchDirectory(prefix);
 }
 
 export interface DiskUnderTest {

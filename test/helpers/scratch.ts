@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const made = new Set<string>();
+let cleanupRegistered = false;
+
+/**
+ * A fresh directory under the system's temporary directory, removed when the test process exits
+ * (tests restart daemons on the same directory, so it outlives any one cluster). Without this,
+ * every run left its LMDB files behind and CI machines filled up.
+ */
+export function scratchDirectory(prefix: string): string {
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    process.once('exit', () => {
+      for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.add(dir);
+  return dir;
+}
