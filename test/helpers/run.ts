@@ -27,6 +27,9 @@ export function run(command: string, args: string[], options: { timeoutMs?: numb
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A program that exits before reading its input closes the pipe: its exit code tells the
+    // test what happened, not an EPIPE thrown into the test process.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }

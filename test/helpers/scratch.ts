@@ -14,7 +14,14 @@ export function scratchDirectory(prefix: string): string {
   if (!cleanupRegistered) {
     cleanupRegistered = true;
     process.once('exit', () => {
-      for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+      // Best effort: a daemon killed a moment ago may still be letting go of its files.
+      for (const dir of made) {
+        try {
+          fs.rmSync(dir, { recursive: true, force: true });
+        } catch {
+          // left for the system's temporary-file cleanup
+        }
+      }
     });
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
