@@ -36,8 +36,7 @@ export class GarbageCollector {
     for (const [gmap, { live }] of was) {
       const still = now.get(gmap);
       if (still && still.live.length === live.length && still.live.every((epoch, i) => epoch === live[i])) continue;
-      const body = still ? { op: 'prune', gmap, live: still.live } : { op: 'drop', gmap };
-      for (const server of this.runningServers()) jobs.push(this.run(server, body));
+      jobs.push(this.everywhere(still ? { op: 'prune', gmap, live: still.live } : { op: 'drop', gmap }));
     }
     return Promise.all(jobs).then(() => undefined);
   }
@@ -49,13 +48,13 @@ export class GarbageCollector {
    */
   collectResumed(view: ClusterView): Promise<void> {
     const live = liveGmaps(view.disks);
-    const jobs: Array<Promise<void>> = [];
-    for (const disk of view.disks.filter((candidate) => view.resumed?.includes(candidate.name))) {
-      const entry = live.get(disk.gmap);
-      if (!entry) continue;
-      for (const server of this.runningServers()) jobs.push(this.run(server, { op: 'prune', gmap: disk.gmap, live: entry.live }));
-    }
-    return Promise.all(jobs).then(() => undefined);
+    const moved = view.disks.filter((disk) => view.resumed?.includes(disk.name));
+    return Promise.all(moved.map((disk) => this.everywhere({ op: 'prune', gmap: disk.gmap, live: live.get(disk.gmap)!.live }))).then(() => undefined);
+  }
+
+  /** Runs one collection request on every running server. */
+  private everywhere(body: { op: string; gmap: number; live?: readonly number[] }): Promise<void> {
+    return Promise.all(this.runningServers().map((server) => this.run(server, body))).then(() => undefined);
   }
 
   private async run(server: number, body: { op: string; gmap: number; live?: readonly number[] }): Promise<void> {

@@ -136,13 +136,21 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const refuse = (request: Request, error: WhorlError): void =>
       context.reply(request, { ok: false, code: error.code, message: error.message } satisfies ControlReply);
 
-    /** Stores a changed disk record; answers once it is durable and pushed to every subscriber. */
-    const change = (request: Request, disk: VirtualDisk, snapshot?: Snapshot): void => {
-      keep(reserveNext(disk));
-      durably(() => {
+    /**
+     * Stores a changed disk record (its next epoch reserved) and pushes it to every subscriber,
+     * answering once it is durable — or at once, when writes may use it before it is (`atOnce`:
+     * a snapshot onto an epoch reserved on stable storage; `sync` tells when it is durable).
+     */
+    const change = (request: Request, changed: VirtualDisk, snapshot?: Snapshot, atOnce = false): void => {
+      const disk = reserveNext(changed);
+      keep(disk);
+      const tell = (): void => {
         publish();
         context.reply(request, { ok: true, view: view(), disk, snapshot } satisfies ControlReply);
-      });
+      };
+      if (!atOnce) return durably(tell);
+      tell();
+      durably(() => undefined);
     };
 
     const handle = (request: Request): void => {
@@ -200,13 +208,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
         case 'snapshot': {
           const before = existingDisk(disks, body.disk);
           const { disk, snapshot } = takeSnapshot(disks, body.disk, body.name, context.wallClockMs());
-          if (!nextEpochReserved(before, durable.get(before.name))) return change(request, disk, snapshot);
-          // The new epoch was reserved on stable storage: writes may use it before this record is
-          // durable (`sync` tells when it is), so new writes are held only for this turn.
-          keep(reserveNext(disk));
-          publish();
-          context.reply(request, { ok: true, view: view(), disk: disks.get(disk.name), snapshot } satisfies ControlReply);
-          return durably(() => undefined);
+          // With the new epoch reserved on stable storage, new writes are held only for this turn.
+          return change(request, disk, snapshot, nextEpochReserved(before, durable.get(before.name)));
         }
         case 'sync':
           return durably(() => answer(request));
