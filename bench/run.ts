@@ -2,6 +2,7 @@ import os from 'node:os';
 import { benchActors } from './actors.js';
 import { benchCeft } from './ceft.js';
 import { benchCluster } from './cluster.js';
+import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
 import { benchSnapshot } from './snapshot.js';
 import { benchStorage } from './storage.js';
@@ -11,6 +12,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   nbd: benchNbd,
   actors: benchActors,
   storage: benchStorage,
+  lmdb: benchLmdbCosts,
   cluster: benchCluster,
   snapshot: benchSnapshot,
   ceft: benchCeft,
