@@ -1,12 +1,10 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import test from 'ava';
 import { MemoryBackend } from '../src/backends/memory.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
 import { startDaemon, whorlBin } from './helpers/daemon.js';
 import { RawClient } from './helpers/raw-client.js';
 import { run, runOk } from './helpers/run.js';
+import { scratchDirectory } from './helpers/scratch.js';
 import { startServer } from './helpers/server.js';
 
 const badArguments: Array<[string[], RegExp]> = [
@@ -105,8 +103,7 @@ test('whorl serve --nbd-socket also serves on a Unix socket, removed on exit', a
 test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its share of the lag buffers, not 1M each (which would exhaust the buffer pool)', async (t) => {
   // 592 replica and mirror groups: seconds alone, longer beside the suite's fio runs.
   t.timeout(90_000);
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'whorl-serve-64-'));
-  t.teardown(() => fs.rm(dataDir, { recursive: true, force: true }));
+  const dataDir = scratchDirectory('whorl-serve-64-');
   const daemon = await startDaemon(['--data-dir', dataDir, '--servers', '64', '--disk-capacity', '64M', '--log-level', 'info'], 50_000);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   t.regex(daemon.logs(), /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/);

@@ -60,6 +60,8 @@ const requestTimeoutMs = 12_000;
 export class EmbeddedCluster {
   /** Per mirror pair, the bytes its async writes may lag by: as configured, or its share of the total. */
   readonly mirrorLagBytes: number;
+  /** `--mirror-lag` as given (or its default), before the cut to each pair's share. */
+  private readonly configuredLagBytes: number;
   private readonly copyLeases: Lease[] = [];
 
   private constructor(
@@ -68,10 +70,10 @@ export class EmbeddedCluster {
     readonly config: ClusterConfig,
     private readonly options: ClusterOptions,
   ) {
-    const configured = options.mirrorLagBytes ?? mirrorLagBytesDefault;
+    this.configuredLagBytes = options.mirrorLagBytes ?? mirrorLagBytesDefault;
     const pairs = orderersOf(config.servers).filter((orderer) => orderer.mirror).length;
-    const share = pairs === 0 ? configured : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
-    this.mirrorLagBytes = Math.min(configured, share);
+    const share = pairs === 0 ? this.configuredLagBytes : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
+    this.mirrorLagBytes = Math.min(this.configuredLagBytes, share);
   }
 
   static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
@@ -97,7 +99,6 @@ export class EmbeddedCluster {
   get servers(): number {
     return this.config.servers;
   }
-
 
   get view(): ClusterView | undefined {
     return this.router.view;
@@ -140,9 +141,8 @@ export class EmbeddedCluster {
   private async spawnAll(): Promise<void> {
     const { servers } = this.config;
     const orderers = orderersOf(servers);
-    const configuredLag = this.options.mirrorLagBytes ?? mirrorLagBytesDefault;
-    if (this.mirrorLagBytes < configuredLag) {
-      this.options.log.warn({ configured: configuredLag, perPair: this.mirrorLagBytes }, "mirror lag cut to each mirror pair's share of the buffer pool");
+    if (this.mirrorLagBytes < this.configuredLagBytes) {
+      this.options.log.warn({ configured: this.configuredLagBytes, perPair: this.mirrorLagBytes }, "mirror lag cut to each mirror pair's share of the buffer pool");
     }
     await this.runtime.spawn(
       'control',

@@ -37,7 +37,6 @@ export type ClusterVariant = 'correct' | 'read-any-copy' | 'read-lagging-copy';
 /** The disk the client drives: chained declustering, or mirror pairs with a duplication protocol. */
 export type ClusterLayout = 'chained' | DuplicationProtocol;
 
-
 export interface ClusterClientState {
   view: ClusterView | undefined;
   /**
