@@ -4,7 +4,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { open } from 'lmdb';
-import { headBytes } from '../src/storage/block-record.js';
 import { arg } from './args.js';
 
 /**
@@ -12,7 +11,7 @@ import { arg } from './args.js';
  * whatever runs above it. N MiB written in order, 1 MiB handed over per event turn, a flush
  * (durable) every `flush-mib` MiB, as a 1 MiB sequential NBD write with periodic FLUSH does:
  *
- * - lmdb-js with whorl's records (a 4,072-byte head and a 28-byte tail per 4 KiB block), and with
+ * - lmdb-js with disk format 2's records (a 4,072-byte head and a 28-byte tail per 4 KiB block), and with
  *   one record per 64 KiB (an extent: 16 blocks, a 65,512-byte head, the rest in the tail);
  * - each with `overlappingSync` (every commit synced: what disk actors use, safe on power loss)
  *   and with `noSync` plus one `sync` per flush (what a page-cache server does; LMDB then risks
@@ -54,7 +53,7 @@ async function lmdbRun(data: Buffer, total: number, flushMiB: number, recordByte
     const options = sync === 'noSync' ? { noSync: true } : { overlappingSync: true };
     const db = open<Buffer, string>({ path: dir, encoding: 'binary', mapSize: 4 * total * mib + 64 * mib, pageSize: 4096, ...options });
     // A head that fills whole overflow pages (lmdb-js: 24 bytes of page header), the rest in a small tail.
-    const head = recordBytes === 4096 ? headBytes : recordBytes - 24;
+    const head = recordBytes - 24;
     const tail = 4 + recordBytes - head;
     const durable = (): Promise<unknown> => (sync === 'noSync' ? new Promise<void>((resolve, reject) => (db as unknown as { sync(callback: (error: unknown) => void): void }).sync((error) => (error ? reject(error) : resolve()))) : db.flushed);
     const started = performance.now();

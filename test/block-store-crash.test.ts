@@ -10,7 +10,7 @@ const capacityBytes = 2 ** 30;
 /** What block 5 of global map 1 reads at `epoch`: its first byte, or 0 for zeros. */
 function firstByte(store: BlockStore, epoch: number): number {
   const into = new Uint8Array(4096);
-  store.read({ gmap: 1, epoch, block: 5 }, into);
+  store.read({ gmap: 1, epoch, block: 5 }, 1, into);
   if (into.some((byte) => byte !== into[0])) throw new Error('block is mixed');
   return into[0]!;
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
 import { CpuJobs } from '../src/actors/cpu-jobs.js';
+import { slotOf } from '../src/storage/block-entry.js';
 import { blockKey } from '../src/storage/block-keys.js';
 import { scrubDisk } from '../src/storage/scrub.js';
 import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
@@ -72,20 +73,23 @@ test('a corrupt block is reported with its address; its neighbours still read', 
   let disk = await startDisk({ path: dir });
   await disk.write(3, 0, 100, [pattern(1), pattern(2), pattern(3)], true);
   await disk.stop();
-  // Flip one byte of block 101's head record and one of block 102's tail, as a failing medium would.
+  // Flip one byte of block 101's data in the block file, and one bit of block 102's checksum in its
+  // entry, as a failing medium would.
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  for (const [key, at] of [[blockKey('b', 3, 101, 0), 2000], [blockKey('t', 3, 102, 0), 20]] as const) {
-    const stored = Buffer.from(env.get(key)!);
-    stored[at] ^= 0xff;
-    await env.put(key, stored);
-  }
+  const slot101 = slotOf(env.get(blockKey('b', 3, 101, 0)))!;
+  flipByte(path.join(dir, 'blocks'), slot101 * 4096 + 2000);
+  const entry102 = Buffer.from(env.get(blockKey('b', 3, 102, 0))!);
+  const slot102 = slotOf(entry102)!;
+  entry102[5] ^= 0x10;
+  await env.put(blockKey('b', 3, 102, 0), entry102);
   await env.close();
 
   disk = await startDisk({ path: dir });
   t.teardown(() => disk.stop());
   t.deepEqual((await disk.read(3, 0, 100, 1)).reply, { ok: true, holes: [] });
-  t.like((await disk.read(3, 0, 101, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 3 block 101 epoch 0 (head 4072 bytes, tail 28 bytes)' });
-  t.like((await disk.read(3, 0, 102, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 3 block 102 epoch 0 (head 4072 bytes, tail 28 bytes)' });
+  t.like((await disk.read(3, 0, 101, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 101 epoch 0 (slot ${slot101})` });
+  t.like((await disk.read(3, 0, 100, 3)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 101 epoch 0 (slot ${slot101})` }, 'a read of several blocks names the bad one');
+  t.like((await disk.read(3, 0, 102, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 102 epoch 0 (slot ${slot102})` });
   await disk.write(3, 0, 101, [pattern(9)]);
   t.is((await disk.read(3, 0, 101, 1)).bytes[0], 9, 'rewriting the block repairs it');
 });
@@ -176,11 +180,7 @@ test('scrub runs as piscina jobs beside the running disk and reports exactly the
   await disk.ask({ op: 'flush' });
   await disk.stop();
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  for (const block of [17, 4097, 9999]) {
-    const stored = Buffer.from(env.get(blockKey('b', 4, block, 0))!);
-    stored[100 + (block % 3000)] ^= 0x01;
-    await env.put(blockKey('b', 4, block, 0), stored);
-  }
+  for (const block of [17, 4097, 9999]) flipByte(path.join(dir, 'blocks'), slotOf(env.get(blockKey('b', 4, block, 0)))! * 4096 + 100 + (block % 3000));
   await env.close();
 
   disk = await startDisk({ path: dir });
@@ -192,3 +192,16 @@ test('scrub runs as piscina jobs beside the running disk and reports exactly the
   t.deepEqual(report.corrupt, [17, 4097, 9999].map((block) => ({ gmap: 4, block, epoch: 0 })));
   t.deepEqual((await disk.read(4, 0, 18, 1)).reply, { ok: true, holes: [] }, 'the disk kept serving meanwhile');
 });
+
+/** Flips every bit of one byte of a file, in place. */
+function flipByte(file: string, at: number): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, at);
+    byte[0]! ^= 0xff;
+    fs.writeSync(fd, byte, 0, 1, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,6 +1,7 @@
 import type { Address } from './address.js';
 import type { WhorlErrorCode } from '../errors.js';
 import type { BufferHandle } from './buffer-pool.js';
+import type { SlotFile } from './slot-file.js';
 
 /**
  * What an actor receives. Everything is a message, including replies, timeouts and storage flush
@@ -39,6 +40,8 @@ export interface ActorStorage {
   flush(): number;
   /** Writes accepted but not yet committed (held in memory); absent where nothing is held. */
   readonly backlog?: number;
+  /** Bulk data beside the keys (a disk's blocks), covered by the same flushes; absent where none is kept. */
+  readonly blocks?: SlotFile;
 }
 
 /** Everything an actor may touch outside itself. Nothing global: time and chance come from here. */

@@ -1,5 +1,6 @@
 import { floorOf, rangeOf } from './sorted-map-storage.js';
 import type { CellStorage } from './cell.js';
+import { MemorySlots } from './slot-file.js';
 
 /**
  * Actor storage kept in the thread's memory: flushes complete on the next turn and always
@@ -8,6 +9,7 @@ import type { CellStorage } from './cell.js';
  */
 export class MemoryStorage implements CellStorage {
   private readonly entries = new Map<string, Uint8Array>();
+  readonly blocks = new MemorySlots();
   private nextToken = 1;
   private flushed: (token: number, ok: boolean) => void = () => undefined;
 

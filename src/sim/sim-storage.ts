@@ -1,5 +1,6 @@
 import { floorOf, rangeOf } from '../actors/sorted-map-storage.js';
 import type { CellStorage } from '../actors/cell.js';
+import { slotBytes, type SlotFile } from '../actors/slot-file.js';
 import type { Prng } from './prng.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -16,16 +17,22 @@ export interface StorageFaults {
 }
 
 type Write = { readonly key: string; readonly value: Uint8Array | undefined };
-type PendingFlush = { readonly token: number; readonly writes: Write[]; done: boolean };
+type SlotWrite = { readonly slot: number; readonly value: Uint8Array };
+type PendingFlush = { readonly token: number; readonly writes: Write[]; readonly slotWrites: SlotWrite[]; done: boolean };
 
 /**
  * An actor's storage under the simulator: reads see every write at once, but only flushed writes
- * are sure to survive a crash; of the unflushed ones a prefix survives, its last write perhaps torn.
+ * are sure to survive a crash. Of the unflushed key writes a prefix survives (LMDB commits in
+ * order), its last write perhaps torn; of the unflushed slot writes (page cache write-back) each
+ * survives or not on its own, and any survivor may be torn.
  */
 export class SimStorage implements CellStorage {
   private durable = new Map<string, Uint8Array>();
   private visible = new Map<string, Uint8Array>();
   private unflushed: Write[] = [];
+  private durableSlots = new Map<number, Uint8Array>();
+  private visibleSlots = new Map<number, Uint8Array>();
+  private unflushedSlots: SlotWrite[] = [];
   private nextToken = 1;
   private pendingFlushes: PendingFlush[] = [];
   private lastFlushAtMs = 0;
@@ -40,6 +47,24 @@ export class SimStorage implements CellStorage {
   ) {
     this.faults = faults;
   }
+
+  readonly blocks: SlotFile = {
+    read: (slot, into) => {
+      for (let i = 0; i * slotBytes < into.length; i++) {
+        const at = into.subarray(i * slotBytes, (i + 1) * slotBytes);
+        const stored = this.visibleSlots.get(slot + i);
+        if (stored) at.set(stored);
+        else at.fill(0);
+      }
+    },
+    write: (slot, data) => {
+      for (let i = 0; i * slotBytes < data.length; i++) {
+        const value = data.slice(i * slotBytes, (i + 1) * slotBytes);
+        this.visibleSlots.set(slot + i, value);
+        this.unflushedSlots.push({ slot: slot + i, value });
+      }
+    },
+  };
 
   get(key: string): Uint8Array | undefined {
     return this.visible.get(key);
@@ -77,8 +102,9 @@ export class SimStorage implements CellStorage {
    * later one still pending, and their writes stay unflushed.
    */
   flush(): number {
-    const entry: PendingFlush = { token: this.nextToken++, writes: this.unflushed, done: false };
+    const entry: PendingFlush = { token: this.nextToken++, writes: this.unflushed, slotWrites: this.unflushedSlots, done: false };
     this.unflushed = [];
+    this.unflushedSlots = [];
     this.pendingFlushes.push(entry);
     const generation = this.generation;
     const atMs = Math.max(this.scheduler.nowMs + this.prng.next() * this.faults.latencyMsMax, this.lastFlushAtMs);
@@ -88,6 +114,7 @@ export class SimStorage implements CellStorage {
       if (this.prng.chance(this.faults.flushErrorRate)) {
         const failed = this.pendingFlushes.splice(this.pendingFlushes.indexOf(entry));
         this.unflushed = [...failed.flatMap((flush) => flush.writes), ...this.unflushed];
+        this.unflushedSlots = [...failed.flatMap((flush) => flush.slotWrites), ...this.unflushedSlots];
         for (const flush of failed) {
           flush.done = true;
           this.flushed(flush.token, false);
@@ -98,6 +125,7 @@ export class SimStorage implements CellStorage {
       if (head !== entry) throw new Error('simulated flushes completed out of order');
       entry.done = true;
       for (const write of entry.writes) apply(this.durable, write);
+      for (const write of entry.slotWrites) this.durableSlots.set(write.slot, write.value);
       this.flushed(entry.token, true);
     });
     return entry.token;
@@ -111,6 +139,7 @@ export class SimStorage implements CellStorage {
     this.generation += 1;
     // Writes a pending flush had not yet made durable are as unflushed as the rest.
     const unflushed = [...this.pendingFlushes.flatMap((flush) => flush.writes), ...this.unflushed];
+    const unflushedSlots = [...this.pendingFlushes.flatMap((flush) => flush.slotWrites), ...this.unflushedSlots];
     this.pendingFlushes = [];
     this.lastFlushAtMs = 0;
     // LMDB commits in the order writes were made: what survives is a prefix of them, and the last
@@ -122,7 +151,14 @@ export class SimStorage implements CellStorage {
       apply(this.durable, torn ? { key: write.key, value: tear(write.value!, this.prng) } : write);
     });
     this.unflushed = [];
+    for (const write of unflushedSlots) {
+      if (!this.prng.chance(this.faults.keepUnflushedRate)) continue;
+      const torn = this.prng.chance(this.faults.tearRate);
+      this.durableSlots.set(write.slot, torn ? tearSlot(write.value, this.durableSlots.get(write.slot), this.prng) : write.value);
+    }
+    this.unflushedSlots = [];
     this.visible = new Map(this.durable);
+    this.visibleSlots = new Map(this.durableSlots);
   }
 }
 
@@ -136,4 +172,11 @@ function tear(value: Uint8Array, prng: Prng): Uint8Array {
   const from = prng.int(torn.length);
   for (let i = from; i < torn.length; i++) torn[i] = prng.int(256);
   return torn.subarray(0, Math.max(1, from + prng.int(torn.length - from + 1)));
+}
+
+/** A slot written only in part: its first bytes new, the rest what the slot held before (or zeros). */
+function tearSlot(value: Uint8Array, before: Uint8Array | undefined, prng: Prng): Uint8Array {
+  const torn = before ? Uint8Array.from(before) : new Uint8Array(slotBytes);
+  torn.set(value.subarray(0, prng.int(slotBytes)));
+  return torn;
 }

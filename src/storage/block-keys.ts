@@ -2,16 +2,13 @@ import { assert } from '../assert.js';
 
 /**
  * Keys of a disk actor's LMDB environment. Numbers are fixed-width lowercase hex, so key order is
- * numeric order, and all versions of one block sit together, oldest epoch first.
+ * numeric order, and all versions of one block sit together, oldest epoch first. Block data are
+ * not here: they sit in the disk's block file (file-slots.ts), and a block's key says where.
  *
  *   | key                                   | value                                        |
  *   |---------------------------------------|----------------------------------------------|
  *   | meta:format                           | JSON DiskFormat (see disk-format.ts)         |
- *   | meta:allocated                        | blocks stored (b: keys), in decimal; put in  |
- *   |                                       | the same commit as the blocks it counts      |
- *   | b:<gmap 8>:<block 12>:<epoch 8>       | the block's head: bytes 0..4072              |
- *   | t:<gmap 8>:<block 12>:<epoch 8>       | its tail: CRC32C of the block, bytes 4072..  |
- *   |                                       | (block-record.ts says why it is split)       |
+ *   | b:<gmap 8>:<block 12>:<epoch 8>       | the block's slot and CRC32C (block-entry.ts) |
  *   | h:<gmap 8>:<block 12>:<epoch 8>       | empty: a hole (zeros) written at this epoch, |
  *   |                                       | hiding any older version of the block        |
  *   | busy:<gmap 8>:<region 10>             | empty: a write may be in flight (Petal §2.4) |
@@ -33,7 +30,7 @@ function hex(value: number, width: number): string {
   return value.toString(16).padStart(width, '0');
 }
 
-export type BlockKind = 'b' | 't' | 'h';
+export type BlockKind = 'b' | 'h';
 
 // Keys are built for every block read and written: the checks build their messages only on failure.
 function inRange(value: number, max: number): boolean {
@@ -70,7 +67,7 @@ export const [blockKeysFrom, blockKeysTo] = everyKeyOf('b');
 
 export function parseBlockKey(key: string): { gmap: number; block: number; epoch: number } {
   const [tag, gmap, block, epoch] = key.split(':');
-  assert((tag === 'b' || tag === 't' || tag === 'h') && gmap && block && epoch, `not a block key: ${key}`);
+  assert((tag === 'b' || tag === 'h') && gmap && block && epoch, `not a block key: ${key}`);
   return { gmap: parseInt(gmap, 16), block: parseInt(block, 16), epoch: parseInt(epoch, 16) };
 }
 

@@ -1,8 +1,11 @@
 import { fail } from '../assert.js';
 import type { ActorStorage } from '../actors/actor.js';
+import { crc32c } from '../actors/crc32c.js';
+import type { SlotFile } from '../actors/slot-file.js';
 import { WhorlError } from '../errors.js';
+import { decodeEntry, encodeEntry, slotOf, type BlockEntry } from './block-entry.js';
 import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, everyKeyOf, gmapKeyRange, parseBlockKey } from './block-keys.js';
-import { finishBlock, headBytes, splitBlock } from './block-record.js';
+import { SlotAllocator } from './slot-allocator.js';
 import { heldAlone, neededVersions, visibleAt, type Layer, type Version } from './versions.js';
 
 /** Where a block lives: global map, epoch, block number. */
@@ -13,33 +16,38 @@ export interface BlockAddress {
 }
 
 /**
- * The block layout of one disk over an actor's storage (LMDB in production, the simulator's
- * fault-injecting storage in tests): thin 4 KiB blocks with a CRC32C each (stored as a head and a
- * tail record, block-record.ts), versions per epoch, holes, and the space they take against the
- * disk's capacity.
+ * The block layout of one disk over an actor's storage (LMDB and a block file in production, the
+ * simulator's fault-injecting storage in tests): thin 4 KiB blocks whose data sit in slots of the
+ * storage's block file and whose keys say which slot and what CRC32C (block-entry.ts), versions per
+ * epoch, holes, and the space they take against the disk's capacity.
  */
 export class BlockStore {
-  private allocatedBlocks: number;
+  private allocatedBlocks = 0;
   /** False while no hole was ever stored: writes then skip looking for one to remove. */
   private mayHaveHoles: boolean;
+  private readonly blocks: SlotFile;
+  readonly slots: SlotAllocator;
 
   constructor(
     private readonly storage: ActorStorage,
     readonly capacityBytes: number,
   ) {
-    // Counting the block keys would page in the whole file (readahead over the block records):
-    // the count is kept under its own key, and only a directory without one is counted.
-    const kept = storage.get(allocatedKey);
-    const count = kept ? Number(Buffer.from(kept).toString()) : NaN;
-    this.allocatedBlocks = Number.isSafeInteger(count) && count >= 0 ? count : storage.count(blockKeysFrom, blockKeysTo);
-    if (this.allocatedBlocks !== count) this.keepCount();
+    this.blocks = storage.blocks ?? fail('a block store needs storage with a block file');
+    // One pass over the block keys (8-byte values, a few pages per 1,000 blocks) counts the blocks
+    // and finds the slots in use.
+    const used: number[] = [];
+    for (let from: string | undefined = blockKeysFrom; from !== undefined; ) {
+      const page = storage.range(from, blockKeysTo, openPageKeys);
+      for (const [, value] of page) {
+        const slot = slotOf(value);
+        if (slot !== undefined) used.push(slot);
+      }
+      this.allocatedBlocks += page.length;
+      from = page.length === openPageKeys ? `${page[page.length - 1]![0]}\u0000` : undefined;
+    }
+    this.slots = new SlotAllocator(used);
     const [holesFrom, holesTo] = everyKeyOf('h');
     this.mayHaveHoles = storage.keys(holesFrom, holesTo, 1).length > 0;
-  }
-
-  /** Stores the count with the writes that changed it (same commit: lmdb-js batches an event turn). */
-  private keepCount(): void {
-    this.storage.put(allocatedKey, Buffer.from(String(this.allocatedBlocks)));
   }
 
   get allocatedBytes(): number {
@@ -47,63 +55,95 @@ export class BlockStore {
   }
 
   /**
-   * Copies the block as of `epoch` (the newest version at or below it) into `into`; zeros if it
-   * was never written or is a hole. Where the disk's own global map has no version of the block,
-   * the `base` layers (a clone's snapshot, in order) are asked. Returns whether it holds data. A
-   * checksum mismatch is an error naming the block.
+   * Copies blocks [block, block + count) as of `epoch` (the newest version at or below it) into
+   * `into`; zeros where never written or a hole. Where the disk's own global map has no version of
+   * a block, the `base` layers (a clone's snapshot, in order) are asked. Returns the indexes (0 ..
+   * count - 1) that read as holes. A checksum mismatch is an error naming the block.
    */
-  read(address: BlockAddress, into: Uint8Array, base: readonly Layer[] = noLayers): boolean {
-    if (into.length !== blockBytes) fail(`read into ${into.length} bytes`);
-    const { block } = address;
-    let found = this.find(address.gmap, address.epoch, block);
-    for (let i = 0; found === undefined && i < base.length; i++) found = this.find(base[i]!.gmap, base[i]!.epoch, block);
-    if (found === undefined || found === 'hole') {
-      into.fill(0);
-      return false;
+  read(address: BlockAddress, count: number, into: Uint8Array, base: readonly Layer[] = noLayers): number[] {
+    if (into.length !== count * blockBytes) fail(`read of ${count} blocks into ${into.length} bytes`);
+    const holes: number[] = [];
+    const found: Array<{ at: number; version: Found; entry: BlockEntry }> = [];
+    for (let at = 0; at < count; at++) {
+      const block = address.block + at;
+      let version = this.find(address.gmap, address.epoch, block);
+      for (let i = 0; version === undefined && i < base.length; i++) version = this.find(base[i]!.gmap, base[i]!.epoch, block);
+      if (version === undefined || version === 'hole') {
+        into.fill(0, at * blockBytes, (at + 1) * blockBytes);
+        holes.push(at);
+        continue;
+      }
+      const entry = decodeEntry(version.value);
+      const name = `gmap ${version.gmap} block ${block} epoch ${version.epoch}`;
+      if (entry === 'lost') throw new WhorlError('WHORL_CHECKSUM', `${name} was lost: crashes tore it on both copies; it reads as an error until written again`);
+      if (entry === 'damaged') throw new WhorlError('WHORL_CHECKSUM', `${name} has a damaged entry (${version.value.length} bytes)`);
+      found.push({ at, version, entry });
     }
-    const { gmap, epoch: storedEpoch, head } = found;
-    // The head view lasts only until the next storage call: copy it before reading the tail.
-    const headLength = head.length;
-    if (headLength === 0) throw new WhorlError('WHORL_CHECKSUM', `gmap ${gmap} block ${block} epoch ${storedEpoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
-    if (headLength === headBytes) into.set(head);
-    const tail = this.storage.get(blockKey('t', gmap, block, storedEpoch));
-    if (headLength !== headBytes || !finishBlock(tail, into)) {
-      const stored = `head ${headLength} bytes, tail ${tail ? `${tail.length} bytes` : 'missing'}`;
-      throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${block} epoch ${storedEpoch} (${stored})`);
+    // Blocks written together sit in consecutive slots: one read per run.
+    for (let first = 0; first < found.length; ) {
+      let last = first;
+      while (last + 1 < found.length && found[last + 1]!.at === found[last]!.at + 1 && found[last + 1]!.entry.slot === found[last]!.entry.slot + 1) last += 1;
+      const from = found[first]!;
+      this.blocks.read(from.entry.slot, into.subarray(from.at * blockBytes, (found[last]!.at + 1) * blockBytes));
+      first = last + 1;
     }
-    return true;
+    for (const { at, version, entry } of found) {
+      const bytes = into.subarray(at * blockBytes, (at + 1) * blockBytes);
+      if (crc32c(bytes) !== entry.crc) throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${version.gmap} block ${address.block + at} epoch ${version.epoch} (slot ${entry.slot})`);
+    }
+    return holes;
   }
 
-  /** The version of a block one global map shows at `epoch`: its head, a hole, or none at all. */
-  private find(gmap: number, epoch: number, block: number): { gmap: number; epoch: number; head: Uint8Array } | 'hole' | undefined {
-    const head = this.storage.get(blockKey('b', gmap, block, epoch));
-    if (head) return { gmap, epoch, head };
+  /** The version of a block one global map shows at `epoch`: its entry, a hole, or none at all. */
+  private find(gmap: number, epoch: number, block: number): Found | 'hole' | undefined {
+    const value = this.storage.get(blockKey('b', gmap, block, epoch));
+    // The value is a view valid until the next storage call: copy the 8 bytes.
+    if (value) return { gmap, epoch, value: Buffer.from(value) };
     // Not written in this epoch: the newest older version, unless a newer hole hides it.
     const data = epoch > 0 ? this.storage.floor(blockKey('b', gmap, block, epoch), blockPrefix('b', gmap, block)) : undefined;
     const hole = this.mayHaveHoles ? this.storage.floor(blockKey('h', gmap, block, epoch), blockPrefix('h', gmap, block)) : undefined;
-    if (data && (!hole || epochOfKey(data[0]) > epochOfKey(hole[0]))) return { gmap, epoch: epochOfKey(data[0]), head: data[1] };
+    if (data && (!hole || epochOfKey(data[0]) > epochOfKey(hole[0]))) return { gmap, epoch: epochOfKey(data[0]), value: Buffer.from(data[1]) };
     return hole ? 'hole' : undefined;
   }
 
   /**
    * Writes `data` (whole blocks) at [block, …) in `epoch`, or, when the blocks it would add do not
-   * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing.
+   * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing. The data goes to fresh
+   * slots (never over a slot a key points at), then the keys move to them.
    */
   write(gmap: number, epoch: number, block: number, data: Uint8Array): void {
     if (data.length === 0 || data.length % blockBytes !== 0) fail(`write of ${data.length} bytes`);
     const count = data.length / blockBytes;
-    // A block's tail is small and always stored with its head: its presence says the block is.
+    const keys: string[] = [];
+    const replaced: Array<number | undefined> = [];
     let added = 0;
-    for (let i = 0; i < count; i++) if (!this.storage.get(blockKey('t', gmap, block + i, epoch))) added += 1;
+    for (let i = 0; i < count; i++) {
+      const key = blockKey('b', gmap, block + i, epoch);
+      const old = this.storage.get(key);
+      keys.push(key);
+      replaced.push(slotOf(old));
+      if (!old) added += 1;
+    }
     if ((this.allocatedBlocks + added) * blockBytes > this.capacityBytes) {
       throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`);
     }
+    const slots = this.slots.take(count);
+    try {
+      for (let first = 0; first < count; ) {
+        let last = first;
+        while (last + 1 < count && slots[last + 1] === slots[last]! + 1) last += 1;
+        this.blocks.write(slots[first]!, data.subarray(first * blockBytes, (last + 1) * blockBytes));
+        first = last + 1;
+      }
+    } catch (error) {
+      this.slots.giveBack(slots);
+      throw error;
+    }
     this.allocatedBlocks += added;
-    if (added > 0) this.keepCount();
     for (let i = 0; i < count; i++) {
-      const { head, tail } = splitBlock(data.subarray(i * blockBytes, (i + 1) * blockBytes));
-      this.storage.put(blockKey('b', gmap, block + i, epoch), head);
-      this.storage.put(blockKey('t', gmap, block + i, epoch), tail);
+      const crc = crc32c(data.subarray(i * blockBytes, (i + 1) * blockBytes));
+      this.storage.put(keys[i]!, encodeEntry({ slot: slots[i]!, crc }));
+      if (replaced[i] !== undefined) this.slots.release(replaced[i]!);
       if (!this.mayHaveHoles) continue;
       const hole = blockKey('h', gmap, block + i, epoch);
       if (this.storage.get(hole)) this.storage.delete(hole);
@@ -111,17 +151,17 @@ export class BlockStore {
   }
 
   /**
-   * Marks a block lost (an empty head and tail): every read of it fails until it is written again.
+   * Marks a block lost (an empty entry): every read of it fails until it is written again.
    * Recovery uses it for a block whose only up-to-date copy was torn, so that neither copy serves
    * an older version in its place.
    */
   lose(gmap: number, epoch: number, block: number): void {
-    if (!this.storage.get(blockKey('t', gmap, block, epoch))) {
-      this.allocatedBlocks += 1;
-      this.keepCount();
-    }
-    this.storage.put(blockKey('b', gmap, block, epoch), new Uint8Array(0));
-    this.storage.put(blockKey('t', gmap, block, epoch), new Uint8Array(0));
+    const key = blockKey('b', gmap, block, epoch);
+    const old = this.storage.get(key);
+    if (!old) this.allocatedBlocks += 1;
+    const slot = slotOf(old);
+    if (slot !== undefined) this.slots.release(slot);
+    this.storage.put(key, new Uint8Array(0));
     const hole = blockKey('h', gmap, block, epoch);
     if (this.mayHaveHoles && this.storage.get(hole)) this.storage.delete(hole);
   }
@@ -133,7 +173,6 @@ export class BlockStore {
   trim(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): void {
     const versions = this.storage.keys(...blockRange('b', gmap, block, count));
     const needsHole = new Set<number>();
-    let freed = 0;
     // A clone's hole must also hide what its base layers hold there.
     for (const layer of base) {
       for (const key of this.storage.keys(...blockRange('b', layer.gmap, block, count))) {
@@ -148,13 +187,16 @@ export class BlockStore {
     if (needsHole.size > 0) this.mayHaveHoles = true;
     for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
     for (const version of parsed) {
-      if (version.epoch !== epoch) continue;
-      this.storage.delete(blockKey('b', gmap, version.block, epoch));
-      this.storage.delete(blockKey('t', gmap, version.block, epoch));
-      this.allocatedBlocks -= 1;
-      freed += 1;
+      if (version.epoch === epoch) this.forget(blockKey('b', gmap, version.block, epoch));
     }
-    if (freed > 0) this.keepCount();
+  }
+
+  /** Deletes a block's key and lets its slot go. */
+  private forget(key: string): void {
+    const slot = slotOf(this.storage.get(key));
+    if (slot !== undefined) this.slots.release(slot);
+    this.storage.delete(key);
+    this.allocatedBlocks -= 1;
   }
 
   /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch` (then `base`). */
@@ -204,13 +246,10 @@ export class BlockStore {
           this.storage.delete(blockKey('h', gmap, at, version.epoch));
           continue;
         }
-        this.storage.delete(blockKey('b', gmap, at, version.epoch));
-        this.storage.delete(blockKey('t', gmap, at, version.epoch));
-        this.allocatedBlocks -= 1;
+        this.forget(blockKey('b', gmap, at, version.epoch));
         freed += blockBytes;
       }
     }
-    if (freed > 0) this.keepCount();
     return freed;
   }
 
@@ -244,20 +283,20 @@ export class BlockStore {
 
   /** Forgets every version and hole of every block of `gmap` (a deleted virtual disk). */
   drop(gmap: number): void {
-    for (const kind of ['b', 't', 'h'] as const) {
+    for (const kind of ['b', 'h'] as const) {
       const [from, to] = gmapKeyRange(kind, gmap);
       for (;;) {
         const keys = this.storage.keys(from, to, dropPageKeys);
         if (keys.length === 0) break;
-        for (const key of keys) this.storage.delete(key);
-        if (kind === 'b') this.allocatedBlocks -= keys.length;
+        for (const key of keys) {
+          if (kind === 'b') this.forget(key);
+          else this.storage.delete(key);
+        }
       }
     }
-    this.keepCount();
   }
 }
 
-const allocatedKey = 'meta:allocated';
 const noLayers: readonly Layer[] = [];
 
 /** The key range of every version of blocks [block, block + count): the last block's versions sort below its prefix and '~'. */
@@ -267,3 +306,12 @@ function blockRange(kind: 'b' | 'h', gmap: number, block: number, count: number)
 
 /** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
 const dropPageKeys = 4096;
+/** Block keys read per step of the pass at open. */
+const openPageKeys = 65536;
+
+/** A stored version of a block: which global map and epoch hold it, and its entry's bytes. */
+interface Found {
+  readonly gmap: number;
+  readonly epoch: number;
+  readonly value: Uint8Array;
+}

@@ -2,7 +2,6 @@ import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '.
 import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { isWhorlError } from '../errors.js';
-import { blockBytes } from './block-keys.js';
 import { BlockStore } from './block-store.js';
 import { checkDiskRequest } from './disk-check.js';
 import type { DiskReply, DiskRequest } from './disk-protocol.js';
@@ -16,6 +15,8 @@ type Request = RequestIncoming<DiskRequest>;
 
 /** Uncommitted blocks a disk holds in memory before writes wait for their commit (64 MiB). */
 export const backlogBlocksMax = 16384;
+/** Slots let go of (16 MiB) before the disk flushes on its own to make them reusable. */
+export const limboSlotsMax = 4096;
 /** Block keys one step of a prune or a scan visits. */
 const scanStepKeys = 2048;
 
@@ -30,13 +31,26 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
     const store = new BlockStore(context.storage, options.capacityBytes);
     const marks = new Marks(context.storage);
     const flushes = new FlushWaiters(context.storage);
+    /** Asks for a flush; the slots let go of so far become reusable once it completes. */
+    const flushThen = (then: (ok: boolean) => void): void => {
+      const released = store.slots.seal();
+      flushes.after((ok) => {
+        store.slots.settle(released, ok);
+        then(ok);
+      });
+    };
+    const reclaimSlots = (): void => {
+      if (store.slots.limboCount >= limboSlotsMax) flushThen(() => undefined);
+    };
+    // Slots an earlier incarnation let go of wait for a flush of this one.
+    if (store.slots.limboCount > 0) flushThen(() => undefined);
 
     // Every answer names this incarnation, so that a caller can pin later requests (FLUSH above
     // all) to it: a restarted disk has lost unflushed writes and must not answer for them.
     const answer = (request: Request, reply: DiskReply): void => context.reply(request, { ...reply, incarnation: context.incarnation });
     /** Answers `request` once a flush covers everything before it; `onFlushed` runs first on success. */
     const afterFlush = (request: Request, onFlushed?: () => void): void =>
-      flushes.after((ok) => {
+      flushThen((ok) => {
         if (ok) onFlushed?.();
         answer(request, ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
       });
@@ -58,7 +72,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         scans.shift();
         const bytes = job.bytes;
         if (body.op === 'heldAlone') answer(job.request, { ok: true, bytes });
-        else flushes.after((ok) => answer(job.request, ok ? { ok: true, bytes } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' }));
+        else flushThen((ok) => answer(job.request, ok ? { ok: true, bytes } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' }));
       }
       if (scans.length > 0) context.setTimer(0, scanStep);
     };
@@ -69,12 +83,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
       if (problem) return answer(request, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: problem });
       switch (body.op) {
         case 'read': {
-          const buffer = context.view(body.handle);
-          const holes: number[] = [];
-          for (let i = 0; i < body.count; i++) {
-            const into = buffer.subarray(i * blockBytes, (i + 1) * blockBytes);
-            if (!store.read({ gmap: body.gmap, epoch: body.epoch, block: body.block + i }, into, body.base)) holes.push(i);
-          }
+          const holes = store.read({ gmap: body.gmap, epoch: body.epoch, block: body.block }, body.count, context.view(body.handle), body.base);
           return answer(request, { ok: true, holes });
         }
         case 'write':
@@ -126,7 +135,8 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         switch (incoming.kind) {
           case 'request':
             try {
-              return handle(incoming);
+              handle(incoming);
+              return reclaimSlots();
             } catch (error) {
               // Operational errors (full, checksum, stale handle) go back to the caller; anything
               // else is a broken invariant and restarts the actor.
@@ -136,7 +146,8 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           case 'flushed':
             return flushes.settle(incoming.token, incoming.ok);
           case 'timer':
-            return scan();
+            scan();
+            return reclaimSlots();
           case 'tell':
           case 'reply':
           case 'failure':

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WhorlError } from '../errors.js';
 import { blockBytes } from './block-keys.js';
+import { FileSlots } from './file-slots.js';
 import { LmdbStorage } from './lmdb-storage.js';
 
 /**
@@ -10,8 +11,8 @@ import { LmdbStorage } from './lmdb-storage.js';
  *   | field         | meaning                                                     |
  *   |---------------|-------------------------------------------------------------|
  *   | format        | always "whorl-disk"                                         |
- *   | version       | layout version (2: the keys of block-keys.ts, blocks split  |
- *   |               | into head and tail records as block-record.ts says)         |
+ *   | version       | layout version (3: the keys of block-keys.ts in LMDB, block |
+ *   |               | data in the `blocks` file, block-entry.ts)                  |
  *   | owner         | the server this disk belongs to (e.g. "server-2")           |
  *   | capacityBytes | block bytes the disk may hold                               |
  *   | blockBytes    | 4096                                                        |
@@ -36,9 +37,13 @@ export interface OpenDiskOptions {
 }
 
 export const formatKey = 'meta:format';
-/** Version 1 stored a block as one 4100-byte value; version 2 splits it (block-record.ts). */
-export const formatVersion = 2;
+/**
+ * Version 1 stored a block as one 4100-byte LMDB value, version 2 as a head and a tail record;
+ * version 3 keeps block data in a plain file beside the environment.
+ */
+export const formatVersion = 3;
 const dataFile = 'data.mdb';
+export const blocksFile = 'blocks';
 /**
  * Each 4 KiB block takes one LMDB page and a share of a leaf page, and pages freed by copy-on-write
  * wait for the next sync before reuse: reserve address space generously so that the disk's own
@@ -68,7 +73,14 @@ export async function openDisk(options: OpenDiskOptions): Promise<{ storage: Lmd
     throw invalid(where, `cannot be opened as LMDB (${(error as Error).message}): damaged?`);
   }
   try {
+    const blocks = path.join(where, blocksFile);
+    // A new disk's block file exists before its format key does: a disk with the key has both.
+    if (state === 'empty') storage.blocks = new FileSlots(blocks, true);
     const format = state === 'empty' ? await create(storage, options) : check(storage, where, options);
+    if (state === 'existing') {
+      if (!fs.existsSync(blocks)) throw invalid(where, `has ${dataFile} but no ${blocksFile} file: damaged`);
+      storage.blocks = new FileSlots(blocks, false);
+    }
     return { storage, format };
   } catch (error) {
     await storage.close();

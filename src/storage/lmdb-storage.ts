@@ -1,5 +1,6 @@
 import { open, type RootDatabase } from 'lmdb';
 import type { CellStorage } from '../actors/cell.js';
+import type { FileSlots } from './file-slots.js';
 
 export interface LmdbStorageOptions {
   readonly path: string;
@@ -9,11 +10,13 @@ export interface LmdbStorageOptions {
 }
 
 /**
- * An actor's storage in one LMDB environment (lmdb-js). Writes are queued into lmdb-js's
+ * An actor's storage in one LMDB environment (lmdb-js), with a disk's block data beside it in a
+ * plain file of slots (`blocks`, attached by openDisk). Writes are queued into lmdb-js's
  * background write transactions (group commit: every write of a turn, and every write made while
  * a commit runs, shares the next commit). Until its commit lands a write lives in `uncommitted`,
  * so the actor reads its own writes at once. A flush completes when every earlier write is
- * committed and synced to disk (`flushed`), which is what NBD FLUSH and FUA need.
+ * committed and synced to disk (`flushed`) and the block file is synced too (fdatasync), which is
+ * what NBD FLUSH and FUA need.
  */
 export class LmdbStorage implements CellStorage {
   private readonly db: RootDatabase<Buffer, string>;
@@ -24,6 +27,8 @@ export class LmdbStorage implements CellStorage {
   private nextToken = 1;
   private flushed: (token: number, ok: boolean) => void = () => undefined;
   private closing: Promise<void> | undefined;
+  /** The block data file; the control actor's store keeps none. */
+  blocks: FileSlots | undefined;
 
   constructor(readonly options: LmdbStorageOptions) {
     this.db = open<Buffer, string>({
@@ -108,9 +113,7 @@ export class LmdbStorage implements CellStorage {
 
   flush(): number {
     const token = this.nextToken++;
-    this.lastWrite
-      .then(() => this.db.flushed)
-      .then(
+    Promise.all([this.blocks?.sync(), this.lastWrite.then(() => this.db.flushed)]).then(
         () => this.flushed(token, this.writeFailed === undefined),
         () => this.flushed(token, false),
       );
@@ -124,7 +127,7 @@ export class LmdbStorage implements CellStorage {
   /** Resolves once every earlier write is on disk (for set-up steps outside an actor). */
   async sync(): Promise<void> {
     await this.lastWrite;
-    await this.db.flushed;
+    await Promise.all([this.blocks?.sync(), this.db.flushed]);
   }
 
   /** A real crash loses what LMDB had not committed; nothing to simulate. */
@@ -135,6 +138,7 @@ export class LmdbStorage implements CellStorage {
     this.closing ??= (async () => {
       await this.lastWrite.catch(() => undefined);
       await this.db.flushed;
+      await this.blocks?.close();
       await this.db.close();
     })();
     return this.closing;

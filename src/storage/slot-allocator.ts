@@ -1,0 +1,72 @@
+import { assert } from '../assert.js';
+import { slotMax } from './block-entry.js';
+
+/**
+ * Which slots of a disk's block file hold live data, and which may take new data. A slot that a
+ * write or trim stopped using goes to limbo, not straight back to the free list: until a flush
+ * makes that change durable, a crash could bring back the key that points at it, and reusing the
+ * slot would put another block's bytes under it. Each flush takes the limbo with it (`seal`) and
+ * frees it when it completes (`settle`).
+ */
+export class SlotAllocator {
+  /** Slots [0, end) exist in the file; new slots come from the free list first, then from end. */
+  private end = 0;
+  private free: number[] = [];
+  private limbo: number[] = [];
+
+  /**
+   * `used` are the slots live keys point at. Every other slot below the highest goes to limbo:
+   * an earlier incarnation may have let go of it without a flush since.
+   */
+  constructor(used: Iterable<number>) {
+    const sorted = Uint32Array.from(used).sort();
+    let next = 0;
+    for (const slot of sorted) {
+      for (let gap = next; gap < slot; gap++) this.limbo.push(gap);
+      next = slot + 1;
+    }
+    this.end = next;
+  }
+
+  /** Slots in use or waiting, i.e. the block file's length in slots. */
+  get endSlot(): number {
+    return this.end;
+  }
+
+  get limboCount(): number {
+    return this.limbo.length;
+  }
+
+  /** `count` slots for new data, in ascending order (consecutive where the free list allows). */
+  take(count: number): number[] {
+    const taken = this.free.splice(Math.max(0, this.free.length - count)).sort((a, b) => a - b);
+    while (taken.length < count) {
+      assert(this.end <= slotMax, 'block file slots exhausted');
+      taken.push(this.end++);
+    }
+    return taken;
+  }
+
+  /** Slots taken but never pointed at by any key (a write that failed): free at once. */
+  giveBack(slots: readonly number[]): void {
+    for (const slot of slots) this.free.push(slot);
+  }
+
+  /** A key stopped pointing at `slot`: reusable once a flush after this completes. */
+  release(slot: number): void {
+    this.limbo.push(slot);
+  }
+
+  /** A flush starts now: hands it the slots released so far. */
+  seal(): number[] {
+    const batch = this.limbo;
+    this.limbo = [];
+    return batch;
+  }
+
+  /** The flush that took `batch` completed (ok) or failed (the slots wait for the next one). */
+  settle(batch: number[], ok: boolean): void {
+    const to = ok ? this.free : this.limbo;
+    for (const slot of batch) to.push(slot);
+  }
+}
