@@ -59,7 +59,7 @@ export class SimStorage implements CellStorage {
     },
     write: (slot, data) => {
       for (let i = 0; i * slotBytes < data.length; i++) {
-        const value = data.slice(i * slotBytes, (i + 1) * slotBytes);
+        const value = new Uint8Array(data.subarray(i * slotBytes, (i + 1) * slotBytes));
         this.visibleSlots.set(slot + i, value);
         this.unflushedSlots.push({ slot: slot + i, value });
       }

@@ -16,7 +16,6 @@ export interface BlockEntry {
 }
 
 export const entryBytes = 8;
-export const slotMax = 2 ** 32 - 1;
 
 export function encodeEntry(entry: BlockEntry): Buffer {
   const value = Buffer.allocUnsafe(entryBytes);

@@ -1,5 +1,4 @@
-import { assert } from '../assert.js';
-import { slotMax } from './block-entry.js';
+import { WhorlError } from '../errors.js';
 
 /**
  * Which slots of a disk's block file hold live data, and which may take new data. A slot that a
@@ -18,7 +17,10 @@ export class SlotAllocator {
    * `used` are the slots live keys point at. Every other slot below the highest goes to limbo:
    * an earlier incarnation may have let go of it without a flush since.
    */
-  constructor(used: Iterable<number>) {
+  constructor(
+    used: Iterable<number>,
+    private readonly limit: number,
+  ) {
     const sorted = Uint32Array.from(used).sort();
     let next = 0;
     for (const slot of sorted) {
@@ -40,10 +42,11 @@ export class SlotAllocator {
   /** `count` slots for new data, in ascending order (consecutive where the free list allows). */
   take(count: number): number[] {
     const taken = this.free.splice(Math.max(0, this.free.length - count)).sort((a, b) => a - b);
-    while (taken.length < count) {
-      assert(this.end <= slotMax, 'block file slots exhausted');
-      taken.push(this.end++);
+    if (this.end + count - taken.length > this.limit) {
+      this.giveBack(taken);
+      throw new WhorlError('WHORL_NO_SPACE', `block file full: ${this.end} slots, ${this.limbo.length} of them waiting for a flush to be reused`);
     }
+    while (taken.length < count) taken.push(this.end++);
     return taken;
   }
 
