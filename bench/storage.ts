@@ -16,7 +16,7 @@ import { arg } from './args.js';
 
 /**
  * `npm run bench -- storage [--writes=N] [--kills=N] [--read-depth=N]`: 4 KiB random writes with a FLUSH every 64
- * and 4 KiB random reads, through a disk actor (worker thread, LMDB) and through raw lmdb-js
+ * and 4 KiB random reads, through a disk actor (worker thread, LMDB keys and a block file) and through raw lmdb-js
  * put/get with the same durability (`flushed` every 64 puts) and the same environment options, in
  * the same run; space amplification; then kill -9 rounds of the crash check.
  */
@@ -48,7 +48,7 @@ export async function benchStorage(args: string[]): Promise<void> {
   console.log('|---|---|---|---|---|');
   console.log(`| 4 KiB random writes/s | ${fmt(actor.writesPerSecond)} | ${fmt(raw.writesPerSecond)} | ${(actor.writesPerSecond / raw.writesPerSecond).toFixed(2)}× | ≥ 0.8× |`);
   console.log(`| 4 KiB random reads/s (${readDepth} in flight) | ${fmt(actor.readsPerSecond)} | ${fmt(raw.readsPerSecond)} | ${(actor.readsPerSecond / raw.readsPerSecond).toFixed(2)}× | ≥ 0.8× |`);
-  console.log(`| space: data.mdb bytes / bytes written | ${(actor.fileBytes / uniqueBytes).toFixed(2)}× | ${(raw.fileBytes / uniqueBytes).toFixed(2)}× | | ≤ 1.5× |`);
+  console.log(`| space: the disk's files (data.mdb + blocks; raw: data.mdb) / bytes written | ${(actor.fileBytes / uniqueBytes).toFixed(2)}× | ${(raw.fileBytes / uniqueBytes).toFixed(2)}× | | ≤ 1.5× |`);
   if (kills > 0) await killRounds(kills);
 }
 
@@ -123,7 +123,7 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
   const readsPerSecond = reads.length / ((performance.now() - readStarted) / 1000);
   for (const lease of leases) runtime.pool.release(lease.handle);
   await runtime.stop();
-  const fileBytes = fs.statSync(path.join(dir, 'data.mdb')).size;
+  const fileBytes = ['data.mdb', 'blocks'].reduce((sum, file) => sum + fs.statSync(path.join(dir, file)).size, 0);
   fs.rmSync(dir, { recursive: true, force: true });
   return { writesPerSecond, readsPerSecond, fileBytes };
 }

@@ -110,6 +110,21 @@ test('a full disk refuses writes with WHORL_NO_SPACE, keeps what it has, and acc
   for (let i = 0; i < 15; i++) t.is(bytes[i * 4096], i + 1 === 3 ? 33 : i + 2, `block ${i + 1} intact`);
 });
 
+test('overwrites reuse the slots they let go of once a flush has passed: the block file stays near what is stored', async (t) => {
+  const dir = temporaryDirectory();
+  const disk = await startDisk({ path: dir });
+  t.teardown(() => disk.stop());
+  const sixteen = (round: number) => Array.from({ length: 16 }, (_, i) => pattern((round + i) & 0xff));
+  // 1,000 overwrites of the same 64 KiB and never a FLUSH from the client: 16,000 slots let go of.
+  for (let round = 0; round < 1000; round++) t.deepEqual(await disk.write(5, 0, 0, sixteen(round)), { ok: true });
+  const { bytes } = await disk.read(5, 0, 0, 16);
+  for (let i = 0; i < 16; i++) t.is(bytes[i * 4096], (999 + i) & 0xff);
+  const slots = fs.statSync(path.join(dir, 'blocks')).size / 4096;
+  // Stored 16, at most 4,096 waiting for the disk's own flush, one more batch written meanwhile.
+  t.true(slots <= 16 + 2 * 4096 + 16, `block file holds ${slots} slots for 16 blocks`);
+  t.like(await disk.ask({ op: 'stats' }), { allocatedBytes: 16 * 4096 });
+});
+
 test('busy bits and stale marks are durable, may be set twice, and are cleared lazily', async (t) => {
   const dir = temporaryDirectory();
   let disk = await startDisk({ path: dir });
@@ -164,6 +179,15 @@ test('opening checks the directory: wrong owner, capacity, foreign files, damage
   await refused({ path: damaged }, /has a damaged data.mdb \(no LMDB meta page at the start\)/);
   fs.writeFileSync(path.join(damaged, 'data.mdb'), fs.readFileSync(path.join(dir, 'data.mdb')).subarray(0, 5000));
   await refused({ path: damaged }, /has a damaged data.mdb \(5000 bytes is shorter than two meta pages\)/);
+  const noBlocks = temporaryDirectory();
+  fs.copyFileSync(path.join(dir, 'data.mdb'), path.join(noBlocks, 'data.mdb'));
+  await refused({ path: noBlocks, owner: 'server-1', capacityBytes: 1 << 20 }, new RegExp(`disk ${noBlocks} has data.mdb but no blocks file: damaged`));
+  const older = temporaryDirectory();
+  const v2 = open<Buffer, string>({ path: older, encoding: 'binary' });
+  await v2.put('meta:format', Buffer.from(JSON.stringify({ format: 'whorl-disk', version: 2, owner: 'server-1', capacityBytes: 1 << 20, blockBytes: 4096, pageSizeBytes: 4096 })));
+  await v2.close();
+  await refused({ path: older, owner: 'server-1', capacityBytes: 1 << 20 }, /has format whorl-disk version 2; this whorl reads whorl-disk version 3/);
+  t.deepEqual(fs.readdirSync(older).sort(), ['data.mdb', 'lock.mdb'], 'an older disk is left as it was');
 
   const again = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
   t.is((await again.read(0, 0, 0, 1)).bytes[0], 5, 'the disk itself is untouched by the refused opens');
