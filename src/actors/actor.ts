@@ -36,8 +36,11 @@ export interface ActorStorage {
   count(from: string, to: string): number;
   /** The entry with the greatest key in (above, atMost], if any. */
   floor(atMost: string, above: string): [string, Uint8Array] | undefined;
-  /** Starts a flush; its completion arrives as a `flushed` message carrying the token. */
-  flush(): number;
+  /**
+   * Starts a flush; its completion arrives as a `flushed` message carrying the token. With
+   * `keysOnly` it covers the keys alone, not the slots in `blocks` (marks need no block data synced).
+   */
+  flush(keysOnly?: boolean): number;
   /** Writes accepted but not yet committed (held in memory); absent where nothing is held. */
   readonly backlog?: number;
   /** Bulk data beside the keys (a disk's blocks), covered by the same flushes; absent where none is kept. */

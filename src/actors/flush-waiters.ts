@@ -9,8 +9,8 @@ export class FlushWaiters {
 
   constructor(private readonly storage: ActorStorage) {}
 
-  after(then: (ok: boolean) => void): void {
-    const token = this.storage.flush();
+  after(then: (ok: boolean) => void, keysOnly = false): void {
+    const token = this.storage.flush(keysOnly);
     const waiting = this.byToken.get(token) ?? [];
     waiting.push(then);
     this.byToken.set(token, waiting);

@@ -101,10 +101,10 @@ export class SimStorage implements CellStorage {
    * every write before it. An error is sticky for what it covered: it fails this flush and every
    * later one still pending, and their writes stay unflushed.
    */
-  flush(): number {
-    const entry: PendingFlush = { token: this.nextToken++, writes: this.unflushed, slotWrites: this.unflushedSlots, done: false };
+  flush(keysOnly = false): number {
+    const entry: PendingFlush = { token: this.nextToken++, writes: this.unflushed, slotWrites: keysOnly ? [] : this.unflushedSlots, done: false };
     this.unflushed = [];
-    this.unflushedSlots = [];
+    if (!keysOnly) this.unflushedSlots = [];
     this.pendingFlushes.push(entry);
     const generation = this.generation;
     const atMs = Math.max(this.scheduler.nowMs + this.prng.next() * this.faults.latencyMsMax, this.lastFlushAtMs);

@@ -32,12 +32,12 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
     const marks = new Marks(context.storage);
     const flushes = new FlushWaiters(context.storage);
     /** Asks for a flush; the slots let go of so far become reusable once it completes. */
-    const flushThen = (then: (ok: boolean) => void): void => {
+    const flushThen = (then: (ok: boolean) => void, keysOnly = false): void => {
       const released = store.slots.seal();
       flushes.after((ok) => {
         store.slots.settle(released, ok);
         then(ok);
-      });
+      }, keysOnly);
     };
     const reclaimSlots = (): void => {
       if (store.slots.limboCount >= limboSlotsMax) flushThen(() => undefined);
@@ -48,12 +48,15 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
     // Every answer names this incarnation, so that a caller can pin later requests (FLUSH above
     // all) to it: a restarted disk has lost unflushed writes and must not answer for them.
     const answer = (request: Request, reply: DiskReply): void => context.reply(request, { ...reply, incarnation: context.incarnation });
-    /** Answers `request` once a flush covers everything before it; `onFlushed` runs first on success. */
-    const afterFlush = (request: Request, onFlushed?: () => void): void =>
+    /**
+     * Answers `request` once a flush covers everything before it (only the keys, with `keysOnly`);
+     * `onFlushed` runs first on success.
+     */
+    const afterFlush = (request: Request, onFlushed?: () => void, keysOnly = false): void =>
       flushThen((ok) => {
         if (ok) onFlushed?.();
         answer(request, ok ? { ok: true } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' });
-      });
+      }, keysOnly);
 
     // Scans of a whole global map (pruning a deleted snapshot's versions, counting what a snapshot
     // holds alone) go in steps between other requests, so client I/O keeps flowing.
@@ -102,13 +105,14 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         case 'setMarks': {
           const added = marks.set(body.kind, body.gmap, body.regions);
           if (added.length === 0) return answer(request, { ok: true });
-          return afterFlush(request, () => marks.settle(body.kind, added));
+          // Marks are keys: no block data needs syncing for them.
+          return afterFlush(request, () => marks.settle(body.kind, added), true);
         }
         case 'clearMarks':
           marks.clear(body.kind, body.gmap, body.regions);
           // A stale mark that came back after a crash would point recovery the wrong way; a busy
           // bit that comes back only costs a copy, so its clear stays lazy.
-          return body.kind === 'stale' ? afterFlush(request) : answer(request, { ok: true });
+          return body.kind === 'stale' ? afterFlush(request, undefined, true) : answer(request, { ok: true });
         case 'listMarks':
           return answer(request, { ok: true, marks: marks.list(body.kind) });
         case 'allocated':

@@ -111,9 +111,9 @@ export class LmdbStorage implements CellStorage {
     return best;
   }
 
-  flush(): number {
+  flush(keysOnly = false): number {
     const token = this.nextToken++;
-    Promise.all([this.blocks?.sync(), this.lastWrite.then(() => this.db.flushed)]).then(
+    Promise.all([keysOnly ? undefined : this.blocks?.sync(), this.lastWrite.then(() => this.db.flushed)]).then(
         () => this.flushed(token, this.writeFailed === undefined),
         () => this.flushed(token, false),
       );
