@@ -3,9 +3,10 @@ import type { ActorStorage } from '../actors/actor.js';
 import { crc32c } from '../actors/crc32c.js';
 import type { SlotFile } from '../actors/slot-file.js';
 import { WhorlError } from '../errors.js';
+import { takeCensus } from './block-census.js';
 import { decodeEntry, encodeEntry, slotOf, type BlockEntry } from './block-entry.js';
-import { blockBytes, blockKey, blockKeysFrom, blockKeysTo, blockPrefix, epochOfKey, everyKeyOf, gmapKeyRange, parseBlockKey } from './block-keys.js';
-import { SlotAllocator } from './slot-allocator.js';
+import { blockBytes, blockKey, blockPrefix, epochOfKey, everyKeyOf, gmapKeyRange, parseBlockKey } from './block-keys.js';
+import type { SlotAllocator } from './slot-allocator.js';
 import { heldAlone, neededVersions, visibleAt, type Layer, type Version } from './versions.js';
 
 /** Where a block lives: global map, epoch, block number. */
@@ -22,7 +23,7 @@ export interface BlockAddress {
  * epoch, holes, and the space they take against the disk's capacity.
  */
 export class BlockStore {
-  private allocatedBlocks = 0;
+  private allocatedBlocks: number;
   /** False while no hole was ever stored: writes then skip looking for one to remove. */
   private mayHaveHoles: boolean;
   private readonly blocks: SlotFile;
@@ -33,52 +34,11 @@ export class BlockStore {
     readonly capacityBytes: number,
   ) {
     this.blocks = storage.blocks ?? fail('a block store needs storage with a block file');
-    // One pass over the block keys (8-byte values, a few pages per 1,000 blocks) counts the blocks
-    // and finds the slots in use.
-    const used: number[] = [];
-    const slotLimit = 2 * Math.ceil(capacityBytes / blockBytes) + slotHeadroom;
-    for (let from: string | undefined = blockKeysFrom; from !== undefined; ) {
-      const page = storage.range(from, blockKeysTo, openPageKeys);
-      for (const [key, value] of page) {
-        const slot = slotOf(value);
-        if (slot === undefined) continue;
-        if (slot < slotLimit) used.push(slot);
-        else this.storage.put(key, lostEntry);
-      }
-      this.allocatedBlocks += page.length;
-      from = page.length === openPageKeys ? `${page[page.length - 1]![0]}\u0000` : undefined;
-    }
-    this.slots = new SlotAllocator(this.unshare(used), slotLimit);
+    const census = takeCensus(storage, this.blocks, capacityBytes);
+    this.allocatedBlocks = census.allocatedBlocks;
+    this.slots = census.slots;
     const [holesFrom, holesTo] = everyKeyOf('h');
     this.mayHaveHoles = storage.keys(holesFrom, holesTo, 1).length > 0;
-  }
-
-  /**
-   * LMDB never tears a value, but a damaged entry may point at another block's slot: of the keys
-   * sharing a slot, the one whose checksum matches keeps it (or the first, if none or several do)
-   * and the others become lost blocks, so that no slot is ever let go of while a key still uses it.
-   */
-  private unshare(used: number[]): number[] {
-    used.sort((a, b) => a - b);
-    const shared = new Set<number>();
-    for (let i = 1; i < used.length; i++) if (used[i] === used[i - 1]) shared.add(used[i]!);
-    if (shared.size === 0) return used;
-    const keeper = new Map<number, string>();
-    const data = new Uint8Array(blockBytes);
-    const claims: Array<[string, BlockEntry]> = [];
-    for (const [key, value] of this.storage.range(blockKeysFrom, blockKeysTo)) {
-      const entry = decodeEntry(value);
-      if (typeof entry === 'object' && shared.has(entry.slot)) claims.push([key, entry]);
-    }
-    for (const [key, entry] of claims) {
-      this.blocks.read(entry.slot, data);
-      if (!keeper.has(entry.slot) && crc32c(data) === entry.crc) keeper.set(entry.slot, key);
-    }
-    for (const [key, entry] of claims) {
-      if (!keeper.has(entry.slot)) keeper.set(entry.slot, key);
-      if (keeper.get(entry.slot) !== key) this.storage.put(key, lostEntry);
-    }
-    return [...new Set(used)];
   }
 
   get allocatedBytes(): number {
@@ -337,10 +297,6 @@ function blockRange(kind: 'b' | 'h', gmap: number, block: number, count: number)
 
 /** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
 const dropPageKeys = 4096;
-/** Block keys read per step of the pass at open. */
-const openPageKeys = 65536;
-/** Slots beyond twice the capacity the block file may reach while freed slots wait for a flush. */
-const slotHeadroom = 65536;
 const lostEntry = new Uint8Array(0);
 
 /** A stored version of a block: which global map and epoch hold it, and its entry's bytes. */
