@@ -10,7 +10,7 @@ import { blocksFile } from './disk-format.js';
  * A piscina job: verify the CRC32C of up to `limit` stored blocks from key `from` (inclusive) of a
  * disk, reading its LMDB environment read-only and its block file, beside the disk actor that
  * keeps writing. Returns the keys whose data do not match their entry, and where the next page
- * starts.
+ * starts. A block rewritten during the scan is not reported.
  *
  *   | field  | meaning                                          |
  *   |--------|--------------------------------------------------|
@@ -42,7 +42,7 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
     disk = { db: open<Buffer, string>({ path: task.path, encoding: 'binary', readOnly: true }), blocks: fs.openSync(path.join(task.path, blocksFile), 'r') };
     disks.set(task.path, disk);
   }
-  const corrupt: string[] = [];
+  const suspects: Array<[string, Buffer]> = [];
   let checked = 0;
   let next: string | undefined;
   for (const { key, value } of disk.db.getRange({ start: task.from, end: task.to, limit: task.limit + 1 })) {
@@ -51,9 +51,20 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
       break;
     }
     checked += 1;
-    const entry = decodeEntry(value);
-    const intact = typeof entry === 'object' && fs.readSync(disk.blocks, data, 0, slotBytes, entry.slot * slotBytes) === slotBytes && crc32c(data) === entry.crc;
-    if (!intact) corrupt.push(key);
+    if (!intact(disk.blocks, value)) suspects.push([key, Buffer.from(value)]);
   }
-  return { checked, corrupt, next };
+  // The scan reads one LMDB snapshot while the disk keeps writing: a block rewritten since may
+  // have had its old slot reused. A suspect is corrupt only if its current entry is the one
+  // scanned and still does not match.
+  disk.db.resetReadTxn();
+  const corrupt = suspects.filter(([key, scanned]) => {
+    const now = disk.db.getBinary(key);
+    return now !== undefined && scanned.equals(now) && !intact(disk.blocks, now);
+  });
+  return { checked, corrupt: corrupt.map(([key]) => key), next };
+}
+
+function intact(blocks: number, value: Uint8Array): boolean {
+  const entry = decodeEntry(value);
+  return typeof entry === 'object' && fs.readSync(blocks, data, 0, slotBytes, entry.slot * slotBytes) === slotBytes && crc32c(data) === entry.crc;
 }
