@@ -26,9 +26,9 @@ export class BlockJournal {
 
   /**
    * Streams random 4 KiB writes (some FUA) with a FLUSH every `flushEvery`, `window` in flight,
-   * until the connection dies (the daemon was killed).
+   * until the connection dies (the daemon was killed). `onFlush` hears of each FLUSH answered.
    */
-  async stream(client: RawClient, options: { flushEvery: number; window: number; random: () => number }): Promise<{ writes: number; flushes: number }> {
+  async stream(client: RawClient, options: { flushEvery: number; window: number; random: () => number; onFlush?: () => void }): Promise<{ writes: number; flushes: number }> {
     let writes = 0;
     let flushes = 0;
     const inFlight = new Map<bigint, { kind: 'write'; block: number; seq: number; fua: boolean } | { kind: 'flush'; covers: Map<number, number> }>();
@@ -68,8 +68,35 @@ export class BlockJournal {
       } else {
         flushes += 1;
         for (const [block, seq] of entry.covers) this.makeDurable(block, seq);
+        options.onFlush?.();
       }
     }
+  }
+
+  /**
+   * Streams as `stream` does and kills the daemon with `kill` at a random moment after the first
+   * FLUSH of the round is answered (so every round has flushed data to check, however slow the
+   * machine), up to `spreadMs` later. A round whose first FLUSH takes more than `firstFlushMsMax` is
+   * an error: acknowledged durability that never comes is a failure, not a slow test.
+   */
+  async streamUntilKilled(
+    client: RawClient,
+    options: { flushEvery: number; window: number; random: () => number; spreadMs: number; kill: () => Promise<void>; firstFlushMsMax?: number },
+  ): Promise<{ writes: number; flushes: number }> {
+    let firstFlush!: () => void;
+    const flushed = new Promise<void>((resolve) => (firstFlush = resolve));
+    const streaming = this.stream(client, { ...options, onFlush: firstFlush });
+    const limitMs = options.firstFlushMsMax ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), limitMs)));
+    const first = await Promise.race([flushed, late, streaming.then(() => 'ended' as const)]);
+    clearTimeout(timer);
+    streaming.catch(() => undefined); // its failure reaches the caller through the return below
+    if (first === 'ended') throw new Error('the connection ended before any FLUSH was answered');
+    if (first === 'late') throw new Error(`no FLUSH answered within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, options.random() * options.spreadMs));
+    await options.kill();
+    return streaming;
   }
 
   /** Checks what a block holds after the crash; returns why it is wrong, or undefined. */
