@@ -8,6 +8,7 @@ import { adminRequest } from '../src/admin/admin-client.js';
 import { duplicationProtocols } from '../src/control/catalog.js';
 import { waitForPort } from './nbd.js';
 import { arg } from './args.js';
+import { daemonNodeFlags } from '../src/cli/node-flags.js';
 
 /**
  * `npm run bench -- ceft [--runtime=S] [--clients=1,2,4,8,16]`: the shape of CEFT-PVFS Table II.
@@ -57,7 +58,7 @@ export async function benchCeft(args: string[]): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-ceft-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const dataDir = path.join(work, 'whorl');
-  const daemon = spawn(process.execPath, [whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+  const daemon = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
   try {
     await waitForPort(port);
     const socket = path.join(dataDir, 'admin.sock');

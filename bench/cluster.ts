@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { regionSize, runFio, waitForPort, workloads, type Workload } from './nbd.js';
 import { arg } from './args.js';
+import { daemonNodeFlags } from '../src/cli/node-flags.js';
 
 /**
  * `npm run bench -- cluster`: fio's nbd engine against the embedded cluster's default disk
@@ -30,7 +31,7 @@ function cli(dataDir: string, args: string[]): Promise<string> {
 }
 
 async function startWhorl(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
   await waitForPort(port);
   return child;
 }

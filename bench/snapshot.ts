@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../src/admin/admin-client.js';
 import { runFio, waitForPort, type Workload } from './nbd.js';
 import { arg } from './args.js';
+import { daemonNodeFlags } from '../src/cli/node-flags.js';
 
 /**
  * `npm run bench -- snapshot [--snapshots=N] [--runtime=S]`: snapshot latency (p50/p99, in the
@@ -63,7 +64,7 @@ export async function benchSnapshot(args: string[]): Promise<void> {
 
     const dataDir = path.join(work, 'whorl');
     port += 1;
-    const whorl = spawn(process.execPath, [whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', '2G', '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+    const whorl = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', '2G', '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
     await waitForPort(port);
     const socket = path.join(dataDir, 'admin.sock');
     await runFio(port, 'default', prefill, 0);

@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { MemoryBackend } from '../src/backends/memory.js';
+import { daemonNodeFlags } from '../src/cli/node-flags.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
 import { startDaemon, whorlBin } from './helpers/daemon.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -109,4 +112,20 @@ test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its sha
   t.regex(daemon.logs(), /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/);
   const listed = await runOk(process.execPath, [whorlBin, 'disk', 'list', '--data-dir', dataDir]);
   t.regex(listed.stdout, /default .* chained/);
+});
+
+test('the whorl executable and npm start run the daemon with its V8 flags (a bounded young generation)', async (t) => {
+  const source = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const shebang = fs.readFileSync(source, 'utf8').split('\n')[0]!;
+  const interpreter = /^#!\/usr\/bin\/env -S (.+)$/.exec(shebang);
+  t.truthy(interpreter, shebang);
+  const [program, ...flags] = interpreter![1]!.split(' ');
+  t.is(program, 'node');
+  t.deepEqual(flags, daemonNodeFlags);
+  const start = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')).scripts.start as string;
+  t.true(start.includes(`node ${daemonNodeFlags.join(' ')} dist/src/cli/main.js serve`), start);
+  // The line as the kernel runs it: env splits it and node accepts every flag.
+  const result = await run('/usr/bin/env', ['-S', interpreter![1]!, whorlBin, '--help']);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /Usage: whorl/);
 });

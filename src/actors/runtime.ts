@@ -29,6 +29,12 @@ interface Placed {
 }
 
 const workerEntry = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
+/**
+ * The young generation of each worker's heap. V8 lets it grow to 48 MiB per isolate under a high
+ * allocation rate (every message and block key is short-lived garbage); 6 MiB keeps scavenges cheap
+ * and the daemon's RSS inside its bound, at no measured cost in throughput (BENCHMARKS.md).
+ */
+export const workerYoungGenerationMbMax = 6;
 
 /**
  * The actor runtime of one node: worker threads each running a ThreadHost, the main thread's own
@@ -141,6 +147,7 @@ export class ActorRuntime {
   private startWorker(thread: number): void {
     const worker = new Worker(workerEntry, {
       workerData: { node: this.node, thread, logLevel: this.options.logLevel ?? 'warn' },
+      resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMbMax },
     });
     worker.on('message', (message: FromWorker) => this.onWorkerMessage(message));
     worker.on('error', (error) => this.options.log.error({ err: error, thread }, 'worker thread failed'));

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { daemonNodeFlags } from '../../src/cli/node-flags.js';
 
 export const whorlBin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -12,7 +13,7 @@ export interface Daemon {
 
 /** Starts `whorl serve ARGS` as a real process on a free port and waits (up to `startTimeoutMs`) until it serves. */
 export function startDaemon(args: string[], startTimeoutMs = 15_000): Promise<Daemon> {
-  const child = spawn(process.execPath, [whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
