@@ -20,7 +20,7 @@ const diskSize = '2G';
 
 const fio = runFio;
 
-function cli(dataDir: string, args: string[]): Promise<string> {
+export function cli(dataDir: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -30,13 +30,13 @@ function cli(dataDir: string, args: string[]): Promise<string> {
   });
 }
 
-async function startWhorl(dataDir: string, port: number): Promise<ChildProcess> {
+export async function startWhorl(dataDir: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
   await waitForPort(port);
   return child;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   await once(child, 'exit');
 }

@@ -6,6 +6,7 @@ import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
 import { benchSnapshot } from './snapshot.js';
 import { benchStorage } from './storage.js';
+import { benchStripe } from './stripe.js';
 
 /** `npm run bench -- <suite> [options]`: prints the command, the machine and the figures. */
 const suites: Record<string, (args: string[]) => Promise<void>> = {
@@ -16,6 +17,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   cluster: benchCluster,
   snapshot: benchSnapshot,
   ceft: benchCeft,
+  stripe: benchStripe,
 };
 
 async function main(): Promise<void> {
