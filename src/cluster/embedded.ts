@@ -25,6 +25,8 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Per mirror pair: bytes of async writes answered before their second copy is written. */
   readonly mirrorLagBytes?: number;
+  /** Regions a replica group lets be written between flushes (tests set it low); see replica-group.ts. */
+  readonly busyRegionsMax?: number;
 }
 
 /**
@@ -155,7 +157,7 @@ export class EmbeddedCluster {
     for (const { name, primary, secondary, mirror } of orderers) {
       const copyHandles = await this.leaseRegions(copyHandlesPerGroup);
       const lagHandles = mirror ? await this.leaseRegions(Math.floor(this.mirrorLagBytes / regionBytes)) : [];
-      const options: GroupOptions = { name, primary, secondary, servers, requestTimeoutMs, copyHandles, lagHandles };
+      const options: GroupOptions = { name, primary, secondary, servers, requestTimeoutMs, copyHandles, lagHandles, ...(this.options.busyRegionsMax ? { busyRegionsMax: this.options.busyRegionsMax } : {}) };
       if (mirror) this.runtime.spawnLocal(name, replicaGroup(options) as Behavior);
       else await this.runtime.spawn(name, { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] }, this.threadFor(primary));
     }

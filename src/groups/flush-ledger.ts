@@ -23,6 +23,11 @@ export class FlushLedger {
     record(this.acks, key, server, incarnation);
   }
 
+  /** Regions written since the last flush began (each may hold a busy bit until a flush settles). */
+  get regionsSinceFlush(): number {
+    return this.acks.size;
+  }
+
   /** Whether the region was written since the last flush began. */
   writtenSinceFlush(key: string): boolean {
     return this.acks.has(key);

@@ -30,7 +30,18 @@ export interface GroupOptions {
    * copied into one of these first, which bounds the background lag to their total size.
    */
   readonly lagHandles?: readonly BufferHandle[];
+  /** Regions written since the last flush past which the group flushes both copies on its own. */
+  readonly busyRegionsMax?: number;
 }
+
+/**
+ * Regions a group lets be written without a flush before it flushes both copies itself (256 MiB
+ * of 64 KiB regions). Each such region holds a busy bit on the primary's disk and a ledger entry
+ * here until a flush lets them go: a client that never sends FLUSH (fio's default, a guest with
+ * its cache off) would otherwise grow both without bound, in memory and in what recovery copies
+ * after a crash.
+ */
+export const busyRegionsMaxDefault = 4096;
 
 type Message = GroupRequest | ControlPush | OwnWritten;
 type Incoming_ = Incoming<Message>;
@@ -81,6 +92,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const unsettled = new Map<string, number | undefined>();
     const ledger = new FlushLedger();
+    const busyRegionsMax = options.busyRegionsMax ?? busyRegionsMaxDefault;
+    /** Flushes the group starts itself take negative tokens; the router's are positive. */
+    let ownFlushes = 0;
+    let ownFlushing = false;
     const lagHandles = [...(options.lagHandles ?? [])];
     const background = new Background();
     /** Duplicates sent to the primary with `early`: what its `own-written` tell starts, by ref. */
@@ -375,6 +390,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
           for (const region of regions) ledger.wrote(regionKey(body.gmap, region), server, incarnation);
         }
+        flushIfBusy();
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
         const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
         for (const server of lost) suspect(server, replies.get(server)!);
@@ -448,6 +464,32 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           else suspect(server, reply);
           if (server === primary) complete = reply.ok;
           if (--left === 0) context.reply(request, { ok: true, complete });
+        });
+      }
+    };
+
+    /**
+     * Past `busyRegionsMax` regions written since the last flush, flushes both copies and, when
+     * both did, settles it as the router's `flushed` does: busy bits of the regions both copies
+     * now hold durably are cleared. With a copy out it waits for the client's FLUSH, as before.
+     */
+    const flushIfBusy = (): void => {
+      if (ownFlushing || ledger.regionsSinceFlush < busyRegionsMax) return;
+      const copies = [primary, secondary].filter((server) => writable(state(server)));
+      if (copies.length < 2) return;
+      ownFlushing = true;
+      const token = -++ownFlushes;
+      ledger.begin(token);
+      let left = copies.length;
+      let flushedBoth = true;
+      for (const server of copies) {
+        asker.ask(server, { op: 'flush' }, (reply) => {
+          if (reply.ok) ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
+          else suspect(server, reply);
+          flushedBoth &&= reply.ok;
+          if (--left > 0) return;
+          ownFlushing = false;
+          if (flushedBoth) flushed(token);
         });
       }
     };

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { runClusterSeed } from './cluster/scenario.js';
+import { runClusterSeed, type ClusterSeedOptions } from './cluster/scenario.js';
 import type { ClusterLayout } from './cluster/client.js';
 import { duplicationProtocols } from '../control/catalog.js';
 import { runDiskSeed } from './disk/scenario.js';
@@ -17,6 +17,8 @@ interface SeedOutcome {
 
 /** The cluster scenario's disk (`--layout`): chained declustering or a mirror protocol. */
 let clusterLayout: ClusterLayout = 'chained';
+/** The cluster scenario's groups flush on their own past this many regions (`--busy-regions-max`). */
+let clusterOptions: ClusterSeedOptions = {};
 const clusterLayouts: readonly ClusterLayout[] = ['chained', ...duplicationProtocols];
 
 /** Scenario → variant → run. The first variant of each is the correct one. */
@@ -26,9 +28,9 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
     'ack-early': (seed) => registerOutcome(runRegisterSeed(seed, 'ack-early')),
   },
   cluster: {
-    correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct', clusterLayout)),
-    'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy', clusterLayout)),
-    'read-lagging-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout)),
+    correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct', clusterLayout, clusterOptions)),
+    'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy', clusterLayout, clusterOptions)),
+    'read-lagging-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout, clusterOptions)),
   },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
@@ -53,7 +55,8 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
  * trace hash. `--scenario register|disk|cluster` picks what runs (register by default); `--variant`
  * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed; cluster:
- * read-any-copy, read-lagging-copy); `--layout chained|server-sync|…|hybrid` the cluster's disk.
+ * read-any-copy, read-lagging-copy); `--layout chained|server-sync|…|hybrid` the cluster's disk;
+ * `--busy-regions-max N` how many regions its replica groups let be written before flushing on their own.
  * `--trace` prints every delivered message and event to stderr.
  */
 function main(): number {
@@ -65,6 +68,7 @@ function main(): number {
       variant: { type: 'string', default: 'correct' },
       scenario: { type: 'string', default: 'register' },
       layout: { type: 'string', default: 'chained' },
+      'busy-regions-max': { type: 'string' },
       trace: { type: 'boolean', default: false },
     },
   });
@@ -73,6 +77,12 @@ function main(): number {
   if (!scenario) return usage(`--scenario: '${values.scenario}' is not ${Object.keys(scenarios).join(' or ')}`);
   if (!clusterLayouts.includes(values.layout as ClusterLayout)) return usage(`--layout: '${values.layout}' is not ${clusterLayouts.join(', ')}`);
   clusterLayout = values.layout as ClusterLayout;
+  const busy = values['busy-regions-max'];
+  if (busy !== undefined) {
+    const busyRegionsMax = Number(busy);
+    if (!Number.isSafeInteger(busyRegionsMax) || busyRegionsMax < 1) return usage(`--busy-regions-max: '${busy}' is not a positive integer`);
+    clusterOptions = { busyRegionsMax };
+  }
   const variant = values.variant!;
   const run = scenario[variant];
   if (!run) return usage(`--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`);
@@ -92,7 +102,7 @@ function main(): number {
     const result = run(seed);
     if (result.violation || !result.converged) {
       console.log(describe(result));
-      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}`;
+      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}${busy === undefined ? '' : ` --busy-regions-max ${busy}`}`;
       console.log(`FAILED at seed ${seed}; replay with: SEED=${seed} npm run sim -- --seed ${seed} ${flags}`);
       return 1;
     }

@@ -32,7 +32,12 @@ export interface ClusterSeedResult extends SeedResult {
  * flush errors, slow storage. The disk model checks every read. After healing, every server must
  * be up again and both copies of every block byte-identical.
  */
-export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained'): ClusterSeedResult {
+export interface ClusterSeedOptions {
+  /** Each group's `busyRegionsMax`: 1 makes groups flush on their own after nearly every write. */
+  readonly busyRegionsMax?: number;
+}
+
+export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained', options: ClusterSeedOptions = {}): ClusterSeedResult {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const model = new DiskModel(blockCount);
@@ -52,7 +57,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   for (const { name, primary, secondary } of orderers) {
     const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
     const lagHandles = name.startsWith('mirror-') ? [1, 2, 3, 4].map(() => sim.pool.tryLease(regionBytes)!.handle) : [];
-    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagHandles }) as never);
+    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagHandles, ...(options.busyRegionsMax ? { busyRegionsMax: options.busyRegionsMax } : {}) }) as never);
   }
   for (let id = 0; id < servers; id++) {
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
