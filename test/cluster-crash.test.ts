@@ -35,10 +35,7 @@ test(`kill -9 of the whole daemon during writes with FLUSH and FUA, ${rounds} ro
       window: 16,
       random,
       spreadMs: 900,
-      kill: async () => {
-        cluster.daemon.child.kill('SIGKILL');
-        await cluster.daemon.exited;
-      },
+      kill: () => cluster.kill9(),
     });
     totalWrites += writes;
     totalFlushes += flushes;

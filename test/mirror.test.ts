@@ -157,10 +157,7 @@ for (const protocol of ['client-async', 'server-async'] as const) {
         window: 16,
         random,
         spreadMs: 700,
-        kill: async () => {
-          cluster.daemon.child.kill('SIGKILL');
-          await cluster.daemon.exited;
-        },
+        kill: () => cluster.kill9(),
       });
       t.log(`round ${round}: ${streamed.writes} requests sent, ${streamed.flushes} flushes answered`);
     }

@@ -261,12 +261,8 @@ test('a clone resyncs through its snapshot: holes it made stay holes, shared blo
 test('after kill -9 the disk moves to its reserved epoch, keeps every flushed write, and its overwritten older versions are collected at the next start', async (t) => {
   const first = await startCluster();
   t.teardown(() => first.stop());
-  const killed = async (cluster: ClusterUnderTest) => {
-    cluster.daemon.child.kill('SIGKILL');
-    await cluster.daemon.exited;
-  };
   await qemuIo(first.uri(), ['write -P 10 0 64k', 'flush']);
-  await killed(first);
+  await first.kill9();
 
   const second = await startCluster({ dataDir: first.dataDir });
   t.teardown(() => second.stop());
@@ -275,7 +271,7 @@ test('after kill -9 the disk moves to its reserved epoch, keeps every flushed wr
   await qemuIo(second.uri(), ['write -P 11 0 64k', 'flush']);
   // Both versions are stored: epoch 0's, and the one written after the move.
   t.is(await serverBytes(second), 2 * 2 * 65536);
-  await killed(second);
+  await second.kill9();
 
   const third = await startCluster({ dataDir: first.dataDir });
   t.teardown(() => third.stop());

@@ -453,19 +453,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       });
     };
     const flushCopies = (request: Request, token: number): void => {
-      ledger.begin(token);
-      if (!writable(state(primary))) return context.reply(request, { ok: true, complete: false });
-      const copies = [primary, secondary].filter((server) => writable(state(server)));
-      let left = copies.length;
-      let complete = false;
-      for (const server of copies) {
-        asker.ask(server, { op: 'flush' }, (reply) => {
-          if (reply.ok) ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
-          else suspect(server, reply);
-          if (server === primary) complete = reply.ok;
-          if (--left === 0) context.reply(request, { ok: true, complete });
-        });
+      if (!writable(state(primary))) {
+        ledger.begin(token);
+        return context.reply(request, { ok: true, complete: false });
       }
+      flushBoth(token, (flushedOk) => context.reply(request, { ok: true, complete: flushedOk.get(primary) === true }));
     };
 
     /**
@@ -475,21 +467,29 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const flushIfBusy = (): void => {
       if (ownFlushing || ledger.regionsSinceFlush < busyRegionsMax) return;
-      const copies = [primary, secondary].filter((server) => writable(state(server)));
-      if (copies.length < 2) return;
+      if (!writable(state(primary)) || !writable(state(secondary))) return;
       ownFlushing = true;
       const token = -++ownFlushes;
+      flushBoth(token, (flushedOk) => {
+        ownFlushing = false;
+        if (flushedOk.get(primary) && flushedOk.get(secondary)) flushed(token);
+      });
+    };
+
+    /**
+     * Starts flush `token` in the ledger and flushes every writable copy; `then` hears, once all
+     * have answered, which of them flushed (the ledger notes the incarnation each flushed in).
+     */
+    const flushBoth = (token: number, then: (flushedOk: Map<number, boolean>) => void): void => {
       ledger.begin(token);
-      let left = copies.length;
-      let flushedBoth = true;
+      const copies = [primary, secondary].filter((server) => writable(state(server)));
+      const flushedOk = new Map<number, boolean>();
       for (const server of copies) {
         asker.ask(server, { op: 'flush' }, (reply) => {
           if (reply.ok) ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
           else suspect(server, reply);
-          flushedBoth &&= reply.ok;
-          if (--left > 0) return;
-          ownFlushing = false;
-          if (flushedBoth) flushed(token);
+          flushedOk.set(server, reply.ok);
+          if (flushedOk.size === copies.length) then(flushedOk);
         });
       }
     };

@@ -13,6 +13,8 @@ export interface ClusterUnderTest {
   json<T>(args: string[]): Promise<T>;
   /** Waits until every server is up (after a start or a resync). */
   waitUntilUp(timeoutMs?: number): Promise<void>;
+  /** `kill -9` of the daemon; resolves once it is gone. */
+  kill9(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -43,6 +45,10 @@ export async function startCluster(options: { dataDir?: string; args?: string[] 
         if (Date.now() > deadline) throw new Error(`servers not up: ${servers.map((server) => server.state).join(', ')}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
+    },
+    async kill9() {
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
     },
     async stop() {
       if (daemon.child.exitCode === null && daemon.child.signalCode === null) {
