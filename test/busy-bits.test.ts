@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { EmbeddedCluster } from '../src/cluster/embedded.js';
 import { silentLogger } from '../src/log.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
@@ -19,8 +19,8 @@ function payload(index: number): Buffer {
   return bytes;
 }
 
-test('a client that never sends FLUSH: each replica group flushes on its own, so busy bits stay bounded, and every write reads back', async (t) => {
-  t.timeout(120_000);
+/** An embedded cluster (4 servers, 2 replicas) in this process, served over NBD on loopback, and a client on it. */
+async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: EmbeddedCluster; client: RawClient }> {
   const cluster = await EmbeddedCluster.start({
     dataDir: scratchDirectory('whorl-busy-'),
     servers,
@@ -38,6 +38,33 @@ test('a client that never sends FLUSH: each replica group flushes on its own, so
   const client = await RawClient.connect(bound.port);
   t.teardown(() => client.destroy());
   await client.go();
+  return { cluster, client };
+}
+
+/** Busy regions on each server's disk (a group's busy bits live on its primary's disk). */
+async function busyPerDisk(cluster: EmbeddedCluster, ids: readonly number[]): Promise<number[]> {
+  return Promise.all(
+    ids.map(async (id) => {
+      const reply = await cluster.router.server(id, { op: 'listMarks', kind: 'busy' });
+      if (!reply.ok) throw new Error(reply.message);
+      return reply.marks!.length;
+    }),
+  );
+}
+
+/** Polls `counts` until `done` holds or 5 s pass; the last counts. */
+async function settled(counts: () => Promise<number[]>, done: (counts: number[]) => boolean): Promise<number[]> {
+  let last = await counts();
+  for (let tries = 0; tries < 50 && !done(last); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await counts();
+  }
+  return last;
+}
+
+test('a client that never sends FLUSH: each replica group flushes on its own, so busy bits stay bounded, and every write reads back', async (t) => {
+  t.timeout(120_000);
+  const { cluster, client } = await clusterAndClient(t);
 
   // Each write in a region of its own: 256 regions per replica group, 8 times the bound, no FLUSH.
   const window = 16;
@@ -53,19 +80,10 @@ test('a client that never sends FLUSH: each replica group flushes on its own, so
 
   // The group's own flushes settle in the background: what is left is at most one flush's worth
   // in flight and the regions written since it began. Without them every region stays busy.
-  const busy = async (): Promise<number[]> =>
-    Promise.all(
-      Array.from({ length: servers }, async (_, id) => {
-        const reply = await cluster.router.server(id, { op: 'listMarks', kind: 'busy' });
-        if (!reply.ok) throw new Error(reply.message);
-        return reply.marks!.length;
-      }),
-    );
-  let counts = await busy();
-  for (let tries = 0; tries < 50 && counts.some((count) => count > 2 * busyRegionsMax); tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    counts = await busy();
-  }
+  const counts = await settled(
+    () => busyPerDisk(cluster, [0, 1, 2, 3]),
+    (now) => now.every((count) => count <= 2 * busyRegionsMax),
+  );
   t.log(`busy regions per disk after ${writes} writes without FLUSH: ${counts.join(', ')} (bound ${busyRegionsMax})`);
   t.true(
     counts.every((count) => count <= 2 * busyRegionsMax),

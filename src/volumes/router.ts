@@ -163,7 +163,10 @@ export class Router {
 
   /**
    * Every write answered before this call is durable on every live copy once it resolves. Busy
-   * bits are cleared only when every group's primary disk was flushed.
+   * bits are cleared only when every group's primary disk was flushed. (Telling each complete
+   * group on its own was tried, so that a server out would not keep its neighbours' busy bits:
+   * the simulator's mirror layouts then read an older write through a snapshot, server-sync seed
+   * 298 and client-sync seed 175.)
    */
   async flush(): Promise<void> {
     const token = this.nextFlushToken++;
