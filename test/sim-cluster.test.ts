@@ -48,19 +48,22 @@ for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-asyn
 // Replica groups that flush on their own after nearly every write (busyRegionsMax 1): their
 // flushes interleave with the router's, with kills, lost messages and flush errors, and the busy
 // bits they clear must never be ones recovery still needs.
+// client-async seed 152 found reads that broke a data/hole tie unlike every other path.
+const ownFlushBugs: Record<string, number[]> = { 'client-async': [152] };
 for (const layout of ['chained', 'client-sync', 'server-async', 'client-async'] as const) {
-  const seeds = layout === 'chained' ? 100 : 30;
-  test(`groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${seeds}`, (t) => {
+  const count = layout === 'chained' ? 100 : 30;
+  const seeds = [...Array.from({ length: count }, (_, i) => i + 1), ...(ownFlushBugs[layout] ?? [])];
+  test(`groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`, (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;
-    for (let seed = 1; seed <= seeds; seed++) {
+    for (const seed of seeds) {
       const result = runClusterSeed(seed, 'correct', layout, { busyRegionsMax: 1 });
       if (result.violation || !result.converged) {
         return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --busy-regions-max 1 --seed ${seed} --trace; ${result.faults})`);
       }
       writes += result.writesAcked;
     }
-    t.true(writes > seeds * 100, `${writes} writes acknowledged`);
+    t.true(writes > seeds.length * 100, `${writes} writes acknowledged`);
   });
 }
 
