@@ -22,10 +22,16 @@ export function clusterDirectory(): string {
   return scratchDirectory('whorl-cluster-');
 }
 
+/**
+ * How long a cluster may take to serve. A start after kill -9 first recovers every busy region; on
+ * a CI machine running two suites at once that took more than 15 s (servers still resyncing).
+ */
+const clusterStartMsMax = 60_000;
+
 /** A real whorl daemon (`whorl serve`, cluster backend) on a fresh or given data directory. */
 export async function startCluster(options: { dataDir?: string; args?: string[] } = {}): Promise<ClusterUnderTest> {
   const dataDir = options.dataDir ?? clusterDirectory();
-  const daemon = await startDaemon(['--data-dir', dataDir, '--default-disk-size', '1G', '--disk-capacity', '4G', '--log-level', 'info', ...(options.args ?? [])]);
+  const daemon = await startDaemon(['--data-dir', dataDir, '--default-disk-size', '1G', '--disk-capacity', '4G', '--log-level', 'info', ...(options.args ?? [])], clusterStartMsMax);
   const cli = (args: string[]) => run(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { timeoutMs: 120_000 });
   const cliOk = (args: string[]) => runOk(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { timeoutMs: 120_000 });
   const json = async <T>(args: string[]) => JSON.parse((await cliOk([...args, '--json'])).stdout) as T;

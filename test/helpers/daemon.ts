@@ -17,7 +17,12 @@ export function startDaemon(args: string[], startTimeoutMs = 15_000): Promise<Da
   let logs = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`whorl did not start in ${startTimeoutMs} ms:\n${logs}`)), startTimeoutMs);
+    // A daemon that did not start in time is killed: left running, it would hold the test's
+    // worker open after the test failed (CI hung 12 minutes on two of them).
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`whorl did not start in ${startTimeoutMs} ms:\n${logs}`));
+    }, startTimeoutMs);
     child.stdout!.setEncoding('utf8').on('data', (text: string) => (logs += text));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       logs += text;
