@@ -15,20 +15,28 @@ function firstByte(store: BlockStore, epoch: number): number {
   return into[0]!;
 }
 
+/**
+ * Block 5 of global map 1 written at epochs 0 (0x0a) and 1 (0x0b), both durable, then trimmed at
+ * epoch 1 (the older version makes the trim store a hole before it deletes epoch 1's data) and the
+ * process killed before a flush: the crash keeps some first part of the trim. The store reopened.
+ */
+function tornTrim(seed: number): { store: BlockStore; storage: SimStorage } {
+  const scheduler = new Scheduler();
+  const storage = new SimStorage(scheduler, new Prng(seed), { latencyMsMax: 1, flushErrorRate: 0, keepUnflushedRate: 0.5, tearRate: 0 });
+  const store = new BlockStore(storage, capacityBytes);
+  store.write(1, 0, 5, pattern(0x0a));
+  store.write(1, 1, 5, pattern(0x0b));
+  storage.flush();
+  scheduler.runUntil(10);
+  store.trim(1, 1, 5, 1);
+  storage.crash();
+  return { store: new BlockStore(storage, capacityBytes), storage };
+}
+
 test('a crash in the middle of a trim never uncovers an older epoch: the block reads as before the trim or as zeros', (t) => {
   const outcomes = new Map<number, number>();
   for (let seed = 1; seed <= 200; seed++) {
-    const scheduler = new Scheduler();
-    const storage = new SimStorage(scheduler, new Prng(seed), { latencyMsMax: 1, flushErrorRate: 0, keepUnflushedRate: 0.5, tearRate: 0 });
-    let store = new BlockStore(storage, capacityBytes);
-    store.write(1, 0, 5, pattern(0x0a));
-    store.write(1, 1, 5, pattern(0x0b));
-    storage.flush();
-    scheduler.runUntil(10);
-    // Epoch 1's data is durable; the trim is not, and the crash keeps some first part of it.
-    store.trim(1, 1, 5, 1);
-    storage.crash();
-    store = new BlockStore(storage, capacityBytes);
+    const { store } = tornTrim(seed);
     const seen = firstByte(store, 1);
     t.true(seen === 0x0b || seen === 0, `seed ${seed}: epoch 1 reads ${seen.toString(16)}`);
     t.is(firstByte(store, 0), 0x0a, `seed ${seed}: epoch 0 keeps its data`);
@@ -40,17 +48,7 @@ test('a crash in the middle of a trim never uncovers an older epoch: the block r
 test('a trim torn by a crash reads alike at its own epoch and at every later one (recovery copies each epoch as read)', (t) => {
   let torn = 0;
   for (let seed = 1; seed <= 200; seed++) {
-    const scheduler = new Scheduler();
-    const storage = new SimStorage(scheduler, new Prng(seed), { latencyMsMax: 1, flushErrorRate: 0, keepUnflushedRate: 0.5, tearRate: 0 });
-    let store = new BlockStore(storage, capacityBytes);
-    // An older epoch's version makes the trim store a hole before it deletes epoch 1's data.
-    store.write(1, 0, 5, pattern(0x0a));
-    store.write(1, 1, 5, pattern(0x0b));
-    storage.flush();
-    scheduler.runUntil(10);
-    store.trim(1, 1, 5, 1);
-    storage.crash();
-    store = new BlockStore(storage, capacityBytes);
+    const { store, storage } = tornTrim(seed);
     const atItsEpoch = firstByte(store, 1);
     for (const later of [2, 3, 7]) t.is(firstByte(store, later), atItsEpoch, `seed ${seed}: epoch ${later} against epoch 1`);
     // The hole kept and the data's delete lost: both keys at epoch 1.
