@@ -31,6 +31,11 @@ export interface RecoveryDeps {
   readonly restarted: Set<number>;
   /** Regions (`gmap:region`) a failed write may have left different on the two copies. */
   readonly unsettled: Map<string, number | undefined>;
+  /**
+   * Stale marks the group has set or is setting (`server` holds writes its partner lacks). A
+   * listing answered before a mark being set reached the disk misses it; the plan must not.
+   */
+  knownStale(): Array<{ server: number; gmap: number; region: number }>;
   /** `then` runs once the server has answered (cleared or not). */
   clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void;
 }
@@ -155,6 +160,17 @@ export class Recovery {
         entry.clears.push({ server, kind });
         regions.set(key, entry);
       }
+    }
+    // A stale mark on its way to a disk when the listing was answered (messages may be reordered)
+    // still decides the direction: without it a busy bit alone would copy the primary over the one
+    // copy that holds a write (sim server-sync seed 298 once groups were told of flushes one by one).
+    for (const { server, gmap, region } of this.deps.knownStale()) {
+      const disk = disks.get(gmap);
+      if (!ours(disk, region) || (server !== primary && server !== secondary)) continue;
+      const key = regionKey(gmap, region);
+      const entry = regions.get(key) ?? { disk, region, staleOn: new Set<number>(), clears: [] };
+      entry.staleOn.add(server);
+      regions.set(key, entry);
     }
     // A failed write may have reached one copy without any mark (the primary's busy bit could not
     // be set): an unsettled region is copied whether or not a mark names it.

@@ -230,6 +230,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       suspected: () => new Set(suspected.keys()),
       restarted,
       unsettled,
+      knownStale: () =>
+        [...durableMarks, ...staleIntents.keys()].flatMap((id) => {
+          const [server, kind, gmap, region] = id.split(':');
+          return kind === 'stale' ? [{ server: Number(server), gmap: Number(gmap), region: Number(region) }] : [];
+        }),
       clearMarks,
     });
 
@@ -302,6 +307,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
+        // A copy left alone by its partner's failed mark gets the check a write to it alone gets on
+        // admission: written while incomplete, it would hold a write that recovery then takes back
+        // from the partner, after a reader may have seen it (sim server-sync seed 53).
+        const lone = body.replicas === 2 && live.length === 1 && targets.length === 2 ? incomplete(live[0]!, body.gmap, regions) : undefined;
+        if (lone) return finish({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
         // A trim holds no buffer, so nothing would bound how many wait in the background between
         // admission and answer: it is answered when both copies have it. A write is answered early
         // only alone on its regions (later ones wait behind it, see `trailing`): another write in
@@ -395,7 +405,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
         for (const server of lost) suspect(server, replies.get(server)!);
         if (refused) return done(refused, succeeded);
-        if (succeeded.length === 0) return done(replies.get(targets[0]!)!, succeeded);
+        // A write sent to one copy alone may have landed there unanswered, and readers use that copy.
+        if (succeeded.length === 0) return done(replies.get(targets[0]!)!, targets.length === 1 ? targets : succeeded);
         const missed = [...skipped, ...lost];
         if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, succeeded);
         // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
@@ -441,10 +452,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     };
 
     /**
-     * Flushes both copies; answered once both have answered. `complete` says the primary flushed
-     * (writes that reached only the secondary are under a stale mark). Busy bits of the regions
-     * written before the flush are cleared at `flushed`, where the ledger says both copies flushed
-     * them in the incarnation that acknowledged them.
+     * Flushes both copies (the one that is up, with a copy out: before, a group without its
+     * primary flushed nothing); answered once both have answered, and refused when neither copy
+     * flushed. `complete` says the primary flushed (writes that reached only the secondary are
+     * under a stale mark). Busy bits of the regions written before the flush are cleared at
+     * `flushed`, where the ledger says both copies flushed them in the incarnation that
+     * acknowledged them.
      */
     const flush = (request: Request, token: number): void => {
       background.settled((ok) => {
@@ -453,11 +466,17 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       });
     };
     const flushCopies = (request: Request, token: number): void => {
-      if (!writable(state(primary))) {
+      if (!writable(state(primary)) && !writable(state(secondary))) {
         ledger.begin(token);
         return context.reply(request, { ok: true, complete: false });
       }
-      flushBoth(token, (flushedOk) => context.reply(request, { ok: true, complete: flushedOk.get(primary) === true }));
+      flushBoth(token, (flushedOk) => {
+        // Without the primary (its disk holds the busy bits) none can be cleared: the ledger lets
+        // go of what this flush covered, and the bits stay until recovery has looked.
+        if (!writable(state(primary))) ledger.settle(token);
+        if ([...flushedOk.values()].some((ok) => ok)) return context.reply(request, { ok: true, complete: flushedOk.get(primary) === true });
+        context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})` } satisfies DiskReply);
+      });
     };
 
     /**
@@ -467,12 +486,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const flushIfBusy = (): void => {
       if (ownFlushing || ledger.regionsSinceFlush < busyRegionsMax) return;
-      if (!writable(state(primary)) || !writable(state(secondary))) return;
+      if (!writable(state(primary)) && !writable(state(secondary))) return;
       ownFlushing = true;
       const token = -++ownFlushes;
       flushBoth(token, (flushedOk) => {
         ownFlushing = false;
-        if (flushedOk.get(primary) && flushedOk.get(secondary)) flushed(token);
+        // With a copy out, the ledger covers only what the copy that is up acknowledged; without
+        // the primary, no bit can be cleared and the ledger lets go (see flushCopies).
+        if (flushedOk.get(primary) && [...flushedOk.values()].every((ok) => ok)) flushed(token);
+        else ledger.settle(token);
       });
     };
 

