@@ -5,6 +5,7 @@ import { assertNever } from '../assert.js';
 import { writable, type ClusterView, type ServerState } from '../control/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
+import { RegionSet } from '../storage/region-set.js';
 import type { DiskReply } from '../storage/disk-protocol.js';
 import { regionsOf } from '../volumes/layout.js';
 import { Asker, isServerFailure } from './asker.js';
@@ -83,8 +84,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       }
     };
 
-    /** Marks known to be on stable storage, by `markId`. */
-    const durableMarks = new Set<string>();
+    /** Marks known to be on stable storage, under the scope `server:kind` (see `markScope`). */
+    const durableMarks = new RegionSet();
+    const markScope = (server: number, kind: MarkKind): string => `${server}:${kind}`;
     const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
     /**
      * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
@@ -167,7 +169,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     /** Marks whose clear was not answered: they may still be on the disk. */
     const doubtful = new Set<string>();
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
-      const intents = kind === 'stale' ? regions.map((region) => markId(server, kind, gmap, region)).filter((id) => !durableMarks.has(id)) : [];
+      const intents = kind === 'stale' ? regions.filter((region) => !durableMarks.has(markScope(server, kind), gmap, region)).map((region) => markId(server, kind, gmap, region)) : [];
       for (const id of intents) staleIntents.set(id, (staleIntents.get(id) ?? 0) + 1);
       setMarks(server, kind, gmap, regions, (ok, reply) => {
         for (const id of intents) {
@@ -179,7 +181,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       });
     };
     const setMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
-      const missing = regions.filter((region) => !durableMarks.has(markId(server, kind, gmap, region)));
+      const missing = regions.filter((region) => !durableMarks.has(markScope(server, kind), gmap, region));
       if (missing.length === 0) return then(true, { ok: true });
       const pending = missing.map((region) => clearing.get(markId(server, kind, gmap, region))).find((entry) => entry !== undefined);
       if (pending) return void pending.waiters.push(() => setMarks(server, kind, gmap, regions, then));
@@ -187,7 +189,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
         if (reply.ok) {
           for (const region of missing) {
-            durableMarks.add(markId(server, kind, gmap, region));
+            durableMarks.add(markScope(server, kind), gmap, region);
             doubtful.delete(markId(server, kind, gmap, region));
           }
         }
@@ -196,8 +198,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     };
     const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void => {
       const keys = regions.map((region) => markId(server, kind, gmap, region));
+      for (const region of regions) durableMarks.delete(markScope(server, kind), gmap, region);
       for (const key of keys) {
-        durableMarks.delete(key);
         const entry = clearing.get(key) ?? { count: 0, waiters: [] };
         entry.count += 1;
         clearing.set(key, entry);
@@ -230,11 +232,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       suspected: () => new Set(suspected.keys()),
       restarted,
       unsettled,
-      knownStale: () =>
-        [...durableMarks, ...staleIntents.keys()].flatMap((id) => {
+      knownStale: () => [
+        ...[primary, secondary].flatMap((server) => durableMarks.list(markScope(server, 'stale')).map(({ gmap, region }) => ({ server, gmap, region }))),
+        ...[...staleIntents.keys()].flatMap((id) => {
           const [server, kind, gmap, region] = id.split(':');
           return kind === 'stale' ? [{ server: Number(server), gmap: Number(gmap), region: Number(region) }] : [];
         }),
+      ],
       clearMarks,
     });
 
@@ -257,8 +261,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
       const partner = server === primary ? secondary : primary;
       // A mark counts from when its set is sent until its clear is answered (clears of stale marks are durable).
-      const marked = (id: string): boolean => durableMarks.has(id) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
-      const stale = regions.find((region) => marked(markId(partner, 'stale', gmap, region)));
+      const marked = (region: number): boolean => {
+        const id = markId(partner, 'stale', gmap, region);
+        return durableMarks.has(markScope(partner, 'stale'), gmap, region) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
+      };
+      const stale = regions.find(marked);
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
 

@@ -106,7 +106,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           const added = marks.set(body.kind, body.gmap, body.regions);
           if (added.length === 0) return answer(request, { ok: true });
           // Marks are keys: no block data needs syncing for them.
-          return afterFlush(request, () => marks.settle(body.kind, added), true);
+          return afterFlush(request, () => marks.settle(body.kind, body.gmap, added), true);
         }
         case 'clearMarks':
           marks.clear(body.kind, body.gmap, body.regions);

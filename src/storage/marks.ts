@@ -1,5 +1,6 @@
 import type { ActorStorage } from '../actors/actor.js';
 import { markKey, markRange, parseMarkKey, type MarkKind } from './block-keys.js';
+import { RegionSet } from './region-set.js';
 
 /**
  * Busy bits and stale marks of one disk, per 64 KiB region, kept in storage and mirrored in
@@ -8,47 +9,46 @@ import { markKey, markRange, parseMarkKey, type MarkKind } from './block-keys.js
  * delete that reaches disk with whatever flush comes next).
  */
 export class Marks {
-  /** Regions set, by kind; `durable` holds those known to be on stable storage. */
-  private readonly present = { busy: new Set<string>(), stale: new Set<string>() };
-  private readonly durable = { busy: new Set<string>(), stale: new Set<string>() };
+  /** Regions set, by kind (the scope); `durable` holds those known to be on stable storage. */
+  private readonly present = new RegionSet();
+  private readonly durable = new RegionSet();
 
   constructor(private readonly storage: ActorStorage) {
     for (const kind of ['busy', 'stale'] as const) {
       for (const key of storage.keys(...markRange(kind))) {
-        this.present[kind].add(key);
-        this.durable[kind].add(key);
+        const { gmap, region } = parseMarkKey(key);
+        this.present.add(kind, gmap, region);
+        this.durable.add(kind, gmap, region);
       }
     }
   }
 
-  /** Sets the marks; returns the keys that are not yet known durable (they need a flush). */
-  set(kind: MarkKind, gmap: number, regions: readonly number[]): string[] {
-    const added: string[] = [];
+  /** Sets the marks; returns the regions that are not yet known durable (they need a flush). */
+  set(kind: MarkKind, gmap: number, regions: readonly number[]): number[] {
+    const added: number[] = [];
     for (const region of regions) {
-      const key = markKey(kind, gmap, region);
-      if (this.durable[kind].has(key)) continue;
-      if (!this.present[kind].has(key)) this.storage.put(key, new Uint8Array(0));
-      this.present[kind].add(key);
-      added.push(key);
+      if (this.durable.has(kind, gmap, region)) continue;
+      if (!this.present.has(kind, gmap, region)) this.storage.put(markKey(kind, gmap, region), new Uint8Array(0));
+      this.present.add(kind, gmap, region);
+      added.push(region);
     }
     return added;
   }
 
-  /** The flush that followed `set` completed: these keys are durable unless cleared since. */
-  settle(kind: MarkKind, keys: readonly string[]): void {
-    for (const key of keys) if (this.present[kind].has(key)) this.durable[kind].add(key);
+  /** The flush that followed `set` completed: these regions are durable unless cleared since. */
+  settle(kind: MarkKind, gmap: number, regions: readonly number[]): void {
+    for (const region of regions) if (this.present.has(kind, gmap, region)) this.durable.add(kind, gmap, region);
   }
 
   clear(kind: MarkKind, gmap: number, regions: readonly number[]): void {
     for (const region of regions) {
-      const key = markKey(kind, gmap, region);
-      if (!this.present[kind].delete(key)) continue;
-      this.durable[kind].delete(key);
-      this.storage.delete(key);
+      if (!this.present.delete(kind, gmap, region)) continue;
+      this.durable.delete(kind, gmap, region);
+      this.storage.delete(markKey(kind, gmap, region));
     }
   }
 
   list(kind: MarkKind): Array<{ gmap: number; region: number }> {
-    return [...this.present[kind]].sort().map(parseMarkKey);
+    return this.present.list(kind);
   }
 }
