@@ -44,6 +44,11 @@ export class FlushLedger {
     this.acks = new Map();
   }
 
+  /** Regions the flush covers: written since the last flush that settled. */
+  covers(token: number): number {
+    return this.flushes.get(token)?.acks.size ?? 0;
+  }
+
   flushedOn(token: number, server: number, incarnation: number): void {
     this.flushes.get(token)?.flushedBy.set(server, incarnation);
   }

@@ -474,8 +474,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     };
     const flushCopies = (request: Request, token: number): void => {
       if (!writable(state(primary)) && !writable(state(secondary))) {
+        // Both copies out: writes answered since the last flush that settled are durable nowhere
+        // the group can vouch for (sim --strict-flush chained seed 147: OK was answered, and the
+        // one copy that had the write crashed before it was flushed).
         ledger.begin(token);
-        return context.reply(request, { ok: true, complete: false });
+        if (ledger.covers(token) === 0) return context.reply(request, { ok: true, complete: false });
+        return context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: both copies (servers ${primary}, ${secondary}) are out with writes not known flushed` } satisfies DiskReply);
       }
       flushBoth(token, (flushedOk) => {
         // Without the primary (its disk holds the busy bits) none can be cleared: the ledger lets
