@@ -41,6 +41,9 @@ async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: Embedde
   return { cluster, client };
 }
 
+/** What is left with groups flushing on their own: at most one flush's worth in flight and the regions written since it began. */
+const bounded = (counts: number[]): boolean => counts.every((count) => count <= 2 * busyRegionsMax);
+
 /** Busy regions on each listed server's disk (a group's busy bits live on its primary's disk). */
 async function busyPerDisk(cluster: EmbeddedCluster, ids: readonly number[] = [...Array(servers).keys()]): Promise<number[]> {
   return Promise.all(
@@ -93,7 +96,6 @@ test('a client that never sends FLUSH: each replica group flushes on its own, so
   await writeRegions(t, client, writes);
   // The group's own flushes settle in the background: what is left is at most one flush's worth
   // in flight and the regions written since it began. Without them every region stays busy.
-  const bounded = (counts: number[]): boolean => counts.every((count) => count <= 2 * busyRegionsMax);
   const counts = await busyOnceSettled(cluster, [...Array(servers).keys()], bounded);
   t.log(`busy regions per disk after ${writes} writes without FLUSH: ${counts.join(', ')} (bound ${busyRegionsMax})`);
   t.true(bounded(counts), `busy regions per disk: ${counts.join(', ')}`);
@@ -127,7 +129,6 @@ test('with a server stopped and a client that never sends FLUSH, busy bits stay 
   await cluster.stopServer(stopped);
   await writeRegions(t, client, writes);
   // Before, group 1 (its secondary out) never flushed on its own: server 1 kept 256 busy regions.
-  const bounded = (counts: number[]): boolean => counts.every((count) => count <= 2 * busyRegionsMax);
   const counts = await busyOnceSettled(cluster, upServers, bounded);
   t.log(`busy regions on servers ${upServers.join(', ')} after ${writes} writes without FLUSH: ${counts.join(', ')}`);
   t.true(bounded(counts), `busy regions on servers ${upServers.join(', ')}: ${counts.join(', ')}`);

@@ -78,7 +78,7 @@ export function clusterClient(
     let seq = 1;
     let flushToken = 1;
     let disk: VirtualDisk | undefined;
-    let flushing: { token: number; left: number; complete: boolean; completeGroups: string[]; refused: boolean; covers: Array<Set<number>> } | undefined;
+    let flushing: { token: number; left: number; completeGroups: string[]; refused: boolean; covers: Array<Set<number>> } | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
     const snapshots: Array<{ name: string; epoch: number; model: DiskModel }> = [];
     /**
@@ -118,7 +118,7 @@ export function clusterClient(
       if (roll < 0.06) {
         if (flushing) return;
         const covers = model.flushCovers();
-        flushing = { token: flushToken++, left: orderers.length, complete: true, completeGroups: [], refused: false, covers };
+        flushing = { token: flushToken++, left: orderers.length, completeGroups: [], refused: false, covers };
         for (const group of orderers) send(group, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', group, covers, token: flushing.token });
         return;
       }
@@ -211,12 +211,11 @@ export function clusterClient(
         case 'flush': {
           if (!flushing || flushing.token !== what.token) return;
           flushing.left -= 1;
-          const groupComplete = reply?.ok === true && reply.complete === true;
-          flushing.complete &&= groupComplete;
-          if (groupComplete) flushing.completeGroups.push(what.group);
+          if (reply?.ok === true && reply.complete === true) flushing.completeGroups.push(what.group);
           if (reply?.ok !== true) flushing.refused = true;
           if (flushing.left > 0) return;
-          if (strictFlush ? !flushing.refused : flushing.complete) model.flushed(flushing.covers);
+          const complete = flushing.completeGroups.length === orderers.length;
+          if (strictFlush ? !flushing.refused : complete) model.flushed(flushing.covers);
           if (!flushing.refused) for (const group of flushing.completeGroups) context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
           flushing = undefined;
           return;
