@@ -46,7 +46,8 @@ export class ActorCell {
   private actor: Actor;
   private readonly mailbox: Incoming<unknown>[] = [];
   private readonly pending = new Map<number, unknown>();
-  private readonly openRequests = new Map<string, RequestIncoming<unknown>>();
+  /** Requests handed to the actor and not yet answered, by identity (an actor answers the object it was given). */
+  private readonly openRequests = new Set<RequestIncoming<unknown>>();
   private readonly timers = new Map<number, unknown>();
   private readonly adopted = new Set<BufferHandle>();
   private nextRequestId = 1;
@@ -75,7 +76,7 @@ export class ActorCell {
 
   /** An envelope addressed to this actor arrived. */
   deliver(envelope: Envelope): void {
-    assert(addressKey(envelope.to) === addressKey(this.self), 'envelope for another actor');
+    assert(envelope.to.actor === this.self.actor && envelope.to.node === this.self.node, 'envelope for another actor');
     switch (envelope.kind) {
       case 'tell':
         return this.enqueue({ kind: 'tell', from: envelope.from, body: envelope.body });
@@ -101,7 +102,7 @@ export class ActorCell {
   runOne(): boolean {
     const incoming = this.mailbox.shift();
     if (!incoming || this.stopped) return false;
-    if (incoming.kind === 'request') this.openRequests.set(requestKey(incoming), incoming);
+    if (incoming.kind === 'request') this.openRequests.add(incoming);
     try {
       this.actor.receive(incoming);
     } catch (error) {
@@ -129,7 +130,7 @@ export class ActorCell {
 
   private abandon(code: WhorlErrorCode, reason: string): void {
     for (const incoming of this.mailbox) if (incoming.kind === 'request') this.failIncoming(incoming, code, reason);
-    for (const incoming of this.openRequests.values()) this.failIncoming(incoming, code, reason);
+    for (const incoming of this.openRequests) this.failIncoming(incoming, code, reason);
     this.mailbox.length = 0;
     this.openRequests.clear();
     for (const handle of this.pending.values()) this.host.cancelTimer(handle);
@@ -154,6 +155,13 @@ export class ActorCell {
     if (this.mailbox.length === 1) this.host.schedule(this);
   }
 
+  /** Whether `to` was open (and is no longer): found by identity, or else by sender and request id. */
+  private forgetOpen(to: RequestIncoming<unknown>): boolean {
+    if (this.openRequests.delete(to)) return true;
+    for (const open of this.openRequests) if (sameRequest(open, to)) return this.openRequests.delete(open);
+    return false;
+  }
+
   private fail(envelope: Extract<Envelope, { kind: 'request' }>, code: WhorlErrorCode, reason: string): void {
     this.host.route({ kind: 'failure', from: this.self, to: envelope.from, requestId: envelope.requestId, code, reason });
   }
@@ -176,7 +184,7 @@ export class ActorCell {
       },
       request: (to, body, timeoutMs, toIncarnation) => this.request(to, body, timeoutMs, live(), toIncarnation),
       reply: (to, body) => {
-        if (!live() || !this.openRequests.delete(requestKey(to))) return;
+        if (!live() || !this.forgetOpen(to)) return;
         this.host.route({ kind: 'reply', from: this.self, to: to.from, requestId: to.requestId, body });
       },
       setTimer: (delayMs, body) => {
@@ -223,6 +231,6 @@ export class ActorCell {
   }
 }
 
-function requestKey(incoming: RequestIncoming<unknown>): string {
-  return `${addressKey(incoming.from)}#${incoming.requestId}`;
+function sameRequest(a: RequestIncoming<unknown>, b: RequestIncoming<unknown>): boolean {
+  return a.requestId === b.requestId && a.from.actor === b.from.actor && a.from.node === b.from.node;
 }

@@ -65,9 +65,8 @@ export class BlockStore {
         continue;
       }
       const entry = decodeEntry(version.value);
-      const name = `gmap ${version.gmap} block ${block} epoch ${version.epoch}`;
-      if (entry === 'lost') throw new WhorlError('WHORL_CHECKSUM', `${name} was lost: crashes tore it on both copies; it reads as an error until written again`);
-      if (entry === 'damaged') throw new WhorlError('WHORL_CHECKSUM', `${name} has a damaged entry (${version.value.length} bytes)`);
+      if (entry === 'lost') throw new WhorlError('WHORL_CHECKSUM', `gmap ${version.gmap} block ${block} epoch ${version.epoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
+      if (entry === 'damaged') throw new WhorlError('WHORL_CHECKSUM', `gmap ${version.gmap} block ${block} epoch ${version.epoch} has a damaged entry (${version.value.length} bytes)`);
       found.push({ at, version, entry });
     }
     // Blocks written together sit in consecutive slots: one read per run.

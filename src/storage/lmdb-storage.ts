@@ -23,6 +23,8 @@ export class LmdbStorage implements CellStorage {
   /** Writes whose commit has not landed yet: a value, or null for a delete. */
   private readonly uncommitted = new Map<string, Uint8Array | null>();
   private lastWrite: Promise<unknown> = Promise.resolve();
+  /** The writes sharing `lastWrite`'s commit. */
+  private batch: Array<[string, Uint8Array | null]> | undefined;
   private writeFailed: unknown;
   private nextToken = 1;
   private flushed: (token: number, ok: boolean) => void = () => undefined;
@@ -144,17 +146,29 @@ export class LmdbStorage implements CellStorage {
     return this.closing;
   }
 
+  /**
+   * lmdb-js hands every write of one batch the same commit promise: one reaction per batch (not
+   * per write) lets the batch's writes leave `uncommitted` once it lands, unless written again.
+   */
   private track(key: string, value: Uint8Array | null, write: Promise<unknown>): void {
     this.uncommitted.set(key, value);
-    this.lastWrite = write;
-    write.then(
-      () => {
-        if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
-      },
-      (error: unknown) => {
-        this.writeFailed ??= error;
-      },
-    );
+    if (write !== this.lastWrite || !this.batch) {
+      const batch: Array<[string, Uint8Array | null]> = [];
+      this.batch = batch;
+      this.lastWrite = write;
+      write.then(
+        () => {
+          // A promise lmdb-js hands out again after it settled starts a new batch.
+          if (this.batch === batch) this.batch = undefined;
+          for (const [written, stored] of batch) if (this.uncommitted.get(written) === stored) this.uncommitted.delete(written);
+        },
+        (error: unknown) => {
+          if (this.batch === batch) this.batch = undefined;
+          this.writeFailed ??= error;
+        },
+      );
+    }
+    this.batch.push([key, value]);
   }
 }
 
