@@ -20,6 +20,26 @@ const diskSize = '2G';
 
 const fio = runFio;
 
+/** CPU time (user + system, every thread) a process has used so far, in seconds. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs one job and also records the server's CPU per 4 KiB the job moved (`cpu <key>`, in µs). */
+async function measured(pid: number, key: string, record: (key: string, value: number) => void, port: number, disk: string, workload: Workload, runtimeS: number): Promise<Awaited<ReturnType<typeof runFio>>> {
+  const before = cpuSeconds(pid);
+  const result = await fio(port, disk, workload, runtimeS);
+  record(key, result.value);
+  recordLow(`cpu ${key}`, ((cpuSeconds(pid) - before) * 1e6) / (result.movedBytes / 4096));
+  return result;
+}
+const lowest = new Map<string, number>();
+function recordLow(key: string, value: number): void {
+  lowest.set(key, Math.min(lowest.get(key) ?? Infinity, value));
+}
+
 export function cli(dataDir: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -78,7 +98,7 @@ export async function benchCluster(args: string[]): Promise<void> {
       const nbdkit = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'file', file], { stdio: 'ignore' });
       await waitForPort(port);
       await fio(port, '', { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-      for (const workload of workloads) record(`nbdkit ${workload.name}`, (await fio(port, '', workload, runtimeS)).value);
+      for (const workload of workloads) await measured(nbdkit.pid!, `nbdkit ${workload.name}`, record, port, '', workload, runtimeS);
       await stop(nbdkit);
 
       const dataDir = path.join(work, 'whorl');
@@ -87,14 +107,13 @@ export async function benchCluster(args: string[]): Promise<void> {
       await cli(dataDir, ['disk', 'create', 'striped', '--size', diskSize, '--replicas', '1']);
       for (const disk of ['default', 'striped']) {
         await fio(port, disk, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-        for (const workload of workloads) record(`${disk} ${workload.name}`, (await fio(port, disk, workload, runtimeS)).value);
+        for (const workload of workloads) await measured(whorl.pid!, `${disk} ${workload.name}`, record, port, disk, workload, runtimeS);
       }
       // Degraded: one of 4 servers stopped. Bytes written meanwhile against bytes resync moves.
       await cli(dataDir, ['server', 'stop', '1']);
       let writtenWhileAway = 0;
       for (const workload of workloads) {
-        const result = await fio(port, 'default', workload, runtimeS);
-        record(`degraded ${workload.name}`, result.value);
+        const result = await measured(whorl.pid!, `degraded ${workload.name}`, record, port, 'default', workload, runtimeS);
         writtenWhileAway += workload.rw.includes('write') ? result.writtenBytes : 0;
       }
       const sequentialBytes = (await fio(port, 'default', { name: 'seq', rw: 'write', bs: '1m', iodepth: 8 }, 0, ['--offset=1G', '--size=256M'])).writtenBytes;
@@ -134,6 +153,16 @@ function printTables(best: Map<string, number>, resync: string): void {
     const one = best.get(`striped ${workload.name}`)!;
     const degraded = best.get(`degraded ${workload.name}`)!;
     console.log(`| ${workload.name} | ${peer.toFixed(0)} ${unit(workload)} | ${two.toFixed(0)} | ${(two / peer).toFixed(2)}× | ${one.toFixed(0)} | ${(one / peer).toFixed(2)}× | ${degraded.toFixed(0)} | ${(degraded / two).toFixed(2)}× |`);
+  }
+  console.log('');
+  // Server CPU (every thread, user + system) per 4 KiB moved: on a CPU-bound machine this, not
+  // the disk, sets the ratios above.
+  console.log('| server CPU µs per 4 KiB moved | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 1 of 4 stopped |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const workload of workloads) {
+    const cpu = (key: string): number => lowest.get(`cpu ${key} ${workload.name}`)!;
+    const peer = cpu('nbdkit');
+    console.log(`| ${workload.name} | ${peer.toFixed(1)} | ${cpu('default').toFixed(1)} | ${(cpu('default') / peer).toFixed(1)}× | ${cpu('striped').toFixed(1)} | ${(cpu('striped') / peer).toFixed(1)}× | ${cpu('degraded').toFixed(1)} |`);
   }
   console.log('');
   console.log(resync);

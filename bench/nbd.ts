@@ -69,6 +69,8 @@ export interface FioResult {
   /** Completion latency of the measured side: 99th percentile and maximum, in ms. */
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** Bytes read and written by the job. */
+  readonly movedBytes: number;
 }
 
 /** Runs one fio job with the nbd engine against `nbd://127.0.0.1:PORT/EXPORT`. */
@@ -88,6 +90,7 @@ export async function runFio(port: number, exportName: string, workload: Workloa
   return {
     value: workload.bs === '4k' ? side.iops : side.bw_bytes / 2 ** 20,
     writtenBytes: job.write.io_bytes,
+    movedBytes: job.read.io_bytes + job.write.io_bytes,
     p99Ms: (side.clat_ns?.percentile?.['99.000000'] ?? 0) / 1e6,
     maxMs: (side.clat_ns?.max ?? 0) / 1e6,
   };

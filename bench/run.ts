@@ -2,6 +2,7 @@ import os from 'node:os';
 import { benchActors } from './actors.js';
 import { benchCeft } from './ceft.js';
 import { benchCluster } from './cluster.js';
+import { benchHandoff } from './handoff.js';
 import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
 import { benchSnapshot } from './snapshot.js';
@@ -18,6 +19,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   snapshot: benchSnapshot,
   ceft: benchCeft,
   stripe: benchStripe,
+  handoff: benchHandoff,
 };
 
 async function main(): Promise<void> {
