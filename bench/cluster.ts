@@ -27,17 +27,15 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Runs one job and also records the server's CPU per 4 KiB the job moved (`cpu <key>`, in µs). */
-async function measured(pid: number, key: string, record: (key: string, value: number) => void, port: number, disk: string, workload: Workload, runtimeS: number): Promise<Awaited<ReturnType<typeof runFio>>> {
+type Recorder = (key: string, value: number) => void;
+
+/** Runs one job and records its figure and the server's CPU per 4 KiB the job moved (in µs). */
+async function measured(pid: number, key: string, record: Recorder, recordCpu: Recorder, port: number, disk: string, workload: Workload, runtimeS: number): Promise<Awaited<ReturnType<typeof runFio>>> {
   const before = cpuSeconds(pid);
   const result = await fio(port, disk, workload, runtimeS);
   record(key, result.value);
-  recordLow(`cpu ${key}`, ((cpuSeconds(pid) - before) * 1e6) / (result.movedBytes / 4096));
+  recordCpu(key, ((cpuSeconds(pid) - before) * 1e6) / (result.movedBytes / 4096));
   return result;
-}
-const lowest = new Map<string, number>();
-function recordLow(key: string, value: number): void {
-  lowest.set(key, Math.min(lowest.get(key) ?? Infinity, value));
 }
 
 export function cli(dataDir: string, args: string[]): Promise<string> {
@@ -86,6 +84,10 @@ export async function benchCluster(args: string[]): Promise<void> {
   const record = (key: string, value: number): void => {
     best.set(key, Math.max(best.get(key) ?? 0, value));
   };
+  const leastCpu = new Map<string, number>();
+  const recordCpu = (key: string, value: number): void => {
+    leastCpu.set(key, Math.min(leastCpu.get(key) ?? Infinity, value));
+  };
   let resync = '';
   for (let round = 0; round < rounds; round++) {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-cluster-'));
@@ -98,7 +100,7 @@ export async function benchCluster(args: string[]): Promise<void> {
       const nbdkit = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'file', file], { stdio: 'ignore' });
       await waitForPort(port);
       await fio(port, '', { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-      for (const workload of workloads) await measured(nbdkit.pid!, `nbdkit ${workload.name}`, record, port, '', workload, runtimeS);
+      for (const workload of workloads) await measured(nbdkit.pid!, `nbdkit ${workload.name}`, record, recordCpu, port, '', workload, runtimeS);
       await stop(nbdkit);
 
       const dataDir = path.join(work, 'whorl');
@@ -107,13 +109,13 @@ export async function benchCluster(args: string[]): Promise<void> {
       await cli(dataDir, ['disk', 'create', 'striped', '--size', diskSize, '--replicas', '1']);
       for (const disk of ['default', 'striped']) {
         await fio(port, disk, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-        for (const workload of workloads) await measured(whorl.pid!, `${disk} ${workload.name}`, record, port, disk, workload, runtimeS);
+        for (const workload of workloads) await measured(whorl.pid!, `${disk} ${workload.name}`, record, recordCpu, port, disk, workload, runtimeS);
       }
       // Degraded: one of 4 servers stopped. Bytes written meanwhile against bytes resync moves.
       await cli(dataDir, ['server', 'stop', '1']);
       let writtenWhileAway = 0;
       for (const workload of workloads) {
-        const result = await measured(whorl.pid!, `degraded ${workload.name}`, record, port, 'default', workload, runtimeS);
+        const result = await measured(whorl.pid!, `degraded ${workload.name}`, record, recordCpu, port, 'default', workload, runtimeS);
         writtenWhileAway += workload.rw.includes('write') ? result.writtenBytes : 0;
       }
       const sequentialBytes = (await fio(port, 'default', { name: 'seq', rw: 'write', bs: '1m', iodepth: 8 }, 0, ['--offset=1G', '--size=256M'])).writtenBytes;
@@ -139,10 +141,10 @@ export async function benchCluster(args: string[]): Promise<void> {
       fs.rmSync(work, { recursive: true, force: true });
     }
   }
-  printTables(best, resync);
+  printTables(best, leastCpu, resync);
 }
 
-function printTables(best: Map<string, number>, resync: string): void {
+function printTables(best: Map<string, number>, leastCpu: Map<string, number>, resync: string): void {
   const unit = (workload: Workload): string => (workload.bs === '4k' ? 'IOPS' : 'MiB/s');
   console.log('');
   console.log('| workload | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 2 replicas, 1 of 4 servers stopped | degraded / normal |');
@@ -160,7 +162,7 @@ function printTables(best: Map<string, number>, resync: string): void {
   console.log('| server CPU µs per 4 KiB moved | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 1 of 4 stopped |');
   console.log('|---|---|---|---|---|---|---|');
   for (const workload of workloads) {
-    const cpu = (key: string): number => lowest.get(`cpu ${key} ${workload.name}`)!;
+    const cpu = (key: string): number => leastCpu.get(`${key} ${workload.name}`)!;
     const peer = cpu('nbdkit');
     console.log(`| ${workload.name} | ${peer.toFixed(1)} | ${cpu('default').toFixed(1)} | ${(cpu('default') / peer).toFixed(1)}× | ${cpu('striped').toFixed(1)} | ${(cpu('striped') / peer).toFixed(1)}× | ${cpu('degraded').toFixed(1)} |`);
   }

@@ -23,8 +23,8 @@ export class LmdbStorage implements CellStorage {
   /** Writes whose commit has not landed yet: a value, or null for a delete. */
   private readonly uncommitted = new Map<string, Uint8Array | null>();
   private lastWrite: Promise<unknown> = Promise.resolve();
-  /** The writes sharing `lastWrite`'s commit. */
-  private batch: Array<[string, Uint8Array | null]> | undefined;
+  /** The writes sharing `lastWrite`'s commit, as key, value, key, value… (no array per write). */
+  private batch: Array<string | Uint8Array | null> | undefined;
   private writeFailed: unknown;
   private nextToken = 1;
   private flushed: (token: number, ok: boolean) => void = () => undefined;
@@ -153,14 +153,17 @@ export class LmdbStorage implements CellStorage {
   private track(key: string, value: Uint8Array | null, write: Promise<unknown>): void {
     this.uncommitted.set(key, value);
     if (write !== this.lastWrite || !this.batch) {
-      const batch: Array<[string, Uint8Array | null]> = [];
+      const batch: Array<string | Uint8Array | null> = [];
       this.batch = batch;
       this.lastWrite = write;
       write.then(
         () => {
           // A promise lmdb-js hands out again after it settled starts a new batch.
           if (this.batch === batch) this.batch = undefined;
-          for (const [written, stored] of batch) if (this.uncommitted.get(written) === stored) this.uncommitted.delete(written);
+          for (let i = 0; i < batch.length; i += 2) {
+            const written = batch[i] as string;
+            if (this.uncommitted.get(written) === batch[i + 1]) this.uncommitted.delete(written);
+          }
         },
         (error: unknown) => {
           if (this.batch === batch) this.batch = undefined;
@@ -168,7 +171,7 @@ export class LmdbStorage implements CellStorage {
         },
       );
     }
-    this.batch.push([key, value]);
+    this.batch.push(key, value);
   }
 }
 
