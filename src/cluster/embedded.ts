@@ -8,6 +8,8 @@ import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { spawnDisk } from '../storage/spawn-disk.js';
 import { Router } from '../volumes/router.js';
+import { DirectReads } from '../volumes/direct-reads.js';
+import { CommitTable } from '../storage/commit-table.js';
 import { orderersOf, stripeBytesDefault } from '../volumes/layout.js';
 import { replicaGroup, type GroupOptions } from '../groups/replica-group.js';
 import type { Behavior } from '../actors/actor.js';
@@ -44,6 +46,7 @@ export const mirrorLagBytesMax = 64 * 1024 * 1024;
  */
 const mirrorLagBytesTotal = 64 * 1024 * 1024;
 
+const serverDiskPath = (dataDir: string, server: number): string => path.join(dataDir, 'servers', String(server));
 const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const copyHandlesPerGroup = 4;
 const controlCapacityBytes = 256 * 1024 * 1024;
@@ -71,6 +74,9 @@ export class EmbeddedCluster {
     readonly router: Router,
     readonly config: ClusterConfig,
     private readonly options: ClusterOptions,
+    /** Per server: its disk's count of writes not yet committed, shared with `direct`. */
+    private readonly commits: readonly CommitTable[],
+    private readonly direct: DirectReads,
   ) {
     this.configuredLagBytes = options.mirrorLagBytes ?? mirrorLagBytesDefault;
     const pairs = orderersOf(config.servers).filter((orderer) => orderer.mirror).length;
@@ -82,8 +88,10 @@ export class EmbeddedCluster {
     const dataDir = path.resolve(options.dataDir);
     const { config, fresh } = loadClusterConfig(dataDir, { servers: options.servers, diskCapacityBytes: options.diskCapacityBytes });
     const runtime = await ActorRuntime.start({ threads: options.threads ?? 2, log: options.log, logLevel: options.logLevel });
-    const router = new Router(runtime, { servers: config.servers, readTimeoutMs: requestTimeoutMs, writeTimeoutMs: requestTimeoutMs * 3, orderers: orderersOf(config.servers).map((orderer) => orderer.name) });
-    const cluster = new EmbeddedCluster(runtime, router, config, { ...options, dataDir });
+    const commits = Array.from({ length: config.servers }, () => CommitTable.create());
+    const direct = new DirectReads((server) => serverDiskPath(dataDir, server), (server) => commits[server]!);
+    const router = new Router(runtime, { servers: config.servers, readTimeoutMs: requestTimeoutMs, writeTimeoutMs: requestTimeoutMs * 3, orderers: orderersOf(config.servers).map((orderer) => orderer.name), direct });
+    const cluster = new EmbeddedCluster(runtime, router, config, { ...options, dataDir }, commits, direct);
     try {
       await cluster.spawnAll();
       if (fresh) {
@@ -102,6 +110,11 @@ export class EmbeddedCluster {
     return this.config.servers;
   }
 
+  /** Reads served on the front end's thread, and reads that went to a server's actor instead. */
+  get directReads(): { served: number; declined: number } {
+    return { served: this.direct.served, declined: this.direct.declined };
+  }
+
   get view(): ClusterView | undefined {
     return this.router.view;
   }
@@ -111,6 +124,7 @@ export class EmbeddedCluster {
     this.checkServer(id);
     const reply = await this.router.control({ op: 'setStopped', server: id, stopped: true });
     if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+    this.direct.close(id);
     await this.runtime.retire(`server-${id}`);
     await this.runtime.retire(`disk-${id}`);
   }
@@ -127,6 +141,7 @@ export class EmbeddedCluster {
   async stop(): Promise<void> {
     // An orderly stop gives back the reserved epochs, so the next start need not move past them.
     if (!this.runtime.stopped && this.runtime.where('control')) await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
+    this.direct.closeAll();
     await this.runtime.stop();
     for (const lease of this.copyLeases.splice(0)) this.runtime.pool.release(lease.handle);
   }
@@ -181,7 +196,7 @@ export class EmbeddedCluster {
     await spawnDisk(
       this.runtime,
       `disk-${id}`,
-      { path: path.join(this.options.dataDir, 'servers', String(id)), owner: `server-${id}`, capacityBytes: this.config.diskCapacityBytes, create: true },
+      { path: serverDiskPath(this.options.dataDir, id), owner: `server-${id}`, capacityBytes: this.config.diskCapacityBytes, create: true, commits: this.commits[id]!.buffer },
       this.threadFor(id),
     );
     await this.runtime.spawn(`server-${id}`, { module: module('../servers/server-actor.js'), export: 'serverActor', args: [{ id, heartbeatMs, diskTimeoutMs }] }, this.threadFor(id));

@@ -34,6 +34,8 @@ export interface OpenDiskOptions {
   /** Create the disk if the directory is missing or empty; never over anything else. */
   readonly create: boolean;
   readonly pageSizeBytes?: number;
+  /** Shared with readers on other threads: see commit-table.ts. */
+  readonly commits?: SharedArrayBuffer;
 }
 
 export const formatKey = 'meta:format';
@@ -68,7 +70,7 @@ export async function openDisk(options: OpenDiskOptions): Promise<{ storage: Lmd
   }
   let storage: LmdbStorage;
   try {
-    storage = new LmdbStorage({ path: where, mapSizeBytes: mapSizeFor(options.capacityBytes), pageSizeBytes: options.pageSizeBytes });
+    storage = new LmdbStorage({ path: where, mapSizeBytes: mapSizeFor(options.capacityBytes), pageSizeBytes: options.pageSizeBytes, commits: options.commits });
   } catch (error) {
     throw invalid(where, `cannot be opened as LMDB (${(error as Error).message}): damaged?`);
   }

@@ -1,12 +1,15 @@
 import { open, type RootDatabase } from 'lmdb';
 import type { CellStorage } from '../actors/cell.js';
 import type { FileSlots } from './file-slots.js';
+import { CommitTable } from './commit-table.js';
 
 export interface LmdbStorageOptions {
   readonly path: string;
   /** Address space reserved for the file; the disk actor keeps its data well below it. */
   readonly mapSizeBytes: number;
   readonly pageSizeBytes?: number;
+  /** Where to count writes not yet committed, for readers on other threads (commit-table.ts). */
+  readonly commits?: SharedArrayBuffer;
 }
 
 /**
@@ -29,10 +32,12 @@ export class LmdbStorage implements CellStorage {
   private nextToken = 1;
   private flushed: (token: number, ok: boolean) => void = () => undefined;
   private closing: Promise<void> | undefined;
+  private readonly commits: CommitTable | undefined;
   /** The block data file; the control actor's store keeps none. */
   blocks: FileSlots | undefined;
 
   constructor(readonly options: LmdbStorageOptions) {
+    this.commits = options.commits && new CommitTable(options.commits);
     this.db = open<Buffer, string>({
       path: options.path,
       encoding: 'binary',
@@ -152,6 +157,7 @@ export class LmdbStorage implements CellStorage {
    */
   private track(key: string, value: Uint8Array | null, write: Promise<unknown>): void {
     this.uncommitted.set(key, value);
+    this.commits?.written(key);
     if (write !== this.lastWrite || !this.batch) {
       const batch: Array<string | Uint8Array | null> = [];
       this.batch = batch;
@@ -160,11 +166,13 @@ export class LmdbStorage implements CellStorage {
         () => {
           // A promise lmdb-js hands out again after it settled starts a new batch.
           if (this.batch === batch) this.batch = undefined;
+          this.commits?.committed(batch.filter((_, i) => i % 2 === 0) as string[]);
           for (let i = 0; i < batch.length; i += 2) {
             const written = batch[i] as string;
             if (this.uncommitted.get(written) === batch[i + 1]) this.uncommitted.delete(written);
           }
         },
+        // A failed commit leaves its keys counted: readers elsewhere keep asking the disk for them.
         (error: unknown) => {
           if (this.batch === batch) this.batch = undefined;
           this.writeFailed ??= error;

@@ -13,6 +13,7 @@ import { ordererOf, replicasOf, type Piece } from './layout.js';
 import { Lag } from './lag.js';
 import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
+import type { DirectReads } from './direct-reads.js';
 
 export interface RouterOptions {
   readonly servers: number;
@@ -20,7 +21,16 @@ export interface RouterOptions {
   readonly writeTimeoutMs: number;
   /** Every replica and mirror group: a FLUSH asks them all. */
   readonly orderers: readonly string[];
+  /** Reads of the disks on this thread, where the disks' files are at hand (direct-reads.ts). */
+  readonly direct?: DirectReads;
 }
+
+/**
+ * The largest piece read on the front end's thread. Small reads gain most from skipping the two
+ * thread hand-offs; large ones (a 1 MiB read is 16 pieces of 16 blocks) keep their copies and
+ * checksums spread over the workers: read directly, 1 MiB reads ran 7–18 % slower (BENCHMARKS.md).
+ */
+const directBlocksMax = 8;
 
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
@@ -127,6 +137,8 @@ export class Router {
   async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
     const candidates = (await this.readableCopies(disk, piece)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
+    const nearest = candidates[0];
+    if (nearest !== undefined && piece.count <= directBlocksMax && this.options.direct?.read(nearest, disk.gmap, disk.epoch, piece.block, piece.count, this.context.view(handle))) return [];
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;

@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { open, type RootDatabase } from 'lmdb';
+import { crc32c } from '../actors/crc32c.js';
+import { slotBytes } from '../actors/slot-file.js';
+import { decodeEntry } from '../storage/block-entry.js';
+import { blockBytes, blockKey } from '../storage/block-keys.js';
+import { CommitTable } from '../storage/commit-table.js';
+import { blocksFile } from '../storage/disk-format.js';
+
+/**
+ * Reads of the embedded cluster's disks on the front end's own thread: a 4 KiB read that crosses
+ * to a server's worker and back costs about 40 µs of CPU in hand-offs alone, twice nbdkit's whole
+ * read (BENCHMARKS.md, "Where random I/O time goes"). A read is served here only when it is sure to
+ * be what the disk actor would answer; otherwise `read` says no and the caller asks the actor:
+ * - every block has an entry at exactly the requested epoch (no older version, hole or base layer
+ *   to look through);
+ * - no write of those keys is still uncommitted (the disk answers writes before lmdb-js commits
+ *   them; see commit-table.ts), and the read transaction is renewed past every commit counted;
+ * - every block's data matches its CRC32C (a slot reused under the read fails it).
+ * The router still picks which copy to read; this only reads it.
+ */
+export class DirectReads {
+  private readonly readers = new Map<number, DiskReader>();
+  /** Reads served here, and reads handed back to the actor path. */
+  served = 0;
+  declined = 0;
+
+  constructor(
+    private readonly diskPath: (server: number) => string,
+    private readonly commits: (server: number) => CommitTable,
+  ) {}
+
+  /** Fills `into` with blocks [block, block + count) of `server`'s copy, or returns false. */
+  read(server: number, gmap: number, epoch: number, block: number, count: number, into: Uint8Array): boolean {
+    let served = false;
+    try {
+      served = this.reader(server).read(gmap, epoch, block, count, into);
+    } catch {
+      // A disk that cannot be read here (gone, closed, damaged) is the actor's to report.
+      this.close(server);
+    }
+    if (served) this.served += 1;
+    else this.declined += 1;
+    return served;
+  }
+
+  /** Lets go of a server's files (the server is being taken out); reopened on the next read. */
+  close(server: number): void {
+    this.readers.get(server)?.close();
+    this.readers.delete(server);
+  }
+
+  closeAll(): void {
+    for (const server of [...this.readers.keys()]) this.close(server);
+  }
+
+  private reader(server: number): DiskReader {
+    let reader = this.readers.get(server);
+    if (!reader) {
+      reader = new DiskReader(this.diskPath(server), this.commits(server));
+      this.readers.set(server, reader);
+    }
+    return reader;
+  }
+}
+
+class DiskReader {
+  private readonly db: RootDatabase<Buffer, string>;
+  private readonly fd: number;
+  private generation = Number.NaN;
+  private readonly slots: number[] = [];
+  private readonly crcs: number[] = [];
+
+  constructor(
+    where: string,
+    private readonly commits: CommitTable,
+  ) {
+    this.fd = fs.openSync(path.join(where, blocksFile), 'r');
+    try {
+      this.db = open<Buffer, string>({ path: where, encoding: 'binary', readOnly: true });
+    } catch (error) {
+      fs.closeSync(this.fd);
+      throw error;
+    }
+  }
+
+  read(gmap: number, epoch: number, block: number, count: number, into: Uint8Array): boolean {
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = blockKey('b', gmap, block + i, epoch);
+      if (this.commits.uncommitted(key)) return false;
+      keys.push(key);
+    }
+    // After the counts (see commit-table.ts): a commit that zeroed them has moved the generation.
+    const generation = this.commits.generation;
+    if (generation !== this.generation) {
+      this.db.resetReadTxn();
+      this.generation = generation;
+    }
+    this.slots.length = 0;
+    this.crcs.length = 0;
+    for (const key of keys) {
+      const value = this.db.getBinaryFast(key);
+      if (!value) return false;
+      const entry = decodeEntry(value.subarray(0, value.length));
+      if (typeof entry !== 'object') return false;
+      this.slots.push(entry.slot);
+      this.crcs.push(entry.crc);
+    }
+    // Blocks written together sit in consecutive slots: one read per run.
+    for (let first = 0; first < count; ) {
+      let last = first;
+      while (last + 1 < count && this.slots[last + 1] === this.slots[last]! + 1) last += 1;
+      const length = (last - first + 1) * blockBytes;
+      if (fs.readSync(this.fd, into, first * blockBytes, length, this.slots[first]! * slotBytes) !== length) return false;
+      first = last + 1;
+    }
+    for (let i = 0; i < count; i++) {
+      if (crc32c(into.subarray(i * blockBytes, (i + 1) * blockBytes)) !== this.crcs[i]) return false;
+    }
+    return true;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+    void this.db.close();
+  }
+}

@@ -1,0 +1,64 @@
+import test from 'ava';
+import { EmbeddedCluster } from '../src/cluster/embedded.js';
+import { silentLogger } from '../src/log.js';
+import { Command, Errno } from '../src/nbd/protocol.js';
+import { NbdServer } from '../src/nbd/server.js';
+import { blockBytes } from '../src/storage/block-keys.js';
+import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
+import { RawClient } from './helpers/raw-client.js';
+import { scratchDirectory } from './helpers/scratch.js';
+
+const lanes = 4;
+const rounds = 400;
+/** Blocks each lane overwrites in turn: every read follows a write of the same block. */
+const blocksPerLane = 8;
+
+function payload(lane: number, round: number): Buffer {
+  const bytes = Buffer.alloc(blockBytes);
+  for (let at = 0; at < bytes.length; at += 8) bytes.writeUInt32BE(lane * 1_000_003 + round * 7919 + at, at);
+  return bytes;
+}
+
+// The front end reads the disks on its own thread (src/volumes/direct-reads.ts) while a disk answers
+// writes before lmdb-js commits them: a read right after its write's answer must still see it.
+test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
+  t.timeout(120_000);
+  const cluster = await EmbeddedCluster.start({
+    dataDir: scratchDirectory('whorl-direct-'),
+    servers: 4,
+    diskCapacityBytes: 1024 ** 3,
+    defaultDiskSizeBytes: 1024 ** 3,
+    defaultReplicas: 2,
+    log: silentLogger(),
+  });
+  t.teardown(() => cluster.stop());
+  const server = new NbdServer(new VolumeCatalog(cluster.router, cluster.runtime.pool), cluster.runtime.pool, silentLogger());
+  t.teardown(() => server.close(2000));
+  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
+
+  let stale = 0;
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      const client = await RawClient.connect(bound.port);
+      t.teardown(() => client.destroy());
+      await client.go();
+      for (let round = 0; round < rounds; round++) {
+        // Lanes write different 64 KiB units, so they land on different servers.
+        const offset = (lane * 16 + (round % blocksPerLane)) * blockBytes;
+        const data = payload(lane, round);
+        client.request(Command.Write, { cookie: BigInt(round), offset, payload: data });
+        const written = await client.reply();
+        if (written?.kind !== 'simple' || written.error !== Errno.OK) throw new Error(`write ${round} of lane ${lane} failed`);
+        client.request(Command.Read, { cookie: BigInt(round), offset, length: blockBytes });
+        const read = await client.reply();
+        if (read?.kind !== 'simple' || read.error !== Errno.OK) throw new Error(`read ${round} of lane ${lane} failed`);
+        if (!(await client.mustRead(blockBytes)).equals(data)) stale += 1;
+      }
+    }),
+  );
+  const { served, declined } = cluster.directReads;
+  t.log(`direct reads: ${served} served on the front end thread, ${declined} sent to the disk actors`);
+  t.is(stale, 0, 'no read returned anything but the write answered just before it');
+  t.true(served > 0, 'some reads were served on the front end thread');
+});
