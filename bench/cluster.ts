@@ -29,8 +29,20 @@ function cpuSeconds(pid: number): number {
 
 type Recorder = (key: string, value: number) => void;
 
-/** Runs one job and records its figure and the server's CPU per 4 KiB the job moved (in µs). */
+/**
+ * Writes the page cache's dirty pages out and lets the machine settle, so that a job does not
+ * share the 2 cores with the kernel writing back what the job before it wrote (a 1 MiB write job
+ * leaves gigabytes dirty, which the next job's peer may or may not inherit).
+ */
+async function settle(): Promise<void> {
+  const sync = spawn('sync', [], { stdio: 'ignore' });
+  await once(sync, 'exit');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+}
+
+/** Runs one job on a settled machine and records its figure and the server's CPU per 4 KiB the job moved (in µs). */
 async function measured(pid: number, key: string, record: Recorder, recordCpu: Recorder, port: number, disk: string, workload: Workload, runtimeS: number): Promise<Awaited<ReturnType<typeof runFio>>> {
+  await settle();
   const before = cpuSeconds(pid);
   const result = await fio(port, disk, workload, runtimeS);
   record(key, result.value);
