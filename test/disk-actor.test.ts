@@ -141,6 +141,25 @@ test('busy bits and stale marks are durable, may be set twice, and are cleared l
   t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [{ gmap: 2, region: 9 }] });
 });
 
+test('a write or trim carrying stale regions marks them before its data, in the same request; bad regions are refused', async (t) => {
+  const dir = temporaryDirectory();
+  let disk = await startDisk({ path: dir });
+  const lease = await disk.runtime.pool.lease(4096);
+  const handle = lease.handle;
+  t.deepEqual(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 16 * 5, count: 1, handle, fua: false, stale: [5] }), { ok: true });
+  t.like(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 0, count: 1, handle, fua: false, stale: [-1] }), { ok: false, code: 'WHORL_BAD_ARGUMENT', message: 'stale regions -1 are not region numbers' });
+  t.deepEqual(await disk.ask({ op: 'trim', gmap: 3, epoch: 0, block: 16 * 7, count: 1, fua: false, stale: [7] }), { ok: true });
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [{ gmap: 3, region: 5 }, { gmap: 3, region: 7 }] });
+  t.deepEqual((await disk.read(3, 0, 0, 1)).reply, { ok: true, holes: [0] }, 'the refused write changed nothing');
+  // A FUA write makes its marks durable with its data.
+  t.deepEqual(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 16 * 9, count: 1, handle, fua: true, stale: [9] }), { ok: true });
+  disk.runtime.pool.release(handle);
+  await disk.stop();
+  disk = await startDisk({ path: dir });
+  t.teardown(() => disk.stop());
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [5, 7, 9].map((region) => ({ gmap: 3, region })) });
+});
+
 test('malformed requests are refused with the offending value and change nothing', async (t) => {
   const disk = await startDisk({ path: temporaryDirectory() });
   t.teardown(() => disk.stop());

@@ -164,12 +164,15 @@ export class Recovery {
     // A stale mark on its way to a disk when the listing was answered (messages may be reordered)
     // still decides the direction: without it a busy bit alone would copy the primary over the one
     // copy that holds a write (sim server-sync seed 298 once groups were told of flushes one by one).
+    // It is cleared with the region's copy, like a listed one: the group may know of a mark its disk
+    // no longer has (one put with a lone write, lost with it in a crash), which no listing shows.
     for (const { server, gmap, region } of this.deps.knownStale()) {
       const disk = disks.get(gmap);
       if (!ours(disk, region) || (server !== primary && server !== secondary)) continue;
       const key = regionKey(gmap, region);
       const entry = regions.get(key) ?? { disk, region, staleOn: new Set<number>(), clears: [] };
       entry.staleOn.add(server);
+      if (!entry.clears.some((clear) => clear.server === server && clear.kind === 'stale')) entry.clears.push({ server, kind: 'stale' });
       regions.set(key, entry);
     }
     // A failed write may have reached one copy without any mark (the primary's busy bit could not

@@ -86,6 +86,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
 
     /** Marks known to be on stable storage, under the scope `server:kind` (see `markScope`). */
     const durableMarks = new RegionSet();
+    /**
+     * Stale marks that went to a disk inside a write to it alone (`writeAlone`), under the scope
+     * `server:stale`. Put in the same turn as the data, they are durable whenever it is, but they
+     * are not known durable: they never spare a later write its marks. One a crash took (with its
+     * data) is cleared when recovery has copied its region, as every mark recovery knows of is.
+     */
+    const markedWithWrites = new RegionSet();
     const markScope = (server: number, kind: MarkKind): string => `${server}:${kind}`;
     const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
     /**
@@ -168,6 +175,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const staleIntents = new Map<string, number>();
     /** Marks whose clear was not answered: they may still be on the disk. */
     const doubtful = new Set<string>();
+    /**
+     * Runs `then` once no clear of these stale marks is on its way: a clear sent before the marks
+     * could arrive after them and wipe them (messages between two actors may be reordered).
+     */
+    const afterClears = (server: number, gmap: number, regions: readonly number[], then: () => void): void => {
+      const pending = regions.map((region) => clearing.get(markId(server, 'stale', gmap, region))).find((entry) => entry !== undefined);
+      if (pending) return void pending.waiters.push(() => afterClears(server, gmap, regions, then));
+      then();
+    };
     const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
       const intents = kind === 'stale' ? regions.filter((region) => !durableMarks.has(markScope(server, kind), gmap, region)).map((region) => markId(server, kind, gmap, region)) : [];
       for (const id of intents) staleIntents.set(id, (staleIntents.get(id) ?? 0) + 1);
@@ -198,7 +214,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     };
     const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void => {
       const keys = regions.map((region) => markId(server, kind, gmap, region));
-      for (const region of regions) durableMarks.delete(markScope(server, kind), gmap, region);
+      for (const region of regions) {
+        durableMarks.delete(markScope(server, kind), gmap, region);
+        markedWithWrites.delete(markScope(server, kind), gmap, region);
+      }
       for (const key of keys) {
         const entry = clearing.get(key) ?? { count: 0, waiters: [] };
         entry.count += 1;
@@ -233,7 +252,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       restarted,
       unsettled,
       knownStale: () => [
-        ...[primary, secondary].flatMap((server) => durableMarks.list(markScope(server, 'stale')).map(({ gmap, region }) => ({ server, gmap, region }))),
+        ...[primary, secondary].flatMap((server) =>
+          [...durableMarks.list(markScope(server, 'stale')), ...markedWithWrites.list(markScope(server, 'stale'))].map(({ gmap, region }) => ({ server, gmap, region })),
+        ),
         ...[...staleIntents.keys()].flatMap((id) => {
           const [server, kind, gmap, region] = id.split(':');
           return kind === 'stale' ? [{ server: Number(server), gmap: Number(gmap), region: Number(region) }] : [];
@@ -242,14 +263,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       clearMarks,
     });
 
-    /** Marks to set before writing, per target: busy on the primary, stale where a copy is missing. */
-    const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> => {
-      if (body.replicas === 1) return [];
-      const marks: Array<{ server: number; kind: MarkKind }> = [];
-      if (targets.includes(primary)) marks.push({ server: primary, kind: 'busy' });
-      if (targets.length === 1) marks.push({ server: targets[0]!, kind: 'stale' });
-      return marks;
-    };
+    /**
+     * Marks to set (durably) before writing: the busy bit on the primary. A copy written alone
+     * gets its stale marks with the write instead (`writeAlone`).
+     */
+    const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> =>
+      body.replicas === 2 && targets.includes(primary) ? [{ server: primary, kind: 'busy' }] : [];
 
     /**
      * Why `server`'s copy of these regions must not be the only one written, or undefined: a copy
@@ -263,7 +282,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       // A mark counts from when its set is sent until its clear is answered (clears of stale marks are durable).
       const marked = (region: number): boolean => {
         const id = markId(partner, 'stale', gmap, region);
-        return durableMarks.has(markScope(partner, 'stale'), gmap, region) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
+        return durableMarks.has(markScope(partner, 'stale'), gmap, region) || markedWithWrites.has(markScope(partner, 'stale'), gmap, region) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
       };
       const stale = regions.find(marked);
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
@@ -327,6 +346,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // seed 174).
         const mayAnswerEarly =
           body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && body.count * blockBytes <= regionBytes && lagHandles.length > 0 && locks.alone(keys);
+        if (!mayAnswerEarly && body.replicas === 2 && targets.length === 1) return writeAlone(body, targets[0]!, copies.filter((server) => server !== targets[0]), regions, finish);
         if (!mayAnswerEarly) return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
         // The data outlives the answer: both copies are written from the group's own buffer.
         const own = lagHandles.pop()!;
@@ -380,11 +400,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       done: (reply: DiskReply, holders: readonly number[]) => void,
       early?: (lagging: number) => void,
       answeredEarly: () => boolean = () => false,
+      stale?: readonly number[],
     ): void => {
+      const marks = stale ? { stale } : {};
       const disk: DiskWrite =
         body.op === 'write'
-          ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua }
-          : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua, ...(body.base ? { base: body.base } : {}) };
+          ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua, ...marks }
+          : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua, ...(body.base ? { base: body.base } : {}), ...marks };
       const replies = new Map<number, DiskReply>();
       let answer = early;
       const answerOnce = (lagging: number): void => {
@@ -422,7 +444,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
         const lone = succeeded.length === 1 && !answeredEarly() ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
         if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
-        // The surviving copy now holds data its partner lacks: mark it stale there before answering.
+        // The surviving copy now holds data its partner lacks: mark it stale there before answering,
+        // unless the write carried the marks (`writeAlone`).
+        if (stale) return done({ ok: true, missed }, succeeded);
         let left = succeeded.length;
         let ok = true;
         for (const server of succeeded) {
@@ -432,6 +456,35 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           });
         }
       };
+    };
+
+    /**
+     * Writes the one reachable copy, marking the regions stale there in the same request (those
+     * not known durable already): the disk puts the marks before the data, so they are on stable
+     * storage whenever the data is, and the write waits for no flush of its own. A mark set durably
+     * first (as the busy bit is) would cost every region's first lone write a flush. Until the
+     * answer, the marks count as being set (`staleIntents`).
+     */
+    const writeAlone = (body: GroupWrite, server: number, skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply, holders?: readonly number[]) => void): void => {
+      const stale = regions.filter((region) => !durableMarks.has(markScope(server, 'stale'), body.gmap, region));
+      if (stale.length === 0) return writeCopies(body, [server], skipped, regions, done);
+      afterClears(server, body.gmap, stale, () => {
+        const ids = stale.map((region) => markId(server, 'stale', body.gmap, region));
+        for (const id of ids) staleIntents.set(id, (staleIntents.get(id) ?? 0) + 1);
+        changes += 1;
+        const written = (reply: DiskReply, holders: readonly number[]): void => {
+          // Answered: the disk has put the marks. Unanswered, it may not have: the region is
+          // unsettled (recovery copies it), and the listing shows any mark that did land.
+          if (reply.ok) for (const region of stale) markedWithWrites.add(markScope(server, 'stale'), body.gmap, region);
+          for (const id of ids) {
+            const left = staleIntents.get(id)! - 1;
+            if (left === 0) staleIntents.delete(id);
+            else staleIntents.set(id, left);
+          }
+          done(reply, holders);
+        };
+        writeCopies(body, [server], skipped, regions, written, undefined, undefined, stale);
+      });
     };
 
     /**

@@ -90,11 +90,13 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           return answer(request, { ok: true, holes });
         }
         case 'write':
+          if (body.stale) marks.set('stale', body.gmap, body.stale);
           store.write(body.gmap, body.epoch, body.block, context.view(body.handle));
           // Backpressure: past the backlog bound a write waits for its commit instead of piling up
           // uncommitted copies in memory.
           return body.fua || (context.storage.backlog ?? 0) > backlogBlocksMax ? afterFlush(request) : answer(request, { ok: true });
         case 'trim':
+          if (body.stale) marks.set('stale', body.gmap, body.stale);
           store.trim(body.gmap, body.epoch, body.block, body.count, body.base);
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
         case 'lose':

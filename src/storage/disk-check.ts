@@ -17,6 +17,7 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
       if ((body.op === 'read' || body.op === 'write') && body.handle.lengthBytes !== body.count * blockBytes) {
         return `${body.op} of ${body.count} blocks carries ${body.handle.lengthBytes} bytes, not ${body.count * blockBytes}`;
       }
+      if ((body.op === 'write' || body.op === 'trim') && body.stale !== undefined && !areRegions(body.stale)) return `stale regions ${String(body.stale)} are not region numbers`;
       return undefined;
     }
     case 'lose':
@@ -35,11 +36,15 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     case 'setMarks':
     case 'clearMarks':
       if (!isInteger(body.gmap, gmapMax)) return `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
-      if (!Array.isArray(body.regions) || body.regions.some((region) => !isInteger(region, 2 ** 40 - 1))) return `regions ${String(body.regions)} are not region numbers`;
+      if (!areRegions(body.regions)) return `regions ${String(body.regions)} are not region numbers`;
       return undefined;
     default:
       return undefined;
   }
+}
+
+function areRegions(regions: unknown): boolean {
+  return Array.isArray(regions) && regions.every((region) => isInteger(region, 2 ** 40 - 1));
 }
 
 /** Snapshots and clones of one disk chain up to this many layers. */

@@ -13,6 +13,9 @@ import type { Layer } from './versions.js';
  *   | read       | the blocks are in the buffer; `holes` lists blocks that read as zero |
  *   |            | (`base`: older layers asked where the gmap has no version, clones)   |
  *   | write      | visible to reads; with fua, also on stable storage                   |
+ *   |            | (write, trim: `stale` regions are marked stale first, in the same    |
+ *   |            | turn: they reach stable storage no later than the data, LMDB commits |
+ *   |            | being in order)                                                      |
  *   | trim       | the blocks read as zero and their space is free (write-zeroes too)   |
  *   | flush      | everything answered before it is on stable storage                   |
  *   | setMarks   | the busy bits / stale marks are on stable storage (group commit)     |
@@ -45,8 +48,9 @@ export type DiskRequest =
       readonly count: number;
       readonly handle: BufferHandle;
       readonly fua: boolean;
+      readonly stale?: readonly number[];
     }
-  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean; readonly base?: readonly Layer[] }
+  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean; readonly base?: readonly Layer[]; readonly stale?: readonly number[] }
   | { readonly op: 'lose'; readonly gmap: number; readonly epoch: number; readonly block: number }
   | { readonly op: 'flush' }
   | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
