@@ -5,6 +5,7 @@ import { Command, Errno } from '../src/nbd/protocol.js';
 import { NbdServer } from '../src/nbd/server.js';
 import { blockBytes, regionBytes } from '../src/storage/block-keys.js';
 import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
+import { stripeBytesDefault } from '../src/volumes/layout.js';
 import { RawClient } from './helpers/raw-client.js';
 import { scratchDirectory } from './helpers/scratch.js';
 
@@ -20,7 +21,7 @@ function payload(index: number): Buffer {
 }
 
 /** An embedded cluster (4 servers, 2 replicas) in this process, served over NBD on loopback, and a client on it. */
-async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: EmbeddedCluster; client: RawClient }> {
+async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: EmbeddedCluster; client: RawClient; port: number }> {
   const cluster = await EmbeddedCluster.start({
     dataDir: scratchDirectory('whorl-busy-'),
     servers,
@@ -38,7 +39,7 @@ async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: Embedde
   const client = await RawClient.connect(bound.port);
   t.teardown(() => client.destroy());
   await client.go();
-  return { cluster, client };
+  return { cluster, client, port: bound.port };
 }
 
 /** What is left with groups flushing on their own: at most one flush's worth in flight and the regions written since it began. */
@@ -133,4 +134,25 @@ test('with a server stopped and a client that never sends FLUSH, busy bits stay 
   t.log(`busy regions on servers ${upServers.join(', ')} after ${writes} writes without FLUSH: ${counts.join(', ')}`);
   t.true(bounded(counts), `busy regions on servers ${upServers.join(', ')}: ${counts.join(', ')}`);
   await readRegionsBack(t, client, writes);
+});
+
+test("a 1-replica disk's writes do not make the groups flush on their own and clear a 2-replica disk's busy bits", async (t) => {
+  t.timeout(120_000);
+  const { cluster, client, port } = await clusterAndClient(t);
+  const created = await cluster.router.control({ op: 'create', name: 'single', sizeBytes: 1024 ** 3, replicas: 1, stripeBytes: stripeBytesDefault });
+  t.true(created.ok);
+  const single = await RawClient.connect(port);
+  t.teardown(() => single.destroy());
+  await single.go('single');
+  // 16 regions of the 2-replica disk: 4 busy bits on each primary, kept until a FLUSH.
+  await writeRegions(t, client, 16);
+  t.deepEqual(await busyPerDisk(cluster), [4, 4, 4, 4]);
+  // 256 regions per group on the 1-replica disk, 8 times the bound: they set no busy bit, so they
+  // must not count towards it. Before, each group flushed on its own and cleared the 4 bits, which
+  // the next write to those regions then had to set again, durably.
+  await writeRegions(t, single, writes);
+  const counts = await busyOnceSettled(cluster, [...Array(servers).keys()], (now) => now.some((count) => count < 4));
+  t.deepEqual(counts, [4, 4, 4, 4], `busy regions per disk after the 1-replica writes: ${counts.join(', ')}`);
+  await readRegionsBack(t, client, 16);
+  await readRegionsBack(t, single, writes);
 });
