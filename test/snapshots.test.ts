@@ -177,7 +177,10 @@ test('a snapshot under load is crash-consistent and survives a restart', async (
       if (sent < blocks) send();
     }
   })();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // The snapshot comes once some writes are answered (on a loaded CI machine the first ones can
+  // take longer than any fixed pause: busy bits are set durably), while most are still to come.
+  const deadline = performance.now() + 60_000;
+  while (answeredAt.filter((at) => at !== undefined).length < 200 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   snapshotStarted = performance.now();
   const created = await cluster.cliOk(['snapshot', 'create', 'default@under-load']);
   snapshotEnded = performance.now();
