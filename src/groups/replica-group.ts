@@ -489,7 +489,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       if (pending) return void pending.waiters.push(() => writeAlone(body, server, skipped, regions, done));
       const ids = stale.map((region) => markId(server, 'stale', body.gmap, region));
       beginIntents(ids);
-      changes += 1;
+      // Recovery replans when marks change; a region already marked with a write is carried again, not new.
+      if (stale.some((region) => !markedWithWrites.has(markScope(server, 'stale'), body.gmap, region))) changes += 1;
       const written = (reply: DiskReply, holders: readonly number[]): void => {
         // Answered: the disk has put the marks. Unanswered, it may not have: the region is
         // unsettled (recovery copies it), and the listing shows any mark that did land.

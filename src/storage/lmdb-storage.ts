@@ -175,7 +175,7 @@ export class LmdbStorage implements CellStorage {
     this.uncommitted.set(key, value);
     this.commits?.written(key);
     this.gathered.push(key, value);
-    if (this.gathered.length >= 2 * gatheredWritesMax) this.handOver();
+    if (this.gathered.length / 2 >= gatheredWritesMax) this.handOver();
     else this.gatherTimer ??= setTimeout(() => this.handOver(), this.options.commitDelayMs ?? commitDelayMsDefault);
   }
 
