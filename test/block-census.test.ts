@@ -1,9 +1,7 @@
 import test from 'ava';
 import { MemoryStorage } from '../src/actors/memory-storage.js';
-import { decodeEntry, encodeEntry } from '../src/storage/block-entry.js';
-import { blockKey } from '../src/storage/block-keys.js';
 import { BlockStore } from '../src/storage/block-store.js';
-import { pattern } from './helpers/disk.js';
+import { blockEntry, pattern } from './helpers/disk.js';
 
 const capacityBytes = 64 * 4096;
 
@@ -21,13 +19,14 @@ test('at open, an entry that shares another block\'s slot or points past the fil
   const storage = new MemoryStorage();
   let store = new BlockStore(storage, capacityBytes);
   for (const block of [1, 2, 3]) store.write(1, 0, block, pattern(block));
-  const one = decodeEntry(storage.get(blockKey('b', 1, 1, 0))!) as { slot: number; crc: number };
+  const get = (key: string): Uint8Array | undefined => storage.get(key);
+  const one = blockEntry(get, 1, 1, 0);
   // Damage as a failing medium might: block 2 points at block 1's slot (its own checksum kept),
   // block 3 at a slot no file of this capacity has.
-  const two = decodeEntry(storage.get(blockKey('b', 1, 2, 0))!) as { slot: number; crc: number };
-  storage.put(blockKey('b', 1, 2, 0), encodeEntry({ slot: one.slot, crc: two.crc }));
-  storage.put(blockKey('b', 1, 3, 0), encodeEntry({ slot: 4_000_000, crc: 0 }));
-
+  const two = blockEntry(get, 1, 2, 0);
+  two.entry.setData(two.index, one.slot, two.crc);
+  two.entry.setData(3, 4_000_000, 0);
+  storage.put(two.key, two.entry.bytes);
   store = new BlockStore(storage, capacityBytes);
   t.is(readByte(store, 1), 1, 'the block whose checksum matches keeps the slot');
   t.regex(String(readByte(store, 2)), /^gmap 1 block 2 epoch 0 was lost/);
@@ -42,25 +41,24 @@ test('at open, an entry that shares another block\'s slot or points past the fil
   t.is(readByte(store, 2), 0x22);
 });
 
-test('the pass at open goes over the keys in steps: a disk of 10,000 blocks opens with every block counted, and a slot shared across steps is found', (t) => {
-  const blocks = 10_000;
+test('the pass at open goes over the entries in steps: 2,500 region entries open with every block counted, and a slot shared across steps is found', (t) => {
+  const regions = 2500;
+  const last = (regions - 1) * 16;
   const storage = new MemoryStorage();
-  let store = new BlockStore(storage, (blocks + 64) * 4096);
-  for (let block = 0; block < blocks; block += 16) {
-    const data = new Uint8Array(16 * 4096);
-    for (let i = 0; i < 16; i++) data.fill((block + i) % 251, i * 4096, (i + 1) * 4096);
-    store.write(1, 0, block, data);
-  }
-  // The last block (in the third step of 4,096 keys) points at the first block's slot.
-  const first = decodeEntry(storage.get(blockKey('b', 1, 0, 0))!) as { slot: number; crc: number };
-  const last = decodeEntry(storage.get(blockKey('b', 1, blocks - 1, 0))!) as { slot: number; crc: number };
-  storage.put(blockKey('b', 1, blocks - 1, 0), encodeEntry({ slot: first.slot, crc: last.crc }));
+  let store = new BlockStore(storage, (regions + 64) * 4096);
+  for (let region = 0; region < regions; region++) store.write(1, 0, region * 16, pattern(region % 251));
+  // The last block (in the third step of 1,024 entries) points at the first block's slot.
+  const get = (key: string): Uint8Array | undefined => storage.get(key);
+  const first = blockEntry(get, 1, 0, 0);
+  const lastEntry = blockEntry(get, 1, last, 0);
+  lastEntry.entry.setData(lastEntry.index, first.slot, lastEntry.crc);
+  storage.put(lastEntry.key, lastEntry.entry.bytes);
 
-  store = new BlockStore(storage, (blocks + 64) * 4096);
-  t.is(store.allocatedBytes, blocks * 4096);
-  t.regex(String(readByte(store, blocks - 1)), /was lost/);
-  // New data goes to slots no key uses: every old block still reads as written.
-  for (let block = blocks; block < blocks + 32; block++) store.write(1, 0, block, pattern(block));
-  for (let block = 0; block < blocks - 1; block += 97) t.is(readByte(store, block), block % 251, `block ${block}`);
+  store = new BlockStore(storage, (regions + 64) * 4096);
+  t.is(store.allocatedBytes, regions * 4096);
+  t.regex(String(readByte(store, last)), /was lost/);
+  // New data goes to slots no entry uses: every old block still reads as written.
+  for (let region = regions; region < regions + 32; region++) store.write(1, 0, region * 16, pattern(region % 251));
+  for (let region = 0; region < regions - 1; region += 97) t.is(readByte(store, region * 16), region % 251, `region ${region}`);
   t.is(readByte(store, 0), 0);
 });

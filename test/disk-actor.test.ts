@@ -3,10 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
 import { CpuJobs } from '../src/actors/cpu-jobs.js';
-import { slotOf } from '../src/storage/block-entry.js';
-import { blockKey } from '../src/storage/block-keys.js';
 import { scrubDisk } from '../src/storage/scrub.js';
-import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
+import { blockEntry, pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
 
 test('blocks written read back; never-written blocks read as zeros; trim frees space', async (t) => {
   const disk = await startDisk({ path: temporaryDirectory() });
@@ -76,12 +74,13 @@ test('a corrupt block is reported with its address; its neighbours still read', 
   // Flip one byte of block 101's data in the block file, and one bit of block 102's checksum in its
   // entry, as a failing medium would.
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  const slot101 = slotOf(env.get(blockKey('b', 3, 101, 0)))!;
+  const get = (key: string): Uint8Array | undefined => env.get(key);
+  const slot101 = blockEntry(get, 3, 101, 0).slot;
   flipByte(path.join(dir, 'blocks'), slot101 * 4096 + 2000);
-  const entry102 = Buffer.from(env.get(blockKey('b', 3, 102, 0))!);
-  const slot102 = slotOf(entry102)!;
-  entry102[5] ^= 0x10;
-  await env.put(blockKey('b', 3, 102, 0), entry102);
+  const block102 = blockEntry(get, 3, 102, 0);
+  const slot102 = block102.slot;
+  block102.entry.setData(block102.index, slot102, block102.crc ^ 0x1000);
+  await env.put(block102.key, Buffer.from(block102.entry.bytes));
   await env.close();
 
   disk = await startDisk({ path: dir });
@@ -205,7 +204,7 @@ test('opening checks the directory: wrong owner, capacity, foreign files, damage
   const v2 = open<Buffer, string>({ path: older, encoding: 'binary' });
   await v2.put('meta:format', Buffer.from(JSON.stringify({ format: 'whorl-disk', version: 2, owner: 'server-1', capacityBytes: 1 << 20, blockBytes: 4096, pageSizeBytes: 4096 })));
   await v2.close();
-  await refused({ path: older, owner: 'server-1', capacityBytes: 1 << 20 }, /has format whorl-disk version 2; this whorl reads whorl-disk version 3/);
+  await refused({ path: older, owner: 'server-1', capacityBytes: 1 << 20 }, /has format whorl-disk version 2; this whorl reads whorl-disk versions 3 and 4/);
   t.deepEqual(fs.readdirSync(older).sort(), ['data.mdb', 'lock.mdb'], 'an older disk is left as it was');
 
   const again = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
@@ -223,7 +222,7 @@ test('scrub runs as piscina jobs beside the running disk and reports exactly the
   await disk.ask({ op: 'flush' });
   await disk.stop();
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  for (const block of [17, 4097, 9999]) flipByte(path.join(dir, 'blocks'), slotOf(env.get(blockKey('b', 4, block, 0)))! * 4096 + 100 + (block % 3000));
+  for (const block of [17, 4097, 9999]) flipByte(path.join(dir, 'blocks'), blockEntry((key) => env.get(key), 4, block, 0).slot * 4096 + 100 + (block % 3000));
   await env.close();
 
   disk = await startDisk({ path: dir });

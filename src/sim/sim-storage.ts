@@ -9,10 +9,11 @@ export interface StorageFaults {
   /** Chance that a flush fails (its writes stay unflushed). */
   readonly flushErrorRate: number;
   /**
-   * On a crash, unflushed writes survive as a prefix: each, in order, is kept with this chance
-   * until one is not; the last kept one is torn with `tearRate`.
+   * On a crash, unflushed key writes survive as a prefix: each, in order, is kept with this chance
+   * until one is not. Each unflushed slot write survives with this chance on its own.
    */
   readonly keepUnflushedRate: number;
+  /** The chance that a slot write that survived a crash is torn. */
   readonly tearRate: number;
 }
 
@@ -22,8 +23,9 @@ type PendingFlush = { readonly token: number; readonly writes: Write[]; readonly
 
 /**
  * An actor's storage under the simulator: reads see every write at once, but only flushed writes
- * are sure to survive a crash. Of the unflushed key writes a prefix survives (LMDB commits in
- * order), its last write perhaps torn; of the unflushed slot writes (page cache write-back) each
+ * are sure to survive a crash. Of the unflushed key writes a prefix survives, whole (LMDB commits
+ * in order, and a commit's pages become reachable only through its meta page, written after
+ * them: LMDB never tears a value); of the unflushed slot writes (page cache write-back) each
  * survives or not on its own, and any survivor may be torn.
  */
 export class SimStorage implements CellStorage {
@@ -142,14 +144,10 @@ export class SimStorage implements CellStorage {
     const unflushedSlots = [...this.pendingFlushes.flatMap((flush) => flush.slotWrites), ...this.unflushedSlots];
     this.pendingFlushes = [];
     this.lastFlushAtMs = 0;
-    // LMDB commits in the order writes were made: what survives is a prefix of them, and the last
-    // survivor may be torn.
+    // LMDB commits in the order writes were made: what survives is a prefix of them.
     let kept = 0;
     while (kept < unflushed.length && this.prng.chance(this.faults.keepUnflushedRate)) kept += 1;
-    unflushed.slice(0, kept).forEach((write, at) => {
-      const torn = at === kept - 1 && write.value !== undefined && this.prng.chance(this.faults.tearRate);
-      apply(this.durable, torn ? { key: write.key, value: tear(write.value!, this.prng) } : write);
-    });
+    for (const write of unflushed.slice(0, kept)) apply(this.durable, write);
     this.unflushed = [];
     for (const write of unflushedSlots) {
       if (!this.prng.chance(this.faults.keepUnflushedRate)) continue;
@@ -165,13 +163,6 @@ export class SimStorage implements CellStorage {
 function apply(map: Map<string, Uint8Array>, write: Write): void {
   if (write.value) map.set(write.key, write.value);
   else map.delete(write.key);
-}
-
-function tear(value: Uint8Array, prng: Prng): Uint8Array {
-  const torn = Uint8Array.from(value);
-  const from = prng.int(torn.length);
-  for (let i = from; i < torn.length; i++) torn[i] = prng.int(256);
-  return torn.subarray(0, Math.max(1, from + prng.int(torn.length - from + 1)));
 }
 
 /** A slot written only in part: its first bytes new, the rest what the slot held before (or zeros). */

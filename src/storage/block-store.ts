@@ -4,8 +4,8 @@ import { crc32c } from '../actors/crc32c.js';
 import type { SlotFile } from '../actors/slot-file.js';
 import { WhorlError } from '../errors.js';
 import { takeCensus } from './block-census.js';
-import { decodeEntry, encodeEntry, slotOf, type BlockEntry } from './block-entry.js';
-import { blockBytes, blockKey, blockPrefix, epochOfKey, everyKeyOf, gmapKeyRange, parseBlockKey } from './block-keys.js';
+import { blockBytes, blocksPerRegion, gmapKeyRange, parseRegionKey, regionKey, regionPrefix, regionRange } from './block-keys.js';
+import { RegionEntry } from './region-entry.js';
 import type { SlotAllocator } from './slot-allocator.js';
 import { heldAlone, neededVersions, visibleAt, type Layer, type Version } from './versions.js';
 
@@ -19,13 +19,11 @@ export interface BlockAddress {
 /**
  * The block layout of one disk over an actor's storage (LMDB and a block file in production, the
  * simulator's fault-injecting storage in tests): thin 4 KiB blocks whose data sit in slots of the
- * storage's block file and whose keys say which slot and what CRC32C (block-entry.ts), versions per
- * epoch, holes, and the space they take against the disk's capacity.
+ * storage's block file and whose region entries say which slot and what CRC32C (region-entry.ts),
+ * versions per epoch, holes, and the space they take against the disk's capacity.
  */
 export class BlockStore {
   private allocatedBlocks: number;
-  /** False while no hole was ever stored: writes then skip looking for one to remove. */
-  private mayHaveHoles: boolean;
   private readonly blocks: SlotFile;
   readonly slots: SlotAllocator;
 
@@ -37,8 +35,6 @@ export class BlockStore {
     const census = takeCensus(storage, this.blocks, capacityBytes);
     this.allocatedBlocks = census.allocatedBlocks;
     this.slots = census.slots;
-    const [holesFrom, holesTo] = everyKeyOf('h');
-    this.mayHaveHoles = storage.keys(holesFrom, holesTo, 1).length > 0;
   }
 
   get allocatedBytes(): number {
@@ -54,69 +50,54 @@ export class BlockStore {
   read(address: BlockAddress, count: number, into: Uint8Array, base: readonly Layer[] = noLayers): number[] {
     if (into.length !== count * blockBytes) fail(`read of ${count} blocks into ${into.length} bytes`);
     const holes: number[] = [];
-    const found: Array<{ at: number; version: Found; entry: BlockEntry }> = [];
+    const found: Found[] = [];
+    const layers = [address, ...base];
+    const regions = layers.map(() => new RegionVersions(this.storage));
     for (let at = 0; at < count; at++) {
       const block = address.block + at;
-      let version = this.find(address.gmap, address.epoch, block);
-      for (let i = 0; version === undefined && i < base.length; i++) version = this.find(base[i]!.gmap, base[i]!.epoch, block);
+      let version: Found | 'hole' | undefined;
+      for (let l = 0; version === undefined && l < layers.length; l++) version = regions[l]!.find(layers[l]!.gmap, layers[l]!.epoch, block, at);
       if (version === undefined || version === 'hole') {
         into.fill(0, at * blockBytes, (at + 1) * blockBytes);
         holes.push(at);
         continue;
       }
-      const entry = decodeEntry(version.value);
-      if (entry === 'lost') throw new WhorlError('WHORL_CHECKSUM', `gmap ${version.gmap} block ${block} epoch ${version.epoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
-      if (entry === 'damaged') throw new WhorlError('WHORL_CHECKSUM', `gmap ${version.gmap} block ${block} epoch ${version.epoch} has a damaged entry (${version.value.length} bytes)`);
-      found.push({ at, version, entry });
+      if (version.slot === undefined) throw new WhorlError('WHORL_CHECKSUM', `gmap ${version.gmap} block ${block} epoch ${version.epoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
+      found.push(version);
     }
     // Blocks written together sit in consecutive slots: one read per run.
     for (let first = 0; first < found.length; ) {
       let last = first;
-      while (last + 1 < found.length && found[last + 1]!.at === found[last]!.at + 1 && found[last + 1]!.entry.slot === found[last]!.entry.slot + 1) last += 1;
+      while (last + 1 < found.length && found[last + 1]!.at === found[last]!.at + 1 && found[last + 1]!.slot === found[last]!.slot! + 1) last += 1;
       const from = found[first]!;
-      this.blocks.read(from.entry.slot, into.subarray(from.at * blockBytes, (found[last]!.at + 1) * blockBytes));
+      this.blocks.read(from.slot!, into.subarray(from.at * blockBytes, (found[last]!.at + 1) * blockBytes));
       first = last + 1;
     }
-    for (const { at, version, entry } of found) {
+    for (const { at, gmap, epoch, slot, crc } of found) {
       const bytes = into.subarray(at * blockBytes, (at + 1) * blockBytes);
-      if (crc32c(bytes) !== entry.crc) throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${version.gmap} block ${address.block + at} epoch ${version.epoch} (slot ${entry.slot})`);
+      if (crc32c(bytes) !== crc) throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${address.block + at} epoch ${epoch} (slot ${slot})`);
     }
     return holes;
-  }
-
-  /** The version of a block one global map shows at `epoch`: its entry, a hole, or none at all. */
-  private find(gmap: number, epoch: number, block: number): Found | 'hole' | undefined {
-    const value = this.storage.get(blockKey('b', gmap, block, epoch));
-    // The value is a view valid until the next storage call: copy the 8 bytes.
-    if (value) return { gmap, epoch, value: Buffer.from(value) };
-    // Not written in this epoch: the newest older version, unless a newer hole hides it. Data and a
-    // hole at the same epoch exist only after a crash tore an unflushed trim or write between its
-    // two keys; data wins, as it does at that epoch itself (above) and in visibleAt, so that every
-    // epoch reads the block alike (sim client-async seed 152 --busy-regions-max 1: the copies read
-    // the same at epoch 1 and differently at epochs 2 and 3, and recovery copies per epoch).
-    const data = epoch > 0 ? this.storage.floor(blockKey('b', gmap, block, epoch), blockPrefix('b', gmap, block)) : undefined;
-    const hole = this.mayHaveHoles ? this.storage.floor(blockKey('h', gmap, block, epoch), blockPrefix('h', gmap, block)) : undefined;
-    if (data && (!hole || epochOfKey(data[0]) >= epochOfKey(hole[0]))) return { gmap, epoch: epochOfKey(data[0]), value: Buffer.from(data[1]) };
-    return hole ? 'hole' : undefined;
   }
 
   /**
    * Writes `data` (whole blocks) at [block, …) in `epoch`, or, when the blocks it would add do not
    * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing. The data goes to fresh
-   * slots (never over a slot a key points at), then the keys move to them.
+   * slots (never over a slot an entry points at), then the region entries move to them: one put
+   * per 64 KiB region.
    */
   write(gmap: number, epoch: number, block: number, data: Uint8Array): void {
     if (data.length === 0 || data.length % blockBytes !== 0) fail(`write of ${data.length} bytes`);
     const count = data.length / blockBytes;
-    const keys: string[] = [];
-    const replaced: Array<number | undefined> = [];
+    const pieces = this.piecesOf(gmap, epoch, block, count);
+    const replaced: number[] = [];
     let added = 0;
-    for (let i = 0; i < count; i++) {
-      const key = blockKey('b', gmap, block + i, epoch);
-      const old = this.storage.get(key);
-      keys.push(key);
-      replaced.push(slotOf(old));
-      if (!old) added += 1;
+    for (const { entry, first, count: n } of pieces) {
+      for (let i = first; i < first + n; i++) {
+        const state = entry.state(i);
+        if (state === 'data') replaced.push(entry.slot(i));
+        else if (state !== 'lost') added += 1;
+      }
     }
     if ((this.allocatedBlocks + added) * blockBytes > this.capacityBytes) {
       throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`);
@@ -134,63 +115,66 @@ export class BlockStore {
       throw error;
     }
     this.allocatedBlocks += added;
-    for (let i = 0; i < count; i++) {
-      const crc = crc32c(data.subarray(i * blockBytes, (i + 1) * blockBytes));
-      this.storage.put(keys[i]!, encodeEntry({ slot: slots[i]!, crc }));
-      if (replaced[i] !== undefined) this.slots.release(replaced[i]!);
-      if (!this.mayHaveHoles) continue;
-      const hole = blockKey('h', gmap, block + i, epoch);
-      if (this.storage.get(hole)) this.storage.delete(hole);
+    for (const { key, entry, first, count: n, at } of pieces) {
+      for (let i = 0; i < n; i++) {
+        const from = (at + i) * blockBytes;
+        entry.setData(first + i, slots[at + i]!, crc32c(data.subarray(from, from + blockBytes)));
+      }
+      this.storage.put(key, entry.bytes);
     }
+    for (const slot of replaced) this.slots.release(slot);
   }
 
   /**
-   * Marks a block lost (an empty entry): every read of it fails until it is written again.
-   * Recovery uses it for a block whose only up-to-date copy was torn, so that neither copy serves
-   * an older version in its place.
+   * Marks a block lost: every read of it fails until it is written again. Recovery uses it for a
+   * block whose only up-to-date copy was torn, so that neither copy serves an older version in its
+   * place.
    */
   lose(gmap: number, epoch: number, block: number): void {
-    const key = blockKey('b', gmap, block, epoch);
-    const old = this.storage.get(key);
-    if (!old) this.allocatedBlocks += 1;
-    const slot = slotOf(old);
-    if (slot !== undefined) this.slots.release(slot);
-    this.storage.put(key, lostEntry);
-    const hole = blockKey('h', gmap, block, epoch);
-    if (this.mayHaveHoles && this.storage.get(hole)) this.storage.delete(hole);
+    const [{ key, entry, first }] = this.piecesOf(gmap, epoch, block, 1) as [Piece];
+    const state = entry.state(first);
+    if (state === 'data') this.slots.release(entry.slot(first));
+    else if (state !== 'lost') this.allocatedBlocks += 1;
+    entry.setLost(first);
+    this.storage.put(key, entry.bytes);
   }
 
   /**
    * Makes [block, block + count) read as zeros at `epoch` and frees their space; older epochs keep
-   * theirs. Visits only blocks that have versions, so trimming a thin disk's empty range is cheap.
+   * theirs. Visits only regions that have versions, so trimming a thin disk's empty range is cheap.
    */
   trim(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): void {
-    const versions = this.storage.keys(...blockRange('b', gmap, block, count));
+    const end = block + count;
+    // A hole is needed where an older epoch, or a clone's base layer, has data to hide.
     const needsHole = new Set<number>();
-    // A clone's hole must also hide what its base layers hold there.
-    for (const layer of base) {
-      for (const key of this.storage.keys(...blockRange('b', layer.gmap, block, count))) {
-        const version = parseBlockKey(key);
-        if (version.epoch <= layer.epoch) needsHole.add(version.block);
+    const atEpoch = new Map<string, { region: number; entry: RegionEntry }>();
+    const layers = [{ gmap, epoch }, ...base];
+    for (let l = 0; l < layers.length; l++) {
+      const own = l === 0;
+      const layer = layers[l]!;
+      for (const stored of this.regionsIn(layer.gmap, block, count)) {
+        if (own && stored.epoch === epoch) atEpoch.set(stored.key, stored);
+        if (own ? stored.epoch >= epoch : stored.epoch > layer.epoch) continue;
+        forBlocksOf(stored.region, block, end, (i, at) => {
+          if (stored.entry.takesSpace(i)) needsHole.add(at);
+        });
       }
     }
-    const parsed = versions.map(parseBlockKey);
-    for (const version of parsed) if (version.epoch < epoch) needsHole.add(version.block);
-    // Holes first: a crash that keeps only the first writes of this trim must not uncover an
-    // older epoch's data where this epoch's data was deleted.
-    if (needsHole.size > 0) this.mayHaveHoles = true;
-    for (const hidden of needsHole) this.storage.put(blockKey('h', gmap, hidden, epoch), new Uint8Array(0));
-    for (const version of parsed) {
-      if (version.epoch === epoch) this.forget(blockKey('b', gmap, version.block, epoch));
+    for (let region = Math.floor(block / blocksPerRegion); region * blocksPerRegion < end; region++) {
+      const key = regionKey(gmap, region, epoch);
+      const existing = atEpoch.get(key);
+      if (!existing && !anyIn(needsHole, region, block, end)) continue;
+      const entry = existing?.entry ?? RegionEntry.empty();
+      forBlocksOf(region, block, end, (i, at) => {
+        const state = entry.state(i);
+        if (state === 'data') this.slots.release(entry.slot(i));
+        if (state === 'data' || state === 'lost') this.allocatedBlocks -= 1;
+        if (needsHole.has(at)) entry.setHole(i);
+        else entry.clear(i);
+      });
+      if (entry.isEmpty) this.storage.delete(key);
+      else this.storage.put(key, entry.bytes);
     }
-  }
-
-  /** Deletes a block's key and lets its slot go. */
-  private forget(key: string): void {
-    const slot = slotOf(this.storage.get(key));
-    if (slot !== undefined) this.slots.release(slot);
-    this.storage.delete(key);
-    this.allocatedBlocks -= 1;
   }
 
   /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch` (then `base`). */
@@ -212,18 +196,43 @@ export class BlockStore {
     return runs;
   }
 
-  /** Every stored version (data and holes) of blocks [block, block + count) of one global map. */
-  private versionsIn(gmap: number, block: number, count: number): Map<number, Version[]> {
-    const versions = new Map<number, Version[]>();
-    for (const kind of ['b', 'h'] as const) {
-      for (const key of this.storage.keys(...blockRange(kind, gmap, block, count))) {
-        const parsed = parseBlockKey(key);
-        const list = versions.get(parsed.block) ?? [];
-        list.push({ epoch: parsed.epoch, hole: kind === 'h' });
-        versions.set(parsed.block, list);
-      }
+  /** Every stored version (data, lost blocks and holes) of blocks [block, block + count) of one global map. */
+  private versionsIn(gmap: number, block: number, count: number): Map<number, StoredVersion[]> {
+    const versions = new Map<number, StoredVersion[]>();
+    for (const stored of this.regionsIn(gmap, block, count)) {
+      forBlocksOf(stored.region, block, block + count, (i, at) => {
+        if (!stored.entry.has(i)) return;
+        const list = versions.get(at) ?? [];
+        list.push({ epoch: stored.epoch, hole: stored.entry.state(i) === 'hole', stored, index: i });
+        versions.set(at, list);
+      });
     }
     return versions;
+  }
+
+  /** Every region entry (of every epoch) covering blocks [block, block + count) of `gmap`. */
+  private regionsIn(gmap: number, block: number, count: number): StoredRegion[] {
+    const first = Math.floor(block / blocksPerRegion);
+    const last = Math.floor((block + count - 1) / blocksPerRegion);
+    return this.storage.range(...regionRange(gmap, first, last)).map(([key, value]) => {
+      const { region, epoch } = parseRegionKey(key);
+      return { key, region, epoch, entry: RegionEntry.of(value) };
+    });
+  }
+
+  /** The entries at `epoch` of the regions blocks [block, block + count) fall in, as stored or empty. */
+  private piecesOf(gmap: number, epoch: number, block: number, count: number): Piece[] {
+    const pieces: Piece[] = [];
+    for (let at = 0; at < count; ) {
+      const region = Math.floor((block + at) / blocksPerRegion);
+      const first = (block + at) % blocksPerRegion;
+      const n = Math.min(blocksPerRegion - first, count - at);
+      const key = regionKey(gmap, region, epoch);
+      const value = this.storage.get(key);
+      pieces.push({ key, entry: value ? RegionEntry.of(value) : RegionEntry.empty(), first, count: n, at });
+      at += n;
+    }
+    return pieces;
   }
 
   /**
@@ -232,17 +241,25 @@ export class BlockStore {
    */
   prune(gmap: number, block: number, count: number, live: readonly number[]): number {
     let freed = 0;
-    for (const [at, versions] of this.versionsIn(gmap, block, count)) {
+    const changed = new Set<StoredRegion>();
+    for (const versions of this.versionsIn(gmap, block, count).values()) {
       const needed = neededVersions(versions, live);
       for (const version of versions) {
         if (needed.has(version)) continue;
-        if (version.hole) {
-          this.storage.delete(blockKey('h', gmap, at, version.epoch));
-          continue;
+        const { stored, index } = version;
+        const state = stored.entry.state(index);
+        if (state === 'data') this.slots.release(stored.entry.slot(index));
+        if (state === 'data' || state === 'lost') {
+          this.allocatedBlocks -= 1;
+          freed += blockBytes;
         }
-        this.forget(blockKey('b', gmap, at, version.epoch));
-        freed += blockBytes;
+        stored.entry.clear(index);
+        changed.add(stored);
       }
+    }
+    for (const stored of changed) {
+      if (stored.entry.isEmpty) this.storage.delete(stored.key);
+      else this.storage.put(stored.key, stored.entry.bytes);
     }
     return freed;
   }
@@ -255,56 +272,134 @@ export class BlockStore {
   }
 
   /**
-   * The block after the `limit`-th stored block key of `gmap` from `block` on (of data or holes),
-   * so that a scan of a whole global map can go in bounded steps; undefined past the last one.
+   * The first block past the regions of the `limit` region entries of `gmap` from `block`'s region
+   * on, so that a scan of a whole global map can go in bounded steps; undefined past the last one.
    */
   nextStep(gmap: number, block: number, limit: number): number | undefined {
-    let end: number | undefined;
-    for (const kind of ['b', 'h'] as const) {
-      const [, to] = gmapKeyRange(kind, gmap);
-      const keys = this.storage.keys(blockPrefix(kind, gmap, block), to, limit);
-      if (keys.length === 0) continue;
-      const last = parseBlockKey(keys[keys.length - 1]!).block + 1;
-      end = end === undefined ? last : Math.min(end, last);
-    }
-    return end;
+    const [, to] = gmapKeyRange(gmap);
+    const keys = this.storage.keys(regionPrefix(gmap, Math.floor(block / blocksPerRegion)), to, limit);
+    if (keys.length === 0) return undefined;
+    return (parseRegionKey(keys[keys.length - 1]!).region + 1) * blocksPerRegion;
   }
 
   allocatedBytesOf(gmap: number): number {
-    const [from, to] = gmapKeyRange('b', gmap);
-    return this.storage.count(from, to) * blockBytes;
+    let blocks = 0;
+    this.eachEntryOf(gmap, false, (_key, entry) => {
+      for (let i = 0; i < blocksPerRegion; i++) if (entry.takesSpace(i)) blocks += 1;
+    });
+    return blocks * blockBytes;
   }
 
   /** Forgets every version and hole of every block of `gmap` (a deleted virtual disk). */
   drop(gmap: number): void {
-    for (const kind of ['b', 'h'] as const) {
-      const [from, to] = gmapKeyRange(kind, gmap);
-      for (;;) {
-        const keys = this.storage.keys(from, to, dropPageKeys);
-        if (keys.length === 0) break;
-        for (const key of keys) {
-          if (kind === 'b') this.forget(key);
-          else this.storage.delete(key);
-        }
+    this.eachEntryOf(gmap, true, (key, entry) => {
+      for (let i = 0; i < blocksPerRegion; i++) {
+        if (entry.state(i) === 'data') this.slots.release(entry.slot(i));
+        if (entry.takesSpace(i)) this.allocatedBlocks -= 1;
       }
+      this.storage.delete(key);
+    });
+  }
+
+  /** Visits every region entry of `gmap` in pages (bounded memory); `deleting` when the visit deletes each. */
+  private eachEntryOf(gmap: number, deleting: boolean, visit: (key: string, entry: RegionEntry) => void): void {
+    const [from, to] = gmapKeyRange(gmap);
+    for (let start: string | undefined = from; start !== undefined; ) {
+      const page = this.storage.range(start, to, pageEntries);
+      for (const [key, value] of page) visit(key, RegionEntry.of(value));
+      start = page.length < pageEntries ? undefined : deleting ? from : `${page[page.length - 1]![0]}\u0000`;
     }
   }
 }
 
 const noLayers: readonly Layer[] = [];
+/** Region entries read per step of a walk over a whole global map: bounds its memory. */
+const pageEntries = 4096;
 
-/** The key range of every version of blocks [block, block + count): the last block's versions sort below its prefix and '~'. */
-function blockRange(kind: 'b' | 'h', gmap: number, block: number, count: number): [string, string] {
-  return [blockPrefix(kind, gmap, block), `${blockPrefix(kind, gmap, block + count - 1)}~`];
+/** A stored region entry, decoded. */
+interface StoredRegion {
+  readonly key: string;
+  readonly region: number;
+  readonly epoch: number;
+  readonly entry: RegionEntry;
 }
 
-/** Keys deleted per step of a drop: bounds the memory a huge disk's drop takes. */
-const dropPageKeys = 4096;
-const lostEntry = new Uint8Array(0);
+/** A version of one block, with the region entry that holds it. */
+interface StoredVersion extends Version {
+  readonly stored: StoredRegion;
+  readonly index: number;
+}
 
-/** A stored version of a block: which global map and epoch hold it, and its entry's bytes. */
+/** A region's entry at one epoch and the blocks [first, first + count) of it a request covers, from request block `at`. */
+interface Piece {
+  readonly key: string;
+  readonly entry: RegionEntry;
+  readonly first: number;
+  readonly count: number;
+  readonly at: number;
+}
+
+/** Block `at` of a read: where its data sit and their checksum (no slot: lost). */
 interface Found {
+  readonly at: number;
   readonly gmap: number;
   readonly epoch: number;
-  readonly value: Uint8Array;
+  readonly slot: number | undefined;
+  readonly crc: number;
+}
+
+/** Calls `visit(index in region, block)` for the blocks of `region` within [block, end). */
+function forBlocksOf(region: number, block: number, end: number, visit: (i: number, at: number) => void): void {
+  const from = Math.max(block, region * blocksPerRegion);
+  const to = Math.min(end, (region + 1) * blocksPerRegion);
+  for (let at = from; at < to; at++) visit(at - region * blocksPerRegion, at);
+}
+
+function anyIn(blocks: ReadonlySet<number>, region: number, block: number, end: number): boolean {
+  let any = false;
+  forBlocksOf(region, block, end, (_i, at) => {
+    any ||= blocks.has(at);
+  });
+  return any;
+}
+
+/**
+ * One read's view of the versions of the regions it crosses in one global map: the entry at the
+ * read's epoch, fetched once per region, and the older entries only when a block has nothing at
+ * that epoch.
+ */
+class RegionVersions {
+  private region = -1;
+  private gmap = -1;
+  private exact: RegionEntry | undefined;
+  private older: Array<{ epoch: number; entry: RegionEntry }> | undefined;
+
+  constructor(private readonly storage: ActorStorage) {}
+
+  /** What `gmap` shows of `block` at `epoch`: its data (slot undefined if lost), a hole, or nothing. */
+  find(gmap: number, epoch: number, block: number, at: number): Found | 'hole' | undefined {
+    const region = Math.floor(block / blocksPerRegion);
+    const i = block % blocksPerRegion;
+    if (region !== this.region || gmap !== this.gmap) {
+      this.region = region;
+      this.gmap = gmap;
+      const value = this.storage.get(regionKey(gmap, region, epoch));
+      this.exact = value && RegionEntry.of(value);
+      this.older = undefined;
+    }
+    if (this.exact?.has(i)) return this.version(gmap, epoch, this.exact, i, at);
+    if (epoch === 0) return undefined;
+    this.older ??= this.storage
+      .range(regionPrefix(gmap, region), regionKey(gmap, region, epoch))
+      .map(([key, value]) => ({ epoch: parseRegionKey(key).epoch, entry: RegionEntry.of(value) }))
+      .reverse();
+    for (const older of this.older) if (older.entry.has(i)) return this.version(gmap, older.epoch, older.entry, i, at);
+    return undefined;
+  }
+
+  private version(gmap: number, epoch: number, entry: RegionEntry, i: number, at: number): Found | 'hole' {
+    const state = entry.state(i);
+    if (state === 'hole') return 'hole';
+    return { at, gmap, epoch, slot: state === 'data' ? entry.slot(i) : undefined, crc: state === 'data' ? entry.crc(i) : 0 };
+  }
 }

@@ -17,8 +17,8 @@ type Request = RequestIncoming<DiskRequest>;
 export const backlogBlocksMax = 16384;
 /** Slots let go of (16 MiB) before the disk flushes on its own to make them reusable. */
 export const limboSlotsMax = 4096;
-/** Block keys one step of a prune or a scan visits. */
-const scanStepKeys = 2048;
+/** Region entries (up to 16 blocks each, of every epoch) one step of a prune or a scan visits. */
+const scanStepKeys = 128;
 
 /**
  * A physical disk: block data, busy bits and stale marks in the actor's storage (one LMDB

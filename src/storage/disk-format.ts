@@ -4,6 +4,7 @@ import { WhorlError } from '../errors.js';
 import { blockBytes } from './block-keys.js';
 import { FileSlots } from './file-slots.js';
 import { LmdbStorage } from './lmdb-storage.js';
+import { upgradeFromVersion3 } from './upgrade-v3.js';
 
 /**
  * What `meta:format` holds, written once when a disk is created and checked at every open.
@@ -11,8 +12,8 @@ import { LmdbStorage } from './lmdb-storage.js';
  *   | field         | meaning                                                     |
  *   |---------------|-------------------------------------------------------------|
  *   | format        | always "whorl-disk"                                         |
- *   | version       | layout version (3: the keys of block-keys.ts in LMDB, block |
- *   |               | data in the `blocks` file, block-entry.ts)                  |
+ *   | version       | layout version (4: the keys of block-keys.ts in LMDB, block |
+ *   |               | data in the `blocks` file, region-entry.ts)                 |
  *   | owner         | the server this disk belongs to (e.g. "server-2")           |
  *   | capacityBytes | block bytes the disk may hold                               |
  *   | blockBytes    | 4096                                                        |
@@ -41,9 +42,11 @@ export interface OpenDiskOptions {
 export const formatKey = 'meta:format';
 /**
  * Version 1 stored a block as one 4100-byte LMDB value, version 2 as a head and a tail record;
- * version 3 keeps block data in a plain file beside the environment.
+ * version 3 keeps block data in a plain file beside the environment, with a key per block;
+ * version 4 has a key per 64 KiB region instead. A version-3 disk is upgraded when it opens.
  */
-export const formatVersion = 3;
+export const formatVersion = 4;
+const upgradableVersion = 3;
 const dataFile = 'data.mdb';
 export const blocksFile = 'blocks';
 /**
@@ -78,7 +81,7 @@ export async function openDisk(options: OpenDiskOptions): Promise<{ storage: Lmd
     const blocks = path.join(where, blocksFile);
     // A new disk's block file exists before its format key does: a disk with the key has both.
     if (state === 'empty') storage.blocks = new FileSlots(blocks, true);
-    const format = state === 'empty' ? await create(storage, options) : check(storage, where, options);
+    const format = state === 'empty' ? await create(storage, options) : await check(storage, where, options);
     if (state === 'existing') {
       if (!fs.existsSync(blocks)) throw invalid(where, `has ${dataFile} but no ${blocksFile} file: damaged`);
       storage.blocks = new FileSlots(blocks, false);
@@ -146,7 +149,7 @@ async function create(storage: LmdbStorage, options: OpenDiskOptions): Promise<D
   return format;
 }
 
-function check(storage: LmdbStorage, where: string, options: OpenDiskOptions): DiskFormat {
+async function check(storage: LmdbStorage, where: string, options: OpenDiskOptions): Promise<DiskFormat> {
   const raw = storage.get(formatKey);
   if (!raw) throw invalid(where, `is an LMDB environment without ${formatKey}: not a whorl disk`);
   let format: DiskFormat;
@@ -155,10 +158,18 @@ function check(storage: LmdbStorage, where: string, options: OpenDiskOptions): D
   } catch {
     throw invalid(where, `has a damaged ${formatKey}`);
   }
-  if (format.format !== 'whorl-disk' || format.version !== formatVersion) throw invalid(where, `has format ${format.format} version ${format.version}; this whorl reads whorl-disk version ${formatVersion}`);
+  const version = format.version as number;
+  if (format.format !== 'whorl-disk' || (version !== formatVersion && version !== upgradableVersion)) {
+    throw invalid(where, `has format ${format.format} version ${format.version}; this whorl reads whorl-disk versions ${upgradableVersion} and ${formatVersion}`);
+  }
   if (format.owner !== options.owner) throw invalid(where, `belongs to ${format.owner}, not ${options.owner}`);
   if (format.capacityBytes !== options.capacityBytes) throw invalid(where, `has capacity ${format.capacityBytes} bytes, not the ${options.capacityBytes} configured`);
-  return format;
+  if (version === formatVersion) return format;
+  await upgradeFromVersion3(storage);
+  const upgraded: DiskFormat = { ...format, version: formatVersion };
+  storage.put(formatKey, Buffer.from(JSON.stringify(upgraded)));
+  await storage.sync();
+  return upgraded;
 }
 
 function invalid(where: string, why: string): WhorlError {

@@ -3,20 +3,22 @@ import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { crc32c } from '../actors/crc32c.js';
 import { slotBytes } from '../actors/slot-file.js';
-import { decodeEntry } from './block-entry.js';
+import { blocksPerRegion } from './block-keys.js';
+import { RegionEntry } from './region-entry.js';
 import { blocksFile } from './disk-format.js';
 
 /**
- * A piscina job: verify the CRC32C of up to `limit` stored blocks from key `from` (inclusive) of a
- * disk, reading its LMDB environment read-only and its block file, beside the disk actor that
- * keeps writing. Returns the keys whose data do not match their entry, and where the next page
- * starts. A block rewritten during the scan is not reported.
+ * A piscina job: verify the CRC32C of the stored blocks of region entries from key `from`
+ * (inclusive) of a disk, up to the entry where `limit` blocks are passed, reading its LMDB
+ * environment read-only and its block file, beside the disk actor that keeps writing. Returns the
+ * blocks whose data do not match their entry (region key and index in the region), and where the
+ * next page starts. A block rewritten during the scan is not reported.
  *
  *   | field  | meaning                                          |
  *   |--------|--------------------------------------------------|
  *   | path   | the disk directory                               |
  *   | from   | first key to look at                             |
- *   | to     | end of the block keys (exclusive)                |
+ *   | to     | end of the region keys (exclusive)               |
  *   | limit  | blocks per job                                   |
  */
 export interface ScrubTask {
@@ -28,7 +30,7 @@ export interface ScrubTask {
 
 export interface ScrubPage {
   readonly checked: number;
-  readonly corrupt: string[];
+  readonly corrupt: Array<[key: string, index: number]>;
   readonly next: string | undefined;
 }
 
@@ -42,29 +44,32 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
     disk = { db: open<Buffer, string>({ path: task.path, encoding: 'binary', readOnly: true }), blocks: fs.openSync(path.join(task.path, blocksFile), 'r') };
     disks.set(task.path, disk);
   }
-  const suspects: Array<[string, Buffer]> = [];
+  const suspects: Array<[string, number, Buffer]> = [];
   let checked = 0;
   let next: string | undefined;
-  for (const { key, value } of disk.db.getRange({ start: task.from, end: task.to, limit: task.limit + 1 })) {
-    if (checked === task.limit) {
+  for (const { key, value } of disk.db.getRange({ start: task.from, end: task.to })) {
+    if (checked >= task.limit) {
       next = key;
       break;
     }
-    checked += 1;
-    if (!intact(disk.blocks, value)) suspects.push([key, Buffer.from(value)]);
+    const entry = RegionEntry.of(value);
+    for (let i = 0; i < blocksPerRegion; i++) {
+      if (entry.state(i) !== 'data') continue;
+      checked += 1;
+      if (!intact(disk.blocks, entry, i)) suspects.push([key, i, Buffer.from(value)]);
+    }
   }
   // The scan reads one LMDB snapshot while the disk keeps writing: a block rewritten since may
   // have had its old slot reused. A suspect is corrupt only if its current entry is the one
   // scanned and still does not match.
   disk.db.resetReadTxn();
-  const corrupt = suspects.filter(([key, scanned]) => {
+  const corrupt = suspects.filter(([key, i, scanned]) => {
     const now = disk.db.getBinary(key);
-    return now !== undefined && scanned.equals(now) && !intact(disk.blocks, now);
+    return now !== undefined && scanned.equals(now) && !intact(disk.blocks, RegionEntry.of(now), i);
   });
-  return { checked, corrupt: corrupt.map(([key]) => key), next };
+  return { checked, corrupt: corrupt.map(([key, i]) => [key, i]), next };
 }
 
-function intact(blocks: number, value: Uint8Array): boolean {
-  const entry = decodeEntry(value);
-  return typeof entry === 'object' && fs.readSync(blocks, data, 0, slotBytes, entry.slot * slotBytes) === slotBytes && crc32c(data) === entry.crc;
+function intact(blocks: number, entry: RegionEntry, i: number): boolean {
+  return fs.readSync(blocks, data, 0, slotBytes, entry.slot(i) * slotBytes) === slotBytes && crc32c(data) === entry.crc(i);
 }

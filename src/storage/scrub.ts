@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { CpuJobs } from '../actors/cpu-jobs.js';
-import { blockKeysFrom, blockKeysTo, parseBlockKey } from './block-keys.js';
+import { blocksPerRegion, parseRegionKey, regionKeysFrom, regionKeysTo } from './block-keys.js';
 import type { BlockAddress } from './block-store.js';
 import type { ScrubPage, ScrubTask } from './scrub-job.js';
 
@@ -21,11 +21,14 @@ export interface ScrubReport {
 export async function scrubDisk(jobs: CpuJobs, path: string): Promise<ScrubReport> {
   const corrupt: BlockAddress[] = [];
   let checkedBlocks = 0;
-  let from: string | undefined = blockKeysFrom;
+  let from: string | undefined = regionKeysFrom;
   while (from !== undefined) {
-    const page: ScrubPage = await jobs.run<ScrubPage>(scrubJob, { path, from, to: blockKeysTo, limit: scrubBlocksPerJob } satisfies ScrubTask);
+    const page: ScrubPage = await jobs.run<ScrubPage>(scrubJob, { path, from, to: regionKeysTo, limit: scrubBlocksPerJob } satisfies ScrubTask);
     checkedBlocks += page.checked;
-    for (const key of page.corrupt) corrupt.push(parseBlockKey(key));
+    for (const [key, index] of page.corrupt) {
+      const { gmap, region, epoch } = parseRegionKey(key);
+      corrupt.push({ gmap, epoch, block: region * blocksPerRegion + index });
+    }
     from = page.next;
   }
   return { checkedBlocks, corrupt };

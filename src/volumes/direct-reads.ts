@@ -3,18 +3,18 @@ import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { crc32c } from '../actors/crc32c.js';
 import { slotBytes } from '../actors/slot-file.js';
-import { decodeEntry } from '../storage/block-entry.js';
-import { blockBytes, blockKey } from '../storage/block-keys.js';
+import { blockBytes, blocksPerRegion, regionKey } from '../storage/block-keys.js';
 import { CommitTable } from '../storage/commit-table.js';
 import { blocksFile } from '../storage/disk-format.js';
+import { regionEntryBytes, slotLimitMax } from '../storage/region-entry.js';
 
 /**
  * Reads of the embedded cluster's disks on the front end's own thread: a 4 KiB read that crosses
  * to a server's worker and back costs about 40 µs of CPU in hand-offs alone, twice nbdkit's whole
  * read (BENCHMARKS.md, "Where random I/O time goes"). A read is served here only when it is sure to
  * be what the disk actor would answer; otherwise `read` says no and the caller asks the actor:
- * - every block has an entry at exactly the requested epoch (no older version, hole or base layer
- *   to look through);
+ * - every block has data in its region's entry at exactly the requested epoch (no older version,
+ *   hole or base layer to look through);
  * - no write of those keys is still uncommitted (the disk answers writes before lmdb-js commits
  *   them; see commit-table.ts), and the read transaction is renewed past every commit counted;
  * - every block's data matches its CRC32C (a slot reused under the read fails it).
@@ -87,8 +87,9 @@ class DiskReader {
 
   read(gmap: number, epoch: number, block: number, count: number, into: Uint8Array): boolean {
     const keys: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const key = blockKey('b', gmap, block + i, epoch);
+    const lastRegion = Math.floor((block + count - 1) / blocksPerRegion);
+    for (let region = Math.floor(block / blocksPerRegion); region <= lastRegion; region++) {
+      const key = regionKey(gmap, region, epoch);
       if (this.commits.uncommitted(key)) return false;
       keys.push(key);
     }
@@ -100,13 +101,18 @@ class DiskReader {
     }
     this.slots.length = 0;
     this.crcs.length = 0;
+    let at = block;
     for (const key of keys) {
       const value = this.db.getBinaryFast(key);
-      if (!value) return false;
-      const entry = decodeEntry(value.subarray(0, value.length));
-      if (typeof entry !== 'object') return false;
-      this.slots.push(entry.slot);
-      this.crcs.push(entry.crc);
+      if (!value || value.length !== regionEntryBytes) return false;
+      const view = new DataView(value.buffer, value.byteOffset, regionEntryBytes);
+      const end = Math.min(block + count, (Math.floor(at / blocksPerRegion) + 1) * blocksPerRegion);
+      for (; at < end; at++) {
+        const slot = view.getUint32((at % blocksPerRegion) * 8, true);
+        if (slot >= slotLimitMax) return false;
+        this.slots.push(slot);
+        this.crcs.push(view.getUint32((at % blocksPerRegion) * 8 + 4, true));
+      }
     }
     // Blocks written together sit in consecutive slots: one read per run.
     for (let first = 0; first < count; ) {

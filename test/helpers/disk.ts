@@ -6,6 +6,8 @@ import type { OpenDiskOptions } from '../../src/storage/disk-format.js';
 import { silentLogger } from '../../src/log.js';
 import { spawnDisk } from '../../src/storage/spawn-disk.js';
 import { scratchDirectory } from './scratch.js';
+import { blocksPerRegion, regionKey } from '../../src/storage/block-keys.js';
+import { RegionEntry } from '../../src/storage/region-entry.js';
 
 
 export function temporaryDirectory(prefix = 'whorl-disk-'): string {
@@ -66,4 +68,12 @@ export async function startDisk(options: Partial<OpenDiskOptions> & { path: stri
 
 export function pattern(byte: number): Buffer {
   return Buffer.alloc(4096, byte);
+}
+
+/** Where a stored block's data sit and its checksum, read from its region entry (any key-value store). */
+export function blockEntry(get: (key: string) => Uint8Array | undefined, gmap: number, block: number, epoch: number): { key: string; entry: RegionEntry; index: number; slot: number; crc: number } {
+  const key = regionKey(gmap, Math.floor(block / blocksPerRegion), epoch);
+  const entry = RegionEntry.of(get(key)!);
+  const index = block % blocksPerRegion;
+  return { key, entry, index, slot: entry.slot(index), crc: entry.crc(index) };
 }
