@@ -26,7 +26,7 @@ test('at open, an entry that shares another block\'s slot or points past the fil
   const two = blockEntry(get, 1, 2, 0);
   two.entry.setData(two.index, one.slot, two.crc);
   two.entry.setData(3, 4_000_000, 0);
-  storage.put(two.key, two.entry.bytes);
+  storage.put(two.key, two.entry.encode());
   store = new BlockStore(storage, capacityBytes);
   t.is(readByte(store, 1), 1, 'the block whose checksum matches keeps the slot');
   t.regex(String(readByte(store, 2)), /^gmap 1 block 2 epoch 0 was lost/);
@@ -52,7 +52,7 @@ test('the pass at open goes over the entries in steps: 2,500 region entries open
   const first = blockEntry(get, 1, 0, 0);
   const lastEntry = blockEntry(get, 1, last, 0);
   lastEntry.entry.setData(lastEntry.index, first.slot, lastEntry.crc);
-  storage.put(lastEntry.key, lastEntry.entry.bytes);
+  storage.put(lastEntry.key, lastEntry.entry.encode());
 
   store = new BlockStore(storage, (regions + 64) * 4096);
   t.is(store.allocatedBytes, regions * 4096);

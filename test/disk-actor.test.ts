@@ -80,7 +80,7 @@ test('a corrupt block is reported with its address; its neighbours still read', 
   const block102 = blockEntry(get, 3, 102, 0);
   const slot102 = block102.slot;
   block102.entry.setData(block102.index, slot102, block102.crc ^ 0x1000);
-  await env.put(block102.key, Buffer.from(block102.entry.bytes));
+  await env.put(block102.key, Buffer.from(block102.entry.encode()));
   await env.close();
 
   disk = await startDisk({ path: dir });

@@ -37,7 +37,7 @@ export function takeCensus(storage: ActorStorage, blocks: SlotFile, capacityByte
         changed = true;
       }
     }
-    if (changed) storage.put(key, entry.bytes);
+    if (changed) storage.put(key, entry.encode());
   });
   return { allocatedBlocks, slots: new SlotAllocator(unshare(storage, blocks, used), slotLimit) };
 }
@@ -78,7 +78,7 @@ function unshare(storage: ActorStorage, blocks: SlotFile, used: number[]): numbe
     if (keeper.get(claim.slot) === claim) continue;
     const entry = RegionEntry.of(storage.get(claim.key)!);
     entry.setLost(claim.index);
-    storage.put(claim.key, entry.bytes);
+    storage.put(claim.key, entry.encode());
   }
   return [...new Set(used)];
 }

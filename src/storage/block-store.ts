@@ -120,7 +120,7 @@ export class BlockStore {
         const from = (at + i) * blockBytes;
         entry.setData(first + i, slots[at + i]!, crc32c(data.subarray(from, from + blockBytes)));
       }
-      this.storage.put(key, entry.bytes);
+      this.storage.put(key, entry.encode());
     }
     for (const slot of replaced) this.slots.release(slot);
   }
@@ -136,7 +136,7 @@ export class BlockStore {
     if (state === 'data') this.slots.release(entry.slot(first));
     else if (state !== 'lost') this.allocatedBlocks += 1;
     entry.setLost(first);
-    this.storage.put(key, entry.bytes);
+    this.storage.put(key, entry.encode());
   }
 
   /**
@@ -173,7 +173,7 @@ export class BlockStore {
         else entry.clear(i);
       });
       if (entry.isEmpty) this.storage.delete(key);
-      else this.storage.put(key, entry.bytes);
+      else this.storage.put(key, entry.encode());
     }
   }
 
@@ -259,7 +259,7 @@ export class BlockStore {
     }
     for (const stored of changed) {
       if (stored.entry.isEmpty) this.storage.delete(stored.key);
-      else this.storage.put(stored.key, stored.entry.bytes);
+      else this.storage.put(stored.key, stored.entry.encode());
     }
     return freed;
   }

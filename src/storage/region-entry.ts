@@ -1,20 +1,22 @@
 import { blocksPerRegion } from './block-keys.js';
 
 /**
- * What a region's key (`r:<gmap>:<region>:<epoch>`, block-keys.ts) holds: for each of its 16
- * blocks, what that block holds at that epoch.
+ * What a region's key (`r:<gmap>:<region>:<epoch>`, block-keys.ts) holds: what each of its 16
+ * blocks holds at that epoch, for the blocks that hold anything there.
  *
- *   | bytes           | field                                                      |
- *   |-----------------|------------------------------------------------------------|
- *   | 8i .. 8i+4      | u32 LE slot of block i in the block file (file-slots.ts),  |
- *   |                 | or a state: 0xffffffff nothing at this epoch (look older), |
- *   |                 | 0xfffffffe a hole (zeros), 0xfffffffd lost                  |
- *   | 8i+4 .. 8i+8    | u32 LE CRC32C of the block's 4096 bytes (data only)         |
+ *   | bytes         | field                                                        |
+ *   |---------------|--------------------------------------------------------------|
+ *   | 0 .. 2        | u16 LE: bit i set when block i holds something at this epoch |
+ *   | then, per set bit, in block order, 8 bytes:                                  |
+ *   | +0 .. +4      | u32 LE slot of the block in the block file (file-slots.ts),  |
+ *   |               | or a state: 0xfffffffe a hole (zeros), 0xfffffffd lost       |
+ *   | +4 .. +8      | u32 LE CRC32C of the block's 4096 bytes (data only)          |
  *
- * A lost block was torn by crashes on every copy: it reads as an error until written again. A
- * value of any other size than 128 bytes is damaged, and reads as 16 lost blocks.
+ * A block whose bit is clear has nothing at this epoch: a read looks at older epochs. A lost block
+ * was torn by crashes on every copy: it reads as an error until written again. A value whose length
+ * does not match its bits is damaged, and reads as 16 lost blocks. A region written whole takes
+ * 130 bytes; one block of it, 10 (a key per block took 8 per block: random writes pay no more).
  */
-export const regionEntryBytes = blocksPerRegion * 8;
 const nothing = 0xffffffff;
 const hole = 0xfffffffe;
 const lost = 0xfffffffd;
@@ -23,23 +25,30 @@ export const slotLimitMax = 0xfffffff0;
 
 export type BlockState = 'nothing' | 'data' | 'hole' | 'lost';
 
-/** A region entry decoded into a private copy, for reading and changing. */
+/** A region entry decoded into a private array of 16 (slot or state, CRC) pairs, for reading and changing. */
 export class RegionEntry {
-  private readonly view: DataView;
-
-  private constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, regionEntryBytes);
-  }
+  private constructor(private readonly words: Uint32Array) {}
 
   /** Nothing stored for any block. */
   static empty(): RegionEntry {
-    return new RegionEntry(new Uint8Array(regionEntryBytes).fill(0xff));
+    return new RegionEntry(new Uint32Array(blocksPerRegion * 2).fill(nothing));
   }
 
-  /** A copy of a stored value (valid after the storage's next call); damaged values read as all lost. */
+  /** Decodes a stored value (the value may change after the storage's next call: this copies). */
   static of(value: Uint8Array): RegionEntry {
-    if (value.length !== regionEntryBytes) return RegionEntry.allLost();
-    return new RegionEntry(Uint8Array.prototype.slice.call(value));
+    const entry = RegionEntry.empty();
+    if (value.length < 2) return RegionEntry.allLost();
+    const view = new DataView(value.buffer, value.byteOffset, value.length);
+    const bits = view.getUint16(0, true);
+    let at = 2;
+    for (let i = 0; i < blocksPerRegion; i++) {
+      if ((bits & (1 << i)) === 0) continue;
+      if (at + 8 > value.length) return RegionEntry.allLost();
+      entry.words[i * 2] = view.getUint32(at, true);
+      entry.words[i * 2 + 1] = view.getUint32(at + 4, true);
+      at += 8;
+    }
+    return at === value.length ? entry : RegionEntry.allLost();
   }
 
   static allLost(): RegionEntry {
@@ -48,12 +57,38 @@ export class RegionEntry {
     return entry;
   }
 
+  /** Whether a stored value fails to decode (and so reads as 16 lost blocks). */
   static isDamaged(value: Uint8Array): boolean {
-    return value.length !== regionEntryBytes;
+    if (value.length < 2) return true;
+    let bits = value[0]! | (value[1]! << 8);
+    let count = 0;
+    for (; bits !== 0; bits &= bits - 1) count += 1;
+    return value.length !== 2 + 8 * count;
+  }
+
+  /** The value to store: only the blocks that hold something. */
+  encode(): Uint8Array {
+    let bits = 0;
+    let count = 0;
+    for (let i = 0; i < blocksPerRegion; i++) {
+      if (this.words[i * 2] === nothing) continue;
+      bits |= 1 << i;
+      count += 1;
+    }
+    const value = Buffer.allocUnsafe(2 + 8 * count);
+    value.writeUInt16LE(bits, 0);
+    let at = 2;
+    for (let i = 0; i < blocksPerRegion; i++) {
+      if (this.words[i * 2] === nothing) continue;
+      value.writeUInt32LE(this.words[i * 2]!, at);
+      value.writeUInt32LE(this.words[i * 2 + 1]!, at + 4);
+      at += 8;
+    }
+    return value;
   }
 
   state(i: number): BlockState {
-    const slot = this.view.getUint32(i * 8, true);
+    const slot = this.words[i * 2]!;
     if (slot < slotLimitMax) return 'data';
     if (slot === nothing) return 'nothing';
     return slot === hole ? 'hole' : 'lost';
@@ -61,27 +96,27 @@ export class RegionEntry {
 
   /** Block i's slot, when it holds data. */
   slot(i: number): number {
-    return this.view.getUint32(i * 8, true);
+    return this.words[i * 2]!;
   }
 
   crc(i: number): number {
-    return this.view.getUint32(i * 8 + 4, true);
+    return this.words[i * 2 + 1]!;
   }
 
-  /** Data (`slot` below slotLimitMax), lost and holes count as stored; `nothing` does not. */
+  /** Whether block i holds anything at this epoch: data, a hole or a lost block. */
   has(i: number): boolean {
-    return this.view.getUint32(i * 8, true) !== nothing;
+    return this.words[i * 2] !== nothing;
   }
 
   /** Whether block i takes space: data, or a lost block (which stands for data). */
   takesSpace(i: number): boolean {
-    const state = this.state(i);
-    return state === 'data' || state === 'lost';
+    const slot = this.words[i * 2]!;
+    return slot < slotLimitMax || slot === lost;
   }
 
   setData(i: number, slot: number, crc: number): void {
-    this.view.setUint32(i * 8, slot, true);
-    this.view.setUint32(i * 8 + 4, crc, true);
+    this.words[i * 2] = slot;
+    this.words[i * 2 + 1] = crc;
   }
 
   setHole(i: number): void {
@@ -103,7 +138,7 @@ export class RegionEntry {
   }
 
   private setState(i: number, state: number): void {
-    this.view.setUint32(i * 8, state, true);
-    this.view.setUint32(i * 8 + 4, 0, true);
+    this.words[i * 2] = state;
+    this.words[i * 2 + 1] = 0;
   }
 }

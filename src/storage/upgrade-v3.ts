@@ -42,7 +42,7 @@ export async function upgradeFromVersion3(storage: LmdbStorage): Promise<void> {
           entry.setData(i, view.getUint32(0, true), view.getUint32(4, true));
         } else entry.setLost(i);
       }
-      for (const [region, entry] of entries) storage.put(region, entry.bytes);
+      for (const [region, entry] of entries) storage.put(region, entry.encode());
       for (const [key] of page) storage.delete(key);
       await storage.sync();
     }

@@ -6,7 +6,7 @@ import { slotBytes } from '../actors/slot-file.js';
 import { blockBytes, blocksPerRegion, regionKey } from '../storage/block-keys.js';
 import { CommitTable } from '../storage/commit-table.js';
 import { blocksFile } from '../storage/disk-format.js';
-import { regionEntryBytes, slotLimitMax } from '../storage/region-entry.js';
+import { RegionEntry } from '../storage/region-entry.js';
 
 /**
  * Reads of the embedded cluster's disks on the front end's own thread: a 4 KiB read that crosses
@@ -104,14 +104,13 @@ class DiskReader {
     let at = block;
     for (const key of keys) {
       const value = this.db.getBinaryFast(key);
-      if (!value || value.length !== regionEntryBytes) return false;
-      const view = new DataView(value.buffer, value.byteOffset, regionEntryBytes);
+      if (!value) return false;
+      const entry = RegionEntry.of(value.subarray(0, value.length));
       const end = Math.min(block + count, (Math.floor(at / blocksPerRegion) + 1) * blocksPerRegion);
       for (; at < end; at++) {
-        const slot = view.getUint32((at % blocksPerRegion) * 8, true);
-        if (slot >= slotLimitMax) return false;
-        this.slots.push(slot);
-        this.crcs.push(view.getUint32((at % blocksPerRegion) * 8 + 4, true));
+        if (entry.state(at % blocksPerRegion) !== 'data') return false;
+        this.slots.push(entry.slot(at % blocksPerRegion));
+        this.crcs.push(entry.crc(at % blocksPerRegion));
       }
     }
     // Blocks written together sit in consecutive slots: one read per run.
