@@ -13,6 +13,9 @@ test('a region entry stores only the blocks that hold something: 10 bytes for on
   t.is(again.slot(3), 1234);
   t.is(again.crc(3), 0xdeadbeef);
   t.deepEqual([0, 3, 15].map((i) => again.takesSpace(i)), [false, true, true]);
+  // Read in place (direct reads): only data answers.
+  t.deepEqual(RegionEntry.dataIn(entry.encode(), 3), { slot: 1234, crc: 0xdeadbeef });
+  t.deepEqual([0, 1, 15].map((i) => RegionEntry.dataIn(entry.encode(), i)), [undefined, undefined, undefined]);
   for (let i = 0; i < 16; i++) again.setData(i, 100 + i, i);
   t.is(again.encode().length, 130);
   for (let i = 0; i < 16; i++) again.clear(i);

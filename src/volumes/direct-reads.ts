@@ -105,12 +105,12 @@ class DiskReader {
     for (const key of keys) {
       const value = this.db.getBinaryFast(key);
       if (!value) return false;
-      const entry = RegionEntry.of(value.subarray(0, value.length));
       const end = Math.min(block + count, (Math.floor(at / blocksPerRegion) + 1) * blocksPerRegion);
       for (; at < end; at++) {
-        if (entry.state(at % blocksPerRegion) !== 'data') return false;
-        this.slots.push(entry.slot(at % blocksPerRegion));
-        this.crcs.push(entry.crc(at % blocksPerRegion));
+        const data = RegionEntry.dataIn(value.subarray(0, value.length), at % blocksPerRegion);
+        if (!data) return false;
+        this.slots.push(data.slot);
+        this.crcs.push(data.crc);
       }
     }
     // Blocks written together sit in consecutive slots: one read per run.
