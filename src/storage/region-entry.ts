@@ -127,7 +127,8 @@ export class RegionEntry {
 
   setData(i: number, slot: number, crc: number): void {
     this.words[i * 2] = slot;
-    this.words[i * 2 + 1] = crc;
+    // As unsigned 32 bits, as stored: a CRC computed with bit operations may arrive negative.
+    this.words[i * 2 + 1] = crc >>> 0;
   }
 
   setHole(i: number): void {
