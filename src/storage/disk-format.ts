@@ -50,9 +50,10 @@ const upgradableVersion = 3;
 const dataFile = 'data.mdb';
 export const blocksFile = 'blocks';
 /**
- * Each 4 KiB block takes one LMDB page and a share of a leaf page, and pages freed by copy-on-write
- * wait for the next sync before reuse: reserve address space generously so that the disk's own
- * accounting says "full" long before LMDB would.
+ * Address space for the environment. Block data live in the block file, and a region entry takes
+ * at most 130 bytes per 64 KiB, but pages freed by copy-on-write wait for the next sync before
+ * reuse: the reservation (kept from when block data lived in LMDB, 2.5× capacity) is generous,
+ * and address space costs nothing until pages are touched.
  */
 export function mapSizeFor(capacityBytes: number): number {
   return Math.ceil((capacityBytes * 2.5 + 256 * 1024 * 1024) / 65536) * 65536;
