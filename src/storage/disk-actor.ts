@@ -13,8 +13,11 @@ export interface DiskActorOptions {
 
 type Request = RequestIncoming<DiskRequest>;
 
-/** Uncommitted blocks a disk holds in memory before writes wait for their commit (64 MiB). */
-export const backlogBlocksMax = 16384;
+/**
+ * Uncommitted entries (region entries and marks: keys and values of up to 130 bytes, no block
+ * data) a disk holds in memory before writes wait for their commit.
+ */
+export const backlogEntriesMax = 16384;
 /** Slots let go of (16 MiB) before the disk flushes on its own to make them reusable. */
 export const limboSlotsMax = 4096;
 /** Region entries (up to 16 blocks each, of every epoch) one step of a prune or a scan visits. */
@@ -94,7 +97,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           store.write(body.gmap, body.epoch, body.block, context.view(body.handle));
           // Backpressure: past the backlog bound a write waits for its commit instead of piling up
           // uncommitted copies in memory.
-          return body.fua || (context.storage.backlog ?? 0) > backlogBlocksMax ? afterFlush(request) : answer(request, { ok: true });
+          return body.fua || (context.storage.backlog ?? 0) > backlogEntriesMax ? afterFlush(request) : answer(request, { ok: true });
         case 'trim':
           if (body.stale) marks.set('stale', body.gmap, body.stale);
           store.trim(body.gmap, body.epoch, body.block, body.count, body.base);
