@@ -44,7 +44,7 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
     disk = { db: open<Buffer, string>({ path: task.path, encoding: 'binary', readOnly: true }), blocks: fs.openSync(path.join(task.path, blocksFile), 'r') };
     disks.set(task.path, disk);
   }
-  const suspects: Array<[string, number, Buffer]> = [];
+  const suspects: Array<{ key: string; index: number; slot: number; crc: number }> = [];
   let checked = 0;
   let next: string | undefined;
   for (const { key, value } of disk.db.getRange({ start: task.from, end: task.to })) {
@@ -56,18 +56,20 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
     for (let i = 0; i < blocksPerRegion; i++) {
       if (entry.state(i) !== 'data') continue;
       checked += 1;
-      if (!intact(disk.blocks, entry, i)) suspects.push([key, i, Buffer.from(value)]);
+      if (!intact(disk.blocks, entry, i)) suspects.push({ key, index: i, slot: entry.slot(i), crc: entry.crc(i) });
     }
   }
   // The scan reads one LMDB snapshot while the disk keeps writing: a block rewritten since may
-  // have had its old slot reused. A suspect is corrupt only if its current entry is the one
-  // scanned and still does not match.
+  // have had its old slot reused. A suspect is corrupt only if its current slot and CRC are the
+  // ones scanned (its neighbours in the region may have changed) and still do not match.
   disk.db.resetReadTxn();
-  const corrupt = suspects.filter(([key, i, scanned]) => {
+  const corrupt = suspects.filter(({ key, index, slot, crc }) => {
     const now = disk.db.getBinary(key);
-    return now !== undefined && scanned.equals(now) && !intact(disk.blocks, RegionEntry.of(now), i);
+    if (now === undefined) return false;
+    const entry = RegionEntry.of(now);
+    return entry.state(index) === 'data' && entry.slot(index) === slot && entry.crc(index) === crc && !intact(disk.blocks, entry, index);
   });
-  return { checked, corrupt: corrupt.map(([key, i]) => [key, i]), next };
+  return { checked, corrupt: corrupt.map(({ key, index }) => [key, index]), next };
 }
 
 function intact(blocks: number, entry: RegionEntry, i: number): boolean {
