@@ -587,9 +587,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const flushedOk = new Map<number, boolean>();
       for (const server of copies) {
         asker.ask(server, { op: 'flush' }, (reply) => {
-          if (reply.ok) ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
-          if (reply.ok && server === primary) singleCopyFlushed = Math.max(singleCopyFlushed, singleCopyCovered);
-          else suspect(server, reply);
+          if (reply.ok) {
+            ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
+            if (server === primary) singleCopyFlushed = Math.max(singleCopyFlushed, singleCopyCovered);
+          } else suspect(server, reply);
           flushedOk.set(server, reply.ok);
           if (flushedOk.size === copies.length) then(flushedOk);
         });

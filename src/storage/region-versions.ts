@@ -18,12 +18,10 @@ export function forBlocksOf(region: number, block: number, end: number, visit: (
   for (let at = from; at < to; at++) visit(at - region * blocksPerRegion, at);
 }
 
+/** Whether any block of `region` within [block, end) is in `blocks`. */
 export function anyIn(blocks: ReadonlySet<number>, region: number, block: number, end: number): boolean {
-  let any = false;
-  forBlocksOf(region, block, end, (_i, at) => {
-    any ||= blocks.has(at);
-  });
-  return any;
+  for (let at = Math.max(block, region * blocksPerRegion); at < Math.min(end, (region + 1) * blocksPerRegion); at++) if (blocks.has(at)) return true;
+  return false;
 }
 
 /**

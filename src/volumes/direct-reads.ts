@@ -105,9 +105,10 @@ class DiskReader {
     for (const key of keys) {
       const value = this.db.getBinaryFast(key);
       if (!value) return false;
+      const stored = value.subarray(0, value.length);
       const end = Math.min(block + count, (Math.floor(at / blocksPerRegion) + 1) * blocksPerRegion);
       for (; at < end; at++) {
-        const data = RegionEntry.dataIn(value.subarray(0, value.length), at % blocksPerRegion);
+        const data = RegionEntry.dataIn(stored, at % blocksPerRegion);
         if (!data) return false;
         this.slots.push(data.slot);
         this.crcs.push(data.crc);
