@@ -7,6 +7,7 @@ import { SingleExportCatalog } from '../backends/single-export.js';
 import { EmbeddedCluster, mirrorLagBytesDefault, mirrorLagBytesMax } from '../cluster/embedded.js';
 import { createLogger, type Logger } from '../log.js';
 import { NbdServer, type ListenAddress } from '../nbd/server.js';
+import { capacityBytesMax } from '../storage/block-census.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { parseHostPort } from './listen.js';
@@ -30,7 +31,7 @@ Options:
   --servers N             server actors, each with one disk (default 4; fixed when DIR is created)
   --default-disk-size SIZE
                           size of the thin disk 'default' made when DIR is new (default 10G)
-  --disk-capacity SIZE    capacity of each server's disk (default 64G; fixed when DIR is created)
+  --disk-capacity SIZE    capacity of each server's disk, 64M to 8191G (default 64G; fixed when DIR is created)
   --mirror-lag SIZE       per mirror pair, bytes of async-protocol writes answered before the
                           second copy has them (default 1M; a multiple of 64K; 0 makes
                           server-async and client-async wait for both copies)
@@ -77,7 +78,9 @@ export async function serve(argv: string[]): Promise<number> {
   const defaultDiskSizeBytes = parseSize('--default-disk-size', values['default-disk-size']!);
   if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0) throw new UsageError(`--default-disk-size: '${values['default-disk-size']}' is not a positive multiple of 4 KiB`);
   const diskCapacityBytes = parseSize('--disk-capacity', values['disk-capacity']!);
-  if (diskCapacityBytes < 64 * 1024 * 1024) throw new UsageError(`--disk-capacity: '${values['disk-capacity']}' is below the 64M minimum`);
+  if (diskCapacityBytes < 64 * 1024 * 1024 || diskCapacityBytes > capacityBytesMax) {
+    throw new UsageError(`--disk-capacity: '${values['disk-capacity']}' is not from the 64M minimum to the ${formatSize(capacityBytesMax)} maximum`);
+  }
   const mirrorLagBytes = values['mirror-lag']!.trim() === '0' ? 0 : parseSize('--mirror-lag', values['mirror-lag']!);
   if (mirrorLagBytes % regionBytes !== 0 || mirrorLagBytes > mirrorLagBytesMax) {
     throw new UsageError(`--mirror-lag: '${values['mirror-lag']}' is not a multiple of 64K from 0 to ${formatSize(mirrorLagBytesMax)}`);

@@ -16,6 +16,12 @@ const pageEntries = 1024;
 const slotHeadroom = 65536;
 
 /**
+ * The largest disk capacity whose slots a region entry can name (32-bit slots): 8191 GiB, a little
+ * under (slotLimitMax - slotHeadroom) / 2 blocks. `whorl serve` refuses more.
+ */
+export const capacityBytesMax = 8191 * 2 ** 30;
+
+/**
  * What a disk holds, found when it opens: one pass over the region entries (128-byte values)
  * counts the blocks and finds the slots in use. A damaged entry, or a block pointing past any slot
  * the file can have, becomes lost.
@@ -23,7 +29,7 @@ const slotHeadroom = 65536;
 export function takeCensus(storage: ActorStorage, blocks: SlotFile, capacityBytes: number): { allocatedBlocks: number; slots: SlotAllocator } {
   const used: number[] = [];
   const slotLimit = 2 * Math.ceil(capacityBytes / blockBytes) + slotHeadroom;
-  if (slotLimit > slotLimitMax) fail(`capacity ${capacityBytes} bytes needs more slots than a region entry can name`);
+  if (capacityBytes > capacityBytesMax || slotLimit > slotLimitMax) fail(`capacity ${capacityBytes} bytes needs more slots than a region entry can name`);
   let allocatedBlocks = 0;
   forEachEntry(storage, (key, value) => {
     const entry = RegionEntry.of(value);
