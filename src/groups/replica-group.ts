@@ -292,13 +292,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
       const partner = server === primary ? secondary : primary;
-      // A mark counts from when its set is sent until its clear is answered (clears of stale marks are durable).
-      const marked = (region: number): boolean => {
-        const id = markId(partner, 'stale', gmap, region);
-        return durableMarks.has(markScope(partner, 'stale'), gmap, region) || markedWithWrites.has(markScope(partner, 'stale'), gmap, region) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
-      };
-      const stale = regions.find(marked);
+      const stale = regions.find((region) => markedStale(partner, gmap, region));
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
+    };
+    /** Whether `server` holds, or may hold, a stale mark for the region: a mark counts from when its set is sent until its clear is answered (clears of stale marks are durable). */
+    const markedStale = (server: number, gmap: number, region: number): boolean => {
+      const id = markId(server, 'stale', gmap, region);
+      return durableMarks.has(markScope(server, 'stale'), gmap, region) || markedWithWrites.has(markScope(server, 'stale'), gmap, region) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
     };
 
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
@@ -549,12 +549,54 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         return context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: both copies (servers ${primary}, ${secondary}) are out with writes not known flushed` } satisfies DiskReply);
       }
       flushBoth(token, (flushedOk) => {
+        const risks = ledger.atRisk(token);
         // Without the primary (its disk holds the busy bits) none can be cleared: the ledger lets
         // go of what this flush covered, and the bits stay until recovery has looked.
         if (!writable(state(primary))) ledger.settle(token);
-        if ([...flushedOk.values()].some((ok) => ok)) return context.reply(request, { ok: true, complete: flushedOk.get(primary) === true });
-        context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})` } satisfies DiskReply);
+        if (![...flushedOk.values()].some((ok) => ok)) {
+          return context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})` } satisfies DiskReply);
+        }
+        markUnflushed(risks, (failure) => context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true }));
       });
+    };
+
+    /**
+     * A FLUSH answered while a copy that acknowledged writes had not flushed them (it was out, its
+     * flush failed, or it restarted since) leaves them durable only on the copy that flushed: a
+     * stale mark there says so before the answer, so that recovery copies that copy over the other
+     * and never the other way (sim --strict-flush client-sync seed 210: the unflushed copy crashed,
+     * then the flushed one went down, and recovery had only a busy bit and two restarted copies).
+     * The FLUSH fails for a region no copy flushed (its writes are durable nowhere), or whose only
+     * flushed copy may lack earlier writes its partner holds (resyncing, restarted, or under the
+     * partner's stale mark): no one copy has all of it, and recovery copies whole regions.
+     */
+    const markUnflushed = (risks: ReturnType<FlushLedger['atRisk']>, then: (failure?: DiskReply) => void): void => {
+      const marks = new Map<string, { server: number; gmap: number; regions: number[] }>();
+      for (const { key, flushed, unflushed } of risks) {
+        const { gmap, region } = parseRegionKey(key);
+        const complete = flushed.filter((server) => !restarted.has(server) && incomplete(server, gmap, [region]) === undefined);
+        if (complete.length === 0) {
+          const why = flushed.length === 0 ? 'no other copy flushed them' : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
+          return then({ ok: false, code: 'WHORL_IO', message: `group ${options.name}: server ${unflushed.join(', ')} did not flush writes to region ${region} of global map ${gmap}, and ${why}` });
+        }
+        for (const server of complete) {
+          const entry = marks.get(`${server}:${gmap}`) ?? { server, gmap, regions: [] };
+          entry.regions.push(region);
+          marks.set(`${server}:${gmap}`, entry);
+        }
+        // Recovery copies the region even if neither copy goes down, and clears the mark.
+        if (!unsettled.has(key)) unsettled.set(key, complete[0]);
+      }
+      if (marks.size === 0) return then();
+      recovery.reconcile();
+      let left = marks.size;
+      let failure: DiskReply | undefined;
+      for (const { server, gmap, regions } of marks.values()) {
+        ensureMarks(server, 'stale', gmap, regions, (ok, reply) => {
+          if (!ok) failure ??= { ok: false, code: 'WHORL_IO', message: `group ${options.name}: server ${server} flushed writes its partner had not, and could not mark them stale: ${reply.ok ? '' : reply.message}` };
+          if (--left === 0) then(failure);
+        });
+      }
     };
 
     /**

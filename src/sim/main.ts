@@ -58,7 +58,7 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * read-any-copy, read-lagging-copy); `--layout chained|server-sync|…|hybrid` the cluster's disk;
  * `--busy-regions-max N` how many regions its replica groups let be written before flushing on their own.
  * `--strict-flush` makes the disk model hold every FLUSH the router answers durable (an NBD client's
- * view), not only those every group's primary flushed. The current code does not pass it (README).
+ * view), not only those every group's primary flushed; CI runs every seed that way.
  * `--trace` prints every delivered message and event to stderr.
  */
 function main(): number {
