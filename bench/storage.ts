@@ -20,7 +20,8 @@ import { arg } from './args.js';
  * `npm run bench -- storage [--writes=N] [--kills=N] [--read-depth=N]`: 4 KiB random writes with a FLUSH every 64
  * and 4 KiB random reads, through a disk actor (worker thread, LMDB keys and a block file) and through raw lmdb-js
  * put/get with the same durability (`flushed` every 64 puts) and the same environment options, in
- * the same run; space amplification; then kill -9 rounds of the crash check.
+ * the same run; the same reads served directly from the disk's files (the front end's path for
+ * small reads, reported beside the goal's); space amplification; then kill -9 rounds of the crash check.
  */
 const flushEvery = 64;
 const blockBytes = 4096;
