@@ -568,7 +568,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * then the flushed one went down, and recovery had only a busy bit and two restarted copies).
      * The FLUSH fails for a region no copy flushed (its writes are durable nowhere), or whose only
      * flushed copy may lack earlier writes its partner holds (resyncing, restarted, or under the
-     * partner's stale mark): no one copy has all of it, and recovery copies whole regions.
+     * partner's stale mark): no one copy has all of it, and recovery copies whole regions. Later
+     * FLUSHes fail too while the ledger holds those writes: the group cannot tell which of them a
+     * client's FLUSH covered (one answered while the FLUSH was in flight was not), so one report
+     * cannot let them go (README, "Writes").
      */
     const markUnflushed = (risks: ReturnType<FlushLedger['atRisk']>, then: (failure?: DiskReply) => void): void => {
       const marks = new Map<string, { server: number; gmap: number; regions: number[] }>();
@@ -576,7 +579,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const { gmap, region } = parseRegionKey(key);
         const complete = flushed.filter((server) => !restarted.has(server) && incomplete(server, gmap, [region]) === undefined);
         if (complete.length === 0) {
-          const why = flushed.length === 0 ? 'no other copy flushed them' : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
+          const why = flushed.length === 0 ? 'no copy did' : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
           return then({ ok: false, code: 'WHORL_IO', message: `group ${options.name}: server ${unflushed.join(', ')} did not flush writes to region ${region} of global map ${gmap}, and ${why}` });
         }
         for (const server of complete) {
