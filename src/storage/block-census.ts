@@ -16,10 +16,10 @@ const pageEntries = 1024;
 const slotHeadroom = 65536;
 
 /**
- * The largest disk capacity whose slots a region entry can name (32-bit slots): 8191 GiB, a little
- * under (slotLimitMax - slotHeadroom) / 2 blocks. `whorl serve` refuses more.
+ * The largest disk capacity, in whole GiB, whose slots a region entry can name (32-bit slots, up to
+ * (slotLimitMax - slotHeadroom) / 2 blocks): 8191 GiB. `whorl serve` refuses more.
  */
-export const capacityBytesMax = 8191 * 2 ** 30;
+export const capacityBytesMax = Math.floor((slotLimitMax - slotHeadroom) / 2 / (2 ** 30 / blockBytes)) * 2 ** 30;
 
 /**
  * What a disk holds, found when it opens: one pass over the region entries (128-byte values)
@@ -29,7 +29,7 @@ export const capacityBytesMax = 8191 * 2 ** 30;
 export function takeCensus(storage: ActorStorage, blocks: SlotFile, capacityBytes: number): { allocatedBlocks: number; slots: SlotAllocator } {
   const used: number[] = [];
   const slotLimit = 2 * Math.ceil(capacityBytes / blockBytes) + slotHeadroom;
-  if (capacityBytes > capacityBytesMax || slotLimit > slotLimitMax) fail(`capacity ${capacityBytes} bytes needs more slots than a region entry can name`);
+  if (capacityBytes > capacityBytesMax) fail(`capacity ${capacityBytes} bytes needs more slots than a region entry can name`);
   let allocatedBlocks = 0;
   forEachEntry(storage, (key, value) => {
     const entry = RegionEntry.of(value);
