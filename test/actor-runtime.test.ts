@@ -13,9 +13,9 @@ const spec = { module: behaviors, export: 'testActor' };
 /** A main-thread actor that forwards requests for the test and resolves with their outcome. */
 function caller(runtime: ActorRuntime) {
   const waiting = new Map<number, (outcome: unknown) => void>();
-  let issue: ((to: string, body: TestMessage, resolve: (outcome: unknown) => void) => void) | undefined;
+  let issue: ((to: string, body: TestMessage, timeoutMs: number, resolve: (outcome: unknown) => void) => void) | undefined;
   runtime.spawnLocal('caller', (context): Actor => {
-    issue = (to, body, resolve) => waiting.set(context.request(address(runtime.node, to), body, 2000), resolve);
+    issue = (to, body, timeoutMs, resolve) => waiting.set(context.request(address(runtime.node, to), body, timeoutMs), resolve);
     return {
       receive(incoming: Incoming<unknown>): void {
         if (incoming.kind === 'reply') waiting.get(incoming.requestId)?.(incoming.body);
@@ -24,7 +24,7 @@ function caller(runtime: ActorRuntime) {
       },
     };
   });
-  return (to: string, body: TestMessage) => new Promise<any>((resolve) => issue!(to, body, resolve));
+  return (to: string, body: TestMessage, timeoutMs = 2000) => new Promise<any>((resolve) => issue!(to, body, timeoutMs, resolve));
 }
 
 test('actors on worker threads answer requests from the main thread; many actors share a thread', async (t) => {
@@ -71,6 +71,22 @@ test('a worker thread that dies is detected and its actors restart on another th
   t.is(after.incarnation, 1);
   t.not(after.threadId, before.threadId);
   t.deepEqual(runtime.threadIds, [2]);
+});
+
+test('a request to an actor whose thread dies fails once the actor runs elsewhere, not at its timeout', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 2, log: silentLogger() });
+  t.teardown(() => runtime.stop());
+  const ask = caller(runtime);
+  await runtime.spawn('mover', spec, 1);
+  t.is((await ask('mover', { op: 'echo', text: 'here' })).text, 'here');
+  const started = Date.now();
+  const unanswered = ask('mover', { op: 'ignore' }, 60_000);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  runtime.killThread(1);
+  t.deepEqual(await unanswered, { code: 'WHORL_STALE_INCARNATION' }, 'not WHORL_TIMEOUT a minute later');
+  t.log(`failed after ${Date.now() - started} ms`);
+  t.is(runtime.threadDeaths, 1);
+  t.is((await ask('mover', { op: 'echo', text: 'moved' })).incarnation, 1);
 });
 
 test('orderly stop lets every worker exit by itself', async (t) => {

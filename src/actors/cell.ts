@@ -33,6 +33,15 @@ export interface CellHost {
   log(cell: ActorCell, event: string, fields: Record<string, unknown>): void;
   releaseHandle(handle: BufferHandle): void;
   viewHandle(handle: BufferHandle): Buffer;
+  /** Optional: the thread a request to `to` goes to now (hosts that place actors on threads). */
+  threadOf?(to: Address): number | undefined;
+}
+
+/** A request sent and not yet answered: its timeout, and where it went (to fail it if its target moves). */
+interface Pending {
+  readonly timer: unknown;
+  readonly to: Address;
+  readonly thread: number | undefined;
 }
 
 /**
@@ -45,7 +54,7 @@ export class ActorCell {
   crashes = 0;
   private actor: Actor;
   private readonly mailbox: Incoming<unknown>[] = [];
-  private readonly pending = new Map<number, unknown>();
+  private readonly pending = new Map<number, Pending>();
   /** Requests handed to the actor and not yet answered, by identity (an actor answers the object it was given). */
   private readonly openRequests = new Set<RequestIncoming<unknown>>();
   private readonly timers = new Map<number, unknown>();
@@ -89,8 +98,9 @@ export class ActorCell {
       case 'reply':
       case 'failure': {
         // Replies to requests that timed out, or to a previous incarnation, are dropped here.
-        if (!this.pending.has(envelope.requestId)) return;
-        this.host.cancelTimer(this.pending.get(envelope.requestId));
+        const pending = this.pending.get(envelope.requestId);
+        if (!pending) return;
+        this.host.cancelTimer(pending.timer);
         this.pending.delete(envelope.requestId);
         if (envelope.kind === 'reply') return this.enqueue({ kind: 'reply', requestId: envelope.requestId, body: envelope.body });
         return this.enqueue({ kind: 'failure', requestId: envelope.requestId, code: envelope.code, reason: envelope.reason });
@@ -110,6 +120,20 @@ export class ActorCell {
       this.restart(false);
     }
     return this.mailbox.length > 0;
+  }
+
+  /**
+   * `actor` (of this node) now runs on `thread`: requests sent to it on another thread will never
+   * be answered (that thread died and the actor was restarted here), so they fail now with
+   * WHORL_STALE_INCARNATION instead of at their timeout.
+   */
+  targetMoved(actor: string, thread: number): void {
+    for (const [requestId, pending] of this.pending) {
+      if (pending.to.actor !== actor || pending.to.node !== this.self.node || pending.thread === thread) continue;
+      this.host.cancelTimer(pending.timer);
+      this.pending.delete(requestId);
+      this.enqueue({ kind: 'failure', requestId, code: 'WHORL_STALE_INCARNATION', reason: `${addressKey(pending.to)} moved from thread ${pending.thread} to ${thread}` });
+    }
   }
 
   /** Restarts with a new incarnation; `killed` also loses unflushed storage (a process death). */
@@ -133,7 +157,7 @@ export class ActorCell {
     for (const incoming of this.openRequests) this.failIncoming(incoming, code, reason);
     this.mailbox.length = 0;
     this.openRequests.clear();
-    for (const handle of this.pending.values()) this.host.cancelTimer(handle);
+    for (const { timer } of this.pending.values()) this.host.cancelTimer(timer);
     this.pending.clear();
     for (const handle of this.timers.values()) this.host.cancelTimer(handle);
     this.timers.clear();
@@ -225,7 +249,7 @@ export class ActorCell {
       if (!this.pending.delete(requestId)) return;
       this.enqueue({ kind: 'failure', requestId, code: 'WHORL_TIMEOUT', reason: `no reply from ${addressKey(to)} in ${timeoutMs} ms` });
     });
-    this.pending.set(requestId, timer);
+    this.pending.set(requestId, { timer, to, thread: this.host.threadOf?.(to) });
     this.host.route(toIncarnation === undefined ? { kind: 'request', from: this.self, to, requestId, body } : { kind: 'request', from: this.self, to, requestId, body, toIncarnation });
     return requestId;
   }

@@ -52,6 +52,7 @@ export class ActorRuntime {
   private readonly retireWaiters = new Map<string, () => void>();
   private nextThread = 0;
   private stopping: Promise<void> | undefined;
+  private deaths = 0;
 
   private constructor(
     readonly node: string,
@@ -121,6 +122,11 @@ export class ActorRuntime {
     this.host.spawn(actor, behavior, new MemoryStorage());
     this.localActors.add(actor);
     this.broadcast({ type: 'place', actor, thread: 0 });
+  }
+
+  /** Worker threads that died (not stopped) since the runtime started: their actors' memory was lost. */
+  get threadDeaths(): number {
+    return this.deaths;
   }
 
   /** Test hook: makes a worker thread die abruptly, as a crash would. */
@@ -209,6 +215,7 @@ export class ActorRuntime {
   private onWorkerExit(thread: number, code: number): void {
     this.workers.delete(thread);
     if (this.stopping) return;
+    this.deaths += 1;
     this.options.log.error({ thread, code }, 'worker thread died; restarting its actors elsewhere');
     if (this.workers.size === 0) this.replaceWorker(thread);
     for (const [actor, placed] of this.placed) {

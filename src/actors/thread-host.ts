@@ -59,6 +59,13 @@ export class ThreadHost implements CellHost {
   place(actor: string, thread: number | undefined): void {
     if (thread === undefined || thread === this.thread) this.placement.delete(actor);
     else this.placement.set(actor, thread);
+    // A retired actor fails what it held itself; one restarted elsewhere (its thread died) cannot.
+    if (thread !== undefined) for (const cell of this.cells.values()) cell.targetMoved(actor, thread);
+  }
+
+  threadOf(to: Address): number | undefined {
+    if (to.node !== this.node) return undefined;
+    return this.cells.has(to.actor) ? this.thread : this.placement.get(to.actor);
   }
 
   /** Stops one actor (what it holds fails WHORL_ACTOR_STOPPED) and closes its storage. */

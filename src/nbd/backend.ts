@@ -46,6 +46,13 @@ export interface Backend {
   cache(offsetBytes: number, lengthBytes: number): Promise<void>;
   /** Extents covering at least the first byte of the range, contiguous from `offsetBytes`. */
   blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
+  /**
+   * Optional: how many times, since the backend started, writes it had answered may have been
+   * lost before a flush made them durable (a whorl worker thread died holding them). Each
+   * connection's FLUSH fails once for every such loss since the connection began, as `fsync`
+   * reports a lost write-back once to each open file.
+   */
+  lostWrites?(): number;
   /** A connection began transmission on this backend / ended it (optional bookkeeping). */
   attach?(): void;
   detach?(): void;

@@ -54,6 +54,7 @@ export class Connection implements HandshakeIO, ReadTarget {
       }
       this.log.info({ export: negotiated.exportName, structured: negotiated.structured }, 'transmission started');
       this.transmission = new Transmission(this.socket, this.queue, negotiated, this.pool, this.log);
+      negotiated.lostWritesReported = negotiated.backend.lostWrites?.() ?? 0;
       negotiated.backend.attach?.();
       void this.finished.then(() => negotiated.backend.detach?.());
       this.transmission.pump();

@@ -2,6 +2,7 @@ import { assert } from '../assert.js';
 import type { BufferPool, Lease } from '../actors/buffer-pool.js';
 import type { Logger } from '../log.js';
 import type { Extent } from './backend.js';
+import { WhorlError } from '../errors.js';
 import { errnoFor } from './errno.js';
 import { extentsPerReplyMax, fitExtents } from './extents.js';
 import type { Negotiated } from './handshake.js';
@@ -37,6 +38,7 @@ export async function execute(
         break;
       case Command.Flush:
         await backend.flush();
+        reportLostWrites(negotiated);
         break;
       case Command.Trim:
         if (lengthBytes > 0) await backend.trim(offsetBytes, lengthBytes, fua);
@@ -97,4 +99,17 @@ function coveredBytes(extents: readonly Extent[]): number {
   let total = 0;
   for (const extent of extents) total += extent.lengthBytes;
   return total;
+}
+
+/**
+ * A FLUSH vouches for every write answered before it: if writes this connection may have seen
+ * answered were lost since its last report, it fails once (EIO), as `fsync` does after a lost
+ * write-back, and the next FLUSH vouches only for what came after.
+ */
+function reportLostWrites(negotiated: Negotiated): void {
+  const lost = negotiated.backend.lostWrites?.() ?? 0;
+  if (lost <= negotiated.lostWritesReported) return;
+  const since = lost - negotiated.lostWritesReported;
+  negotiated.lostWritesReported = lost;
+  throw new WhorlError('WHORL_IO', `writes answered before this FLUSH may have been lost (${since} loss${since === 1 ? '' : 'es'} since this connection's last report)`);
 }

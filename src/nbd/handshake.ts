@@ -31,6 +31,8 @@ export interface Negotiated {
   /** `base:allocation` was selected for this export: BLOCK_STATUS is allowed. */
   readonly baseAllocation: boolean;
   readonly flags: number;
+  /** `backend.lostWrites()` as this connection last reported it (set when transmission starts). */
+  lostWritesReported: number;
 }
 
 class Malformed extends Error {}
@@ -206,6 +208,7 @@ function transmit(name: string, backend: Backend, state: State, flags: number): 
       structured: state.structured,
       baseAllocation: state.structured && state.metaContextExport === name,
       flags,
+      lostWritesReported: 0,
     },
   };
 }

@@ -57,7 +57,7 @@ export class Router {
   private context!: ActorContext;
 
   constructor(
-    runtime: ActorRuntime,
+    private readonly runtime: ActorRuntime,
     private readonly options: RouterOptions,
   ) {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
@@ -189,6 +189,16 @@ export class Router {
     groups.forEach((group, index) => {
       if (replies[index]!.ok && replies[index]!.complete) this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
     });
+  }
+
+  /**
+   * Times answered writes may have been lost unflushed: every worker thread that died took its
+   * replica groups' records of what they answered and its disks' writes not yet handed to LMDB.
+   * The groups and disks restart on another thread and vouch only for what they see; the front
+   * end reports the loss once per connection at its next FLUSH (`lostWrites` in nbd/backend.ts).
+   */
+  lostWrites(): number {
+    return this.runtime.threadDeaths;
   }
 
   /** Asks a server's disk directly (admin statistics, replica comparison in tests). */

@@ -93,6 +93,10 @@ export class VolumeBackend implements Backend {
     await this.router.flush();
   }
 
+  lostWrites(): number {
+    return this.router.lostWrites();
+  }
+
   async trim(offsetBytes: number, lengthBytes: number, fua: boolean): Promise<void> {
     // TRIM is advisory: only whole blocks inside the range are freed.
     const first = Math.ceil(offsetBytes / blockBytes);

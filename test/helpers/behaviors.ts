@@ -6,12 +6,13 @@ export type TestMessage =
   | { op: 'echo'; text: string }
   | { op: 'boom' }
   | { op: 'checksum'; handle: BufferHandle }
-  | { op: 'hold'; handle: BufferHandle };
+  | { op: 'hold'; handle: BufferHandle }
+  | { op: 'ignore' };
 
 /**
  * A worker-side test actor. 'echo' answers with where it runs; 'boom' throws; 'checksum' sums a
  * payload through its shared handle (no bytes in the message) and releases it; 'hold' keeps the
- * handle, adopted, so that the crash that follows returns it to the pool.
+ * handle, adopted, so that the crash that follows returns it to the pool; 'ignore' never answers.
  */
 export function testActor(): Behavior<TestMessage> {
   return (context): Actor<TestMessage> => {
@@ -34,6 +35,8 @@ export function testActor(): Behavior<TestMessage> {
           case 'hold':
             context.adopt(body.handle);
             return context.reply(incoming, { held: true });
+          case 'ignore':
+            return;
         }
       },
     };
