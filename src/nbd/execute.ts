@@ -1,8 +1,8 @@
 import { assert } from '../assert.js';
 import type { BufferPool, Lease } from '../actors/buffer-pool.js';
+import { WhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Extent } from './backend.js';
-import { WhorlError } from '../errors.js';
 import { errnoFor } from './errno.js';
 import { extentsPerReplyMax, fitExtents } from './extents.js';
 import type { Negotiated } from './handshake.js';

@@ -17,7 +17,7 @@ const slackSlotsMin = 4096;
  * frees it when it completes (`settle`).
  */
 export class SlotAllocator {
-  /** Slots [0, end) exist in the file; new slots come from the free list first, then from end. */
+  /** Slots [0, end) exist in the file; new slots come from `free` or from `end` (see `take`). */
   private end = 0;
   private readonly free = new FreeSlots();
   private limbo: number[] = [];
