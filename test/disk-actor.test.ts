@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
 import { CpuJobs } from '../src/actors/cpu-jobs.js';
+import { crc32cEach } from '../src/actors/crc32c.js';
 import { scrubDisk } from '../src/storage/scrub.js';
 import { blockEntry, pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
 
@@ -157,6 +158,25 @@ test('a write or trim carrying stale regions marks them before its data, in the 
   disk = await startDisk({ path: dir });
   t.teardown(() => disk.stop());
   t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [5, 7, 9].map((region) => ({ gmap: 3, region })) });
+});
+
+test('a write carrying its blocks\' checksums stores those, not its own; malformed ones are refused', async (t) => {
+  const disk = await startDisk({ path: temporaryDirectory() });
+  t.teardown(() => disk.stop());
+  const lease = await disk.runtime.pool.lease(2 * 4096);
+  t.teardown(() => disk.runtime.pool.release(lease.handle));
+  lease.bytes.set(pattern(1), 0);
+  lease.bytes.set(pattern(2), 4096);
+  const right = crc32cEach(lease.bytes, 4096);
+  t.deepEqual(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 0, count: 2, handle: lease.handle, fua: false, crcs: right }), { ok: true });
+  t.like((await disk.read(1, 0, 0, 2)).reply, { ok: true }, 'the sender\'s checksums match the data');
+  // A checksum that does not match its data: the disk stored it, so the read says so.
+  t.deepEqual(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 2, count: 2, handle: lease.handle, fua: false, crcs: [right[0]!, right[1]! ^ 1] }), { ok: true });
+  t.like((await disk.read(1, 0, 2, 1)).reply, { ok: true });
+  t.like((await disk.read(1, 0, 3, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 1 block 3 epoch 0 (slot 3)' });
+  t.like(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 8, count: 2, handle: lease.handle, fua: false, crcs: [right[0]!] }), { ok: false, code: 'WHORL_BAD_ARGUMENT', message: `crcs ${right[0]} are not 2 32-bit checksums` });
+  t.like(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 8, count: 2, handle: lease.handle, fua: false, crcs: [right[0]!, 2 ** 32] }), { ok: false, code: 'WHORL_BAD_ARGUMENT' });
+  t.deepEqual((await disk.read(1, 0, 8, 2)).reply, { ok: true, holes: [0, 1] }, 'refused writes changed nothing');
 });
 
 test('malformed requests are refused with the offending value and change nothing', async (t) => {

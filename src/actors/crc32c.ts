@@ -9,3 +9,10 @@ export function crc32c(bytes: Uint8Array, seed = 0): number {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return hardwareCrc32c(buffer, seed);
 }
+
+/** The CRC32C of each `size`-byte piece of `bytes`, as signed 32-bit integers (compact in a message). */
+export function crc32cEach(bytes: Uint8Array, size: number): number[] {
+  const crcs: number[] = [];
+  for (let at = 0; at < bytes.length; at += size) crcs.push(crc32c(bytes.subarray(at, at + size)) | 0);
+  return crcs;
+}

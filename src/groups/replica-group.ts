@@ -1,6 +1,7 @@
 import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
+import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
 import { writable, type ClusterView, type ServerState } from '../control/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
@@ -417,9 +418,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       stale?: readonly number[],
     ): void => {
       const marks = stale ? { stale } : {};
+      // Both copies store the same checksums: computed once here, not once per disk.
+      const crcs = body.op === 'write' && targets.length === 2 ? { crcs: crc32cEach(context.view(body.handle), blockBytes) } : {};
       const disk: DiskWrite =
         body.op === 'write'
-          ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua, ...marks }
+          ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua, ...marks, ...crcs }
           : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua, ...(body.base ? { base: body.base } : {}), ...marks };
       const replies = new Map<number, DiskReply>();
       let answer = early;

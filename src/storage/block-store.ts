@@ -85,9 +85,9 @@ export class BlockStore {
    * Writes `data` (whole blocks) at [block, …) in `epoch`, or, when the blocks it would add do not
    * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing. The data goes to fresh
    * slots (never over a slot an entry points at), then the region entries move to them: one put
-   * per 64 KiB region.
+   * per 64 KiB region. `crcs`, when given, are the blocks' CRC32Cs (signed) computed by the sender.
    */
-  write(gmap: number, epoch: number, block: number, data: Uint8Array): void {
+  write(gmap: number, epoch: number, block: number, data: Uint8Array, crcs?: readonly number[]): void {
     if (data.length === 0 || data.length % blockBytes !== 0) fail(`write of ${data.length} bytes`);
     const count = data.length / blockBytes;
     const pieces = this.piecesOf(gmap, epoch, block, count);
@@ -119,7 +119,7 @@ export class BlockStore {
     for (const { key, entry, first, count: n, at } of pieces) {
       for (let i = 0; i < n; i++) {
         const from = (at + i) * blockBytes;
-        entry.setData(first + i, slots[at + i]!, crc32c(data.subarray(from, from + blockBytes)));
+        entry.setData(first + i, slots[at + i]!, crcs ? crcs[at + i]! >>> 0 : crc32c(data.subarray(from, from + blockBytes)));
       }
       this.storage.put(key, entry.encode());
     }

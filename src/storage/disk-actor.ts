@@ -94,7 +94,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         }
         case 'write':
           if (body.stale) marks.set('stale', body.gmap, body.stale);
-          store.write(body.gmap, body.epoch, body.block, context.view(body.handle));
+          store.write(body.gmap, body.epoch, body.block, context.view(body.handle), body.crcs);
           // Backpressure: past the backlog bound a write waits for its commit instead of piling up
           // uncommitted copies in memory.
           return body.fua || (context.storage.backlog ?? 0) > backlogEntriesMax ? afterFlush(request) : answer(request, { ok: true });

@@ -18,6 +18,7 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
         return `${body.op} of ${body.count} blocks carries ${body.handle.lengthBytes} bytes, not ${body.count * blockBytes}`;
       }
       if ((body.op === 'write' || body.op === 'trim') && body.stale !== undefined && !areRegions(body.stale)) return `stale regions ${String(body.stale)} are not region numbers`;
+      if (body.op === 'write' && body.crcs !== undefined && !areChecksums(body.crcs, body.count)) return `crcs ${String(body.crcs)} are not ${body.count} 32-bit checksums`;
       return undefined;
     }
     case 'lose':
@@ -41,6 +42,10 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     default:
       return undefined;
   }
+}
+
+function areChecksums(crcs: unknown, count: number): boolean {
+  return Array.isArray(crcs) && crcs.length === count && crcs.every((crc) => typeof crc === 'number' && (crc | 0) === crc);
 }
 
 function areRegions(regions: unknown): boolean {

@@ -49,6 +49,11 @@ export type DiskRequest =
       readonly handle: BufferHandle;
       readonly fua: boolean;
       readonly stale?: readonly number[];
+      /**
+       * Each block's CRC32C (as a signed 32-bit integer), when the sender computed them once for
+       * both copies: the disk stores them instead of computing its own.
+       */
+      readonly crcs?: readonly number[];
     }
   | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean; readonly base?: readonly Layer[]; readonly stale?: readonly number[] }
   | { readonly op: 'lose'; readonly gmap: number; readonly epoch: number; readonly block: number }
