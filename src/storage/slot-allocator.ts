@@ -3,10 +3,12 @@ import { FreeSlots } from './free-slots.js';
 
 /**
  * How far past the slots in use the block file may grow to keep a multi-block write's slots in a
- * row: an eighth (and at least 4,096 slots, 16 MiB). Without it, once random writes scatter the
+ * row: a quarter, and at least 4,096 slots (16 MiB). Without it, once random writes scatter the
  * free slots, a sequential rewrite takes them scattered and frees scattered ones, for good.
+ * An eighth ran out within the first pass; a half cost more space for little more speed
+ * (BENCHMARKS.md, "Slots in a row").
  */
-const slack = 1 / 8;
+const slack = 1 / 4;
 const slackSlotsMin = 4096;
 
 /**
