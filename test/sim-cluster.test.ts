@@ -86,6 +86,23 @@ for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', '
   });
 }
 
+// Worker-thread deaths (--thread-deaths): half the server kills also kill the replica group that
+// shares the server's thread in the daemon, and the client's next FLUSH fails once, as the front
+// end's does. Seed 335 found a restarted group copying its restarted primary over the secondary.
+const threadDeathSeeds = [...Array.from({ length: 150 }, (_, i) => i + 1), 335];
+test(`a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-150 and 335`, (t) => {
+  t.timeout(10 * 60_000);
+  let writes = 0;
+  for (const seed of threadDeathSeeds) {
+    const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true });
+    if (result.violation || !result.converged) {
+      return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --thread-deaths --seed ${seed} --trace; ${result.faults})`);
+    }
+    writes += result.writesAcked;
+  }
+  t.true(writes > threadDeathSeeds.length * 100, `${writes} writes acknowledged`);
+});
+
 test('the cluster model catches a router that reads a mirror copy still being written by an answered async write', (t) => {
   t.timeout(10 * 60_000);
   let found: number | undefined;

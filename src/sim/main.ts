@@ -59,6 +59,8 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * `--busy-regions-max N` how many regions its replica groups let be written before flushing on their own.
  * `--strict-flush` makes the disk model hold every FLUSH the router answers durable (an NBD client's
  * view), not only those every group's primary flushed; CI runs every seed that way.
+ * `--thread-deaths` (chained) kills, with half the server kills, the replica group that shares the
+ * server's worker thread in the daemon; the client's next FLUSH fails once, as the front end's does.
  * `--trace` prints every delivered message and event to stderr.
  */
 function main(): number {
@@ -72,6 +74,7 @@ function main(): number {
       layout: { type: 'string', default: 'chained' },
       'busy-regions-max': { type: 'string' },
       'strict-flush': { type: 'boolean', default: false },
+      'thread-deaths': { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
     },
   });
@@ -87,6 +90,7 @@ function main(): number {
     clusterOptions = { busyRegionsMax };
   }
   if (values['strict-flush']) clusterOptions = { ...clusterOptions, strictFlush: true };
+  if (values['thread-deaths']) clusterOptions = { ...clusterOptions, threadDeaths: true };
   const variant = values.variant!;
   const run = scenario[variant];
   if (!run) return usage(`--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`);
@@ -106,7 +110,7 @@ function main(): number {
     const result = run(seed);
     if (result.violation || !result.converged) {
       console.log(describe(result));
-      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}${busy === undefined ? '' : ` --busy-regions-max ${busy}`}${values['strict-flush'] ? ' --strict-flush' : ''}`;
+      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}${busy === undefined ? '' : ` --busy-regions-max ${busy}`}${values['strict-flush'] ? ' --strict-flush' : ''}${values['thread-deaths'] ? ' --thread-deaths' : ''}`;
       console.log(`FAILED at seed ${seed}; replay with: SEED=${seed} npm run sim -- --seed ${seed} ${flags}`);
       return 1;
     }

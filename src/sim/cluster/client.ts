@@ -48,6 +48,8 @@ export interface ClusterClientState {
   differing: number[] | undefined;
   /** Snapshots taken (each compared and checked against its model at the end). */
   snapshots: number;
+  /** Worker-thread deaths so far (`--thread-deaths`): the next FLUSH fails once for them. */
+  threadDeaths: number;
   /** Writes answered while one mirror copy was still being written. */
   earlyAnswers: number;
 }
@@ -77,6 +79,7 @@ export function clusterClient(
     const busy = new Set<number>();
     let seq = 1;
     let flushToken = 1;
+    let threadDeathsReported = 0;
     let disk: VirtualDisk | undefined;
     let flushing: { token: number; left: number; completeGroups: string[]; refused: boolean; covers: Array<Set<number>> } | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
@@ -214,8 +217,13 @@ export function clusterClient(
           if (reply?.ok === true && reply.complete === true) flushing.completeGroups.push(what.group);
           if (reply?.ok !== true) flushing.refused = true;
           if (flushing.left > 0) return;
+          // As the front end's `lostWrites`: a thread died since the last report, and groups that
+          // died with it no longer know what they answered before it. The FLUSH fails (the groups
+          // still hear that it completed, as the router's do).
+          const lost = state.threadDeaths > threadDeathsReported;
+          threadDeathsReported = state.threadDeaths;
           const complete = flushing.completeGroups.length === orderers.length;
-          if (strictFlush ? !flushing.refused : complete) model.flushed(flushing.covers);
+          if (!lost && (strictFlush ? !flushing.refused : complete)) model.flushed(flushing.covers);
           if (!flushing.refused) for (const group of flushing.completeGroups) context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
           flushing = undefined;
           return;

@@ -40,6 +40,12 @@ export interface ClusterSeedOptions {
    * only once every group's primary flushed, as the router's `complete` says).
    */
   readonly strictFlush?: boolean;
+  /**
+   * Some server kills are worker-thread deaths: the replica group whose primary it is dies too (in
+   * the daemon it shares the server's thread), and the client's next FLUSH fails once, as the
+   * front end's does (`lostWrites`). Chained only: the daemon runs mirror groups on the main thread.
+   */
+  readonly threadDeaths?: boolean;
 }
 
 export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained', options: ClusterSeedOptions = {}): ClusterSeedResult {
@@ -68,7 +74,7 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
-  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0, earlyAnswers: 0 };
+  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0, earlyAnswers: 0, threadDeaths: 0 };
   sim.spawn(at('router'), clusterClient(sim.pool, model, state, { blockCount, stripeBytes, servers, layout, strictFlush: options.strictFlush === true }, variant));
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
@@ -83,12 +89,16 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     if (prng.chance(killRate)) {
       const id = prng.int(servers);
       kills += 1;
+      const groups = options.threadDeaths && layout === 'chained' && prng.chance(0.5) ? orderers.filter((orderer) => !orderer.mirror && orderer.primary === id).map((orderer) => orderer.name) : [];
       sim.kill(at(`server-${id}`));
       sim.kill(at(`disk-${id}`));
+      for (const group of groups) sim.kill(at(group));
+      if (groups.length > 0) state.threadDeaths += 1;
       model.crashed();
       sim.scheduler.at(50 + prng.next() * 1000, () => {
         sim.revive(at(`disk-${id}`));
         sim.revive(at(`server-${id}`));
+        for (const group of groups) sim.revive(at(group));
       });
     }
     sim.scheduler.at(faultTickMs, injectFaults);
