@@ -53,6 +53,7 @@ export class ActorRuntime {
   private nextThread = 0;
   private stopping: Promise<void> | undefined;
   private deaths = 0;
+  private readonly deathListeners: Array<(actors: ReadonlySet<string>) => void> = [];
 
   private constructor(
     readonly node: string,
@@ -127,6 +128,11 @@ export class ActorRuntime {
   /** Worker threads that died (not stopped) since the runtime started: their actors' memory was lost. */
   get threadDeaths(): number {
     return this.deaths;
+  }
+
+  /** Calls `listener` with the actors a worker thread held each time one dies (before they restart elsewhere). */
+  onThreadDeath(listener: (actors: ReadonlySet<string>) => void): void {
+    this.deathListeners.push(listener);
   }
 
   /** Test hook: makes a worker thread die abruptly, as a crash would. */
@@ -216,6 +222,8 @@ export class ActorRuntime {
     this.workers.delete(thread);
     if (this.stopping) return;
     this.deaths += 1;
+    const held = new Set([...this.placed].filter(([, placed]) => placed.thread === thread).map(([actor]) => actor));
+    for (const listener of this.deathListeners) listener(held);
     this.options.log.error({ thread, code }, 'worker thread died; restarting its actors elsewhere');
     if (this.workers.size === 0) this.replaceWorker(thread);
     for (const [actor, placed] of this.placed) {

@@ -75,13 +75,14 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const incarnations = new Map<number, number>();
     const restarted = new Set<number>();
     /**
-     * A group that restarted (in the daemon: its worker thread died, and its primary's server and
-     * disk with it) has no incarnations to compare: a copy its first view shows not up is taken to
-     * have restarted, so that recovery copies busy regions from the other (sim --thread-deaths
-     * seed 335: the fresh group copied the restarted primary over the secondary, and a write a
-     * read had seen there was lost).
+     * A group that restarted has no incarnations to compare. In the daemon it shares its primary's
+     * worker thread, so it restarted because that thread died, with the primary's server and disk:
+     * the primary counts as restarted, and recovery copies busy regions from the secondary (sim
+     * --thread-deaths seed 335: the fresh group copied the restarted primary over the secondary,
+     * and a write a read had seen there was lost). A view cannot say which: a restarted control
+     * actor shows every server resyncing.
      */
-    let firstViewAfterRestart = context.incarnation > 0;
+    if (context.incarnation > 0) restarted.add(primary);
     const adopt = (next: ClusterView): void => {
       if (view && next.version <= view.version) return;
       view = next;
@@ -90,10 +91,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const before = incarnations.get(server.id);
         if (before !== undefined && before !== server.incarnation) restarted.add(server.id);
         incarnations.set(server.id, server.incarnation);
-      }
-      if (firstViewAfterRestart) {
-        for (const server of [primary, secondary]) if (next.servers[server]?.state !== 'up') restarted.add(server);
-        firstViewAfterRestart = false;
       }
     };
 

@@ -54,13 +54,22 @@ export class Router {
   private readonly lag = new Lag();
   private readonly disksByName = new Map<string, VirtualDisk>();
   private readonly changeWaiters: Array<() => void> = [];
+  /**
+   * The disks holding writes answered since the last FLUSH began (`disk-0,disk-1`: each key one
+   * set of copies), and those of FLUSHes in flight: a thread death that takes every disk of one
+   * key may have taken those writes (`lostWrites`).
+   */
+  private answered = new Set<string>();
+  private readonly covering = new Set<Set<string>>();
+  private losses = 0;
   private context!: ActorContext;
 
   constructor(
-    private readonly runtime: ActorRuntime,
+    runtime: ActorRuntime,
     private readonly options: RouterOptions,
   ) {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
+    runtime.onThreadDeath((actors) => this.threadDied(actors));
     runtime.spawnLocal('router', (context): Actor => {
       this.context = context;
       return { receive: (incoming) => this.receive(incoming) };
@@ -159,6 +168,8 @@ export class Router {
     const reply = (await this.ask(ordererOf(disk, unit), duplication ? { ...body, duplication } : body, this.options.writeTimeoutMs)) as DiskReply;
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
+    const holders = replicas.filter((server) => !reply.missed?.includes(server) && reply.lagging?.server !== server);
+    this.answered.add(holders.map((server) => `disk-${server}`).join(','));
     this.suspicions.missed(reply.missed);
     if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
   }
@@ -183,22 +194,45 @@ export class Router {
   async flush(): Promise<void> {
     const token = this.nextFlushToken++;
     const groups = this.options.orderers;
-    const replies = (await Promise.all(groups.map((group) => this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
+    const covered = this.answered;
+    this.answered = new Set();
+    this.covering.add(covered);
+    let replies: DiskReply[];
+    try {
+      replies = (await Promise.all(groups.map((group) => this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
+    } finally {
+      this.covering.delete(covered);
+    }
     const refused = replies.find((reply) => !reply.ok);
-    if (refused) throw failure(refused, 'flush failed');
+    if (refused) {
+      // Not known durable: the next FLUSH covers these writes again.
+      for (const key of covered) this.answered.add(key);
+      throw failure(refused, 'flush failed');
+    }
     groups.forEach((group, index) => {
       if (replies[index]!.ok && replies[index]!.complete) this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
     });
   }
 
   /**
-   * Times answered writes may have been lost unflushed: every worker thread that died took its
-   * replica groups' records of what they answered and its disks' writes not yet handed to LMDB.
-   * The groups and disks restart on another thread and vouch only for what they see; the front
-   * end reports the loss once per connection at its next FLUSH (`lostWrites` in nbd/backend.ts).
+   * Times answered writes may have been lost unflushed: a worker thread died holding every disk
+   * that had one (its writes not yet handed to LMDB die with it). A copy on another thread keeps
+   * the write, and recovery copies it back. The front end reports each loss once per connection at
+   * its next FLUSH (`lostWrites` in nbd/backend.ts).
    */
   lostWrites(): number {
-    return this.runtime.threadDeaths;
+    return this.losses;
+  }
+
+  private threadDied(actors: ReadonlySet<string>): void {
+    for (const keys of [this.answered, ...this.covering]) {
+      for (const key of keys) {
+        if (key === '' || key.split(',').every((disk) => actors.has(disk))) {
+          this.losses += 1;
+          return;
+        }
+      }
+    }
   }
 
   /** Asks a server's disk directly (admin statistics, replica comparison in tests). */
