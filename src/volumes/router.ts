@@ -61,6 +61,8 @@ export class Router {
    */
   private answered = new Set<string>();
   private readonly covering = new Set<Set<string>>();
+  /** The actors each worker thread that died held, in order. */
+  private readonly deaths: Array<ReadonlySet<string>> = [];
   private losses = 0;
   private context!: ActorContext;
 
@@ -165,11 +167,14 @@ export class Router {
     const replicas = replicasOf(disk, unit);
     const duplication = this.duplicationOf(disk.disk);
     for (const server of replicas) this.queueDepth[server]! += 1;
+    const deathsBefore = this.deaths.length;
     const reply = (await this.ask(ordererOf(disk, unit), duplication ? { ...body, duplication } : body, this.options.writeTimeoutMs)) as DiskReply;
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
-    const holders = replicas.filter((server) => !reply.missed?.includes(server) && reply.lagging?.server !== server);
-    this.answered.add(holders.map((server) => `disk-${server}`).join(','));
+    const holders = replicas.filter((server) => !reply.missed?.includes(server) && reply.lagging?.server !== server).map((server) => `disk-${server}`);
+    // An answer that crossed the death of the thread holding every copy: lost as it arrived.
+    if (this.deaths.slice(deathsBefore).some((dead) => holders.every((holder) => dead.has(holder)))) this.losses += 1;
+    this.answered.add(holders.join(','));
     this.suspicions.missed(reply.missed);
     if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
   }
@@ -225,6 +230,7 @@ export class Router {
   }
 
   private threadDied(actors: ReadonlySet<string>): void {
+    this.deaths.push(actors);
     for (const keys of [this.answered, ...this.covering]) {
       for (const key of keys) {
         if (key === '' || key.split(',').every((disk) => actors.has(disk))) {
