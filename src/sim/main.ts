@@ -61,6 +61,8 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
  * view), not only those every group's primary flushed; CI runs every seed that way.
  * `--thread-deaths` (chained) kills, with half the server kills, the replica group that shares the
  * server's worker thread in the daemon; the client's next FLUSH fails once, as the front end's does.
+ * `--whole-threads` makes each such death take a whole thread of the daemon's placement: two
+ * servers, their groups, and (on the first thread) the control actor.
  * `--trace` prints every delivered message and event to stderr.
  */
 function main(): number {
@@ -75,6 +77,7 @@ function main(): number {
       'busy-regions-max': { type: 'string' },
       'strict-flush': { type: 'boolean', default: false },
       'thread-deaths': { type: 'boolean', default: false },
+      'whole-threads': { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
     },
   });
@@ -91,6 +94,7 @@ function main(): number {
   }
   if (values['strict-flush']) clusterOptions = { ...clusterOptions, strictFlush: true };
   if (values['thread-deaths']) clusterOptions = { ...clusterOptions, threadDeaths: true };
+  if (values['whole-threads']) clusterOptions = { ...clusterOptions, threadDeaths: true, wholeThreads: true };
   const variant = values.variant!;
   const run = scenario[variant];
   if (!run) return usage(`--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`);
@@ -110,7 +114,7 @@ function main(): number {
     const result = run(seed);
     if (result.violation || !result.converged) {
       console.log(describe(result));
-      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}${busy === undefined ? '' : ` --busy-regions-max ${busy}`}${values['strict-flush'] ? ' --strict-flush' : ''}${values['thread-deaths'] ? ' --thread-deaths' : ''}`;
+      const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}${busy === undefined ? '' : ` --busy-regions-max ${busy}`}${values['strict-flush'] ? ' --strict-flush' : ''}${values['thread-deaths'] ? ' --thread-deaths' : ''}${values['whole-threads'] ? ' --whole-threads' : ''}`;
       console.log(`FAILED at seed ${seed}; replay with: SEED=${seed} npm run sim -- --seed ${seed} ${flags}`);
       return 1;
     }

@@ -46,6 +46,11 @@ export interface ClusterSeedOptions {
    * front end's does (`lostWrites`). Chained only: the daemon runs mirror groups on the main thread.
    */
   readonly threadDeaths?: boolean;
+  /**
+   * With `threadDeaths`: a death takes a whole worker thread of the daemon's placement (2 threads:
+   * servers of one parity, their groups, and on the first thread the control actor).
+   */
+  readonly wholeThreads?: boolean;
 }
 
 export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained', options: ClusterSeedOptions = {}): ClusterSeedResult {
@@ -89,15 +94,22 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
     if (prng.chance(killRate)) {
       const id = prng.int(servers);
       kills += 1;
-      const groups = options.threadDeaths && layout === 'chained' && prng.chance(0.5) ? orderers.filter((orderer) => !orderer.mirror && orderer.primary === id).map((orderer) => orderer.name) : [];
-      sim.kill(at(`server-${id}`));
-      sim.kill(at(`disk-${id}`));
+      const threadDeath = options.threadDeaths === true && layout === 'chained' && prng.chance(0.5);
+      const ids = threadDeath && options.wholeThreads ? [id % 2, (id % 2) + 2] : [id];
+      const groups = threadDeath ? orderers.filter((orderer) => !orderer.mirror && ids.includes(orderer.primary)).map((orderer) => orderer.name) : [];
+      if (threadDeath && options.wholeThreads && id % 2 === 0) groups.push('control');
+      for (const one of ids) {
+        sim.kill(at(`server-${one}`));
+        sim.kill(at(`disk-${one}`));
+      }
       for (const group of groups) sim.kill(at(group));
       if (groups.length > 0) state.threadDeaths += 1;
       model.crashed();
       sim.scheduler.at(50 + prng.next() * 1000, () => {
-        sim.revive(at(`disk-${id}`));
-        sim.revive(at(`server-${id}`));
+        for (const one of ids) {
+          sim.revive(at(`disk-${one}`));
+          sim.revive(at(`server-${one}`));
+        }
         for (const group of groups) sim.revive(at(group));
       });
     }
