@@ -39,10 +39,10 @@ test('with no run free, the request takes the first free slots from the cursor, 
 
 test('a request for a run gets all of it or nothing, even when fewer slots are free than asked for', (t) => {
   const free = freed(...range(0, 5));
-  t.deepEqual(free.take(8, true), []);
-  t.deepEqual(free.take(6, true), []);
+  t.deepEqual(free.takeRun(8), []);
+  t.deepEqual(free.takeRun(6), []);
   t.is(free.size, 5);
-  t.deepEqual(free.take(5, true), range(0, 5));
+  t.deepEqual(free.takeRun(5), range(0, 5));
 });
 
 test('slots are handed out next-fit: the search resumes after the last slots taken, and wraps', (t) => {

@@ -25,20 +25,31 @@ export class FreeSlots {
 
   /**
    * Up to `count` free slots, removed, ascending: a run of `count` if one is near the cursor,
-   * else (unless `runOnly`) the first free slots from the cursor on, consecutive where they happen
-   * to be. With `runOnly` and no run, nothing.
+   * else the first free slots from the cursor on (`takeScattered`).
    */
-  take(count: number, runOnly = false): number[] {
-    if (runOnly && count > this.size) return [];
-    if (count > this.size) count = this.size;
-    if (count === 0) return [];
-    const run = count > 1 ? this.findRun(count) : -1;
-    if (run < 0 && runOnly) return [];
-    const taken = run >= 0 ? Array.from({ length: count }, (_, i) => run + i) : this.gather(count);
+  take(count: number): number[] {
+    const run = count > 1 ? this.takeRun(count) : [];
+    return run.length > 0 ? run : this.takeScattered(count);
+  }
+
+  /** `count` free slots in a row near the cursor, removed, or none. */
+  takeRun(count: number): number[] {
+    const first = count <= this.size ? this.findRun(count) : -1;
+    return first < 0 ? [] : this.remove(Array.from({ length: count }, (_, i) => first + i));
+  }
+
+  /** Up to `count` free slots, removed, ascending: the first from the cursor on, consecutive where they happen to be. */
+  takeScattered(count: number): number[] {
+    // The cursor follows the order they were found in (past a wrap, the low ones); then ascending.
+    return this.remove(this.gather(Math.min(count, this.size))).sort((a, b) => a - b);
+  }
+
+  private remove(taken: number[]): number[] {
+    if (taken.length === 0) return taken;
     for (const slot of taken) this.words[slot >>> 5]! &= ~(1 << (slot & 31));
-    this.size -= count;
+    this.size -= taken.length;
     this.cursor = taken[taken.length - 1]! + 1;
-    return taken.sort((a, b) => a - b);
+    return taken;
   }
 
   private grow(word: number): void {

@@ -57,15 +57,16 @@ export class SlotAllocator {
    */
   take(count: number): number[] {
     if (count > 1) {
-      const run = this.free.take(count, true);
-      if (run.length === count) return run;
+      const run = this.free.takeRun(count);
+      if (run.length > 0) return run;
       const inUse = this.end - this.free.size - this.limbo.length;
       if (this.end + count <= Math.min(this.limit, inUse + Math.max(slackSlotsMin, Math.floor(inUse * slack)))) return this.append(count, []);
     }
     if (this.end + count - Math.min(count, this.free.size) > this.limit) {
       throw new WhorlError('WHORL_NO_SPACE', `block file full: ${this.end} slots, ${this.limbo.length} of them waiting for a flush to be reused`);
     }
-    return this.append(count, this.free.take(count));
+    // A run was looked for above: what is free is scattered.
+    return this.append(count, this.free.takeScattered(count));
   }
 
   private append(count: number, taken: number[]): number[] {

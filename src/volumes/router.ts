@@ -173,7 +173,7 @@ export class Router {
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
     const holders = replicas.filter((server) => !reply.missed?.includes(server) && reply.lagging?.server !== server).map((server) => `disk-${server}`);
     // An answer that crossed the death of the thread holding every copy: lost as it arrived.
-    if (this.deaths.slice(deathsBefore).some((dead) => holders.every((holder) => dead.has(holder)))) this.losses += 1;
+    if (this.deaths.length > deathsBefore && this.deaths.slice(deathsBefore).some((dead) => holders.every((holder) => dead.has(holder)))) this.losses += 1;
     this.answered.add(holders.join(','));
     this.suspicions.missed(reply.missed);
     if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
