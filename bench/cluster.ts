@@ -60,8 +60,8 @@ export function cli(dataDir: string, args: string[]): Promise<string> {
   });
 }
 
-export async function startWhorl(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+export async function startWhorl(dataDir: string, port: number, extra: readonly string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn', ...extra], { stdio: 'ignore' });
   await waitForPort(port);
   return child;
 }
@@ -90,7 +90,10 @@ function rssMiB(pid: number): { rss: number; peak: number; anon: number; file: n
 export async function benchCluster(args: string[]): Promise<void> {
   const runtimeS = Number(arg(args, 'runtime', '10'));
   const rounds = Number(arg(args, 'rounds', '1'));
-  console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk`);
+  // The daemon's worker threads (`whorl serve --threads`); its default when not given.
+  const threads = arg(args, 'threads', '');
+  const serveArgs = threads ? ['--threads', threads] : [];
+  console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk${threads ? `, whorl serve --threads ${threads}` : ''}`);
   let port = 20000 + Math.floor(Math.random() * 20000);
   const best = new Map<string, number>();
   const record = (key: string, value: number): void => {
@@ -117,7 +120,7 @@ export async function benchCluster(args: string[]): Promise<void> {
 
       const dataDir = path.join(work, 'whorl');
       port += 1;
-      const whorl = await startWhorl(dataDir, port);
+      const whorl = await startWhorl(dataDir, port, serveArgs);
       await cli(dataDir, ['disk', 'create', 'striped', '--size', diskSize, '--replicas', '1']);
       for (const disk of ['default', 'striped']) {
         await fio(port, disk, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
@@ -140,7 +143,7 @@ export async function benchCluster(args: string[]): Promise<void> {
 
       // RSS with a 1 TiB thin disk and 16 connections.
       port += 1;
-      const again = await startWhorl(dataDir, port);
+      const again = await startWhorl(dataDir, port, serveArgs);
       await cli(dataDir, ['disk', 'create', 'huge', '--size', '1T']);
       await fio(port, 'huge', { name: 'rss', rw: 'randwrite', bs: '4k', iodepth: 4 }, Math.min(runtimeS, 10), ['--numjobs=16', '--size=1T']);
       const memory = rssMiB(again.pid!);

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
@@ -19,6 +20,8 @@ const badArguments: Array<[string[], RegExp]> = [
   [['--backend', 'floppy'], /--backend: 'floppy' is not one of cluster, memory/],
   [['--log-level', 'loud'], /--log-level: 'loud'/],
   [['--servers', 'four'], /--servers: 'four' is not a whole number/],
+  [['--threads', '0'], /--threads: '0' is not a whole number from 1 to 64/],
+  [['--threads', 'two'], /--threads: 'two' is not a whole number from 1 to 64/],
   [['--default-disk-size', '10Q'], /--default-disk-size: '10Q' is not a size/],
   [['--disk-capacity', '1M'], /--disk-capacity: '1M' is not from the 64M minimum to the 8191G maximum/],
   [['--disk-capacity', '8T'], /--disk-capacity: '8T' is not from the 64M minimum to the 8191G maximum/],
@@ -113,6 +116,32 @@ test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its sha
   t.regex(daemon.logs(), /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/);
   const listed = await runOk(process.execPath, [whorlBin, 'disk', 'list', '--data-dir', dataDir]);
   t.regex(listed.stdout, /default .* chained/);
+});
+
+test('whorl serve --threads N runs the actors on N worker threads, and one thread serves a replicated disk', async (t) => {
+  t.timeout(90_000);
+  const osThreads = (pid: number): number => fs.readdirSync(`/proc/${pid}/task`).length;
+  const started: number[] = [];
+  for (const threads of [1, 3]) {
+    const dataDir = scratchDirectory(`whorl-serve-threads-${threads}-`);
+    const daemon = await startDaemon(['--data-dir', dataDir, '--threads', String(threads), '--default-disk-size', '64M', '--disk-capacity', '64M'], 30_000);
+    t.teardown(() => daemon.child.kill('SIGKILL'));
+    started.push(osThreads(daemon.child.pid!));
+    if (threads === 1) {
+      const data = crypto.randomBytes(8 * 1024 * 1024);
+      const file = `${dataDir}-in.bin`;
+      fs.writeFileSync(file, data);
+      t.teardown(() => fs.rmSync(file, { force: true }));
+      const uri = `nbd://127.0.0.1:${daemon.port}/default`;
+      await runOk('nbdcopy', [file, uri]);
+      const readBack = await runOk('bash', ['-c', `nbdcopy ${uri} - | head -c ${data.length} | sha256sum`]);
+      t.is(readBack.stdout.split(' ')[0], crypto.createHash('sha256').update(data).digest('hex'));
+    }
+    daemon.child.kill('SIGTERM');
+    t.is((await daemon.exited).code, 0);
+  }
+  // Everything else (V8's helpers, libuv's pool, lmdb-js's writers) is the same in both.
+  t.is(started[1]! - started[0]!, 2, `OS threads: ${started.join(' with --threads 1, ')} with --threads 3`);
 });
 
 test('the whorl executable and npm start run the daemon with its V8 flags (a bounded young generation)', async (t) => {

@@ -31,6 +31,8 @@ Options:
   --servers N             server actors, each with one disk (default 4; fixed when DIR is created)
   --default-disk-size SIZE
                           size of the thin disk 'default' made when DIR is new (default 10G)
+  --threads N             worker threads for the server, disk and replica-group actors, 1 to 64
+                          (default 2; see BENCHMARKS.md for what 1 and 2 cost on 2 cores)
   --disk-capacity SIZE    capacity of each server's disk, 64M to 8191G (default 64G; fixed when DIR is created)
   --mirror-lag SIZE       per mirror pair, bytes of async-protocol writes answered before the
                           second copy has them (default 1M; a multiple of 64K; 0 makes
@@ -56,6 +58,7 @@ export async function serve(argv: string[]): Promise<number> {
       'nbd-socket': { type: 'string' },
       backend: { type: 'string', default: 'cluster' },
       servers: { type: 'string', default: '4' },
+      threads: { type: 'string', default: '2' },
       'default-disk-size': { type: 'string', default: '10G' },
       'disk-capacity': { type: 'string', default: '64G' },
       'mirror-lag': { type: 'string', default: formatSize(mirrorLagBytesDefault) },
@@ -74,6 +77,8 @@ export async function serve(argv: string[]): Promise<number> {
   if (values.backend !== 'memory' && values.backend !== 'cluster') throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
   const servers = Number(values.servers);
   if (!/^\d+$/.test(values.servers!) || servers < 1 || servers > 64) throw new UsageError(`--servers: '${values.servers}' is not a whole number from 1 to 64`);
+  const threads = Number(values.threads);
+  if (!/^\d+$/.test(values.threads!) || threads < 1 || threads > 64) throw new UsageError(`--threads: '${values.threads}' is not a whole number from 1 to 64`);
   const memorySizeBytes = parseSize('--size', values.size!);
   const defaultDiskSizeBytes = parseSize('--default-disk-size', values['default-disk-size']!);
   if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0) throw new UsageError(`--default-disk-size: '${values['default-disk-size']}' is not a positive multiple of 4 KiB`);
@@ -94,9 +99,10 @@ export async function serve(argv: string[]): Promise<number> {
     const pool = new BufferPool();
     const server = new NbdServer(new SingleExportCatalog('default', new MemoryBackend(memorySizeBytes)), pool, log);
     await listenAll(server, addresses, log);
+    const stopping = stopOnSignal();
     log.warn({ size: formatSize(memorySizeBytes) }, "serving the memory backend as export 'default': data is lost when whorl exits");
     notifyReady(log);
-    await stopOnSignal();
+    await stopping;
     log.info('stopping: answering requests in flight');
     await server.close();
     log.info({ leasedBuffers: pool.leased }, 'stopped');
@@ -104,16 +110,19 @@ export async function serve(argv: string[]): Promise<number> {
   }
 
   const dataDir = path.resolve(values['data-dir']!);
-  log.info({ dataDir, servers }, 'starting the cluster');
-  const cluster = await EmbeddedCluster.start({ dataDir, servers, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas: servers >= 2 ? 2 : 1, mirrorLagBytes, log, logLevel: level });
+  log.info({ dataDir, servers, threads }, 'starting the cluster');
+  const cluster = await EmbeddedCluster.start({ dataDir, servers, threads, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas: servers >= 2 ? 2 : 1, mirrorLagBytes, log, logLevel: level });
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
   const server = new NbdServer(catalog, cluster.runtime.pool, log);
   const admin = new AdminServer(cluster, catalog, log);
   await admin.listen(path.join(dataDir, 'admin.sock'));
   await listenAll(server, addresses, log);
+  // Handlers first: a SIGTERM sent on reading "serving" (systemd, a test) must find them in place,
+  // or the default action kills whorl without the graceful stop.
+  const stopping = stopOnSignal();
   log.info({ disks: cluster.view?.disks.map((disk) => disk.name), admin: path.join(dataDir, 'admin.sock') }, 'serving');
   notifyReady(log);
-  await stopOnSignal();
+  await stopping;
   log.info('stopping: answering requests in flight');
   admin.close();
   await server.close();
