@@ -107,6 +107,8 @@ export interface ServerInfo {
   readonly capacityBytes: number | null;
   readonly resyncBytesLeft: number;
   readonly resyncEtaSeconds: number | null;
+  /** Stopped: the groups whose other copy lacks none of its writes (no stale mark in their regions). */
+  readonly cleanFor: readonly string[];
 }
 
 export const adminLineBytesMax = 64 * 1024;

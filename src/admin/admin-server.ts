@@ -209,6 +209,7 @@ export class AdminServer {
           capacityBytes: stats?.ok ? (stats.capacityBytes ?? null) : null,
           resyncBytesLeft: server.resyncBytesLeft,
           resyncEtaSeconds: server.resyncBytesLeft > 0 && server.resyncBytesPerSecond > 0 ? Math.ceil(server.resyncBytesLeft / server.resyncBytesPerSecond) : null,
+          cleanFor: server.cleanFor ?? [],
         };
       }),
     );

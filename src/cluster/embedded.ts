@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ActorRuntime } from '../actors/runtime.js';
 import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
-import type { ClusterView } from '../control/catalog.js';
+import { liveGmaps, type ClusterView } from '../control/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
@@ -10,7 +10,7 @@ import { spawnDisk } from '../storage/spawn-disk.js';
 import { Router } from '../volumes/router.js';
 import { DirectReads } from '../volumes/direct-reads.js';
 import { CommitTable } from '../storage/commit-table.js';
-import { orderersOf, stripeBytesDefault } from '../volumes/layout.js';
+import { ordererOf, orderersHolding, orderersOf, stripeBytesDefault, unitOfRegion } from '../volumes/layout.js';
 import { replicaGroup, type GroupOptions } from '../groups/replica-group.js';
 import type { Behavior } from '../actors/actor.js';
 import { loadClusterConfig, type ClusterConfig } from './cluster-config.js';
@@ -62,6 +62,9 @@ const requestTimeoutMs = 12_000;
  * The mirror groups (one per possible CEFT mirror pair) live with the router on the main thread:
  * the front end is the "client" that duplicates client-driven writes.
  */
+/** How long start-up waits for resyncing servers when a server stopped unclean may be what they wait for. */
+const unknownWaitMs = 5_000;
+
 export class EmbeddedCluster {
   /** Per mirror pair, the bytes its async writes may lag by: as configured, or its share of the total. */
   readonly mirrorLagBytes: number;
@@ -122,10 +125,22 @@ export class EmbeddedCluster {
   /** Takes a server out (operator maintenance, or a failure in tests): its disk closes cleanly. */
   async stopServer(id: number): Promise<void> {
     this.checkServer(id);
+    // Stopped already: its disk is closed, and what was found then (clean or not) stands.
+    if (!this.runtime.where(`server-${id}`) && this.view?.servers[id]?.state === 'stopped') return;
     const reply = await this.router.control({ op: 'setStopped', server: id, stopped: true });
     if (!reply.ok) throw new WhorlError(reply.code, reply.message);
     this.direct.close(id);
     await this.runtime.retire(`server-${id}`);
+    // With its server actor gone no write reaches the disk. A group with no stale mark in its
+    // regions there has another copy lacking none of its writes: after a restart (of the daemon or
+    // of the group) its recovery can call that copy complete without these marks, which a stopped
+    // disk cannot list.
+    const marks = this.runtime.where(`disk-${id}`) ? await this.router.diskActor(id, { op: 'listMarks', kind: 'stale' }) : undefined;
+    if (marks?.ok) {
+      const cleanFor = groupsWithoutMarks(this.router.view, id, this.servers, marks.marks ?? []);
+      const recorded = await this.router.control({ op: 'setStopped', server: id, stopped: true, cleanFor });
+      if (!recorded.ok) throw new WhorlError(recorded.code, recorded.message);
+    }
     await this.runtime.retire(`disk-${id}`);
   }
 
@@ -206,11 +221,36 @@ export class EmbeddedCluster {
   private async waitUntilServing(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const states = this.router.view?.servers.map((server) => server.state) ?? [];
+      const servers = this.router.view?.servers ?? [];
+      const states = servers.map((server) => server.state);
       if (states.length === this.servers && states.every((state) => state === 'up' || state === 'stopped')) return;
+      // A server stopped while it held writes its partners lack (stale marks) keeps them resyncing
+      // until it is started: serve the rest rather than wait for the operator.
+      const unknown = servers.filter((server) => server.state === 'stopped' && orderersHolding(server.id, this.servers).some((group) => !server.cleanFor?.includes(group))).map((server) => server.id);
+      const waiting = servers.filter((server) => server.state !== 'up' && server.state !== 'stopped').map((server) => server.id);
+      if (states.length === this.servers && unknown.length > 0 && waiting.every((id) => servers[id]!.state === 'resyncing') && Date.now() > deadline - timeoutMs + unknownWaitMs) {
+        this.options.log.warn({ resyncing: waiting, stopped: unknown }, `servers ${waiting.join(', ')} stay resyncing until server ${unknown.join(', ')} starts: it was stopped holding writes they may lack ('whorl server start ID')`);
+        return;
+      }
       if (Date.now() > deadline) throw new WhorlError('WHORL_TIMEOUT', `servers not up after ${timeoutMs} ms: ${states.join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 }
 
+/**
+ * The groups holding copies on `server` none of whose regions has a stale mark in `marks`. Marks
+ * in a global map no disk reads any more are left out, as recovery leaves them (recovery.ts).
+ */
+function groupsWithoutMarks(view: ClusterView | undefined, server: number, servers: number, marks: ReadonlyArray<{ gmap: number; region: number }>): string[] {
+  const holding = orderersHolding(server, servers);
+  if (!view) return [];
+  const gmaps = liveGmaps(view.disks);
+  const marked = new Set<string>();
+  for (const { gmap, region } of marks) {
+    const entry = gmaps.get(gmap);
+    if (!entry) continue;
+    marked.add(ordererOf(entry.layout, unitOfRegion(entry.layout, region)));
+  }
+  return holding.filter((group) => !marked.has(group));
+}

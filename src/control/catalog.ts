@@ -132,6 +132,8 @@ export interface ServerStatus {
   /** Bytes the replica groups still have to copy to this server, and their copy rate. */
   readonly resyncBytesLeft: number;
   readonly resyncBytesPerSecond: number;
+  /** Stopped: the groups whose other copy lacks none of its writes (`setStopped` with `cleanFor`). */
+  readonly cleanFor?: readonly string[];
 }
 
 /** What the control actor pushes to the router and the replica groups whenever it changes. */

@@ -25,6 +25,8 @@ const recoverRepeatMs = 1000;
 
 interface Server {
   state: ServerState;
+  /** Stopped: the groups whose other copy lacks none of its writes (`setStopped` with `cleanFor`). */
+  cleanFor: readonly string[];
   incarnation: number;
   lastSeenMs: number;
   /** The recovery round in progress and the groups that have not finished it. */
@@ -51,6 +53,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const stopped = store.stoppedServers();
     const servers: Server[] = Array.from({ length: options.servers }, (_, id) => ({
       state: stopped.has(id) ? 'stopped' : 'down',
+      cleanFor: stopped.get(id) ?? [],
       incarnation: -1,
       lastSeenMs: 0,
       round: 0,
@@ -97,7 +100,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           bytesLeft += progress.bytesLeft;
           bytesPerSecond += progress.bytesPerSecond;
         }
-        return { id, state: server.state, incarnation: server.incarnation, resyncBytesLeft: bytesLeft, resyncBytesPerSecond: bytesPerSecond };
+        return { id, state: server.state, incarnation: server.incarnation, resyncBytesLeft: bytesLeft, resyncBytesPerSecond: bytesPerSecond, ...(server.state === 'stopped' && server.cleanFor.length > 0 ? { cleanFor: server.cleanFor } : {}) };
       }),
     });
     const publish = (): void => {
@@ -231,9 +234,15 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           if (!Number.isInteger(body.server) || body.server < 0 || body.server >= options.servers) {
             throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${body.server} (servers are 0 to ${options.servers - 1})`);
           }
-          store.setStopped(body.server, body.stopped);
+          const cleanFor = body.stopped ? [...(body.cleanFor ?? [])] : [];
+          store.setStopped(body.server, body.stopped, cleanFor);
           return durably(() => {
+            const server = servers[body.server]!;
+            const cleaned = cleanFor.length > 0;
+            server.cleanFor = cleanFor;
             setState(body.server, body.stopped ? 'stopped' : 'down', body.stopped ? 'operator stop' : 'operator start');
+            // Already stopped, now known clean: the groups waiting on its marks may finish.
+            if (cleaned && server.state === 'stopped') publish();
             answer(request);
           });
         }

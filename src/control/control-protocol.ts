@@ -50,7 +50,12 @@ export type ControlRequest =
   | { readonly op: 'sync' }
   /** An orderly stop: no write will use a reserved epoch any more (epoch-reservations.ts). */
   | { readonly op: 'release' }
-  | { readonly op: 'setStopped'; readonly server: number; readonly stopped: boolean }
+  /**
+   * `cleanFor` (with `stopped`): the server's actor is gone, and its disk holds no stale mark in
+   * these groups' regions: their other copy lacks none of its writes, and their recovery need not
+   * read its marks (which a stopped disk cannot list) to call that copy complete.
+   */
+  | { readonly op: 'setStopped'; readonly server: number; readonly stopped: boolean; readonly cleanFor?: readonly string[] }
   | { readonly op: 'heartbeat'; readonly server: number; readonly incarnation: number }
   | { readonly op: 'suspect'; readonly server: number; readonly why: string }
   | { readonly op: 'recovered'; readonly group: string; readonly server: number; readonly round: number }

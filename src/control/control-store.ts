@@ -9,7 +9,10 @@ import type { VirtualDisk } from './catalog.js';
  *   |--------------------|--------------------------------------------------|
  *   | vdir:<name>        | JSON VirtualDisk (catalog.ts)                    |
  *   | gmap:next          | JSON number: the next global map id to hand out  |
- *   | stopped:<server>   | empty: the operator took this server out         |
+ *   | stopped:<server>   | the operator took this server out: empty, or     |
+ *   |                    | JSON {"cleanFor":[group...]}: the groups whose   |
+ *   |                    | regions had no stale mark on its disk once no    |
+ *   |                    | write could reach it (their other copy is whole) |
  */
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -38,12 +41,19 @@ export class ControlStore {
     return gmap;
   }
 
-  stoppedServers(): Set<number> {
-    return new Set(this.storage.keys('stopped:', 'stopped;').map((key) => Number(key.slice('stopped:'.length))));
+  /** Stopped servers, each with the groups it stopped clean for (see `setStopped`). */
+  stoppedServers(): Map<number, string[]> {
+    return new Map(
+      this.storage.range('stopped:', 'stopped;').map(([key, value]): [number, string[]] => [
+        Number(key.slice('stopped:'.length)),
+        value.length > 0 ? ((JSON.parse(decoder.decode(value)) as { cleanFor?: string[] }).cleanFor ?? []) : [],
+      ]),
+    );
   }
 
-  setStopped(server: number, stopped: boolean): void {
-    if (stopped) this.storage.put(`stopped:${server}`, new Uint8Array(0));
+  /** `cleanFor`: groups whose regions had no stale mark on the server's disk once no write could reach it. */
+  setStopped(server: number, stopped: boolean, cleanFor: readonly string[] = []): void {
+    if (stopped) this.storage.put(`stopped:${server}`, cleanFor.length > 0 ? encoder.encode(JSON.stringify({ cleanFor })) : new Uint8Array(0));
     else this.storage.delete(`stopped:${server}`);
   }
 }

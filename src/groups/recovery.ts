@@ -218,9 +218,12 @@ export class Recovery {
         // Not yet, and the round stays (with a newer view fetched), when: the server is suspected
         // (it may have missed writes since the marks were listed); the pass's view showed it down
         // (it was skipped as a copy target); or that view showed its partner down (the partner's
-        // stale marks, which say what this copy lacks, went unread).
+        // stale marks, which say what this copy lacks, went unread) — unless the partner was
+        // stopped clean for this group: no write reaches it, and it held no stale mark in this
+        // group's regions once none could.
         const partner = server === this.deps.primary ? this.deps.secondary : this.deps.primary;
-        if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state) || !writable(view.servers[partner]?.state)) {
+        const partnerKnown = writable(view.servers[partner]?.state) || (view.servers[partner]?.cleanFor ?? []).includes(this.deps.group);
+        if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state) || !partnerKnown) {
           lagging = true;
           continue;
         }

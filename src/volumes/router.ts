@@ -241,6 +241,11 @@ export class Router {
     }
   }
 
+  /** Asks a server's disk actor itself, not through its server actor (which may be gone). */
+  async diskActor(server: number, body: DiskRequest, timeoutMs = 10_000): Promise<DiskReply> {
+    return (await this.ask(`disk-${server}`, body, timeoutMs)) as DiskReply;
+  }
+
   /** Asks a server's disk directly (admin statistics, replica comparison in tests). */
   async server(server: number, body: unknown, timeoutMs = 10_000): Promise<DiskReply> {
     return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
