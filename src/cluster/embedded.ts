@@ -54,6 +54,8 @@ const heartbeatMs = 200;
 const heartbeatTimeoutMs = 1500;
 const diskTimeoutMs = 10_000;
 const requestTimeoutMs = 12_000;
+/** How long start-up waits for resyncing servers when a server stopped unclean may be what they wait for. */
+const unknownWaitMs = 5_000;
 
 /**
  * The embedded default: a whole cluster in one process. A control actor (its LMDB under
@@ -62,9 +64,6 @@ const requestTimeoutMs = 12_000;
  * The mirror groups (one per possible CEFT mirror pair) live with the router on the main thread:
  * the front end is the "client" that duplicates client-driven writes.
  */
-/** How long start-up waits for resyncing servers when a server stopped unclean may be what they wait for. */
-const unknownWaitMs = 5_000;
-
 export class EmbeddedCluster {
   /** Per mirror pair, the bytes its async writes may lag by: as configured, or its share of the total. */
   readonly mirrorLagBytes: number;
@@ -219,7 +218,8 @@ export class EmbeddedCluster {
 
   /** Serving starts once every server the operator did not stop is up (recovered after a crash). */
   private async waitUntilServing(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
     for (;;) {
       const servers = this.router.view?.servers ?? [];
       const states = servers.map((server) => server.state);
@@ -228,7 +228,7 @@ export class EmbeddedCluster {
       // until it is started: serve the rest rather than wait for the operator.
       const unknown = servers.filter((server) => server.state === 'stopped' && orderersHolding(server.id, this.servers).some((group) => !server.cleanFor?.includes(group))).map((server) => server.id);
       const waiting = servers.filter((server) => server.state !== 'up' && server.state !== 'stopped').map((server) => server.id);
-      if (states.length === this.servers && unknown.length > 0 && waiting.every((id) => servers[id]!.state === 'resyncing') && Date.now() > deadline - timeoutMs + unknownWaitMs) {
+      if (states.length === this.servers && unknown.length > 0 && waiting.every((id) => servers[id]!.state === 'resyncing') && Date.now() > started + unknownWaitMs) {
         this.options.log.warn({ resyncing: waiting, stopped: unknown }, `servers ${waiting.join(', ')} stay resyncing until server ${unknown.join(', ')} starts: it was stopped holding writes they may lack ('whorl server start ID')`);
         return;
       }

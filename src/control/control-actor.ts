@@ -238,11 +238,11 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           store.setStopped(body.server, body.stopped, cleanFor);
           return durably(() => {
             const server = servers[body.server]!;
-            const cleaned = cleanFor.length > 0;
+            const wasStopped = server.state === 'stopped';
             server.cleanFor = cleanFor;
             setState(body.server, body.stopped ? 'stopped' : 'down', body.stopped ? 'operator stop' : 'operator start');
-            // Already stopped, now known clean: the groups waiting on its marks may finish.
-            if (cleaned && server.state === 'stopped') publish();
+            // Stopped already, now with what its disk held: groups waiting on its marks may finish.
+            if (wasStopped && body.stopped) publish();
             answer(request);
           });
         }
