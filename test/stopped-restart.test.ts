@@ -3,7 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
+import { Command, Errno } from '../src/nbd/protocol.js';
 import { startCluster, type ClusterUnderTest } from './helpers/cluster.js';
+import { RawClient } from './helpers/raw-client.js';
 import { runOk } from './helpers/run.js';
 
 interface ServerInfo {
@@ -95,6 +97,15 @@ test('a server stopped before stops were recorded clean leaves its neighbours re
   // Server 3 too: it and server 1 are a mirror pair, whose marks were not read either.
   t.regex(again.daemon.logs(), /servers 0, 2, 3 stay resyncing until server 1 starts/);
   t.deepEqual(await states(again), ['resyncing', 'stopped', 'resyncing', 'resyncing']);
+  // Unit 0 (servers 0 and 1): server 0 cannot finish resyncing while server 1 is stopped, so a
+  // read fails at once rather than after the 12 s a returning copy is waited for.
+  const client = await RawClient.connect(again.port);
+  await client.go();
+  const asked = Date.now();
+  client.request(Command.Read, { cookie: 1n, offset: 0, length: 4096 });
+  t.like(await client.reply(), { kind: 'simple', error: Errno.EIO });
+  t.true(Date.now() - asked < 3_000, `answered in ${Date.now() - asked} ms`);
+  client.destroy();
   await again.cliOk(['server', 'start', '1']);
   await again.waitUntilUp();
   t.is(await readBack(again, data.length), sha256(data));

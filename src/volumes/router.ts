@@ -255,7 +255,9 @@ export class Router {
    * The copies of a piece a read may use. When none is but one may soon be (resyncing, down after
    * missed heartbeats, or lagging), it waits for a view or caught-up tell that makes one readable,
    * up to the read timeout, instead of failing at once: recovery usually brings a copy back in
-   * moments. Copies an operator stopped come back only when told: the read fails at once.
+   * moments. Copies an operator stopped come back only when told: the read fails at once. So does
+   * a resyncing copy whose partner in this unit was stopped holding writes it lacks (not clean for
+   * the unit's group): it cannot finish until that partner starts.
    */
   private async readableCopies(disk: ExportTarget, piece: Piece): Promise<number[]> {
     const deadline = this.context.now() + this.options.readTimeoutMs;
@@ -263,7 +265,15 @@ export class Router {
       const replicas = replicasOf(disk, piece.unit);
       const copies = replicas.filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
       const leftMs = deadline - this.context.now();
-      const returning = replicas.some((server) => this.view_?.servers[server]?.state !== 'stopped');
+      const group = ordererOf(disk, piece.unit);
+      const stoppedUnclean = (server: number): boolean => {
+        const status = this.view_?.servers[server];
+        return status?.state === 'stopped' && !(status.cleanFor ?? []).includes(group);
+      };
+      const returning = replicas.some((server) => {
+        const state = this.view_?.servers[server]?.state;
+        return state !== 'stopped' && !(state === 'resyncing' && replicas.some((other) => other !== server && stoppedUnclean(other)));
+      });
       if (copies.length > 0 || !returning || leftMs <= 0) return copies;
       await new Promise<void>((resolve) => {
         this.changeWaiters.push(resolve);
