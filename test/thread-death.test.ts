@@ -67,10 +67,10 @@ async function flush(client: RawClient): Promise<number> {
 }
 
 /**
- * Kills the worker thread server 0 lives on, waits until its actors run again elsewhere, starts a
- * stopped server again (the restarted control actor counts every server as resyncing, and a
- * neighbour of a stopped server cannot finish: its partner's stale marks are out of reach), and
- * waits until every server is up.
+ * Kills the worker thread server 0 lives on and waits until its actors run again elsewhere. The
+ * restarted control actor counts every server as resyncing. A server stopped before (clean: it was
+ * stopped before any write) does not hold its neighbours back: they are up again before it starts
+ * (before `cleanFor`, they stayed resyncing until it did). Then it starts and resyncs.
  */
 async function killServerThread(cluster: EmbeddedCluster, stopped?: number): Promise<void> {
   const thread = cluster.runtime.where('server-0')!.thread;
@@ -80,13 +80,20 @@ async function killServerThread(cluster: EmbeddedCluster, stopped?: number): Pro
     if (cluster.runtime.where('server-0')!.thread !== thread && (await cluster.router.control({ op: 'view' }).catch(() => undefined))?.ok) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  if (stopped !== undefined) await cluster.startServer(stopped);
+  if (stopped !== undefined) {
+    await serversBecome(cluster, (state, id) => state === (id === stopped ? 'stopped' : 'up'), `up but server ${stopped}, stopped`);
+    await cluster.startServer(stopped);
+  }
+  await serversBecome(cluster, (state) => state === 'up', 'all up');
+}
+
+async function serversBecome(cluster: EmbeddedCluster, wanted: (state: string, id: number) => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const reply = await cluster.router.control({ op: 'view' }).catch(() => undefined);
     const states = reply?.ok ? reply.view.servers.map((server) => server.state) : [];
-    if (states.length === servers && states.every((state) => state === 'up')) return;
-    if (Date.now() > deadline) throw new Error(`servers not up again: ${states.join(', ')}`);
+    if (states.length === servers && states.every(wanted)) return;
+    if (Date.now() > deadline) throw new Error(`servers not ${what}: ${states.join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
