@@ -32,7 +32,8 @@ test('a daemon restarted with a server stopped for maintenance serves at once, i
   const first = await startCluster();
   t.teardown(() => first.stop());
   await writeFile(first, crypto.randomBytes(8 * 1024 * 1024), 'before');
-  await first.cliOk(['server', 'stop', '1']);
+  const stop = await first.cliOk(['server', 'stop', '1']);
+  t.is(stop.stderr, '', 'a clean stop warns of nothing');
   const whileStopped = crypto.randomBytes(8 * 1024 * 1024);
   await writeFile(first, whileStopped, 'while-stopped');
   await first.stop();
@@ -61,7 +62,8 @@ test('with both copies of some units stopped, a restart serves the rest at once,
   // stops holding writes server 0 lacks (not clean for group 0), but clean for its other groups.
   const data = crypto.randomBytes(8 * 1024 * 1024);
   await writeFile(first, data, 'data');
-  await first.cliOk(['server', 'stop', '1']);
+  const stop = await first.cliOk(['server', 'stop', '1']);
+  t.regex(stop.stderr, /server 1 was stopped holding writes the other copy lacks .* in the units of group-0: reads of them fail until it starts again/);
   const stopped = await first.json<Array<ServerInfo & { cleanFor: string[] }>>(['server', 'list']);
   t.false(stopped[1]!.cleanFor.includes('group-0'));
   t.true(stopped[1]!.cleanFor.includes('group-1'));

@@ -109,6 +109,8 @@ export interface ServerInfo {
   readonly resyncEtaSeconds: number | null;
   /** Stopped: the groups whose other copy lacks none of its writes (no stale mark in their regions). */
   readonly cleanFor: readonly string[];
+  /** Stopped: the other groups holding copies on it, whose units may have no complete copy running. */
+  readonly soleCopyGroups: readonly string[];
 }
 
 export const adminLineBytesMax = 64 * 1024;

@@ -8,6 +8,7 @@ import { regionBytes } from '../storage/block-keys.js';
 import { verifyReplicas } from './verify.js';
 import { GarbageCollector } from './garbage.js';
 import { SnapshotAdmin } from './snapshot-admin.js';
+import { orderersHolding } from '../volumes/layout.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type MirrorInfo, type ServerInfo } from './admin-protocol.js';
 
@@ -210,6 +211,7 @@ export class AdminServer {
           resyncBytesLeft: server.resyncBytesLeft,
           resyncEtaSeconds: server.resyncBytesLeft > 0 && server.resyncBytesPerSecond > 0 ? Math.ceil(server.resyncBytesLeft / server.resyncBytesPerSecond) : null,
           cleanFor: server.cleanFor ?? [],
+          soleCopyGroups: server.state === 'stopped' ? orderersHolding(server.id, servers.length).filter((group) => !(server.cleanFor ?? []).includes(group)) : [],
         };
       }),
     );

@@ -188,6 +188,10 @@ export async function serverCommand(argv: string[]): Promise<number> {
   const result = await adminRequest(socketOf(values), request);
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else printServers(request.command === 'server.list' ? (result as ServerInfo[]) : [result as ServerInfo]);
+  const stopped = request.command === 'server.stop' ? (result as ServerInfo) : undefined;
+  if (stopped && stopped.soleCopyGroups.length > 0) {
+    process.stderr.write(`whorl: server ${stopped.id} was stopped holding writes the other copy lacks (or its marks could not be read) in the units of ${stopped.soleCopyGroups.join(', ')}: reads of them fail until it starts again\n`);
+  }
   return 0;
 }
 
