@@ -1,7 +1,7 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
-import type { ExportTarget, VirtualDisk } from '../control/catalog.js';
+import { stoppedCleanFor, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
@@ -211,7 +211,7 @@ export class AdminServer {
           resyncBytesLeft: server.resyncBytesLeft,
           resyncEtaSeconds: server.resyncBytesLeft > 0 && server.resyncBytesPerSecond > 0 ? Math.ceil(server.resyncBytesLeft / server.resyncBytesPerSecond) : null,
           cleanFor: server.cleanFor ?? [],
-          soleCopyGroups: server.state === 'stopped' ? orderersHolding(server.id, servers.length).filter((group) => !(server.cleanFor ?? []).includes(group)) : [],
+          soleCopyGroups: server.state === 'stopped' ? orderersHolding(server.id, servers.length).filter((group) => !stoppedCleanFor(server, group)) : [],
         };
       }),
     );

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ActorRuntime } from '../actors/runtime.js';
 import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
-import { liveGmaps, type ClusterView } from '../control/catalog.js';
+import { liveGmaps, stoppedCleanFor, type ClusterView } from '../control/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
@@ -226,7 +226,7 @@ export class EmbeddedCluster {
       if (states.length === this.servers && states.every((state) => state === 'up' || state === 'stopped')) return;
       // A server stopped while it held writes its partners lack (stale marks) keeps them resyncing
       // until it is started: serve the rest rather than wait for the operator.
-      const unknown = servers.filter((server) => server.state === 'stopped' && orderersHolding(server.id, this.servers).some((group) => !server.cleanFor?.includes(group))).map((server) => server.id);
+      const unknown = servers.filter((server) => server.state === 'stopped' && orderersHolding(server.id, this.servers).some((group) => !stoppedCleanFor(server, group))).map((server) => server.id);
       const waiting = servers.filter((server) => server.state !== 'up' && server.state !== 'stopped').map((server) => server.id);
       if (states.length === this.servers && unknown.length > 0 && waiting.every((id) => servers[id]!.state === 'resyncing') && Date.now() > started + unknownWaitMs) {
         this.options.log.warn({ resyncing: waiting, stopped: unknown }, `servers ${waiting.join(', ')} stay resyncing until server ${unknown.join(', ')} starts: it was stopped holding writes they may lack ('whorl server start ID')`);
@@ -243,8 +243,8 @@ export class EmbeddedCluster {
  * in a global map no disk reads any more are left out, as recovery leaves them (recovery.ts).
  */
 function groupsWithoutMarks(view: ClusterView | undefined, server: number, servers: number, marks: ReadonlyArray<{ gmap: number; region: number }>): string[] {
-  const holding = orderersHolding(server, servers);
   if (!view) return [];
+  const holding = orderersHolding(server, servers);
   const gmaps = liveGmaps(view.disks);
   const marked = new Set<string>();
   for (const { gmap, region } of marks) {

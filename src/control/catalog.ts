@@ -136,6 +136,14 @@ export interface ServerStatus {
   readonly cleanFor?: readonly string[];
 }
 
+/**
+ * Whether `server` is stopped with no stale mark in `group`'s regions (`cleanFor`): the group's
+ * other copy lacks none of its writes, so it need not wait for this one to start.
+ */
+export function stoppedCleanFor(server: ServerStatus | undefined, group: string): boolean {
+  return server?.state === 'stopped' && (server.cleanFor ?? []).includes(group);
+}
+
 /** What the control actor pushes to the router and the replica groups whenever it changes. */
 export interface ClusterView {
   readonly version: number;

@@ -1,7 +1,7 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { liveGmaps, withBase, writable, type ClusterView, type Layer } from '../control/catalog.js';
+import { liveGmaps, stoppedCleanFor, withBase, writable, type ClusterView, type Layer } from '../control/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
@@ -222,7 +222,7 @@ export class Recovery {
         // stopped clean for this group: no write reaches it, and it held no stale mark in this
         // group's regions once none could.
         const partner = server === this.deps.primary ? this.deps.secondary : this.deps.primary;
-        const partnerKnown = writable(view.servers[partner]?.state) || (view.servers[partner]?.cleanFor ?? []).includes(this.deps.group);
+        const partnerKnown = writable(view.servers[partner]?.state) || stoppedCleanFor(view.servers[partner], this.deps.group);
         if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state) || !partnerKnown) {
           lagging = true;
           continue;

@@ -2,7 +2,7 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { resolveExport, withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
+import { resolveExport, stoppedCleanFor, withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingDisk } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
@@ -55,12 +55,12 @@ export class Router {
   private readonly disksByName = new Map<string, VirtualDisk>();
   private readonly changeWaiters: Array<() => void> = [];
   /**
-   * The disks holding writes answered since the last FLUSH began (`disk-0,disk-1`: each key one
-   * set of copies), and those of FLUSHes in flight: a thread death that takes every disk of one
-   * key may have taken those writes (`lostWrites`).
+   * The servers holding writes answered since the last FLUSH began (each key one set of copies,
+   * `holdersKey`), and those of FLUSHes in flight: a thread death that takes every disk of one key
+   * may have taken those writes (`lostWrites`).
    */
-  private answered = new Set<string>();
-  private readonly covering = new Set<Set<string>>();
+  private answered = new Set<number>();
+  private readonly covering = new Set<Set<number>>();
   /** The actors each worker thread that died held, in order. */
   private readonly deaths: Array<ReadonlySet<string>> = [];
   private losses = 0;
@@ -171,10 +171,11 @@ export class Router {
     const reply = (await this.ask(ordererOf(disk, unit), duplication ? { ...body, duplication } : body, this.options.writeTimeoutMs)) as DiskReply;
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
-    const holders = replicas.filter((server) => !reply.missed?.includes(server) && reply.lagging?.server !== server).map((server) => `disk-${server}`);
+    let holders = 0;
+    for (const server of replicas) if (!reply.missed?.includes(server) && reply.lagging?.server !== server) holders = holdersKey(holders, server);
     // An answer that crossed the death of the thread holding every copy: lost as it arrived.
-    if (this.deaths.length > deathsBefore && this.deaths.slice(deathsBefore).some((dead) => holders.every((holder) => dead.has(holder)))) this.losses += 1;
-    this.answered.add(holders.join(','));
+    if (this.deaths.length > deathsBefore && this.deaths.slice(deathsBefore).some((dead) => heldOnlyBy(holders, dead))) this.losses += 1;
+    this.answered.add(holders);
     this.suspicions.missed(reply.missed);
     if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
   }
@@ -233,7 +234,7 @@ export class Router {
     this.deaths.push(actors);
     for (const keys of [this.answered, ...this.covering]) {
       for (const key of keys) {
-        if (key === '' || key.split(',').every((disk) => actors.has(disk))) {
+        if (heldOnlyBy(key, actors)) {
           this.losses += 1;
           return;
         }
@@ -265,21 +266,22 @@ export class Router {
       const replicas = replicasOf(disk, piece.unit);
       const copies = replicas.filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
       const leftMs = deadline - this.context.now();
-      const group = ordererOf(disk, piece.unit);
-      const stoppedUnclean = (server: number): boolean => {
-        const status = this.view_?.servers[server];
-        return status?.state === 'stopped' && !(status.cleanFor ?? []).includes(group);
-      };
-      const returning = replicas.some((server) => {
-        const state = this.view_?.servers[server]?.state;
-        return state !== 'stopped' && !(state === 'resyncing' && replicas.some((other) => other !== server && stoppedUnclean(other)));
-      });
-      if (copies.length > 0 || !returning || leftMs <= 0) return copies;
+      if (copies.length > 0 || leftMs <= 0 || !this.returning(replicas, ordererOf(disk, piece.unit))) return copies;
       await new Promise<void>((resolve) => {
         this.changeWaiters.push(resolve);
         this.context.setTimer(Math.min(readableRecheckMs, leftMs), 'recheck');
       });
     }
+  }
+
+  /** Whether a copy of a unit of `group` not readable now may become so without an operator. */
+  private returning(replicas: readonly number[], group: string): boolean {
+    const servers = this.view_?.servers ?? [];
+    const stoppedUnclean = (server: number): boolean => servers[server]?.state === 'stopped' && !stoppedCleanFor(servers[server], group);
+    return replicas.some((server) => {
+      const state = servers[server]?.state;
+      return state !== 'stopped' && !(state === 'resyncing' && replicas.some((other) => other !== server && stoppedUnclean(other)));
+    });
   }
 
   /** A view or caught-up tell may have made a copy readable: every waiting read looks again. */
@@ -338,4 +340,18 @@ export class Router {
 function failure(reply: DiskReply | ControlReply | undefined, fallback: string): WhorlError {
   if (reply && !reply.ok) return new WhorlError(reply.code === 'WHORL_ACTOR_STOPPED' || reply.code === 'WHORL_TIMEOUT' ? 'WHORL_IO' : reply.code, `${fallback}: ${reply.message}`);
   return new WhorlError('WHORL_IO', fallback);
+}
+
+/**
+ * The servers holding one answered write, as a number (none is 0): each server `s` adds a digit
+ * `s + 1` in base 65, so the write path builds no string or array per write.
+ */
+function holdersKey(key: number, server: number): number {
+  return key * 65 + server + 1;
+}
+
+/** Whether every disk in `key` (`holdersKey`) is among `actors` (true for none: no copy at all). */
+function heldOnlyBy(key: number, actors: ReadonlySet<string>): boolean {
+  for (let rest = key; rest > 0; rest = Math.floor(rest / 65)) if (!actors.has(`disk-${(rest % 65) - 1}`)) return false;
+  return true;
 }
