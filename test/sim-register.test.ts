@@ -1,4 +1,6 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { runRegisterSeed } from '../src/sim/register/scenario.js';
 
 const ciSeeds = Number(process.env['SIM_SEEDS'] ?? 300);
@@ -30,4 +32,21 @@ test('a seed reproduces its run exactly: same trace hash; another seed differs',
   t.is(first.traceHash, again.traceHash);
   t.deepEqual(first, again);
   t.not(runRegisterSeed(43).traceHash, first.traceHash);
+});
+
+test('the simulator command line: --help, and a one-line error with exit code 2 for an unknown option or a bad value', (t) => {
+  const sim = (...args: string[]) => spawnSync(process.execPath, [fileURLToPath(new URL('../src/sim/main.js', import.meta.url)), ...args], { encoding: 'utf8' });
+  const help = sim('--help');
+  t.is(help.status, 0);
+  t.regex(help.stdout, /^Usage: npm run sim/);
+  for (const [args, said] of [
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--scenario', 'nope'], /--scenario: 'nope' is not/],
+    [['--seeds', '0'], /--seeds: '0' is not a positive integer/],
+  ] as const) {
+    const result = sim(...args);
+    t.is(result.status, 2, args.join(' '));
+    t.regex(result.stderr, said);
+    t.is(result.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${result.stderr}`);
+  }
 });

@@ -51,36 +51,55 @@ function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
 }
 
 /**
- * `npm run sim -- --seeds N [--first S]`: runs N seeds, stops at the first violation and prints
- * its seed. `npm run sim -- --seed S` (or `SEED=S npm run sim`): replays one seed and prints its
- * trace hash. `--scenario register|disk|cluster` picks what runs (register by default); `--variant`
- * picks a deliberately broken variant (register: ack-early; disk: trust-unflushed; cluster:
- * read-any-copy, read-lagging-copy); `--layout chained|server-sync|…|hybrid` the cluster's disk;
- * `--busy-regions-max N` how many regions its replica groups let be written before flushing on their own.
- * `--strict-flush` makes the disk model hold every FLUSH the router answers durable (an NBD client's
- * view), not only those every group's primary flushed; CI runs every seed that way.
- * `--thread-deaths` (chained) kills, with half the server kills, the replica group that shares the
- * server's worker thread in the daemon; the client's next FLUSH fails once, as the front end's does.
- * `--whole-threads` makes each such death take a whole thread of the daemon's placement: two
- * servers, their groups, and (on the first thread) the control actor.
- * `--trace` prints every delivered message and event to stderr.
+ * `npm run sim`: the deterministic simulator's command line; `simHelp` says what each option does.
+ * `--strict-flush` holds every FLUSH the router answers durable (an NBD client's view), not only
+ * those every group's primary flushed: CI runs every cluster seed that way.
  */
+const simOptions = {
+  seeds: { type: 'string' },
+  seed: { type: 'string' },
+  first: { type: 'string', default: '1' },
+  variant: { type: 'string', default: 'correct' },
+  scenario: { type: 'string', default: 'register' },
+  layout: { type: 'string', default: 'chained' },
+  'busy-regions-max': { type: 'string' },
+  'strict-flush': { type: 'boolean', default: false },
+  'thread-deaths': { type: 'boolean', default: false },
+  'whole-threads': { type: 'boolean', default: false },
+  trace: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const simHelp = `Usage: npm run sim -- [options]
+
+Runs the deterministic simulator: N seeds (stopping at the first violation), or one seed replayed.
+
+Options:
+  --scenario register|disk|cluster   what runs (default register)
+  --seeds N [--first S]              run seeds S .. S+N-1 (default 200 from 1)
+  --seed S                           replay one seed and print its trace hash (or SEED=S)
+  --variant NAME                     a deliberately broken variant (register: ack-early;
+                                     disk: trust-unflushed; cluster: read-any-copy, read-lagging-copy)
+  --layout L                         the cluster's disk: ${clusterLayouts.join(', ')}
+  --busy-regions-max N               regions a replica group lets be written before it flushes
+  --strict-flush                     hold every FLUSH the router answers durable (an NBD client's view)
+  --thread-deaths                    (chained) also kill the replica group sharing a killed server's thread
+  --whole-threads                    each such death takes a whole thread of the daemon's placement
+  --trace                            print every delivered message and event to stderr
+  -h, --help                         this text`;
+
 function main(): number {
-  const { values } = parseArgs({
-    options: {
-      seeds: { type: 'string' },
-      seed: { type: 'string' },
-      first: { type: 'string', default: '1' },
-      variant: { type: 'string', default: 'correct' },
-      scenario: { type: 'string', default: 'register' },
-      layout: { type: 'string', default: 'chained' },
-      'busy-regions-max': { type: 'string' },
-      'strict-flush': { type: 'boolean', default: false },
-      'thread-deaths': { type: 'boolean', default: false },
-      'whole-threads': { type: 'boolean', default: false },
-      trace: { type: 'boolean', default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: simOptions });
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(simHelp);
+    return 0;
+  }
   if (values.trace) traceSimulationsTo((line) => process.stderr.write(`${line}\n`));
   const scenario = scenarios[values.scenario!];
   if (!scenario) return usage(`--scenario: '${values.scenario}' is not ${Object.keys(scenarios).join(' or ')}`);
