@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { EmbeddedCluster } from '../src/cluster/embedded.js';
 import { silentLogger } from '../src/log.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
@@ -19,10 +19,7 @@ function payload(lane: number, round: number): Buffer {
   return bytes;
 }
 
-// The front end reads the disks on its own thread (src/volumes/direct-reads.ts) while a disk answers
-// writes before lmdb-js commits them: a read right after its write's answer must still see it.
-test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
-  t.timeout(120_000);
+async function servedCluster(t: ExecutionContext): Promise<{ cluster: EmbeddedCluster; port: number }> {
   const cluster = await EmbeddedCluster.start({
     dataDir: scratchDirectory('whorl-direct-'),
     servers: 4,
@@ -36,11 +33,18 @@ test('a read right after a write answered sees the write, while most reads are s
   t.teardown(() => server.close(2000));
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
+  return { cluster, port: bound.port };
+}
 
+// The front end reads the disks on its own thread (src/volumes/direct-reads.ts) while a disk answers
+// writes before lmdb-js commits them: a read right after its write's answer must still see it.
+test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
+  t.timeout(120_000);
+  const { cluster, port } = await servedCluster(t);
   let stale = 0;
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
-      const client = await RawClient.connect(bound.port);
+      const client = await RawClient.connect(port);
       t.teardown(() => client.destroy());
       await client.go();
       for (let round = 0; round < rounds; round++) {
@@ -61,4 +65,37 @@ test('a read right after a write answered sees the write, while most reads are s
   t.log(`direct reads: ${served} served on the front end thread, ${declined} sent to the disk actors`);
   t.is(stale, 0, 'no read returned anything but the write answered just before it');
   t.true(served > 0, 'some reads were served on the front end thread');
+});
+
+// A whole 64 KiB stripe unit (one piece of 16 blocks) is read on the front end's thread too, and
+// must show the write of any one of its blocks answered just before.
+test('a whole stripe unit read right after a write of one of its blocks sees it, served on the front end thread', async (t) => {
+  t.timeout(120_000);
+  const { cluster, port } = await servedCluster(t);
+  const unitBytes = 16 * blockBytes;
+  let stale = 0;
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      const client = await RawClient.connect(port);
+      t.teardown(() => client.destroy());
+      await client.go();
+      const expected = Buffer.alloc(unitBytes);
+      for (let round = 0; round < rounds / 2; round++) {
+        const block = (round * 5) % 16;
+        const data = payload(lane, round);
+        data.copy(expected, block * blockBytes);
+        client.request(Command.Write, { cookie: BigInt(round), offset: lane * unitBytes + block * blockBytes, payload: data });
+        const written = await client.reply();
+        if (written?.kind !== 'simple' || written.error !== Errno.OK) throw new Error(`write ${round} of lane ${lane} failed`);
+        client.request(Command.Read, { cookie: BigInt(round), offset: lane * unitBytes, length: unitBytes });
+        const read = await client.reply();
+        if (read?.kind !== 'simple' || read.error !== Errno.OK) throw new Error(`read ${round} of lane ${lane} failed`);
+        if (!(await client.mustRead(unitBytes)).equals(expected)) stale += 1;
+      }
+    }),
+  );
+  const { served, declined } = cluster.directReads;
+  t.log(`whole-unit reads: ${served} served on the front end thread, ${declined} sent to the disk actors`);
+  t.is(stale, 0, 'every unit read showed every write answered before it');
+  t.true(served > 0, 'some 16-block reads were served on the front end thread');
 });

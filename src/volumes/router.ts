@@ -26,11 +26,12 @@ export interface RouterOptions {
 }
 
 /**
- * The largest piece read on the front end's thread. Small reads gain most from skipping the two
- * thread hand-offs; large ones (a 1 MiB read is 16 pieces of 16 blocks) keep their copies and
- * checksums spread over the workers: read directly, 1 MiB reads ran 7–18 % slower (BENCHMARKS.md).
+ * The largest piece read on the front end's thread: a stripe unit of up to 1 MiB. Skipping the two
+ * thread hand-offs per piece cut a 1 MiB read's CPU by a third and ran it 13–20 % faster than
+ * leaving pieces over 8 blocks to the workers (BENCHMARKS.md, "The floor"). Larger units still
+ * spread their copies and checksums over the workers.
  */
-const directBlocksMax = 8;
+const directBlocksMax = 256;
 
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
