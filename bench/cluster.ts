@@ -21,7 +21,7 @@ const diskSize = '2G';
 const fio = runFio;
 
 /** CPU time (user + system, every thread) a process has used so far, in seconds. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -34,7 +34,7 @@ type Recorder = (key: string, value: number) => void;
  * share the 2 cores with the kernel writing back what the job before it wrote (a 1 MiB write job
  * leaves gigabytes dirty, which the next job's peer may or may not inherit).
  */
-async function settle(): Promise<void> {
+export async function settle(): Promise<void> {
   const sync = spawn('sync', [], { stdio: 'ignore' });
   await once(sync, 'exit');
   await new Promise((resolve) => setTimeout(resolve, 1000));

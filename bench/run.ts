@@ -2,6 +2,7 @@ import os from 'node:os';
 import { benchActors } from './actors.js';
 import { benchCeft } from './ceft.js';
 import { benchCluster } from './cluster.js';
+import { benchFloor } from './floor.js';
 import { benchHandoff } from './handoff.js';
 import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
@@ -20,6 +21,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   ceft: benchCeft,
   stripe: benchStripe,
   handoff: benchHandoff,
+  floor: benchFloor,
 };
 
 async function main(): Promise<void> {
