@@ -99,3 +99,34 @@ test('a whole stripe unit read right after a write of one of its blocks sees it,
   t.is(stale, 0, 'every unit read showed every write answered before it');
   t.true(served > 0, 'some 16-block reads were served on the front end thread');
 });
+
+// A read learns its holes with its data: each run of blocks alike is one extent, read directly or not.
+test('a read of written blocks and holes reports one extent per run, and the data', async (t) => {
+  const { cluster } = await servedCluster(t);
+  const backend = new VolumeCatalog(cluster.router, cluster.runtime.pool).open('default')!;
+  const pool = cluster.runtime.pool;
+  const written = [1, 2, 5, 9, 10, 11];
+  for (const block of written) await backend.write(block * blockBytes, payload(block, 0), false);
+  await backend.flush();
+  for (const round of ['after the flush', 'again']) {
+    const lease = await pool.lease(16 * blockBytes);
+    try {
+      const extents = await backend.readSparse!(0, lease.bytes);
+      t.deepEqual(
+        extents.map((extent) => [extent.lengthBytes / blockBytes, extent.hole]),
+        [[1, true], [2, false], [2, true], [1, false], [3, true], [3, false], [4, true]],
+        round,
+      );
+      for (let block = 0; block < 16; block++) {
+        const expected = written.includes(block) ? payload(block, 0) : Buffer.alloc(blockBytes);
+        t.true(lease.bytes.subarray(block * blockBytes, (block + 1) * blockBytes).equals(expected), `block ${block} ${round}`);
+      }
+    } finally {
+      pool.release(lease.handle);
+    }
+  }
+  const whole = await pool.lease(16 * blockBytes);
+  t.teardown(() => pool.release(whole.handle));
+  await backend.write(0, Buffer.alloc(16 * blockBytes, 7), false);
+  t.deepEqual(await backend.readSparse!(0, whole.bytes), [{ lengthBytes: 16 * blockBytes, hole: false, zero: false }], 'a unit with no holes is one extent');
+});

@@ -79,8 +79,17 @@ export class VolumeBackend implements Backend {
       return [{ lengthBytes: into.length, hole: false, zero: false }];
     }
     const holes = await this.readBlocks(offsetBytes / blockBytes, into);
+    const blocks = into.length / blockBytes;
+    if (holes.size === 0) return [{ lengthBytes: into.length, hole: false, zero: false }];
+    // One extent per run of blocks alike (one object per run, not per block).
     const extents: Extent[] = [];
-    for (let i = 0; i < into.length / blockBytes; i++) appendExtent(extents, 1, holes.has(i));
+    for (let first = 0; first < blocks; ) {
+      const hole = holes.has(first);
+      let end = first + 1;
+      while (end < blocks && holes.has(end) === hole) end += 1;
+      appendExtent(extents, end - first, hole);
+      first = end;
+    }
     return extents;
   }
 
