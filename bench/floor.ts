@@ -13,7 +13,8 @@ import { runFio, waitForPort, workloads } from './nbd.js';
  * default disk (2 replicas) it runs floor-server.ts in three modes: Node doing just what
  * nbdkit-file does (plain), plus a CRC32C per 4 KiB block checked on every read (crc), plus a
  * second copy of every write (crc2). Same fio jobs as the cluster bench; best of rounds, with the
- * server's CPU (every thread) per 4 KiB moved in the best run.
+ * server's CPU (every thread) per 4 KiB moved in the best run. Last, what the disk under the
+ * bench's files writes with and without fdatasync: whatever syncs its data is bound by the latter.
  */
 const diskBytes = 2 * 2 ** 30;
 const floorServer = fileURLToPath(new URL('./floor-server.js', import.meta.url));
@@ -84,4 +85,23 @@ export async function benchFloor(args: string[]): Promise<void> {
   }
   console.log('');
   console.log('Each cell: IOPS (4k) or MiB/s (1m), the ratio to nbdkit file, and the server\'s CPU per 4 KiB moved.');
+  console.log('');
+  console.log(`The disk under ${os.tmpdir()}: fio, 1 MiB sequential writes to a 2 GiB file, ${runtimeS} s each:`);
+  for (const every of [0, 16]) console.log(`- ${every === 0 ? 'never synced (the page cache)' : `fdatasync every ${every} MiB`}: ${(await deviceWrite(every, runtimeS)).toFixed(0)} MiB/s`);
+}
+
+/** MiB/s of 1 MiB sequential writes to a file on the bench's disk, with fdatasync every `syncEveryMiB` (0: never). */
+async function deviceWrite(syncEveryMiB: number, runtimeS: number): Promise<number> {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-device-')), 'file');
+  try {
+    const args = ['--name=device', `--filename=${file}`, '--rw=write', '--bs=1m', '--size=2g', '--ioengine=psync', '--time_based', `--runtime=${runtimeS}`, '--output-format=json'];
+    if (syncEveryMiB > 0) args.push(`--fdatasync=${syncEveryMiB}`);
+    const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+    await new Promise((resolve) => child.on('exit', resolve));
+    return JSON.parse(output.slice(output.indexOf('{'))).jobs[0].write.bw_bytes / 2 ** 20;
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
 }
