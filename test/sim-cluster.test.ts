@@ -107,8 +107,10 @@ test(`a replica group that dies with its primary's thread restarts without losin
 // (two servers, their groups, and on the first thread the control actor). Seed 650 found a stale
 // mark whose set failed on a flush error left out of the group's reckoning: a lone write then went
 // to the partner, both copies were stale, and recovery copied the older one over what a reader saw.
-const wholeThreadSeeds = [...Array.from({ length: 100 }, (_, i) => i + 1), 650];
-test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-100 and 650`, (t) => {
+// Seed 2786: a group restarted with its primary's thread forgot the stale mark a FLUSH had put on
+// the primary, and wrote the secondary alone: both copies stale again, the same loss.
+const wholeThreadSeeds = [...Array.from({ length: 100 }, (_, i) => i + 1), 650, 2786];
+test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-100, 650 and 2786`, (t) => {
   t.timeout(10 * 60_000);
   let writes = 0;
   for (const seed of wholeThreadSeeds) {

@@ -36,6 +36,8 @@ export interface RecoveryDeps {
    * listing answered before a mark being set reached the disk misses it; the plan must not.
    */
   knownStale(): Array<{ server: number; gmap: number; region: number }>;
+  /** A pass listed `server`'s stale marks and left none in the group's regions uncopied. */
+  staleMarksSettled(server: number): void;
   /** `then` runs once the server has answered (cleared or not). */
   clearMarks(server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void;
 }
@@ -77,6 +79,9 @@ export class Recovery {
   private startedMs = 0;
   private lastProgressMs = 0;
   private changesAtPassStart = 0;
+
+  /** Servers whose stale marks the running pass listed. */
+  private staleListedThisPass: number[] = [];
 
   constructor(private readonly deps: RecoveryDeps) {}
 
@@ -122,6 +127,7 @@ export class Recovery {
       { server: secondary, kind: 'stale' },
     ].filter(({ server }) => writable(view.servers[server]?.state)) as Array<{ server: number; kind: MarkKind }>;
     const found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }> = [];
+    this.staleListedThisPass = lists.filter(({ kind }) => kind === 'stale').map(({ server }) => server);
     let left = lists.length;
     if (left === 0) return this.finishPass(view, []);
     let failed = false;
@@ -211,6 +217,7 @@ export class Recovery {
     if (copies.length === 0) {
       // A write that marked a region stale during this pass may not have been listed: look again.
       if (this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
+      for (const server of this.staleListedThisPass) this.deps.staleMarksSettled(server);
       this.running = false;
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;

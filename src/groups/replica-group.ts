@@ -3,7 +3,7 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
-import { writable, type ClusterView, type ServerState } from '../control/catalog.js';
+import { stoppedCleanFor, writable, type ClusterView, type ServerState } from '../control/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import { RegionSet } from '../storage/region-set.js';
@@ -103,6 +103,16 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * data) is cleared when recovery has copied its region, as every mark recovery knows of is.
      */
     const markedWithWrites = new RegionSet();
+    /**
+     * Servers a recovery pass of this incarnation listed the stale marks of and found none left
+     * to copy. A group that restarted forgot the marks it had set: until then a copy the control
+     * actor calls up may still lack writes its partner holds, so it is not written alone (sim
+     * --whole-threads seed 2786: a FLUSH marked the primary stale when the secondary's flush
+     * failed, the primary's thread died with the group, and the fresh group wrote the secondary
+     * alone; recovery then found both copies stale and copied the primary's over acknowledged
+     * writes).
+     */
+    const staleSettled = new Set<number>();
     const markScope = (server: number, kind: MarkKind): string => `${server}:${kind}`;
     const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
     /**
@@ -279,6 +289,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       suspected: () => new Set(suspected.keys()),
       restarted,
       unsettled,
+      staleMarksSettled: (server) => staleSettled.add(server),
       knownStale: () => [
         ...[primary, secondary].flatMap((server) =>
           [...durableMarks.list(markScope(server, 'stale')), ...markedWithWrites.list(markScope(server, 'stale'))].map(({ gmap, region }) => ({ server, gmap, region })),
@@ -310,6 +321,20 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const stale = regions.find((region) => markedStale(partner, gmap, region));
       return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
+    /**
+     * Why `server`'s copy must not be written (or vouched for by a FLUSH) alone: `incomplete`, or
+     * this group restarted and has not yet settled its partner's stale marks (`staleSettled`).
+     * Readers are not kept off such a copy (the control actor calls it up), so `settlingSource`
+     * still goes by `incomplete`.
+     */
+    const aloneUnsafe = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
+      const why = incomplete(server, gmap, regions);
+      if (why !== undefined || context.incarnation === 0) return why;
+      const partner = server === primary ? secondary : primary;
+      // A partner stopped clean for this group held no stale mark in its regions, and gets none.
+      if (staleSettled.has(partner) || stoppedCleanFor(view?.servers[partner], options.name)) return undefined;
+      return `server ${server}, the only reachable copy, may lack writes server ${partner} holds: this group restarted and has not yet read server ${partner}'s stale marks`;
+    };
     /** Whether `server` holds, or may hold, a stale mark for the region: a mark counts from when its set is sent until its clear is answered (clears of stale marks are durable). */
     const markedStale = (server: number, gmap: number, region: number): boolean => {
       const id = markId(server, 'stale', gmap, region);
@@ -323,7 +348,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         return context.reply(request, { ok: false, code: 'WHORL_IO', message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` } satisfies DiskReply);
       }
       const regions = regionsOf(body.block, body.count);
-      const lone = body.replicas === 2 && targets.length === 1 ? incomplete(targets[0]!, body.gmap, regions) : undefined;
+      const lone = body.replicas === 2 && targets.length === 1 ? aloneUnsafe(targets[0]!, body.gmap, regions) : undefined;
       if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
       locks.begin(keys);
       /** Set when the write was answered before its second copy had it (async duplication). */
@@ -364,7 +389,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // A copy left alone by its partner's failed mark gets the check a write to it alone gets on
         // admission: written while incomplete, it would hold a write that recovery then takes back
         // from the partner, after a reader may have seen it (sim server-sync seed 53).
-        const lone = body.replicas === 2 && live.length === 1 && targets.length === 2 ? incomplete(live[0]!, body.gmap, regions) : undefined;
+        const lone = body.replicas === 2 && live.length === 1 && targets.length === 2 ? aloneUnsafe(live[0]!, body.gmap, regions) : undefined;
         if (lone) return finish({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
         // A trim holds no buffer, so nothing would bound how many wait in the background between
         // admission and answer: it is answered when both copies have it. A write is answered early
@@ -476,7 +501,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // fails, and busy bits and stale marks already set decide what recovery copies. A write
         // answered early is the exception: it was alone on its regions since it was admitted with
         // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
-        const lone = succeeded.length === 1 && !answeredEarly() ? incomplete(succeeded[0]!, body.gmap, regions) : undefined;
+        const lone = succeeded.length === 1 && !answeredEarly() ? aloneUnsafe(succeeded[0]!, body.gmap, regions) : undefined;
         if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
         // The surviving copy now holds data its partner lacks: mark it stale there before answering,
         // unless the write carried the marks (`writeAlone`).
@@ -594,7 +619,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const marks = new Map<string, { server: number; gmap: number; regions: number[] }>();
       for (const { key, flushed, unflushed } of risks) {
         const { gmap, region } = parseRegionKey(key);
-        const complete = flushed.filter((server) => !restarted.has(server) && incomplete(server, gmap, [region]) === undefined);
+        const complete = flushed.filter((server) => !restarted.has(server) && aloneUnsafe(server, gmap, [region]) === undefined);
         if (complete.length === 0) {
           const why = flushed.length === 0 ? 'no copy did' : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
           return then({ ok: false, code: 'WHORL_IO', message: `group ${options.name}: server ${unflushed.join(', ')} did not flush writes to region ${region} of global map ${gmap}, and ${why}` });
