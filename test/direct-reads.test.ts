@@ -36,11 +36,16 @@ async function servedCluster(t: ExecutionContext): Promise<{ cluster: EmbeddedCl
   return { cluster, port: bound.port };
 }
 
-// The front end reads the disks on its own thread (src/volumes/direct-reads.ts) while a disk answers
-// writes before lmdb-js commits them: a read right after its write's answer must still see it.
-test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
-  t.timeout(120_000);
-  const { cluster, port } = await servedCluster(t);
+/**
+ * Runs `lanes` NBD connections at once; each writes `rounds` times and reads right after each
+ * answered write (what `step` says), and counts the reads that did not show what it expected.
+ */
+async function writeThenReadLanes(
+  t: ExecutionContext,
+  port: number,
+  rounds: number,
+  step: (lane: number, round: number) => { write: { offset: number; data: Buffer }; read: { offset: number; expected: Buffer } },
+): Promise<number> {
   let stale = 0;
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
@@ -48,19 +53,31 @@ test('a read right after a write answered sees the write, while most reads are s
       t.teardown(() => client.destroy());
       await client.go();
       for (let round = 0; round < rounds; round++) {
-        // Lanes write different 64 KiB units, so they land on different servers.
-        const offset = (lane * 16 + (round % blocksPerLane)) * blockBytes;
-        const data = payload(lane, round);
-        client.request(Command.Write, { cookie: BigInt(round), offset, payload: data });
+        const { write, read } = step(lane, round);
+        client.request(Command.Write, { cookie: BigInt(round), offset: write.offset, payload: write.data });
         const written = await client.reply();
         if (written?.kind !== 'simple' || written.error !== Errno.OK) throw new Error(`write ${round} of lane ${lane} failed`);
-        client.request(Command.Read, { cookie: BigInt(round), offset, length: blockBytes });
-        const read = await client.reply();
-        if (read?.kind !== 'simple' || read.error !== Errno.OK) throw new Error(`read ${round} of lane ${lane} failed`);
-        if (!(await client.mustRead(blockBytes)).equals(data)) stale += 1;
+        client.request(Command.Read, { cookie: BigInt(round), offset: read.offset, length: read.expected.length });
+        const answer = await client.reply();
+        if (answer?.kind !== 'simple' || answer.error !== Errno.OK) throw new Error(`read ${round} of lane ${lane} failed`);
+        if (!(await client.mustRead(read.expected.length)).equals(read.expected)) stale += 1;
       }
     }),
   );
+  return stale;
+}
+
+// The front end reads the disks on its own thread (src/volumes/direct-reads.ts) while a disk answers
+// writes before lmdb-js commits them: a read right after its write's answer must still see it.
+test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
+  t.timeout(120_000);
+  const { cluster, port } = await servedCluster(t);
+  const stale = await writeThenReadLanes(t, port, rounds, (lane, round) => {
+    // Lanes write different 64 KiB units, so they land on different servers.
+    const offset = (lane * 16 + (round % blocksPerLane)) * blockBytes;
+    const data = payload(lane, round);
+    return { write: { offset, data }, read: { offset, expected: data } };
+  });
   const { served, declined } = cluster.directReads;
   t.log(`direct reads: ${served} served on the front end thread, ${declined} sent to the disk actors`);
   t.is(stale, 0, 'no read returned anything but the write answered just before it');
@@ -73,27 +90,13 @@ test('a whole stripe unit read right after a write of one of its blocks sees it,
   t.timeout(120_000);
   const { cluster, port } = await servedCluster(t);
   const unitBytes = 16 * blockBytes;
-  let stale = 0;
-  await Promise.all(
-    Array.from({ length: lanes }, async (_, lane) => {
-      const client = await RawClient.connect(port);
-      t.teardown(() => client.destroy());
-      await client.go();
-      const expected = Buffer.alloc(unitBytes);
-      for (let round = 0; round < rounds / 2; round++) {
-        const block = (round * 5) % 16;
-        const data = payload(lane, round);
-        data.copy(expected, block * blockBytes);
-        client.request(Command.Write, { cookie: BigInt(round), offset: lane * unitBytes + block * blockBytes, payload: data });
-        const written = await client.reply();
-        if (written?.kind !== 'simple' || written.error !== Errno.OK) throw new Error(`write ${round} of lane ${lane} failed`);
-        client.request(Command.Read, { cookie: BigInt(round), offset: lane * unitBytes, length: unitBytes });
-        const read = await client.reply();
-        if (read?.kind !== 'simple' || read.error !== Errno.OK) throw new Error(`read ${round} of lane ${lane} failed`);
-        if (!(await client.mustRead(unitBytes)).equals(expected)) stale += 1;
-      }
-    }),
-  );
+  const expected = Array.from({ length: lanes }, () => Buffer.alloc(unitBytes));
+  const stale = await writeThenReadLanes(t, port, rounds / 2, (lane, round) => {
+    const block = (round * 5) % 16;
+    const data = payload(lane, round);
+    data.copy(expected[lane]!, block * blockBytes);
+    return { write: { offset: lane * unitBytes + block * blockBytes, data }, read: { offset: lane * unitBytes, expected: expected[lane]! } };
+  });
   const { served, declined } = cluster.directReads;
   t.log(`whole-unit reads: ${served} served on the front end thread, ${declined} sent to the disk actors`);
   t.is(stale, 0, 'every unit read showed every write answered before it');
