@@ -79,8 +79,8 @@ export class VolumeBackend implements Backend {
       return [{ lengthBytes: into.length, hole: false, zero: false }];
     }
     const holes = await this.readBlocks(offsetBytes / blockBytes, into);
-    const blocks = into.length / blockBytes;
     if (holes.size === 0) return [{ lengthBytes: into.length, hole: false, zero: false }];
+    const blocks = into.length / blockBytes;
     // One extent per run of blocks alike (one object per run, not per block).
     const extents: Extent[] = [];
     for (let first = 0; first < blocks; ) {
