@@ -108,9 +108,11 @@ test(`a replica group that dies with its primary's thread restarts without losin
 // mark whose set failed on a flush error left out of the group's reckoning: a lone write then went
 // to the partner, both copies were stale, and recovery copied the older one over what a reader saw.
 // Seed 2786: a group restarted with its primary's thread forgot the stale mark a FLUSH had put on
-// the primary, and wrote the secondary alone: both copies stale again, the same loss.
-const wholeThreadSeeds = [...Array.from({ length: 100 }, (_, i) => i + 1), 650, 2786];
-test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-100, 650 and 2786`, (t) => {
+// the primary, and wrote the secondary alone: both copies stale again, the same loss. Seed 4569: a
+// failed write was settled from the partner because its holder showed resyncing (for its other
+// group's regions), and a reader saw the write on the holder before the copy took it away.
+const wholeThreadSeeds = [...Array.from({ length: 100 }, (_, i) => i + 1), 650, 2786, 4569];
+test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-100, 650, 2786 and 4569`, (t) => {
   t.timeout(10 * 60_000);
   let writes = 0;
   for (const seed of wholeThreadSeeds) {

@@ -17,6 +17,12 @@ test(`the replicated register holds its model and converges on ${ciSeeds} seeds`
   t.true(writes > ciSeeds * 10, `the workload made progress: ${writes} writes acknowledged`);
 });
 
+test('flushes due at one virtual time complete in the order they were asked for (seed 1762 threw)', (t) => {
+  const result = runRegisterSeed(1762);
+  t.is(result.violation, undefined);
+  t.true(result.converged);
+});
+
 test('the harness finds the bug in the broken register (acknowledging before the replicas answer)', (t) => {
   let found: number | undefined;
   for (let seed = 1; seed <= ciSeeds && found === undefined; seed++) {

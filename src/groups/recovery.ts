@@ -85,6 +85,11 @@ export class Recovery {
 
   constructor(private readonly deps: RecoveryDeps) {}
 
+  /** Whether a recovery round for `server` is open here (asked for and not yet reported done). */
+  awaiting(server: number): boolean {
+    return this.rounds.has(server);
+  }
+
   /** The control actor asks for a recovery round on behalf of a returning server. */
   request(server: number, round: number): void {
     // The control actor repeats a round with each view it sends: a repeat waits for the retry timer.

@@ -432,7 +432,21 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const settlingSource = (holders: readonly number[], gmap: number, regions: readonly number[], answered: boolean): number | undefined => {
       if (holders.length !== 1) return undefined;
       const holder = holders[0]!;
-      return answered || incomplete(holder, gmap, regions) === undefined ? holder : holder === primary ? secondary : primary;
+      return answered || completeHere(holder, gmap, regions) ? holder : holder === primary ? secondary : primary;
+    };
+    /**
+     * Whether `server`'s copy of these regions lacks no write its partner holds. A server stays
+     * resyncing until both its groups have copied to it; one this group has no round open for (and
+     * that did not restart) is complete in this group's regions unless a stale mark says otherwise,
+     * and readers will read it as soon as the other group is done (sim --whole-threads seed 4569:
+     * the group settled a failed write from the partner, a reader saw the write on the holder
+     * once the server came up, and the copy then took it away).
+     */
+    const completeHere = (server: number, gmap: number, regions: readonly number[]): boolean => {
+      if (state(server) !== 'resyncing' || recovery.awaiting(server) || restarted.has(server)) return incomplete(server, gmap, regions) === undefined;
+      const partner = server === primary ? secondary : primary;
+      if (context.incarnation > 0 && !staleSettled.has(partner)) return false;
+      return !regions.some((region) => markedStale(partner, gmap, region));
     };
 
     /** Both copies up and neither lacking writes the other has: a write may be answered with one. */

@@ -111,7 +111,7 @@ export class SimStorage implements CellStorage {
     const generation = this.generation;
     const atMs = Math.max(this.scheduler.nowMs + this.prng.next() * this.faults.latencyMsMax, this.lastFlushAtMs);
     this.lastFlushAtMs = atMs;
-    this.scheduler.at(atMs - this.scheduler.nowMs, () => {
+    this.scheduler.atTime(atMs, () => {
       if (generation !== this.generation || entry.done) return;
       if (this.prng.chance(this.faults.flushErrorRate)) {
         const failed = this.pendingFlushes.splice(this.pendingFlushes.indexOf(entry));
