@@ -29,7 +29,7 @@ const blockBytes = 4096;
 interface Figures {
   writesPerSecond: number;
   readsPerSecond: number;
-  /** The same reads served on the caller's thread from the disk's files, as the front end serves reads of up to 8 blocks. */
+  /** The same reads served on the caller's thread from the disk's files, as the front end serves pieces of up to 256 blocks. */
   directReadsPerSecond?: number;
   fileBytes: number;
 }

@@ -80,9 +80,6 @@ export class Recovery {
   private lastProgressMs = 0;
   private changesAtPassStart = 0;
 
-  /** Servers whose stale marks the running pass listed. */
-  private staleListedThisPass: number[] = [];
-
   constructor(private readonly deps: RecoveryDeps) {}
 
   /** Whether a recovery round for `server` is open here (asked for and not yet reported done). */
@@ -132,7 +129,6 @@ export class Recovery {
       { server: secondary, kind: 'stale' },
     ].filter(({ server }) => writable(view.servers[server]?.state)) as Array<{ server: number; kind: MarkKind }>;
     const found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }> = [];
-    this.staleListedThisPass = lists.filter(({ kind }) => kind === 'stale').map(({ server }) => server);
     let left = lists.length;
     if (left === 0) return this.finishPass(view, []);
     let failed = false;
@@ -222,7 +218,8 @@ export class Recovery {
     if (copies.length === 0) {
       // A write that marked a region stale during this pass may not have been listed: look again.
       if (this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
-      for (const server of this.staleListedThisPass) this.deps.staleMarksSettled(server);
+      // The pass listed the stale marks of every server its view showed writable.
+      for (const server of [this.deps.primary, this.deps.secondary]) if (writable(view.servers[server]?.state)) this.deps.staleMarksSettled(server);
       this.running = false;
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;

@@ -329,12 +329,16 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const aloneUnsafe = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
       const why = incomplete(server, gmap, regions);
-      if (why !== undefined || context.incarnation === 0) return why;
       const partner = server === primary ? secondary : primary;
-      // A partner stopped clean for this group held no stale mark in its regions, and gets none.
-      if (staleSettled.has(partner) || stoppedCleanFor(view?.servers[partner], options.name)) return undefined;
+      if (why !== undefined || !marksForgotten(partner)) return why;
       return `server ${server}, the only reachable copy, may lack writes server ${partner} holds: this group restarted and has not yet read server ${partner}'s stale marks`;
     };
+    /**
+     * Whether this group restarted and may have forgotten stale marks on `partner`: none settled by
+     * a recovery pass since, and not stopped clean for the group (which holds none and gets none).
+     */
+    const marksForgotten = (partner: number): boolean =>
+      context.incarnation > 0 && !staleSettled.has(partner) && !stoppedCleanFor(view?.servers[partner], options.name);
     /** Whether `server` holds, or may hold, a stale mark for the region: a mark counts from when its set is sent until its clear is answered (clears of stale marks are durable). */
     const markedStale = (server: number, gmap: number, region: number): boolean => {
       const id = markId(server, 'stale', gmap, region);
@@ -445,8 +449,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const completeHere = (server: number, gmap: number, regions: readonly number[]): boolean => {
       if (state(server) !== 'resyncing' || recovery.awaiting(server) || restarted.has(server)) return incomplete(server, gmap, regions) === undefined;
       const partner = server === primary ? secondary : primary;
-      if (context.incarnation > 0 && !staleSettled.has(partner)) return false;
-      return !regions.some((region) => markedStale(partner, gmap, region));
+      return !marksForgotten(partner) && !regions.some((region) => markedStale(partner, gmap, region));
     };
 
     /** Both copies up and neither lacking writes the other has: a write may be answered with one. */

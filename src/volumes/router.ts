@@ -248,7 +248,7 @@ export class Router {
     return (await this.ask(`disk-${server}`, body, timeoutMs)) as DiskReply;
   }
 
-  /** Asks a server's disk directly (admin statistics, replica comparison in tests). */
+  /** Asks a server actor, which passes disk requests to its disk (admin statistics, replica comparison in tests). */
   async server(server: number, body: unknown, timeoutMs = 10_000): Promise<DiskReply> {
     return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
   }
