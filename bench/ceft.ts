@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminRequest } from '../src/admin/admin-client.js';
-import { duplicationProtocols } from '../src/control/catalog.js';
+import { duplicationProtocols } from '../src/model/catalog.js';
 import { waitForPort } from './nbd.js';
 import { arg } from './args.js';
 import { daemonNodeFlags } from '../src/cli/node-flags.js';

@@ -7,7 +7,7 @@ import { open } from 'lmdb';
 import { ActorRuntime } from '../src/actors/runtime.js';
 import { localClient } from '../src/actors/local-client.js';
 import { silentLogger } from '../src/log.js';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 import { CommitTable } from '../src/storage/commit-table.js';
 import { crashRound, type DiskState } from '../src/storage/crash/check.js';
 import { mapSizeFor } from '../src/storage/disk-format.js';

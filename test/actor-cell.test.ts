@@ -5,7 +5,7 @@ import { ActorCell, mailboxMax, type CellHost } from '../src/actors/cell.js';
 import type { Envelope } from '../src/actors/envelope.js';
 import { SimStorage } from '../src/sim/sim-storage.js';
 import { calmStorage, Simulation } from '../src/sim/simulation.js';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 import { Scheduler } from '../src/sim/scheduler.js';
 
 type Probe = { op: 'count' } | { op: 'boom' } | { op: 'sleep' } | { op: 'call'; body: Probe; timeoutMs: number };

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 import { Scheduler } from '../src/sim/scheduler.js';
 import { SimStorage } from '../src/sim/sim-storage.js';
 import { BlockStore } from '../src/storage/block-store.js';

@@ -5,7 +5,7 @@ import { Command, Errno } from '../src/nbd/protocol.js';
 import { NbdServer } from '../src/nbd/server.js';
 import { blockBytes, regionBytes } from '../src/storage/block-keys.js';
 import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
-import { stripeBytesDefault } from '../src/volumes/layout.js';
+import { stripeBytesDefault } from '../src/model/layout.js';
 import { RawClient } from './helpers/raw-client.js';
 import { scratchDirectory } from './helpers/scratch.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 import { BlockJournal } from './helpers/block-journal.js';
 import { checkJournal } from './helpers/check-journal.js';
 import { clusterDirectory, startCluster } from './helpers/cluster.js';

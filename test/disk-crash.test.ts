@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 import { crashRound, type DiskState } from '../src/storage/crash/check.js';
 import { temporaryDirectory } from './helpers/disk.js';
 

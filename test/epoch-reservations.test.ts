@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { ActorContext } from '../src/actors/actor.js';
 import { address } from '../src/actors/address.js';
-import type { VirtualDisk } from '../src/control/catalog.js';
+import type { VirtualDisk } from '../src/model/catalog.js';
 import { controlActor } from '../src/control/control-actor.js';
 import type { ControlReply, ControlRequest } from '../src/control/control-protocol.js';
 import { Simulation } from '../src/sim/simulation.js';

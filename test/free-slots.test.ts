@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 import { FreeSlots } from '../src/storage/free-slots.js';
 import { SlotAllocator } from '../src/storage/slot-allocator.js';
 

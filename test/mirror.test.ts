@@ -1,6 +1,6 @@
 import test from 'ava';
-import { duplicationProtocols } from '../src/control/catalog.js';
-import { Prng } from '../src/sim/prng.js';
+import { duplicationProtocols } from '../src/model/catalog.js';
+import { Prng } from '../src/prng.js';
 import { BlockJournal } from './helpers/block-journal.js';
 import { checkJournal } from './helpers/check-journal.js';
 import { clusterDirectory, startCluster, type ClusterUnderTest } from './helpers/cluster.js';

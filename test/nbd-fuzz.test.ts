@@ -7,7 +7,7 @@ import { Command, IHAVEOPT, Option, REQUEST_MAGIC } from '../src/nbd/protocol.js
 import { NbdServer } from '../src/nbd/server.js';
 import { NamedCatalog } from './helpers/catalog.js';
 import { goData, metaContextData, RawClient } from './helpers/raw-client.js';
-import { Prng } from '../src/sim/prng.js';
+import { Prng } from '../src/prng.js';
 
 const MiB = 1024 * 1024;
 const seed = Number(process.env['FUZZ_SEED'] ?? 20261121);

@@ -1,4 +1,4 @@
-import type { DuplicationProtocol } from '../control/catalog.js';
+import type { DuplicationProtocol } from '../model/catalog.js';
 /**
  * The admin socket (DIR/admin.sock): one JSON request per line, one JSON answer per line.
  *

@@ -1,14 +1,14 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
-import { stoppedCleanFor, type ExportTarget, type VirtualDisk } from '../control/catalog.js';
+import { stoppedCleanFor, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { verifyReplicas } from './verify.js';
 import { GarbageCollector } from './garbage.js';
 import { SnapshotAdmin } from './snapshot-admin.js';
-import { orderersHolding } from '../volumes/layout.js';
+import { orderersHolding } from '../model/layout.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type MirrorInfo, type ServerInfo } from './admin-protocol.js';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { liveGmaps, type ClusterView, type VirtualDisk } from '../control/catalog.js';
+import { liveGmaps, type ClusterView, type VirtualDisk } from '../model/catalog.js';
 import type { Router } from '../volumes/router.js';
 
 /** Progress of the background collection of blocks no export reads any more. */

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { EmbeddedCluster } from '../cluster/embedded.js';
-import { liveGmaps, snapshotSeparator, type Snapshot, type VirtualDisk } from '../control/catalog.js';
+import { liveGmaps, snapshotSeparator, type Snapshot, type VirtualDisk } from '../model/catalog.js';
 import type { ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingSnapshot } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';

@@ -1,9 +1,9 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
-import { withBase, type ExportTarget } from '../control/catalog.js';
+import { withBase, type ExportTarget } from '../model/catalog.js';
 import { WhorlError } from '../errors.js';
 import { blockBytes } from '../storage/block-keys.js';
 import { blocksPerRequestMax } from '../storage/disk-protocol.js';
-import { piecesOf, replicasOf } from '../volumes/layout.js';
+import { piecesOf, replicasOf } from '../model/layout.js';
 import type { Router } from '../volumes/router.js';
 
 export interface VerifyReport {

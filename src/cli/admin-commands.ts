@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { adminRequest } from '../admin/admin-client.js';
 import type { AdminRequest, DiskInfo, ServerInfo } from '../admin/admin-protocol.js';
-import { duplicationProtocols, type DuplicationProtocol } from '../control/catalog.js';
+import { duplicationProtocols, type DuplicationProtocol } from '../model/catalog.js';
 import type { VerifyReport } from '../admin/verify.js';
 import { formatSize, parseSize } from './size.js';
 import { UsageError } from './usage-error.js';

@@ -1,5 +1,5 @@
 import type { WhorlErrorCode } from '../errors.js';
-import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from './catalog.js';
+import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from '../model/catalog.js';
 
 /**
  * Messages of the control actor.

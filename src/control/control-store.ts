@@ -1,5 +1,5 @@
 import type { ActorStorage } from '../actors/actor.js';
-import type { VirtualDisk } from './catalog.js';
+import type { VirtualDisk } from '../model/catalog.js';
 
 /**
  * The control actor's keys (one LMDB environment, opened with the disk format's checks and owner

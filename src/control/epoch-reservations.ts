@@ -1,5 +1,5 @@
 import { epochMax } from '../storage/block-keys.js';
-import type { VirtualDisk } from './catalog.js';
+import type { VirtualDisk } from '../model/catalog.js';
 
 /**
  * Reserved epochs let a snapshot move a disk to its next epoch without waiting for the disk's

@@ -1,6 +1,6 @@
 import { WhorlError } from '../errors.js';
 import { epochMax } from '../storage/block-keys.js';
-import { diskNamePattern, snapshotSeparator, type Snapshot, type VirtualDisk } from './catalog.js';
+import { diskNamePattern, snapshotSeparator, type Snapshot, type VirtualDisk } from '../model/catalog.js';
 
 /**
  * The VDir side of Petal's snapshots (§2.2): pure functions from the control actor's disks to the

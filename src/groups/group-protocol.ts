@@ -1,5 +1,5 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import type { DuplicationProtocol } from '../control/catalog.js';
+import type { DuplicationProtocol } from '../model/catalog.js';
 import type { Layer } from '../storage/versions.js';
 
 /**

@@ -1,13 +1,14 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { liveGmaps, stoppedCleanFor, withBase, writable, type ClusterView, type Layer } from '../control/catalog.js';
+import { liveGmaps, stoppedCleanFor, withBase, writable, type ClusterView, type Layer } from '../model/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
-import { ordererOf, unitOfRegion, type GMapLayout } from '../volumes/layout.js';
+import { ordererOf, unitOfRegion, type GMapLayout } from '../model/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
-import { parseRegionKey, regionKey, type RegionLocks } from './region-locks.js';
+import { type RegionLocks } from './region-locks.js';
+import { parseRegionKey, regionKey } from '../model/region-key.js';
 import { copyRegionByBlock } from './torn-repair.js';
 
 export interface RecoveryDeps {

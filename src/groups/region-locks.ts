@@ -1,15 +1,5 @@
 import { assert } from '../assert.js';
 
-/** The key by which a group tracks a region: "<gmap>:<region>". */
-export function regionKey(gmap: number, region: number): string {
-  return `${gmap}:${region}`;
-}
-
-export function parseRegionKey(key: string): { gmap: number; region: number } {
-  const [gmap, region] = key.split(':').map(Number) as [number, number];
-  return { gmap, region };
-}
-
 /**
  * Which regions have writes in flight and which are held by a recovery copy. A copy waits until
  * the writes in flight on its region have finished; writes that arrive while a region is held

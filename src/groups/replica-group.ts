@@ -3,19 +3,20 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
-import { stoppedCleanFor, writable, type ClusterView, type ServerState } from '../control/catalog.js';
+import { stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import { RegionSet } from '../storage/region-set.js';
 import type { DiskReply } from '../storage/disk-protocol.js';
-import { regionsOf } from '../volumes/layout.js';
+import { regionsOf } from '../model/layout.js';
 import { Asker, isServerFailure } from './asker.js';
 import type { DiskWrite, DuplicateReply, OwnWritten } from '../servers/server-protocol.js';
 import { Background } from './background.js';
 import type { CaughtUp, GroupRequest, GroupWrite } from './group-protocol.js';
 import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
-import { RegionLocks, regionKey, parseRegionKey } from './region-locks.js';
+import { RegionLocks } from './region-locks.js';
+import { regionKey, parseRegionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
   /** The actor's name: `group-P` (chained declustering) or `mirror-P-M` (a CEFT mirror pair). */

@@ -1,5 +1,5 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { withBase, type Layer } from '../control/catalog.js';
+import { withBase, type Layer } from '../model/catalog.js';
 import { blockBytes, blocksPerRegion } from '../storage/block-keys.js';
 import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
 import type { Asker } from './asker.js';

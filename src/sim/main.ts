@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { runClusterSeed, type ClusterSeedOptions } from './cluster/scenario.js';
 import type { ClusterLayout } from './cluster/client.js';
-import { duplicationProtocols } from '../control/catalog.js';
+import { duplicationProtocols } from '../model/catalog.js';
 import { runDiskSeed } from './disk/scenario.js';
 import { runRegisterSeed } from './register/scenario.js';
 import { traceSimulationsTo } from './simulation.js';

@@ -1,7 +1,7 @@
 import { floorOf, rangeOf } from '../actors/sorted-map-storage.js';
 import type { CellStorage } from '../actors/cell.js';
 import { slotBytes, type SlotFile } from '../actors/slot-file.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../prng.js';
 import type { Scheduler } from './scheduler.js';
 
 export interface StorageFaults {

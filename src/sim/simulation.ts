@@ -4,7 +4,7 @@ import { addressKey, type Address } from '../actors/address.js';
 import { ActorCell, type CellHost } from '../actors/cell.js';
 import type { Envelope } from '../actors/envelope.js';
 import { BufferPool, type BufferHandle } from '../actors/buffer-pool.js';
-import { Prng } from './prng.js';
+import { Prng } from '../prng.js';
 import { Scheduler } from './scheduler.js';
 import { SimStorage, type StorageFaults } from './sim-storage.js';
 

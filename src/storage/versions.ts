@@ -8,7 +8,7 @@ export interface Version {
   readonly hole: boolean;
 }
 
-/** One layer of what an export reads: a global map as of an epoch (see control/catalog.ts). */
+/** One layer of what an export reads: a global map as of an epoch (see model/catalog.ts). */
 export interface Layer {
   readonly gmap: number;
   readonly epoch: number;

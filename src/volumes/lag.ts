@@ -1,5 +1,5 @@
-import { regionsOf } from './layout.js';
-import { regionKey } from '../groups/region-locks.js';
+import { regionsOf } from '../model/layout.js';
+import { regionKey } from '../model/region-key.js';
 import { blockBytes } from '../storage/block-keys.js';
 
 /** `caught-up` tells remembered ahead of their write's answer (the answer may be lost: bounded). */

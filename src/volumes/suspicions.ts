@@ -1,4 +1,4 @@
-import { readable, type ClusterView } from '../control/catalog.js';
+import { readable, type ClusterView } from '../model/catalog.js';
 
 /**
  * Servers this reader must not read from although its view may still say `up`: a write answered

@@ -1,11 +1,11 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
-import { snapshotSeparator, withBase, type ExportTarget } from '../control/catalog.js';
+import { snapshotSeparator, withBase, type ExportTarget } from '../model/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { Backend, BlockSizes, Extent, ZeroOptions } from '../nbd/backend.js';
 import { blockBytes } from '../storage/block-keys.js';
 import { blocksPerRequestMax } from '../storage/disk-protocol.js';
 import { BlockLocks } from './block-locks.js';
-import { piecesOf } from './layout.js';
+import { piecesOf } from '../model/layout.js';
 import type { Router } from './router.js';
 
 /** Pieces of one request in flight at once (a 4 GiB TRIM is 65,536 pieces of 64 KiB). */

@@ -1,6 +1,6 @@
 import type { BufferPool } from '../actors/buffer-pool.js';
 import type { Backend, ExportCatalog, ExportListing } from '../nbd/backend.js';
-import { snapshotSeparator } from '../control/catalog.js';
+import { snapshotSeparator } from '../model/catalog.js';
 import type { Router } from './router.js';
 import { VolumeBackend } from './volume-backend.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool } from '../../src/actors/buffer-pool.js';
 import { EmbeddedCluster } from '../../src/cluster/embedded.js';
-import { duplicationProtocols, type DuplicationProtocol } from '../../src/control/catalog.js';
+import { duplicationProtocols, type DuplicationProtocol } from '../../src/model/catalog.js';
 import { VolumeCatalog } from '../../src/volumes/volume-catalog.js';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { SingleExportCatalog } from '../../src/backends/single-export.js';

@@ -1,13 +1,13 @@
 import type { Actor, Behavior, Incoming } from '../../actors/actor.js';
 import { address } from '../../actors/address.js';
 import type { BufferHandle, BufferPool } from '../../actors/buffer-pool.js';
-import type { ClusterView, DuplicationProtocol, VirtualDisk } from '../../control/catalog.js';
+import type { ClusterView, DuplicationProtocol, VirtualDisk } from '../../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../../control/control-protocol.js';
 import { duplications, type CaughtUp, type Duplication, type GroupRequest } from '../../groups/group-protocol.js';
 import { blockContent } from '../../storage/crash/block-content.js';
 import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
 import { Lag } from '../../volumes/lag.js';
-import { ordererOf, orderersOf, replicasOf } from '../../volumes/layout.js';
+import { ordererOf, orderersOf, replicasOf } from '../../model/layout.js';
 import { Suspicions } from '../../volumes/suspicions.js';
 import { reportRead } from '../disk/client.js';
 import type { DiskModel, ReadTicket } from '../disk/model.js';

@@ -1,7 +1,7 @@
 import { address } from '../../actors/address.js';
 import { controlActor } from '../../control/control-actor.js';
 import { replicaGroup } from '../../groups/replica-group.js';
-import { orderersOf } from '../../volumes/layout.js';
+import { orderersOf } from '../../model/layout.js';
 import { serverActor } from '../../servers/server-actor.js';
 import { regionBytes } from '../../storage/block-keys.js';
 import { diskActor } from '../../storage/disk-actor.js';

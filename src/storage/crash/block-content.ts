@@ -1,4 +1,4 @@
-import { Prng } from '../../sim/prng.js';
+import { Prng } from '../../prng.js';
 import { blockBytes } from '../block-keys.js';
 
 /** The crash check's disk: writes land on blocks 0..crashBlocks-1 of gmap 0, epoch 0. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { ActorRuntime } from '../../actors/runtime.js';
 import { localClient } from '../../actors/local-client.js';
 import { silentLogger } from '../../log.js';
-import { Prng } from '../../sim/prng.js';
+import { Prng } from '../../prng.js';
 import type { DiskReply, DiskRequest } from '../disk-protocol.js';
 import { spawnDisk } from '../spawn-disk.js';
 import { blockContent, crashBlocks, crashCapacityBytes, crashOwner } from './block-content.js';

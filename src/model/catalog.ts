@@ -1,5 +1,5 @@
 import type { Layer } from '../storage/versions.js';
-import type { GMapLayout } from '../volumes/layout.js';
+import type { GMapLayout } from './layout.js';
 
 export type { Layer } from '../storage/versions.js';
 
@@ -10,7 +10,7 @@ export type { Layer } from '../storage/versions.js';
  *   | VirtualDisk field | meaning                                                   |
  *   |-------------------|-----------------------------------------------------------|
  *   | name              | the NBD export name                                       |
- *   | gmap, servers, replicas, stripeBytes | its GMap (see volumes/layout.ts)       |
+ *   | gmap, servers, replicas, stripeBytes | its GMap (see model/layout.ts)         |
  *   | epoch             | the epoch new writes go to (snapshots raise it)           |
  *   | sizeBytes         | what clients see; grows with resize                       |
  *   | createdAtMs       | wall-clock time of creation                               |
