@@ -29,23 +29,40 @@ export async function benchActors(args: string[]): Promise<void> {
   const trips = Number(arg(args, 'trips', '20000'));
   const runtime = await throughRuntime(count, trips);
   const raw = await throughRawPostMessage(count, trips);
-  const transports = { post: await throughTransport('post', count, trips), ring: await throughTransport('ring', count, trips) };
+  const transports = {
+    post: await throughTransport('post', count, trips),
+    ring: await throughTransport('ring', count, trips),
+  };
   console.log('');
   console.log(`${fmt(count)} one-way messages, ${fmt(trips)} round trips`);
   console.log('| measure | runtime (ring) | raw postMessage | runtime / raw | goal |');
   console.log('|---|---|---|---|---|');
-  console.log(`| one-way messages/s, 2 worker threads | ${fmt(runtime.perSecond)} | ${fmt(raw.perSecond)} | ${(runtime.perSecond / raw.perSecond).toFixed(2)}× | ≥ 1,000,000 |`);
-  console.log(`| round trip p50, 4 KiB handle | ${runtime.p50Us.toFixed(1)} µs | ${raw.p50Us.toFixed(1)} µs | ${(runtime.p50Us / raw.p50Us).toFixed(2)}× | ≤ 20 µs |`);
-  console.log(`| round trip p99, 4 KiB handle | ${runtime.p99Us.toFixed(1)} µs | ${raw.p99Us.toFixed(1)} µs | ${(runtime.p99Us / raw.p99Us).toFixed(2)}× | |`);
-  console.log('| payload bytes copied per round trip | 0 (the handle is 4 numbers; bytes stay in the slab) | — | | 0 |');
+  console.log(
+    `| one-way messages/s, 2 worker threads | ${fmt(runtime.perSecond)} | ${fmt(raw.perSecond)} | ${(runtime.perSecond / raw.perSecond).toFixed(2)}× | ≥ 1,000,000 |`,
+  );
+  console.log(
+    `| round trip p50, 4 KiB handle | ${runtime.p50Us.toFixed(1)} µs | ${raw.p50Us.toFixed(1)} µs | ${(runtime.p50Us / raw.p50Us).toFixed(2)}× | ≤ 20 µs |`,
+  );
+  console.log(
+    `| round trip p99, 4 KiB handle | ${runtime.p99Us.toFixed(1)} µs | ${raw.p99Us.toFixed(1)} µs | ${(runtime.p99Us / raw.p99Us).toFixed(2)}× | |`,
+  );
+  console.log(
+    '| payload bytes copied per round trip | 0 (the handle is 4 numbers; bytes stay in the slab) | — | | 0 |',
+  );
   console.log('');
   console.log('Transports alone (same envelopes, batches and credits; no actors):');
   console.log('| measure | batched postMessage | shared ring, binary encoding | ring / postMessage |');
   console.log('|---|---|---|---|');
   const { post, ring } = transports;
-  console.log(`| one-way messages/s | ${fmt(post.perSecond)} | ${fmt(ring.perSecond)} | ${(ring.perSecond / post.perSecond).toFixed(2)}× |`);
-  console.log(`| round trip p50 | ${post.p50Us.toFixed(1)} µs | ${ring.p50Us.toFixed(1)} µs | ${(ring.p50Us / post.p50Us).toFixed(2)}× |`);
-  console.log(`| round trip p99 | ${post.p99Us.toFixed(1)} µs | ${ring.p99Us.toFixed(1)} µs | ${(ring.p99Us / post.p99Us).toFixed(2)}× |`);
+  console.log(
+    `| one-way messages/s | ${fmt(post.perSecond)} | ${fmt(ring.perSecond)} | ${(ring.perSecond / post.perSecond).toFixed(2)}× |`,
+  );
+  console.log(
+    `| round trip p50 | ${post.p50Us.toFixed(1)} µs | ${ring.p50Us.toFixed(1)} µs | ${(ring.p50Us / post.p50Us).toFixed(2)}× |`,
+  );
+  console.log(
+    `| round trip p99 | ${post.p99Us.toFixed(1)} µs | ${ring.p99Us.toFixed(1)} µs | ${(ring.p99Us / post.p99Us).toFixed(2)}× |`,
+  );
 }
 
 function fmt(n: number): string {
@@ -70,7 +87,12 @@ async function throughRuntime(count: number, trips: number): Promise<Figures> {
   });
   const started = performance.now();
   const done = new Promise<void>((resolve) => (onCredit = (received) => received >= count && resolve()));
-  runtime.host.route({ kind: 'tell', from: address(runtime.node, 'meter'), to: address(runtime.node, 'source'), body: { op: 'go', to: 'sink', count } });
+  runtime.host.route({
+    kind: 'tell',
+    from: address(runtime.node, 'meter'),
+    to: address(runtime.node, 'source'),
+    body: { op: 'go', to: 'sink', count },
+  });
   await done;
   const perSecond = count / ((performance.now() - started) / 1000);
 
@@ -112,7 +134,12 @@ async function throughRawPostMessage(count: number, trips: number): Promise<Figu
   const sinkWorker = new Worker(rawWorker, { eval: true });
   const sourceWorker = new Worker(rawWorker, { eval: true });
   const started = performance.now();
-  const done = new Promise<void>((resolve) => sinkWorker.on('message', (m: { op: string; received: number }) => m.op === 'credit' && m.received >= count && resolve()));
+  const done = new Promise<void>((resolve) =>
+    sinkWorker.on(
+      'message',
+      (m: { op: string; received: number }) => m.op === 'credit' && m.received >= count && resolve(),
+    ),
+  );
   sinkWorker.postMessage({ port: port1, role: 'sink', count }, [port1]);
   sourceWorker.postMessage({ port: port2, role: 'source', count }, [port2]);
   await done;
@@ -166,7 +193,13 @@ async function throughTransport(mode: 'post' | 'ring', count: number, trips: num
     const t0 = performance.now();
     await new Promise<void>((resolve) => {
       onReply = resolve;
-      out.send({ kind: 'request', from: { node: 'local', actor: 'meter' }, to: { node: 'local', actor: 'sink' }, requestId: i, body: { op: 'echo', handle } });
+      out.send({
+        kind: 'request',
+        from: { node: 'local', actor: 'meter' },
+        to: { node: 'local', actor: 'sink' },
+        requestId: i,
+        body: { op: 'echo', handle },
+      });
       out.flush();
     });
     samples.push((performance.now() - t0) * 1000);

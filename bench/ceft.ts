@@ -21,18 +21,34 @@ import { daemonNodeFlags } from '../src/cli/node-flags.js';
 const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const stretchBytes = 64 * 2 ** 20;
 
-
 interface FioWrite {
   readonly bw_bytes: number;
   readonly lat_ns: { readonly mean: number };
 }
 
 /** fio's write figures for `clients` jobs, each its own connection, on disjoint stretches of `disk`. */
-async function fioWrite(port: number, disk: string, clients: number, runtimeS: number, bs: string, iodepth: number): Promise<FioWrite> {
+async function fioWrite(
+  port: number,
+  disk: string,
+  clients: number,
+  runtimeS: number,
+  bs: string,
+  iodepth: number,
+): Promise<FioWrite> {
   const args = [
-    '--name=ceft', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${disk}`, '--rw=write', `--bs=${bs}`, `--iodepth=${iodepth}`,
-    `--numjobs=${clients}`, `--size=${stretchBytes}`, `--offset_increment=${stretchBytes}`, '--time_based', `--runtime=${runtimeS}`,
-    '--group_reporting', '--output-format=json',
+    '--name=ceft',
+    '--ioengine=nbd',
+    `--uri=nbd://127.0.0.1:${port}/${disk}`,
+    '--rw=write',
+    `--bs=${bs}`,
+    `--iodepth=${iodepth}`,
+    `--numjobs=${clients}`,
+    `--size=${stretchBytes}`,
+    `--offset_increment=${stretchBytes}`,
+    '--time_based',
+    `--runtime=${runtimeS}`,
+    '--group_reporting',
+    '--output-format=json',
   ];
   const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
@@ -58,18 +74,50 @@ export async function benchCeft(args: string[]): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-ceft-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const dataDir = path.join(work, 'whorl');
-  const daemon = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+  const daemon = spawn(
+    process.execPath,
+    [
+      ...daemonNodeFlags,
+      whorlBin,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--nbd-listen',
+      `127.0.0.1:${port}`,
+      '--disk-capacity',
+      '16G',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     await waitForPort(port);
     const socket = path.join(dataDir, 'admin.sock');
     const sizeBytes = Math.max(...clientCounts) * stretchBytes;
     const disks: Array<{ label: string; name: string }> = [{ label: '--replicas 1', name: 'unmirrored' }];
-    await adminRequest(socket, { command: 'disk.create', name: 'unmirrored', sizeBytes, replicas: 1, stripeBytes: 65536 });
+    await adminRequest(socket, {
+      command: 'disk.create',
+      name: 'unmirrored',
+      sizeBytes,
+      replicas: 1,
+      stripeBytes: 65536,
+    });
     for (const protocol of duplicationProtocols) {
-      await adminRequest(socket, { command: 'disk.create', name: `m-${protocol}`, sizeBytes, replicas: 2, stripeBytes: 65536, mirror: 'auto', protocol });
+      await adminRequest(socket, {
+        command: 'disk.create',
+        name: `m-${protocol}`,
+        sizeBytes,
+        replicas: 2,
+        stripeBytes: 65536,
+        mirror: 'auto',
+        protocol,
+      });
       disks.push({ label: protocol, name: `m-${protocol}` });
     }
-    console.log(`fio nbd engine, sequential 1 MiB writes qd4, one connection per client, ${runtimeS}s per run; MiB/s aggregate (× the --replicas 1 disk)`);
+    console.log(
+      `fio nbd engine, sequential 1 MiB writes qd4, one connection per client, ${runtimeS}s per run; MiB/s aggregate (× the --replicas 1 disk)`,
+    );
     const table = new Map<string, number[]>();
     for (const clients of clientCounts) {
       for (const { label, name } of disks) {
@@ -81,7 +129,9 @@ export async function benchCeft(args: string[]): Promise<void> {
     console.log(`| disk | ${clientCounts.map((n) => `${n} client${n === 1 ? '' : 's'}`).join(' | ')} |`);
     console.log(`|---|${clientCounts.map(() => '---').join('|')}|`);
     for (const [label, figures] of table) {
-      const cells = figures.map((value, i) => (label === '--replicas 1' ? `${value.toFixed(0)}` : `${value.toFixed(0)} (${(value / base[i]!).toFixed(2)}×)`));
+      const cells = figures.map((value, i) =>
+        label === '--replicas 1' ? `${value.toFixed(0)}` : `${value.toFixed(0)} (${(value / base[i]!).toFixed(2)}×)`,
+      );
       console.log(`| ${label} | ${cells.join(' | ')} |`);
     }
     console.log('');
@@ -92,7 +142,10 @@ export async function benchCeft(args: string[]): Promise<void> {
     console.log('');
     console.log('| disk | mean µs |');
     console.log('|---|---|');
-    for (const [label, micros] of latencies) console.log(`| ${label} | ${micros.toFixed(0)}${label === '--replicas 1' ? '' : ` (${(micros / baseLatency).toFixed(2)}×)`} |`);
+    for (const [label, micros] of latencies)
+      console.log(
+        `| ${label} | ${micros.toFixed(0)}${label === '--replicas 1' ? '' : ` (${(micros / baseLatency).toFixed(2)}×)`} |`,
+      );
   } finally {
     daemon.kill('SIGTERM');
     await once(daemon, 'exit');

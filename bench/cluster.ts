@@ -41,7 +41,16 @@ export async function settle(): Promise<void> {
 }
 
 /** Runs one job on a settled machine and records its figure and the server's CPU per 4 KiB the job moved (in µs). */
-async function measured(pid: number, key: string, record: Recorder, recordCpu: Recorder, port: number, disk: string, workload: Workload, runtimeS: number): Promise<Awaited<ReturnType<typeof runFio>>> {
+async function measured(
+  pid: number,
+  key: string,
+  record: Recorder,
+  recordCpu: Recorder,
+  port: number,
+  disk: string,
+  workload: Workload,
+  runtimeS: number,
+): Promise<Awaited<ReturnType<typeof runFio>>> {
   await settle();
   const before = cpuSeconds(pid);
   const result = await fio(port, disk, workload, runtimeS);
@@ -52,7 +61,9 @@ async function measured(pid: number, key: string, record: Recorder, recordCpu: R
 
 export function cli(dataDir: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => (out += text));
@@ -61,7 +72,26 @@ export function cli(dataDir: string, args: string[]): Promise<string> {
 }
 
 export async function startWhorl(dataDir: string, port: number, extra: readonly string[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', diskSize, '--disk-capacity', '16G', '--log-level', 'warn', ...extra], { stdio: 'ignore' });
+  const child = spawn(
+    process.execPath,
+    [
+      ...daemonNodeFlags,
+      whorlBin,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--nbd-listen',
+      `127.0.0.1:${port}`,
+      '--default-disk-size',
+      diskSize,
+      '--disk-capacity',
+      '16G',
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
+    { stdio: 'ignore' },
+  );
   await waitForPort(port);
   return child;
 }
@@ -93,7 +123,9 @@ export async function benchCluster(args: string[]): Promise<void> {
   // The daemon's worker threads (`whorl serve --threads`); its default when not given.
   const threads = arg(args, 'threads', '');
   const serveArgs = threads ? ['--threads', threads] : [];
-  console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk${threads ? `, whorl serve --threads ${threads}` : ''}`);
+  console.log(
+    `fio nbd engine, ${runtimeS}s per job, best of ${rounds}, ${regionSize} of a ${diskSize} disk${threads ? `, whorl serve --threads ${threads}` : ''}`,
+  );
   let port = 20000 + Math.floor(Math.random() * 20000);
   const best = new Map<string, number>();
   const record = (key: string, value: number): void => {
@@ -115,7 +147,8 @@ export async function benchCluster(args: string[]): Promise<void> {
       const nbdkit = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'file', file], { stdio: 'ignore' });
       await waitForPort(port);
       await fio(port, '', { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-      for (const workload of workloads) await measured(nbdkit.pid!, `nbdkit ${workload.name}`, record, recordCpu, port, '', workload, runtimeS);
+      for (const workload of workloads)
+        await measured(nbdkit.pid!, `nbdkit ${workload.name}`, record, recordCpu, port, '', workload, runtimeS);
       await stop(nbdkit);
 
       const dataDir = path.join(work, 'whorl');
@@ -124,20 +157,37 @@ export async function benchCluster(args: string[]): Promise<void> {
       await cli(dataDir, ['disk', 'create', 'striped', '--size', diskSize, '--replicas', '1']);
       for (const disk of ['default', 'striped']) {
         await fio(port, disk, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-        for (const workload of workloads) await measured(whorl.pid!, `${disk} ${workload.name}`, record, recordCpu, port, disk, workload, runtimeS);
+        for (const workload of workloads)
+          await measured(whorl.pid!, `${disk} ${workload.name}`, record, recordCpu, port, disk, workload, runtimeS);
       }
       // Degraded: one of 4 servers stopped. Bytes written meanwhile against bytes resync moves.
       await cli(dataDir, ['server', 'stop', '1']);
       let writtenWhileAway = 0;
       for (const workload of workloads) {
-        const result = await measured(whorl.pid!, `degraded ${workload.name}`, record, recordCpu, port, 'default', workload, runtimeS);
+        const result = await measured(
+          whorl.pid!,
+          `degraded ${workload.name}`,
+          record,
+          recordCpu,
+          port,
+          'default',
+          workload,
+          runtimeS,
+        );
         writtenWhileAway += workload.rw.includes('write') ? result.writtenBytes : 0;
       }
-      const sequentialBytes = (await fio(port, 'default', { name: 'seq', rw: 'write', bs: '1m', iodepth: 8 }, 0, ['--offset=1G', '--size=256M'])).writtenBytes;
+      const sequentialBytes = (
+        await fio(port, 'default', { name: 'seq', rw: 'write', bs: '1m', iodepth: 8 }, 0, [
+          '--offset=1G',
+          '--size=256M',
+        ])
+      ).writtenBytes;
       const info = JSON.parse(await cli(dataDir, ['disk', 'info', 'default', '--json'])) as { staleBytes: number };
       await cli(dataDir, ['server', 'start', '1']);
       const resyncMs = await waitUntilUp(dataDir);
-      const verify = JSON.parse(await cli(dataDir, ['disk', 'verify', 'default', '--json'])) as { differing: unknown[] };
+      const verify = JSON.parse(await cli(dataDir, ['disk', 'verify', 'default', '--json'])) as {
+        differing: unknown[];
+      };
       resync = `resync: ${(info.staleBytes / 2 ** 20).toFixed(0)} MiB copied for ${((writtenWhileAway + sequentialBytes) / 2 ** 20).toFixed(0)} MiB written while away (${(info.staleBytes / (writtenWhileAway + sequentialBytes)).toFixed(2)}×; random 4k writes dirty whole 64 KiB regions), ${(resyncMs / 1000).toFixed(1)} s, copies differing afterwards: ${verify.differing.length}`;
       await stop(whorl);
 
@@ -145,7 +195,10 @@ export async function benchCluster(args: string[]): Promise<void> {
       port += 1;
       const again = await startWhorl(dataDir, port, serveArgs);
       await cli(dataDir, ['disk', 'create', 'huge', '--size', '1T']);
-      await fio(port, 'huge', { name: 'rss', rw: 'randwrite', bs: '4k', iodepth: 4 }, Math.min(runtimeS, 10), ['--numjobs=16', '--size=1T']);
+      await fio(port, 'huge', { name: 'rss', rw: 'randwrite', bs: '4k', iodepth: 4 }, Math.min(runtimeS, 10), [
+        '--numjobs=16',
+        '--size=1T',
+      ]);
       const memory = rssMiB(again.pid!);
       record('rss MiB', memory.rss);
       record('peak rss MiB', memory.peak);
@@ -162,28 +215,40 @@ export async function benchCluster(args: string[]): Promise<void> {
 function printTables(best: Map<string, number>, leastCpu: Map<string, number>, resync: string): void {
   const unit = (workload: Workload): string => (workload.bs === '4k' ? 'IOPS' : 'MiB/s');
   console.log('');
-  console.log('| workload | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 2 replicas, 1 of 4 servers stopped | degraded / normal |');
+  console.log(
+    '| workload | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 2 replicas, 1 of 4 servers stopped | degraded / normal |',
+  );
   console.log('|---|---|---|---|---|---|---|---|');
   for (const workload of workloads) {
     const peer = best.get(`nbdkit ${workload.name}`)!;
     const two = best.get(`default ${workload.name}`)!;
     const one = best.get(`striped ${workload.name}`)!;
     const degraded = best.get(`degraded ${workload.name}`)!;
-    console.log(`| ${workload.name} | ${peer.toFixed(0)} ${unit(workload)} | ${two.toFixed(0)} | ${(two / peer).toFixed(2)}× | ${one.toFixed(0)} | ${(one / peer).toFixed(2)}× | ${degraded.toFixed(0)} | ${(degraded / two).toFixed(2)}× |`);
+    console.log(
+      `| ${workload.name} | ${peer.toFixed(0)} ${unit(workload)} | ${two.toFixed(0)} | ${(two / peer).toFixed(2)}× | ${one.toFixed(0)} | ${(one / peer).toFixed(2)}× | ${degraded.toFixed(0)} | ${(degraded / two).toFixed(2)}× |`,
+    );
   }
   console.log('');
   // Server CPU (every thread, user + system) per 4 KiB moved: on a CPU-bound machine this, not
   // the disk, sets the ratios above.
-  console.log('| server CPU µs per 4 KiB moved | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 1 of 4 stopped |');
+  console.log(
+    '| server CPU µs per 4 KiB moved | nbdkit file | whorl 2 replicas | ratio | whorl 1 replica | ratio | 1 of 4 stopped |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const workload of workloads) {
     const cpu = (key: string): number => leastCpu.get(`${key} ${workload.name}`)!;
     const peer = cpu('nbdkit');
-    console.log(`| ${workload.name} | ${peer.toFixed(1)} | ${cpu('default').toFixed(1)} | ${(cpu('default') / peer).toFixed(1)}× | ${cpu('striped').toFixed(1)} | ${(cpu('striped') / peer).toFixed(1)}× | ${cpu('degraded').toFixed(1)} |`);
+    console.log(
+      `| ${workload.name} | ${peer.toFixed(1)} | ${cpu('default').toFixed(1)} | ${(cpu('default') / peer).toFixed(1)}× | ${cpu('striped').toFixed(1)} | ${(cpu('striped') / peer).toFixed(1)}× | ${cpu('degraded').toFixed(1)} |`,
+    );
   }
   console.log('');
   console.log(resync);
-  console.log(`daemon RSS with a 1 TiB thin disk and 16 connections writing: ${best.get('rss MiB')!.toFixed(0)} MiB (peak ${best.get('peak rss MiB')!.toFixed(0)} MiB)`);
+  console.log(
+    `daemon RSS with a 1 TiB thin disk and 16 connections writing: ${best.get('rss MiB')!.toFixed(0)} MiB (peak ${best.get('peak rss MiB')!.toFixed(0)} MiB)`,
+  );
   // RssFile is LMDB's read-only map of the disk files: page cache the kernel can drop, not heap.
-  console.log(`  of which the daemon's own memory (RssAnon: heaps, buffer pool): ${best.get('rss anon MiB')!.toFixed(0)} MiB; LMDB file pages mapped (RssFile): ${best.get('rss file MiB')!.toFixed(0)} MiB`);
+  console.log(
+    `  of which the daemon's own memory (RssAnon: heaps, buffer pool): ${best.get('rss anon MiB')!.toFixed(0)} MiB; LMDB file pages mapped (RssFile): ${best.get('rss file MiB')!.toFixed(0)} MiB`,
+  );
 }

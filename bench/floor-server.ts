@@ -28,7 +28,11 @@ class FloorBackend implements Backend {
   readonly description = 'whorl floor bench';
   readonly readOnly = false;
   readonly multiConn = true;
-  readonly blockSizes: BlockSizes = { minimumBytes: blockBytes, preferredBytes: blockBytes, maximumBytes: 32 * 1024 * 1024 };
+  readonly blockSizes: BlockSizes = {
+    minimumBytes: blockBytes,
+    preferredBytes: blockBytes,
+    maximumBytes: 32 * 1024 * 1024,
+  };
   private readonly fds: number[];
   private readonly crcs: Int32Array;
 
@@ -51,14 +55,16 @@ class FloorBackend implements Backend {
     if (this.mode === 'plain') return;
     const first = offsetBytes / blockBytes;
     for (let i = 0; i * blockBytes < into.length; i++) {
-      if ((crc32c(into.subarray(i * blockBytes, (i + 1) * blockBytes)) | 0) !== this.crcs[first + i]) throw new Error(`checksum mismatch at block ${first + i}`);
+      if ((crc32c(into.subarray(i * blockBytes, (i + 1) * blockBytes)) | 0) !== this.crcs[first + i])
+        throw new Error(`checksum mismatch at block ${first + i}`);
     }
   }
 
   async write(offsetBytes: number, from: Buffer): Promise<void> {
     if (this.mode !== 'plain') {
       const first = offsetBytes / blockBytes;
-      for (let i = 0; i * blockBytes < from.length; i++) this.crcs[first + i] = crc32c(from.subarray(i * blockBytes, (i + 1) * blockBytes)) | 0;
+      for (let i = 0; i * blockBytes < from.length; i++)
+        this.crcs[first + i] = crc32c(from.subarray(i * blockBytes, (i + 1) * blockBytes)) | 0;
     }
     for (const fd of this.fds) {
       let done = 0;
@@ -67,7 +73,12 @@ class FloorBackend implements Backend {
   }
 
   async flush(): Promise<void> {
-    await Promise.all(this.fds.map((fd) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())))));
+    await Promise.all(
+      this.fds.map(
+        (fd) =>
+          new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve()))),
+      ),
+    );
   }
 
   async trim(offsetBytes: number, lengthBytes: number): Promise<void> {
@@ -90,10 +101,15 @@ async function main(): Promise<void> {
   const mode = arg(args, 'mode', 'plain') as Mode;
   if (!['plain', 'crc', 'crc2'].includes(mode)) throw new Error(`--mode: '${mode}' is not one of plain, crc, crc2`);
   const files = arg(args, 'file', '').split(',');
-  if (files.length !== (mode === 'crc2' ? 2 : 1)) throw new Error(`--file: mode ${mode} takes ${mode === 'crc2' ? 2 : 1} file(s), got ${files.length}`);
+  if (files.length !== (mode === 'crc2' ? 2 : 1))
+    throw new Error(`--file: mode ${mode} takes ${mode === 'crc2' ? 2 : 1} file(s), got ${files.length}`);
   const size = fs.statSync(files[0]!).size;
   const log = createLogger('warn', { name: 'floor' });
-  const server = new NbdServer(new SingleExportCatalog('default', new FloorBackend(mode, files, size)), new BufferPool(), log);
+  const server = new NbdServer(
+    new SingleExportCatalog('default', new FloorBackend(mode, files, size)),
+    new BufferPool(),
+    log,
+  );
   await server.listen({ kind: 'tcp', host: '127.0.0.1', port: Number(arg(args, 'port', '0')) });
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 }

@@ -35,22 +35,44 @@ function sparseFile(file: string): string {
 export async function benchFloor(args: string[]): Promise<void> {
   const runtimeS = Number(arg(args, 'runtime', '5'));
   const rounds = Number(arg(args, 'rounds', '2'));
-  console.log(`fio nbd engine, ${runtimeS}s per job, best of ${rounds}; ${diskBytes / 2 ** 30} GiB each, 512 MiB prefilled`);
+  console.log(
+    `fio nbd engine, ${runtimeS}s per job, best of ${rounds}; ${diskBytes / 2 ** 30} GiB each, 512 MiB prefilled`,
+  );
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-floor-'));
   let port = 20000 + Math.floor(Math.random() * 20000);
   const targets: Target[] = [];
   const best = new Map<string, { value: number; cpuUs: number }>();
   try {
     const nbdkitPort = ++port;
-    targets.push({ name: 'nbdkit file', port: nbdkitPort, exportName: '', child: spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(nbdkitPort), 'file', sparseFile(path.join(work, 'nbdkit.img'))], { stdio: 'ignore' }) });
+    targets.push({
+      name: 'nbdkit file',
+      port: nbdkitPort,
+      exportName: '',
+      child: spawn(
+        'nbdkit',
+        ['-f', '-i', '127.0.0.1', '-p', String(nbdkitPort), 'file', sparseFile(path.join(work, 'nbdkit.img'))],
+        { stdio: 'ignore' },
+      ),
+    });
     for (const mode of ['plain', 'crc', 'crc2']) {
-      const files = (mode === 'crc2' ? ['a', 'b'] : ['a']).map((copy) => sparseFile(path.join(work, `${mode}-${copy}.img`)));
+      const files = (mode === 'crc2' ? ['a', 'b'] : ['a']).map((copy) =>
+        sparseFile(path.join(work, `${mode}-${copy}.img`)),
+      );
       const floorPort = ++port;
-      const child = spawn(process.execPath, ['--max-semi-space-size=2', floorServer, `--port=${floorPort}`, `--mode=${mode}`, `--file=${files.join(',')}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        ['--max-semi-space-size=2', floorServer, `--port=${floorPort}`, `--mode=${mode}`, `--file=${files.join(',')}`],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
       targets.push({ name: `node ${mode}`, port: floorPort, exportName: '', child });
     }
     const whorlPort = ++port;
-    targets.push({ name: 'whorl 2 replicas', port: whorlPort, exportName: 'default', child: await startWhorl(path.join(work, 'whorl'), whorlPort) });
+    targets.push({
+      name: 'whorl 2 replicas',
+      port: whorlPort,
+      exportName: 'default',
+      child: await startWhorl(path.join(work, 'whorl'), whorlPort),
+    });
     for (const target of targets) {
       await waitForPort(target.port);
       await runFio(target.port, target.exportName, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
@@ -84,17 +106,30 @@ export async function benchFloor(args: string[]): Promise<void> {
     console.log(`| ${workload.name} | ${cells.join(' | ')} |`);
   }
   console.log('');
-  console.log('Each cell: IOPS (4k) or MiB/s (1m), the ratio to nbdkit file, and the server\'s CPU per 4 KiB moved.');
+  console.log("Each cell: IOPS (4k) or MiB/s (1m), the ratio to nbdkit file, and the server's CPU per 4 KiB moved.");
   console.log('');
   console.log(`The disk under ${os.tmpdir()}: fio, 1 MiB sequential writes to a 2 GiB file, ${runtimeS} s each:`);
-  for (const every of [0, 16]) console.log(`- ${every === 0 ? 'never synced (the page cache)' : `fdatasync every ${every} MiB`}: ${(await deviceWrite(every, runtimeS)).toFixed(0)} MiB/s`);
+  for (const every of [0, 16])
+    console.log(
+      `- ${every === 0 ? 'never synced (the page cache)' : `fdatasync every ${every} MiB`}: ${(await deviceWrite(every, runtimeS)).toFixed(0)} MiB/s`,
+    );
 }
 
 /** MiB/s of 1 MiB sequential writes to a file on the bench's disk, with fdatasync every `syncEveryMiB` (0: never). */
 async function deviceWrite(syncEveryMiB: number, runtimeS: number): Promise<number> {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-device-')), 'file');
   try {
-    const args = ['--name=device', `--filename=${file}`, '--rw=write', '--bs=1m', '--size=2g', '--ioengine=psync', '--time_based', `--runtime=${runtimeS}`, '--output-format=json'];
+    const args = [
+      '--name=device',
+      `--filename=${file}`,
+      '--rw=write',
+      '--bs=1m',
+      '--size=2g',
+      '--ioengine=psync',
+      '--time_based',
+      `--runtime=${runtimeS}`,
+      '--output-format=json',
+    ];
     if (syncEveryMiB > 0) args.push(`--fdatasync=${syncEveryMiB}`);
     const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';

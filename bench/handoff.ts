@@ -12,7 +12,11 @@ import { arg } from './args.js';
 type Mode = 'port' | 'atomics';
 
 /** Atomics.waitAsync is in Node 20 but not in the ES2022 library the project compiles against. */
-const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<unknown> } }).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<unknown> };
+  }
+).waitAsync;
 
 // The worker answers each hand-off with one back; flag 0 rings it, flag 1 rings the main thread.
 const echo = `
@@ -75,6 +79,8 @@ export async function benchHandoff(args: string[]): Promise<void> {
   console.log('|---|---|---|');
   for (const mode of ['port', 'atomics', 'port', 'atomics'] as const) {
     const { wallUs, cpuUs } = await roundTrips(mode, trips);
-    console.log(`| ${mode === 'port' ? 'MessagePort postMessage' : 'Atomics.notify + waitAsync'} | ${wallUs.toFixed(1)} | ${cpuUs.toFixed(1)} |`);
+    console.log(
+      `| ${mode === 'port' ? 'MessagePort postMessage' : 'Atomics.notify + waitAsync'} | ${wallUs.toFixed(1)} | ${cpuUs.toFixed(1)} |`,
+    );
   }
 }

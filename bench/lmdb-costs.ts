@@ -43,19 +43,40 @@ export async function benchLmdbCosts(args: string[]): Promise<void> {
   console.log('| store | MiB/s | CPU µs per 4 KiB | bytes on disk / written |');
   console.log('|---|---|---|---|');
   for (const cost of costs) {
-    console.log(`| ${cost.name} | ${cost.mibPerSecond.toFixed(0)} | ${cost.cpuMicrosPer4k.toFixed(1)} | ${(cost.fileBytes / (total * mib)).toFixed(2)}× |`);
+    console.log(
+      `| ${cost.name} | ${cost.mibPerSecond.toFixed(0)} | ${cost.cpuMicrosPer4k.toFixed(1)} | ${(cost.fileBytes / (total * mib)).toFixed(2)}× |`,
+    );
   }
 }
 
-async function lmdbRun(data: Buffer, total: number, flushMiB: number, recordBytes: number, sync: 'overlappingSync' | 'noSync'): Promise<Cost> {
+async function lmdbRun(
+  data: Buffer,
+  total: number,
+  flushMiB: number,
+  recordBytes: number,
+  sync: 'overlappingSync' | 'noSync',
+): Promise<Cost> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-lmdb-'));
   try {
     const options = sync === 'noSync' ? { noSync: true } : { overlappingSync: true };
-    const db = open<Buffer, string>({ path: dir, encoding: 'binary', mapSize: 4 * total * mib + 64 * mib, pageSize: 4096, ...options });
+    const db = open<Buffer, string>({
+      path: dir,
+      encoding: 'binary',
+      mapSize: 4 * total * mib + 64 * mib,
+      pageSize: 4096,
+      ...options,
+    });
     // A head that fills whole overflow pages (lmdb-js: 24 bytes of page header), the rest in a small tail.
     const head = recordBytes - 24;
     const tail = 4 + recordBytes - head;
-    const durable = (): Promise<unknown> => (sync === 'noSync' ? new Promise<void>((resolve, reject) => (db as unknown as { sync(callback: (error: unknown) => void): void }).sync((error) => (error ? reject(error) : resolve()))) : db.flushed);
+    const durable = (): Promise<unknown> =>
+      sync === 'noSync'
+        ? new Promise<void>((resolve, reject) =>
+            (db as unknown as { sync(callback: (error: unknown) => void): void }).sync((error) =>
+              error ? reject(error) : resolve(),
+            ),
+          )
+        : db.flushed;
     const started = performance.now();
     const cpu = process.cpuUsage();
     let last: Promise<unknown> = Promise.resolve();
@@ -83,7 +104,12 @@ async function lmdbRun(data: Buffer, total: number, flushMiB: number, recordByte
     const fileBytes = fs.statSync(path.join(dir, 'data.mdb')).blocks * 512;
     await db.close();
     const name = `lmdb-js, ${recordBytes / 1024} KiB records, ${sync === 'noSync' ? 'noSync + sync per flush' : 'overlappingSync (sync per commit)'}`;
-    return { name, mibPerSecond: total / seconds, cpuMicrosPer4k: (used.user + used.system) / (total * 256), fileBytes };
+    return {
+      name,
+      mibPerSecond: total / seconds,
+      cpuMicrosPer4k: (used.user + used.system) / (total * 256),
+      fileBytes,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -104,7 +130,12 @@ async function fileRun(data: Buffer, total: number, flushMiB: number): Promise<C
     const used = process.cpuUsage(cpu);
     await file.close();
     const fileBytes = fs.statSync(path.join(dir, 'disk.img')).blocks * 512;
-    return { name: 'plain file, write + fdatasync per flush', mibPerSecond: total / seconds, cpuMicrosPer4k: (used.user + used.system) / (total * 256), fileBytes };
+    return {
+      name: 'plain file, write + fdatasync per flush',
+      mibPerSecond: total / seconds,
+      cpuMicrosPer4k: (used.user + used.system) / (total * 256),
+      fileBytes,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

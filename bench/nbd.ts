@@ -33,9 +33,29 @@ interface Peer {
 const peers: Peer[] = [
   {
     name: 'whorl',
-    start: (port) => spawn(process.execPath, [whorlBin, 'serve', '--backend', 'memory', '--nbd-listen', `127.0.0.1:${port}`, '--size', '1G', '--log-level', 'warn'], { stdio: 'ignore' }),
+    start: (port) =>
+      spawn(
+        process.execPath,
+        [
+          whorlBin,
+          'serve',
+          '--backend',
+          'memory',
+          '--nbd-listen',
+          `127.0.0.1:${port}`,
+          '--size',
+          '1G',
+          '--log-level',
+          'warn',
+        ],
+        { stdio: 'ignore' },
+      ),
   },
-  { name: 'nbdkit', start: (port) => spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'memory', '1G'], { stdio: 'ignore' }) },
+  {
+    name: 'nbdkit',
+    start: (port) =>
+      spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'memory', '1G'], { stdio: 'ignore' }),
+  },
 ];
 
 export async function benchNbd(args: string[]): Promise<void> {
@@ -52,7 +72,11 @@ export async function benchNbd(args: string[]): Promise<void> {
       try {
         await waitForPort(port);
         await fio(port, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
-        for (const workload of workloads) results.get(peer.name)!.get(workload.name)!.push(await fio(port, workload, runtimeS));
+        for (const workload of workloads)
+          results
+            .get(peer.name)!
+            .get(workload.name)!
+            .push(await fio(port, workload, runtimeS));
       } finally {
         child.kill('SIGTERM');
         await once(child, 'exit');
@@ -74,10 +98,24 @@ export interface FioResult {
 }
 
 /** Runs one fio job with the nbd engine against `nbd://127.0.0.1:PORT/EXPORT`. */
-export async function runFio(port: number, exportName: string, workload: Workload, runtimeS: number, extra: string[] = []): Promise<FioResult> {
+export async function runFio(
+  port: number,
+  exportName: string,
+  workload: Workload,
+  runtimeS: number,
+  extra: string[] = [],
+): Promise<FioResult> {
   const args = [
-    '--name=bench', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${exportName}`, `--rw=${workload.rw}`, `--bs=${workload.bs}`,
-    `--iodepth=${workload.iodepth}`, `--size=${regionSize}`, '--output-format=json', '--group_reporting', ...extra,
+    '--name=bench',
+    '--ioengine=nbd',
+    `--uri=nbd://127.0.0.1:${port}/${exportName}`,
+    `--rw=${workload.rw}`,
+    `--bs=${workload.bs}`,
+    `--iodepth=${workload.iodepth}`,
+    `--size=${regionSize}`,
+    '--output-format=json',
+    '--group_reporting',
+    ...extra,
   ];
   if (runtimeS > 0) args.push('--time_based', `--runtime=${runtimeS}`);
   const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -109,7 +147,9 @@ function printTable(results: Map<string, Map<string, number[]>>): void {
     const unit = workload.bs === '4k' ? 'IOPS' : 'MiB/s';
     const whorl = best('whorl');
     const nbdkit = best('nbdkit');
-    console.log(`| ${workload.name} | ${whorl.toFixed(0)} ${unit} | ${nbdkit.toFixed(0)} ${unit} | ${(whorl / nbdkit).toFixed(2)}× |`);
+    console.log(
+      `| ${workload.name} | ${whorl.toFixed(0)} ${unit} | ${nbdkit.toFixed(0)} ${unit} | ${(whorl / nbdkit).toFixed(2)}× |`,
+    );
   }
 }
 

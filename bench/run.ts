@@ -34,7 +34,9 @@ async function main(): Promise<void> {
   }
   console.log(`command: npm run bench -- ${[suite, ...args].join(' ')}`);
   console.log(`date: ${new Date().toISOString()}`);
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  console.log(
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+  );
   await run(args);
 }
 

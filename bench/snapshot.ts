@@ -22,7 +22,6 @@ const randwrite: Workload = { name: '4k randwrite qd16', rw: 'randwrite', bs: '4
 const randread: Workload = { name: '4k randread qd16', rw: 'randread', bs: '4k', iodepth: 16 };
 const prefill: Workload = { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 };
 
-
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -44,7 +43,11 @@ export async function benchSnapshot(args: string[]): Promise<void> {
     spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '2G']);
     const qemu = async (): Promise<ChildProcess> => {
       port += 1;
-      const child = spawn('qemu-nbd', ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(port), '-x', '', '--cache=writeback', '-t', image], { stdio: 'ignore' });
+      const child = spawn(
+        'qemu-nbd',
+        ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(port), '-x', '', '--cache=writeback', '-t', image],
+        { stdio: 'ignore' },
+      );
       await waitForPort(port);
       return child;
     };
@@ -64,7 +67,25 @@ export async function benchSnapshot(args: string[]): Promise<void> {
 
     const dataDir = path.join(work, 'whorl');
     port += 1;
-    const whorl = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--data-dir', dataDir, '--nbd-listen', `127.0.0.1:${port}`, '--default-disk-size', '2G', '--disk-capacity', '16G', '--log-level', 'warn'], { stdio: 'ignore' });
+    const whorl = spawn(
+      process.execPath,
+      [
+        ...daemonNodeFlags,
+        whorlBin,
+        'serve',
+        '--data-dir',
+        dataDir,
+        '--nbd-listen',
+        `127.0.0.1:${port}`,
+        '--default-disk-size',
+        '2G',
+        '--disk-capacity',
+        '16G',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: 'ignore' },
+    );
     await waitForPort(port);
     const socket = path.join(dataDir, 'admin.sock');
     await runFio(port, 'default', prefill, 0);
@@ -80,7 +101,10 @@ export async function benchSnapshot(args: string[]): Promise<void> {
     const pauses: number[] = [];
     for (let i = 0; i < snapshots; i++) {
       const asked = performance.now();
-      const result = (await adminRequest(socket, { command: 'snapshot.create', disk: 'default', name: `b${i}` })) as { pauseMs: number; tookMs: number };
+      const result = (await adminRequest(socket, { command: 'snapshot.create', disk: 'default', name: `b${i}` })) as {
+        pauseMs: number;
+        tookMs: number;
+      };
       endToEnd.push(performance.now() - asked);
       inDaemon.push(result.tookMs);
       pauses.push(result.pauseMs);
@@ -93,16 +117,30 @@ export async function benchSnapshot(args: string[]): Promise<void> {
 
     const ms = (value: number): string => `${value.toFixed(1)} ms`;
     console.log('');
-    console.log(`${snapshots} snapshots of the default disk (2 replicas, 4 servers), one every 250 ms, under fio ${randwrite.name} on 512 MiB`);
+    console.log(
+      `${snapshots} snapshots of the default disk (2 replicas, 4 servers), one every 250 ms, under fio ${randwrite.name} on 512 MiB`,
+    );
     console.log('| measure | whorl | goal | qemu-nbd + qcow2 (qemu-img snapshot, image idle) |');
     console.log('|---|---|---|---|');
-    console.log(`| snapshot latency in the daemon p50 / p99 | ${ms(percentile(inDaemon, 50))} / ${ms(percentile(inDaemon, 99))} | ≤ 50 ms | ${ms(peerSnapshotMs)} (one, no load) |`);
-    console.log(`| snapshot latency end to end (admin socket) p50 / p99 | ${ms(percentile(endToEnd, 50))} / ${ms(percentile(endToEnd, 99))} | ≤ 50 ms | |`);
-    console.log(`| writes held (the move to the reserved epoch) p50 / p99 / max | ${ms(percentile(pauses, 50))} / ${ms(percentile(pauses, 99))} / ${ms(Math.max(...pauses))} | a few ms | |`);
+    console.log(
+      `| snapshot latency in the daemon p50 / p99 | ${ms(percentile(inDaemon, 50))} / ${ms(percentile(inDaemon, 99))} | ≤ 50 ms | ${ms(peerSnapshotMs)} (one, no load) |`,
+    );
+    console.log(
+      `| snapshot latency end to end (admin socket) p50 / p99 | ${ms(percentile(endToEnd, 50))} / ${ms(percentile(endToEnd, 99))} | ≤ 50 ms | |`,
+    );
+    console.log(
+      `| writes held (the move to the reserved epoch) p50 / p99 / max | ${ms(percentile(pauses, 50))} / ${ms(percentile(pauses, 99))} / ${ms(Math.max(...pauses))} | a few ms | |`,
+    );
     console.log(`| write latency p99 / max, no snapshots | ${ms(quiet.p99Ms)} / ${ms(quiet.maxMs)} | | |`);
-    console.log(`| write latency p99 / max, snapshots every 250 ms | ${ms(underSnapshots.p99Ms)} / ${ms(underSnapshots.maxMs)} | | |`);
-    console.log(`| 4k randwrite IOPS before → after a snapshot | ${before.value.toFixed(0)} → ${after.value.toFixed(0)} (${(after.value / before.value).toFixed(2)}×) | | ${peerBefore.value.toFixed(0)} → ${peerAfter.value.toFixed(0)} (${(peerAfter.value / peerBefore.value).toFixed(2)}×) |`);
-    console.log(`| 4k randread IOPS before → after a snapshot | ${readBefore.value.toFixed(0)} → ${readAfter.value.toFixed(0)} (${(readAfter.value / readBefore.value).toFixed(2)}×) | | ${peerReadBefore.value.toFixed(0)} → ${peerReadAfter.value.toFixed(0)} (${(peerReadAfter.value / peerReadBefore.value).toFixed(2)}×) |`);
+    console.log(
+      `| write latency p99 / max, snapshots every 250 ms | ${ms(underSnapshots.p99Ms)} / ${ms(underSnapshots.maxMs)} | | |`,
+    );
+    console.log(
+      `| 4k randwrite IOPS before → after a snapshot | ${before.value.toFixed(0)} → ${after.value.toFixed(0)} (${(after.value / before.value).toFixed(2)}×) | | ${peerBefore.value.toFixed(0)} → ${peerAfter.value.toFixed(0)} (${(peerAfter.value / peerBefore.value).toFixed(2)}×) |`,
+    );
+    console.log(
+      `| 4k randread IOPS before → after a snapshot | ${readBefore.value.toFixed(0)} → ${readAfter.value.toFixed(0)} (${(readAfter.value / readBefore.value).toFixed(2)}×) | | ${peerReadBefore.value.toFixed(0)} → ${peerReadAfter.value.toFixed(0)} (${(peerReadAfter.value / peerReadBefore.value).toFixed(2)}×) |`,
+    );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -29,11 +29,13 @@ const blockBytes = 4096;
 interface Figures {
   writesPerSecond: number;
   readsPerSecond: number;
-  /** The same reads served on the caller's thread from the disk's files, as the front end serves pieces of up to 256 blocks. */
+  /**
+   * The same reads served on the caller's thread from the disk's files, as the front end serves pieces
+   * of up to 256 blocks.
+   */
   directReadsPerSecond?: number;
   fileBytes: number;
 }
-
 
 export async function benchStorage(args: string[]): Promise<void> {
   const writes = Math.ceil(Number(arg(args, 'writes', '50000')) / flushEvery) * flushEvery;
@@ -48,14 +50,24 @@ export async function benchStorage(args: string[]): Promise<void> {
   const readDepth = Number(arg(args, 'read-depth', '64'));
   const actor = await throughDiskActor(blocks, reads, readDepth);
   console.log('');
-  console.log(`${writes.toLocaleString('en-US')} random 4 KiB writes over ${(spanBlocks * blockBytes / 2 ** 20).toFixed(0)} MiB, FLUSH every ${flushEvery}; as many random reads`);
+  console.log(
+    `${writes.toLocaleString('en-US')} random 4 KiB writes over ${((spanBlocks * blockBytes) / 2 ** 20).toFixed(0)} MiB, FLUSH every ${flushEvery}; as many random reads`,
+  );
   console.log('| measure | disk actor | raw lmdb-js | actor / raw | goal |');
   console.log('|---|---|---|---|---|');
-  console.log(`| 4 KiB random writes/s | ${fmt(actor.writesPerSecond)} | ${fmt(raw.writesPerSecond)} | ${(actor.writesPerSecond / raw.writesPerSecond).toFixed(2)}× | ≥ 0.8× |`);
-  console.log(`| 4 KiB random reads/s (${readDepth} in flight) | ${fmt(actor.readsPerSecond)} | ${fmt(raw.readsPerSecond)} | ${(actor.readsPerSecond / raw.readsPerSecond).toFixed(2)}× | ≥ 0.8× |`);
+  console.log(
+    `| 4 KiB random writes/s | ${fmt(actor.writesPerSecond)} | ${fmt(raw.writesPerSecond)} | ${(actor.writesPerSecond / raw.writesPerSecond).toFixed(2)}× | ≥ 0.8× |`,
+  );
+  console.log(
+    `| 4 KiB random reads/s (${readDepth} in flight) | ${fmt(actor.readsPerSecond)} | ${fmt(raw.readsPerSecond)} | ${(actor.readsPerSecond / raw.readsPerSecond).toFixed(2)}× | ≥ 0.8× |`,
+  );
   const direct = actor.directReadsPerSecond!;
-  console.log(`| 4 KiB random reads/s, direct (the front end's path for small reads: the disk's files on the caller's thread) | ${fmt(direct)} | ${fmt(raw.readsPerSecond)} | ${(direct / raw.readsPerSecond).toFixed(2)}× | (not the goal's path) |`);
-  console.log(`| space: the disk's files (data.mdb + blocks; raw: data.mdb) / bytes written | ${(actor.fileBytes / uniqueBytes).toFixed(2)}× | ${(raw.fileBytes / uniqueBytes).toFixed(2)}× | | ≤ 1.5× |`);
+  console.log(
+    `| 4 KiB random reads/s, direct (the front end's path for small reads: the disk's files on the caller's thread) | ${fmt(direct)} | ${fmt(raw.readsPerSecond)} | ${(direct / raw.readsPerSecond).toFixed(2)}× | (not the goal's path) |`,
+  );
+  console.log(
+    `| space: the disk's files (data.mdb + blocks; raw: data.mdb) / bytes written | ${(actor.fileBytes / uniqueBytes).toFixed(2)}× | ${(raw.fileBytes / uniqueBytes).toFixed(2)}× | | ≤ 1.5× |`,
+  );
   if (kills > 0) await killRounds(kills);
 }
 
@@ -71,7 +83,13 @@ function scratch(name: string): string {
 async function rawLmdb(blocks: number[], reads: number[]): Promise<Figures> {
   const dir = scratch('raw');
   const capacityBytes = blocks.length * 4 * blockBytes;
-  const db = open<Buffer, string>({ path: dir, encoding: 'binary', mapSize: mapSizeFor(capacityBytes), pageSize: 4096, overlappingSync: true });
+  const db = open<Buffer, string>({
+    path: dir,
+    encoding: 'binary',
+    mapSize: mapSizeFor(capacityBytes),
+    pageSize: 4096,
+    overlappingSync: true,
+  });
   const data = randomBytes(blockBytes);
   const key = (block: number) => `b:00000001:${block.toString(16).padStart(12, '0')}:00000000`;
   const started = performance.now();
@@ -101,16 +119,27 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
   const dir = scratch('actor');
   const runtime = await ActorRuntime.start({ threads: 1, log: silentLogger() });
   const commits = CommitTable.create();
-  await spawnDisk(runtime, 'disk', { path: dir, owner: 'bench', capacityBytes: blocks.length * 4 * blockBytes, create: true, commits: commits.buffer });
+  await spawnDisk(runtime, 'disk', {
+    path: dir,
+    owner: 'bench',
+    capacityBytes: blocks.length * 4 * blockBytes,
+    create: true,
+    commits: commits.buffer,
+  });
   const client = localClient(runtime, 'bench');
   const ask = (body: DiskRequest) => client.request<DiskReply>('disk', body);
-  const leases = await Promise.all(Array.from({ length: Math.max(flushEvery, readDepth) }, () => runtime.pool.lease(blockBytes)));
+  const leases = await Promise.all(
+    Array.from({ length: Math.max(flushEvery, readDepth) }, () => runtime.pool.lease(blockBytes)),
+  );
   for (const lease of leases) lease.bytes.set(randomBytes(blockBytes));
 
   const started = performance.now();
   for (let i = 0; i < blocks.length; i += flushEvery) {
     const batch: Promise<DiskReply>[] = [];
-    for (let j = 0; j < flushEvery; j++) batch.push(ask({ op: 'write', gmap: 1, epoch: 0, block: blocks[i + j]!, count: 1, handle: leases[j]!.handle, fua: false }));
+    for (let j = 0; j < flushEvery; j++)
+      batch.push(
+        ask({ op: 'write', gmap: 1, epoch: 0, block: blocks[i + j]!, count: 1, handle: leases[j]!.handle, fua: false }),
+      );
     for (const reply of await Promise.all(batch)) if (!reply.ok) throw new Error(reply.message);
     const flushed = await ask({ op: 'flush' });
     if (!flushed.ok) throw new Error(flushed.message);
@@ -123,7 +152,14 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
   await Promise.all(
     leases.slice(0, readDepth).map(async (lease) => {
       while (next < reads.length) {
-        const reply = await ask({ op: 'read', gmap: 1, epoch: 0, block: reads[next++]!, count: 1, handle: lease.handle });
+        const reply = await ask({
+          op: 'read',
+          gmap: 1,
+          epoch: 0,
+          block: reads[next++]!,
+          count: 1,
+          handle: lease.handle,
+        });
         if (!reply.ok) throw new Error(reply.message);
       }
     }),
@@ -131,10 +167,14 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
   const readsPerSecond = reads.length / ((performance.now() - readStarted) / 1000);
 
   // Every write was flushed above, so every direct read is served; one declined would be a bench error.
-  const direct = new DirectReads(() => dir, () => commits);
+  const direct = new DirectReads(
+    () => dir,
+    () => commits,
+  );
   const into = leases[0]!.bytes;
   const directStarted = performance.now();
-  for (const block of reads) if (!direct.read(0, 1, 0, block, 1, into)) throw new Error(`direct read of block ${block} declined`);
+  for (const block of reads)
+    if (!direct.read(0, 1, 0, block, 1, into)) throw new Error(`direct read of block ${block} declined`);
   const directReadsPerSecond = reads.length / ((performance.now() - directStarted) / 1000);
   direct.closeAll();
   for (const lease of leases) runtime.pool.release(lease.handle);

@@ -27,7 +27,9 @@ export async function benchStripe(args: string[]): Promise<void> {
     fs.writeFileSync(file, '');
     fs.truncateSync(file, 2 * 2 ** 30);
     const nbdkitPort = ++port;
-    const nbdkit = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(nbdkitPort), 'file', file], { stdio: 'ignore' });
+    const nbdkit = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(nbdkitPort), 'file', file], {
+      stdio: 'ignore',
+    });
     const dataDir = path.join(work, 'whorl');
     const whorlPort = ++port;
     const whorl = await startWhorl(dataDir, whorlPort);
@@ -39,12 +41,16 @@ export async function benchStripe(args: string[]): Promise<void> {
         await cli(dataDir, ['disk', 'create', name, '--size', diskSize, '--stripe', stripe]);
         targets.push({ name: `whorl stripe ${stripe}`, port: whorlPort, exportName: name });
       }
-      for (const target of targets) await runFio(target.port, target.exportName, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
+      for (const target of targets)
+        await runFio(target.port, target.exportName, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
       for (let round = 0; round < rounds; round++) {
         for (const workload of workloads) {
           for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
             const key = `${target.name} ${workload.name}`;
-            best.set(key, Math.max(best.get(key) ?? 0, (await runFio(target.port, target.exportName, workload, runtimeS)).value));
+            best.set(
+              key,
+              Math.max(best.get(key) ?? 0, (await runFio(target.port, target.exportName, workload, runtimeS)).value),
+            );
           }
         }
       }
@@ -63,6 +69,8 @@ export async function benchStripe(args: string[]): Promise<void> {
     const peer = best.get(`nbdkit file ${workload.name}`)!;
     const small = best.get(`whorl stripe 64K ${workload.name}`)!;
     const large = best.get(`whorl stripe 1M ${workload.name}`)!;
-    console.log(`| ${workload.name} | ${peer.toFixed(0)} ${unit} | ${small.toFixed(0)} | ${(small / peer).toFixed(2)}× | ${large.toFixed(0)} | ${(large / peer).toFixed(2)}× | ${(large / small).toFixed(2)}× |`);
+    console.log(
+      `| ${workload.name} | ${peer.toFixed(0)} ${unit} | ${small.toFixed(0)} | ${(small / peer).toFixed(2)}× | ${large.toFixed(0)} | ${(large / peer).toFixed(2)}× | ${(large / small).toFixed(2)}× |`,
+    );
   }
 }

@@ -22,7 +22,12 @@ interface Credit {
 }
 
 function envelope(i: number): unknown {
-  return { kind: 'tell', from: { node: 'local', actor: 'source' }, to: { node: 'local', actor: 'sink' }, body: { op: 'n', i } };
+  return {
+    kind: 'tell',
+    from: { node: 'local', actor: 'source' },
+    to: { node: 'local', actor: 'sink' },
+    body: { op: 'n', i },
+  };
 }
 
 /** Sends values in batches and calls `onValue` for each value that arrives; echo replies go back. */
@@ -33,7 +38,13 @@ export interface Link {
 
 export function link(setup: TransportSetup, onValue: (value: unknown, link: Link) => void): Link {
   if (setup.mode === 'ring') {
-    const channel: RingChannel = new RingChannel(setup.port, setup.ends!, (value) => onValue(value, channel), () => undefined, () => channel.flush());
+    const channel: RingChannel = new RingChannel(
+      setup.port,
+      setup.ends!,
+      (value) => onValue(value, channel),
+      () => undefined,
+      () => channel.flush(),
+    );
     setup.port.ref();
     return channel;
   }

@@ -18,30 +18,34 @@ const outside = address('n', 'test');
  * 'count' increments a durable counter; 'boom' throws; 'sleep' is never answered.
  * A 'call' tell makes the actor request `body` from the server and record how that ended.
  */
-const probe = (outcomes: string[]): Behavior<Probe> => (context): Actor<Probe> => {
-  let count = Number(new TextDecoder().decode(context.storage.get('count') ?? Uint8Array.of(48)));
-  return {
-    receive(incoming: Incoming<Probe>): void {
-      if (incoming.kind === 'failure') outcomes.push(incoming.code);
-      if (incoming.kind === 'reply') outcomes.push(JSON.stringify(incoming.body));
-      if (incoming.kind === 'tell' && incoming.body.op === 'call') context.request(server, incoming.body.body, incoming.body.timeoutMs);
-      if (incoming.kind !== 'request') return;
-      if (incoming.body.op === 'boom') throw new Error('boom');
-      if (incoming.body.op !== 'count') return;
-      count += 1;
-      context.storage.put('count', new TextEncoder().encode(String(count)));
-      context.storage.flush();
-      context.reply(incoming, { count, incarnation: context.incarnation });
-    },
+const probe =
+  (outcomes: string[]): Behavior<Probe> =>
+  (context): Actor<Probe> => {
+    let count = Number(new TextDecoder().decode(context.storage.get('count') ?? Uint8Array.of(48)));
+    return {
+      receive(incoming: Incoming<Probe>): void {
+        if (incoming.kind === 'failure') outcomes.push(incoming.code);
+        if (incoming.kind === 'reply') outcomes.push(JSON.stringify(incoming.body));
+        if (incoming.kind === 'tell' && incoming.body.op === 'call')
+          context.request(server, incoming.body.body, incoming.body.timeoutMs);
+        if (incoming.kind !== 'request') return;
+        if (incoming.body.op === 'boom') throw new Error('boom');
+        if (incoming.body.op !== 'count') return;
+        count += 1;
+        context.storage.put('count', new TextEncoder().encode(String(count)));
+        context.storage.flush();
+        context.reply(incoming, { count, incarnation: context.incarnation });
+      },
+    };
   };
-};
 
 function setup() {
   const sim = new Simulation(1);
   const outcomes: string[] = [];
   const serverCell = sim.spawn(server, probe([]), calmStorage);
   sim.spawn(driver, probe(outcomes), calmStorage);
-  const call = (body: Probe, timeoutMs = 1000) => sim.route({ kind: 'tell', from: outside, to: driver, body: { op: 'call', body, timeoutMs } });
+  const call = (body: Probe, timeoutMs = 1000) =>
+    sim.route({ kind: 'tell', from: outside, to: driver, body: { op: 'call', body, timeoutMs } });
   return { sim, serverCell, outcomes, call };
 }
 
@@ -84,7 +88,10 @@ test('a killed actor loses unflushed writes and keeps flushed ones', (t) => {
   sim.scheduler.runUntil(10);
   cell.storage.put('b', Uint8Array.of(2));
   sim.kill(cell.self);
-  t.deepEqual(cell.storage.range('', '\uffff').map(([key]) => key), ['a']);
+  t.deepEqual(
+    cell.storage.range('', '\uffff').map(([key]) => key),
+    ['a'],
+  );
   t.is(cell.incarnation, 1);
 });
 
@@ -109,12 +116,20 @@ test('a full mailbox refuses requests with WHORL_MAILBOX_FULL; requests to a sta
   const host = new ManualHost();
   const storage = new SimStorage(new Scheduler(), new Prng(1), calmStorage);
   const cell = new ActorCell(server, probe([]), storage, host);
-  const request = (requestId: number, toIncarnation?: number): Envelope => ({ kind: 'request', from: driver, to: server, requestId, body: { op: 'count' }, ...(toIncarnation === undefined ? {} : { toIncarnation }) });
+  const request = (requestId: number, toIncarnation?: number): Envelope => ({
+    kind: 'request',
+    from: driver,
+    to: server,
+    requestId,
+    body: { op: 'count' },
+    ...(toIncarnation === undefined ? {} : { toIncarnation }),
+  });
   for (let i = 0; i < mailboxMax + 3; i++) cell.deliver(request(i));
-  const codes = (from: Address) => host.routed.filter((e) => e.kind === 'failure' && e.from === from).map((e) => (e.kind === 'failure' ? e.code : ''));
+  const codes = (from: Address) =>
+    host.routed.filter((e) => e.kind === 'failure' && e.from === from).map((e) => (e.kind === 'failure' ? e.code : ''));
   t.deepEqual(codes(server), ['WHORL_MAILBOX_FULL', 'WHORL_MAILBOX_FULL', 'WHORL_MAILBOX_FULL']);
   t.is(cell.queued, mailboxMax);
-  while (cell.runOne()) {}
+  while (cell.runOne()) continue;
   t.is(host.routed.filter((e) => e.kind === 'reply').length, mailboxMax, 'everything queued was answered');
   host.routed.length = 0;
   cell.deliver(request(9999, 7));

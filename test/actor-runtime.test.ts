@@ -13,9 +13,11 @@ const spec = { module: behaviors, export: 'testActor' };
 /** A main-thread actor that forwards requests for the test and resolves with their outcome. */
 function caller(runtime: ActorRuntime) {
   const waiting = new Map<number, (outcome: unknown) => void>();
-  let issue: ((to: string, body: TestMessage, timeoutMs: number, resolve: (outcome: unknown) => void) => void) | undefined;
+  let issue:
+    ((to: string, body: TestMessage, timeoutMs: number, resolve: (outcome: unknown) => void) => void) | undefined;
   runtime.spawnLocal('caller', (context): Actor => {
-    issue = (to, body, timeoutMs, resolve) => waiting.set(context.request(address(runtime.node, to), body, timeoutMs), resolve);
+    issue = (to, body, timeoutMs, resolve) =>
+      waiting.set(context.request(address(runtime.node, to), body, timeoutMs), resolve);
     return {
       receive(incoming: Incoming<unknown>): void {
         if (incoming.kind === 'reply') waiting.get(incoming.requestId)?.(incoming.body);
@@ -24,7 +26,10 @@ function caller(runtime: ActorRuntime) {
       },
     };
   });
-  return (to: string, body: TestMessage, timeoutMs = 2000) => new Promise<any>((resolve) => issue!(to, body, timeoutMs, resolve));
+  // The tests read whichever reply fields their request kind has.
+  return (to: string, body: TestMessage, timeoutMs = 2000) =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    new Promise<any>((resolve) => issue!(to, body, timeoutMs, resolve));
 }
 
 test('actors on worker threads answer requests from the main thread; many actors share a thread', async (t) => {
@@ -33,7 +38,10 @@ test('actors on worker threads answer requests from the main thread; many actors
   const ask = caller(runtime);
   for (const name of ['a', 'b', 'c', 'd']) await runtime.spawn(name, spec);
   const answers = await Promise.all(['a', 'b', 'c', 'd'].map((name) => ask(name, { op: 'echo', text: name })));
-  t.deepEqual(answers.map((a) => a.text), ['a', 'b', 'c', 'd']);
+  t.deepEqual(
+    answers.map((a) => a.text),
+    ['a', 'b', 'c', 'd'],
+  );
   const threads = new Set(answers.map((a) => a.threadId));
   t.is(threads.size, 2, 'four actors on two threads');
   t.false(threads.has(threadId), 'none on the main thread');
@@ -47,7 +55,10 @@ test('an actor that throws is restarted with a new incarnation; its shared buffe
   await runtime.spawn('worker', spec);
   const lease = runtime.pool.tryLease(4096)!;
   lease.bytes.fill(2);
-  t.deepEqual(await ask('worker', { op: 'checksum', handle: lease.handle }), { sum: 8192, threadId: (await ask('worker', { op: 'echo', text: '' })).threadId });
+  t.deepEqual(await ask('worker', { op: 'checksum', handle: lease.handle }), {
+    sum: 8192,
+    threadId: (await ask('worker', { op: 'echo', text: '' })).threadId,
+  });
   t.is(runtime.pool.leased, 0, 'the worker released the slot it was handed');
   const held = runtime.pool.tryLease(65536)!;
   await ask('worker', { op: 'hold', handle: held.handle });
@@ -64,7 +75,8 @@ test('a worker thread that dies is detected and its actors restart on another th
   await runtime.spawn('mover', spec, 1);
   const before = await ask('mover', { op: 'echo', text: 'before' });
   runtime.killThread(1);
-  for (let i = 0; i < 100 && runtime.where('mover')!.thread === 1; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 100 && runtime.where('mover')!.thread === 1; i++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   await new Promise((resolve) => setTimeout(resolve, 200));
   const after = await ask('mover', { op: 'echo', text: 'after' });
   t.is(after.text, 'after');
@@ -105,7 +117,8 @@ test('when the only worker thread dies, a new one takes its place and its actors
   await runtime.spawn('lonely', spec);
   const before = await ask('lonely', { op: 'echo', text: 'before' });
   runtime.killThread(1);
-  for (let i = 0; i < 100 && runtime.where('lonely')!.incarnation === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 100 && runtime.where('lonely')!.incarnation === 0; i++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   let after = await ask('lonely', { op: 'echo', text: 'after' });
   // The replacement thread reuses the dead one's number: until the actor has started there, a
   // request reaches a thread that does not have it yet and fails (typed); retry a while.
@@ -123,6 +136,10 @@ test('worker threads log JSON lines with the actor, its incarnation and the thre
   const probe = fileURLToPath(new URL('./helpers/log-probe.js', import.meta.url));
   const result = await run(process.execPath, [probe]);
   t.is(result.code, 0, result.stderr);
-  const crashed = result.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).find((entry) => entry.msg === 'actor crashed');
+  const crashed = result.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line))
+    .find((entry) => entry.msg === 'actor crashed');
   t.like(crashed, { actor: 'logger', incarnation: 0, thread: 1, err: 'boom', name: 'whorl' });
 });

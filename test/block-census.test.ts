@@ -15,7 +15,7 @@ function readByte(store: BlockStore, block: number): number | string {
   }
 }
 
-test('at open, an entry that shares another block\'s slot or points past the file becomes a lost block; the good block keeps its slot', (t) => {
+test("at open, an entry that shares another block's slot or points past the file becomes a lost block; the good block keeps its slot", (t) => {
   const storage = new MemoryStorage();
   let store = new BlockStore(storage, capacityBytes);
   for (const block of [1, 2, 3]) store.write(1, 0, block, pattern(block));
@@ -59,6 +59,7 @@ test('the pass at open goes over the entries in steps: 2,500 region entries open
   t.regex(String(readByte(store, last)), /was lost/);
   // New data goes to slots no entry uses: every old block still reads as written.
   for (let region = regions; region < regions + 32; region++) store.write(1, 0, region * 16, pattern(region % 251));
-  for (let region = 0; region < regions - 1; region += 97) t.is(readByte(store, region * 16), region % 251, `region ${region}`);
+  for (let region = 0; region < regions - 1; region += 97)
+    t.is(readByte(store, region * 16), region % 251, `region ${region}`);
   t.is(readByte(store, 0), 0);
 });

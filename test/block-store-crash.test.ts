@@ -22,7 +22,12 @@ function firstByte(store: BlockStore, epoch: number): number {
  */
 function tornTrim(seed: number): { store: BlockStore; storage: SimStorage } {
   const scheduler = new Scheduler();
-  const storage = new SimStorage(scheduler, new Prng(seed), { latencyMsMax: 1, flushErrorRate: 0, keepUnflushedRate: 0.5, tearRate: 0 });
+  const storage = new SimStorage(scheduler, new Prng(seed), {
+    latencyMsMax: 1,
+    flushErrorRate: 0,
+    keepUnflushedRate: 0.5,
+    tearRate: 0,
+  });
   const store = new BlockStore(storage, capacityBytes);
   store.write(1, 0, 5, pattern(0x0a));
   store.write(1, 1, 5, pattern(0x0b));
@@ -42,7 +47,10 @@ test('a crash in the middle of a trim never uncovers an older epoch: the block r
     t.is(firstByte(store, 0), 0x0a, `seed ${seed}: epoch 0 keeps its data`);
     outcomes.set(seen, (outcomes.get(seen) ?? 0) + 1);
   }
-  t.true((outcomes.get(0) ?? 0) > 0 && (outcomes.get(0x0b) ?? 0) > 0, `both outcomes happen: ${JSON.stringify([...outcomes])}`);
+  t.true(
+    (outcomes.get(0) ?? 0) > 0 && (outcomes.get(0x0b) ?? 0) > 0,
+    `both outcomes happen: ${JSON.stringify([...outcomes])}`,
+  );
 });
 
 test('a trim cut short by a crash reads alike at its own epoch and at every later one (recovery copies each epoch as read)', (t) => {
@@ -50,18 +58,27 @@ test('a trim cut short by a crash reads alike at its own epoch and at every late
   for (let seed = 1; seed <= 200; seed++) {
     const { store } = tornTrim(seed);
     const atItsEpoch = firstByte(store, 1);
-    for (const later of [2, 3, 7]) t.is(firstByte(store, later), atItsEpoch, `seed ${seed}: epoch ${later} against epoch 1`);
+    for (const later of [2, 3, 7])
+      t.is(firstByte(store, later), atItsEpoch, `seed ${seed}: epoch ${later} against epoch 1`);
     outcomes.set(atItsEpoch, (outcomes.get(atItsEpoch) ?? 0) + 1);
   }
   // The hole and the delete of epoch 1's data are one region entry: a crash keeps both or neither.
-  t.true((outcomes.get(0) ?? 0) > 0 && (outcomes.get(0x0b) ?? 0) > 0, `the crash kept the trim and lost it: ${JSON.stringify([...outcomes])}`);
+  t.true(
+    (outcomes.get(0) ?? 0) > 0 && (outcomes.get(0x0b) ?? 0) > 0,
+    `the crash kept the trim and lost it: ${JSON.stringify([...outcomes])}`,
+  );
 });
 
 test('a slot an overwrite let go of is not reused before a flush: a crash that brings the old key back finds its data', (t) => {
   const outcomes = new Map<string, number>();
   for (let seed = 1; seed <= 200; seed++) {
     const scheduler = new Scheduler();
-    const storage = new SimStorage(scheduler, new Prng(seed), { latencyMsMax: 1, flushErrorRate: 0, keepUnflushedRate: 0.5, tearRate: 0 });
+    const storage = new SimStorage(scheduler, new Prng(seed), {
+      latencyMsMax: 1,
+      flushErrorRate: 0,
+      keepUnflushedRate: 0.5,
+      tearRate: 0,
+    });
     let store = new BlockStore(storage, capacityBytes);
     store.write(1, 0, 5, pattern(0x0a));
     storage.flush();
@@ -79,7 +96,10 @@ test('a slot an overwrite let go of is not reused before a flush: a crash that b
       // The new key survived but not the new data (a power loss): the unflushed write reads as torn.
       seen = (error as Error).message;
     }
-    t.true(['a', 'b', 'checksum mismatch in gmap 1 block 5 epoch 0 (slot 1)'].includes(seen), `seed ${seed}: block 5 reads ${seen}`);
+    t.true(
+      ['a', 'b', 'checksum mismatch in gmap 1 block 5 epoch 0 (slot 1)'].includes(seen),
+      `seed ${seed}: block 5 reads ${seen}`,
+    );
     outcomes.set(seen, (outcomes.get(seen) ?? 0) + 1);
   }
   t.is(outcomes.size, 3, `every outcome happens: ${JSON.stringify([...outcomes])}`);

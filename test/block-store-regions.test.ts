@@ -37,7 +37,10 @@ test('writes, trims and epochs across region edges: every block reads its own ve
   t.deepEqual(readBack(store, 0, 6, 40), expect(0), 'epoch 0 keeps everything');
   t.deepEqual(readBack(store, 1, 6, 40), expect(1), 'epoch 1: its overwrite and its holes');
   t.deepEqual(readBack(store, 5, 6, 40), expect(1), 'a later epoch reads as epoch 1');
-  t.deepEqual(store.allocatedRuns(1, 1, 0, 48), [[10, 10], [36, 6]]);
+  t.deepEqual(store.allocatedRuns(1, 1, 0, 48), [
+    [10, 10],
+    [36, 6],
+  ]);
   t.deepEqual(store.allocatedRuns(1, 0, 0, 48), [[10, 32]]);
   t.is(store.allocatedBytes, 36 * 4096, 'epoch 0 keeps its 32 blocks; epoch 1 adds 4');
 

@@ -12,7 +12,10 @@ test('leases come from size classes, are views of shared memory, and all come ba
   t.true(small.bytes.buffer instanceof SharedArrayBuffer);
   t.is(pool.leased, 3);
   small.bytes.fill(1);
-  t.true(pool.view(small.handle).every((b) => b === 1), 'a handle resolves to the same bytes');
+  t.true(
+    pool.view(small.handle).every((b) => b === 1),
+    'a handle resolves to the same bytes',
+  );
   for (const lease of [small, page, big]) pool.release(lease.handle);
   t.is(pool.leased, 0);
 });
@@ -31,7 +34,12 @@ test('a stale handle is detected after its slot is reused', (t) => {
   }
   t.is(reused.handle.offsetBytes, first.handle.offsetBytes);
   t.not(reused.handle.generation, first.handle.generation);
-  t.true(isWhorlError(t.throws(() => pool.view(first.handle)), 'WHORL_STALE_HANDLE'));
+  t.true(
+    isWhorlError(
+      t.throws(() => pool.view(first.handle)),
+      'WHORL_STALE_HANDLE',
+    ),
+  );
 });
 
 test('the pool is bounded: past maxBytes a lease waits for a release', async (t) => {
@@ -68,7 +76,10 @@ test('another thread sees the same bytes through the slab, without copying', asy
   const seen = await new Promise((resolve) => worker.once('message', resolve));
   await new Promise((resolve) => worker.once('exit', resolve));
   t.true(seen);
-  t.true(lease.bytes.every((b) => b === 9), 'writes by the worker are visible here');
+  t.true(
+    lease.bytes.every((b) => b === 9),
+    'writes by the worker are visible here',
+  );
   pool.release(lease.handle);
 });
 
@@ -85,7 +96,11 @@ test('a lease waiting on this thread is granted when another thread releases a s
      });`,
     {
       eval: true,
-      workerData: { module: new URL('../src/actors/buffer-pool.js', import.meta.url).href, slabs: pool.descriptors(), handle: whole.handle },
+      workerData: {
+        module: new URL('../src/actors/buffer-pool.js', import.meta.url).href,
+        slabs: pool.descriptors(),
+        handle: whole.handle,
+      },
     },
   );
   const exited = new Promise((resolve) => worker.once('exit', resolve));

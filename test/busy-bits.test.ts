@@ -21,7 +21,9 @@ function payload(index: number): Buffer {
 }
 
 /** An embedded cluster (4 servers, 2 replicas) in this process, served over NBD on loopback, and a client on it. */
-async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: EmbeddedCluster; client: RawClient; port: number }> {
+async function clusterAndClient(
+  t: ExecutionContext,
+): Promise<{ cluster: EmbeddedCluster; client: RawClient; port: number }> {
   const cluster = await EmbeddedCluster.start({
     dataDir: scratchDirectory('whorl-busy-'),
     servers,
@@ -32,7 +34,11 @@ async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: Embedde
     busyRegionsMax,
   });
   t.teardown(() => cluster.stop());
-  const server = new NbdServer(new VolumeCatalog(cluster.router, cluster.runtime.pool), cluster.runtime.pool, silentLogger());
+  const server = new NbdServer(
+    new VolumeCatalog(cluster.router, cluster.runtime.pool),
+    cluster.runtime.pool,
+    silentLogger(),
+  );
   t.teardown(() => server.close(2000));
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
@@ -42,11 +48,17 @@ async function clusterAndClient(t: ExecutionContext): Promise<{ cluster: Embedde
   return { cluster, client, port: bound.port };
 }
 
-/** What is left with groups flushing on their own: at most one flush's worth in flight and the regions written since it began. */
+/**
+ * What is left with groups flushing on their own: at most one flush's worth in flight and the regions
+ * written since it began.
+ */
 const bounded = (counts: number[]): boolean => counts.every((count) => count <= 2 * busyRegionsMax);
 
 /** Busy regions on each listed server's disk (a group's busy bits live on its primary's disk). */
-async function busyPerDisk(cluster: EmbeddedCluster, ids: readonly number[] = [...Array(servers).keys()]): Promise<number[]> {
+async function busyPerDisk(
+  cluster: EmbeddedCluster,
+  ids: readonly number[] = [...Array(servers).keys()],
+): Promise<number[]> {
   return Promise.all(
     ids.map(async (id) => {
       const reply = await cluster.router.server(id, { op: 'listMarks', kind: 'busy' });
@@ -57,7 +69,11 @@ async function busyPerDisk(cluster: EmbeddedCluster, ids: readonly number[] = [.
 }
 
 /** Busy regions per listed disk once `done` holds of them, or as they are after 5 s. */
-async function busyOnceSettled(cluster: EmbeddedCluster, ids: readonly number[], done: (counts: number[]) => boolean): Promise<number[]> {
+async function busyOnceSettled(
+  cluster: EmbeddedCluster,
+  ids: readonly number[],
+  done: (counts: number[]) => boolean,
+): Promise<number[]> {
   let counts = await busyPerDisk(cluster, ids);
   for (let tries = 0; tries < 50 && !done(counts); tries++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -120,7 +136,11 @@ test('with a server stopped, a FLUSH clears the busy bits of every group whose p
   t.true(flushed?.kind === 'simple' && flushed.error === Errno.OK);
   // Before, one group without its primary kept every group's bits: 16, 16, 16 stayed.
   const counts = await busyOnceSettled(cluster, upServers, (now) => now.every((count) => count === 0));
-  t.deepEqual(counts, [0, 0, 0], `busy regions on servers ${upServers.join(', ')} after the FLUSH: ${counts.join(', ')}`);
+  t.deepEqual(
+    counts,
+    [0, 0, 0],
+    `busy regions on servers ${upServers.join(', ')} after the FLUSH: ${counts.join(', ')}`,
+  );
   await readRegionsBack(t, client, 64);
 });
 
@@ -139,7 +159,13 @@ test('with a server stopped and a client that never sends FLUSH, busy bits stay 
 test("a 1-replica disk's writes do not make the groups flush on their own and clear a 2-replica disk's busy bits", async (t) => {
   t.timeout(120_000);
   const { cluster, client, port } = await clusterAndClient(t);
-  const created = await cluster.router.control({ op: 'create', name: 'single', sizeBytes: 1024 ** 3, replicas: 1, stripeBytes: stripeBytesDefault });
+  const created = await cluster.router.control({
+    op: 'create',
+    name: 'single',
+    sizeBytes: 1024 ** 3,
+    replicas: 1,
+    stripeBytes: stripeBytesDefault,
+  });
   t.true(created.ok);
   const single = await RawClient.connect(port);
   t.teardown(() => single.destroy());

@@ -81,13 +81,19 @@ test('shutdown answers requests in flight and refuses new ones with ESHUTDOWN', 
   const replies = [await client.reply(), await client.reply()];
   t.deepEqual(
     replies.map((r) => (r?.kind === 'simple' ? [Number(r.cookie), r.error] : [])),
-    [[2, Errno.ESHUTDOWN], [1, Errno.OK]],
+    [
+      [2, Errno.ESHUTDOWN],
+      [1, Errno.OK],
+    ],
   );
   await closing;
   await client.closed;
   const check = Buffer.alloc(4096);
   await backend.read(0, check);
-  t.true(check.every((b) => b === 0xaa), 'the in-flight write completed');
+  t.true(
+    check.every((b) => b === 0xaa),
+    'the in-flight write completed',
+  );
   t.is(served.pool.leased, 0);
 });
 
@@ -111,9 +117,15 @@ test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its sha
   // 592 replica and mirror groups: seconds alone, longer beside the suite's fio runs.
   t.timeout(90_000);
   const dataDir = scratchDirectory('whorl-serve-64-');
-  const daemon = await startDaemon(['--data-dir', dataDir, '--servers', '64', '--disk-capacity', '64M', '--log-level', 'info'], 50_000);
+  const daemon = await startDaemon(
+    ['--data-dir', dataDir, '--servers', '64', '--disk-capacity', '64M', '--log-level', 'info'],
+    50_000,
+  );
   t.teardown(() => daemon.child.kill('SIGKILL'));
-  t.regex(daemon.logs(), /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/);
+  t.regex(
+    daemon.logs(),
+    /"configured":1048576,"perPair":65536,"msg":"mirror lag cut to each mirror pair's share of the buffer pool"/,
+  );
   const listed = await runOk(process.execPath, [whorlBin, 'disk', 'list', '--data-dir', dataDir]);
   t.regex(listed.stdout, /default .* chained/);
 });
@@ -124,7 +136,10 @@ test('whorl serve --threads N runs the actors on N worker threads, and one threa
   const started: number[] = [];
   for (const threads of [1, 3]) {
     const dataDir = scratchDirectory(`whorl-serve-threads-${threads}-`);
-    const daemon = await startDaemon(['--data-dir', dataDir, '--threads', String(threads), '--default-disk-size', '64M', '--disk-capacity', '64M'], 30_000);
+    const daemon = await startDaemon(
+      ['--data-dir', dataDir, '--threads', String(threads), '--default-disk-size', '64M', '--disk-capacity', '64M'],
+      30_000,
+    );
     t.teardown(() => daemon.child.kill('SIGKILL'));
     started.push(osThreads(daemon.child.pid!));
     if (threads === 1) {
@@ -152,7 +167,8 @@ test('the whorl executable and npm start run the daemon with its V8 flags (a bou
   const [program, ...flags] = interpreter![1]!.split(' ');
   t.is(program, 'node');
   t.deepEqual(flags, daemonNodeFlags);
-  const start = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')).scripts.start as string;
+  const start = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8'))
+    .scripts.start as string;
   t.true(start.includes(`node ${daemonNodeFlags.join(' ')} dist/src/cli/main.js serve`), start);
   // The line as the kernel runs it: env splits it and node accepts every flag.
   const result = await run('/usr/bin/env', ['-S', interpreter![1]!, whorlBin, '--help']);

@@ -27,9 +27,24 @@ test('a new data directory serves a thin, replicated disk named default on 4 ser
   const cluster = await startCluster();
   t.teardown(() => cluster.stop());
   const [disk] = await cluster.json<DiskInfo[]>(['disk', 'list']);
-  t.like(disk, { name: 'default', sizeBytes: 1024 ** 3, allocatedBytes: 0, replicas: 2, health: 'healthy', staleBytes: 0 });
+  t.like(disk, {
+    name: 'default',
+    sizeBytes: 1024 ** 3,
+    allocatedBytes: 0,
+    replicas: 2,
+    health: 'healthy',
+    staleBytes: 0,
+  });
   const servers = await cluster.json<ServerInfo[]>(['server', 'list']);
-  t.deepEqual(servers.map((server) => [server.id, server.state]), [[0, 'up'], [1, 'up'], [2, 'up'], [3, 'up']]);
+  t.deepEqual(
+    servers.map((server) => [server.id, server.state]),
+    [
+      [0, 'up'],
+      [1, 'up'],
+      [2, 'up'],
+      [3, 'up'],
+    ],
+  );
   const info = JSON.parse((await runOk('nbdinfo', ['--json', cluster.uri()])).stdout);
   t.is(info.exports[0]['export-size'], 1024 ** 3);
   t.true(info.exports[0].can_multi_conn, 'CAN_MULTI_CONN is advertised');
@@ -52,7 +67,11 @@ test('disks are created, written, grown, refused deletion while connected, delet
   const info = JSON.parse((await runOk('nbdinfo', ['--json', cluster.uri('vm1')])).stdout);
   t.is(info.exports[0]['export-size'], 128 * 1024 * 1024, 'a new connection sees the new size');
   const readBack = await runOk('bash', ['-c', `nbdcopy ${cluster.uri('vm1')} - | head -c ${data.length} | sha256sum`]);
-  t.is(readBack.stdout.split(' ')[0], crypto.createHash('sha256').update(data).digest('hex'), 'the data survives the resize');
+  t.is(
+    readBack.stdout.split(' ')[0],
+    crypto.createHash('sha256').update(data).digest('hex'),
+    'the data survives the resize',
+  );
 
   const client = await RawClient.connect(cluster.port);
   await client.go('vm1');
@@ -68,7 +87,10 @@ test('disks are created, written, grown, refused deletion while connected, delet
   const after = await cluster.json<ServerInfo[]>(['server', 'list']);
   const total = (servers: ServerInfo[]) => servers.reduce((sum, server) => sum + (server.allocatedBytes ?? 0), 0);
   t.is(total(before) - total(after), 8 * 1024 * 1024, 'the space is freed');
-  t.deepEqual((await cluster.json<DiskInfo[]>(['disk', 'list'])).map((disk) => disk.name), ['default']);
+  t.deepEqual(
+    (await cluster.json<DiskInfo[]>(['disk', 'list'])).map((disk) => disk.name),
+    ['default'],
+  );
   const gone = await run('nbdinfo', [cluster.uri('vm1')]);
   t.not(gone.code, 0, 'the export is gone');
 });
@@ -98,7 +120,10 @@ test('every admin command checks its input: one clear line, non-zero exit, nothi
     t.regex(result.stderr, message, args.join(' '));
     t.is(result.stderr.trim().split('\n').length, 1, args.join(' '));
   }
-  t.deepEqual((await cluster.json<DiskInfo[]>(['disk', 'list'])).map((disk) => [disk.name, disk.sizeBytes]), [['default', 1024 ** 3]]);
+  t.deepEqual(
+    (await cluster.json<DiskInfo[]>(['disk', 'list'])).map((disk) => [disk.name, disk.sizeBytes]),
+    [['default', 1024 ** 3]],
+  );
   t.true((await cluster.json<ServerInfo[]>(['server', 'list'])).every((server) => server.state === 'up'));
 });
 
@@ -121,10 +146,22 @@ test('restarting on the same directory brings back every disk and its data', asy
 
   const again = await startCluster({ dataDir: first.dataDir });
   t.teardown(() => again.stop());
-  t.deepEqual((await again.json<DiskInfo[]>(['disk', 'list'])).map((disk) => disk.name), ['default', 'keep']);
+  t.deepEqual(
+    (await again.json<DiskInfo[]>(['disk', 'list'])).map((disk) => disk.name),
+    ['default', 'keep'],
+  );
   const readBack = await runOk('bash', ['-c', `nbdcopy ${again.uri('keep')} - | head -c ${data.length} | sha256sum`]);
   t.is(readBack.stdout.split(' ')[0], crypto.createHash('sha256').update(data).digest('hex'));
-  const wrongServers = await run(process.execPath, [whorlBin, 'serve', '--data-dir', first.dataDir, '--servers', '3', '--nbd-listen', '127.0.0.1:0']);
+  const wrongServers = await run(process.execPath, [
+    whorlBin,
+    'serve',
+    '--data-dir',
+    first.dataDir,
+    '--servers',
+    '3',
+    '--nbd-listen',
+    '127.0.0.1:0',
+  ]);
   t.is(wrongServers.code, 1);
   t.regex(wrongServers.stderr, /was created with --servers 4, not 3/);
 });

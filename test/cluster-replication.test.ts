@@ -16,7 +16,11 @@ async function writeAll(client: RawClient, data: Buffer, midway: () => Promise<v
   let answered = 0;
   while (answered < chunks) {
     while (sent < chunks && sent - answered < window) {
-      client.request(Command.Write, { cookie: BigInt(sent), offset: sent * chunkBytes, payload: data.subarray(sent * chunkBytes, (sent + 1) * chunkBytes) });
+      client.request(Command.Write, {
+        cookie: BigInt(sent),
+        offset: sent * chunkBytes,
+        payload: data.subarray(sent * chunkBytes, (sent + 1) * chunkBytes),
+      });
       sent += 1;
     }
     const reply = await client.reply();
@@ -27,7 +31,8 @@ async function writeAll(client: RawClient, data: Buffer, midway: () => Promise<v
   }
   client.request(Command.Flush, { cookie: 999n });
   const flushed = await client.reply();
-  if (flushed?.kind !== 'simple' || flushed.error !== Errno.OK) errors.push(flushed?.kind === 'simple' ? flushed.error : -1);
+  if (flushed?.kind !== 'simple' || flushed.error !== Errno.OK)
+    errors.push(flushed?.kind === 'simple' ? flushed.error : -1);
   return errors;
 }
 

@@ -5,7 +5,11 @@ import { scratchDirectory } from './helpers/scratch.js';
 
 test('a disk counts a write as uncommitted until lmdb-js commits it, and moves the generation when it does', async (t) => {
   const table = CommitTable.create();
-  const storage = new LmdbStorage({ path: scratchDirectory('whorl-commits-'), mapSizeBytes: 64 * 1024 * 1024, commits: table.buffer });
+  const storage = new LmdbStorage({
+    path: scratchDirectory('whorl-commits-'),
+    mapSizeBytes: 64 * 1024 * 1024,
+    commits: table.buffer,
+  });
   t.teardown(() => storage.close());
   const before = table.generation;
   storage.put('b:1', new Uint8Array([1]));

@@ -19,7 +19,10 @@ test('CRC32C of 64 KiB slab ranges runs on piscina threads and matches the inlin
     return lease;
   });
   const results = await Promise.all(leases.map((lease) => jobs.crc32c(lease.handle)));
-  t.deepEqual(results, leases.map((lease) => crc32c(lease.bytes)));
+  t.deepEqual(
+    results,
+    leases.map((lease) => crc32c(lease.bytes)),
+  );
   for (const lease of leases) pool.release(lease.handle);
   t.is(pool.leased, 0);
 });

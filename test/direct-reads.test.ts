@@ -29,7 +29,11 @@ async function servedCluster(t: ExecutionContext): Promise<{ cluster: EmbeddedCl
     log: silentLogger(),
   });
   t.teardown(() => cluster.stop());
-  const server = new NbdServer(new VolumeCatalog(cluster.router, cluster.runtime.pool), cluster.runtime.pool, silentLogger());
+  const server = new NbdServer(
+    new VolumeCatalog(cluster.router, cluster.runtime.pool),
+    cluster.runtime.pool,
+    silentLogger(),
+  );
   t.teardown(() => server.close(2000));
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
@@ -44,7 +48,10 @@ async function writeThenReadLanes(
   t: ExecutionContext,
   port: number,
   rounds: number,
-  step: (lane: number, round: number) => { write: { offset: number; data: Buffer }; read: { offset: number; expected: Buffer } },
+  step: (
+    lane: number,
+    round: number,
+  ) => { write: { offset: number; data: Buffer }; read: { offset: number; expected: Buffer } },
 ): Promise<number> {
   let stale = 0;
   await Promise.all(
@@ -56,10 +63,12 @@ async function writeThenReadLanes(
         const { write, read } = step(lane, round);
         client.request(Command.Write, { cookie: BigInt(round), offset: write.offset, payload: write.data });
         const written = await client.reply();
-        if (written?.kind !== 'simple' || written.error !== Errno.OK) throw new Error(`write ${round} of lane ${lane} failed`);
+        if (written?.kind !== 'simple' || written.error !== Errno.OK)
+          throw new Error(`write ${round} of lane ${lane} failed`);
         client.request(Command.Read, { cookie: BigInt(round), offset: read.offset, length: read.expected.length });
         const answer = await client.reply();
-        if (answer?.kind !== 'simple' || answer.error !== Errno.OK) throw new Error(`read ${round} of lane ${lane} failed`);
+        if (answer?.kind !== 'simple' || answer.error !== Errno.OK)
+          throw new Error(`read ${round} of lane ${lane} failed`);
         if (!(await client.mustRead(read.expected.length)).equals(read.expected)) stale += 1;
       }
     }),
@@ -95,7 +104,10 @@ test('a whole stripe unit read right after a write of one of its blocks sees it,
     const block = (round * 5) % 16;
     const data = payload(lane, round);
     data.copy(expected[lane]!, block * blockBytes);
-    return { write: { offset: lane * unitBytes + block * blockBytes, data }, read: { offset: lane * unitBytes, expected: expected[lane]! } };
+    return {
+      write: { offset: lane * unitBytes + block * blockBytes, data },
+      read: { offset: lane * unitBytes, expected: expected[lane]! },
+    };
   });
   const { served, declined } = cluster.directReads;
   t.log(`whole-unit reads: ${served} served on the front end thread, ${declined} sent to the disk actors`);
@@ -117,12 +129,23 @@ test('a read of written blocks and holes reports one extent per run, and the dat
       const extents = await backend.readSparse!(0, lease.bytes);
       t.deepEqual(
         extents.map((extent) => [extent.lengthBytes / blockBytes, extent.hole]),
-        [[1, true], [2, false], [2, true], [1, false], [3, true], [3, false], [4, true]],
+        [
+          [1, true],
+          [2, false],
+          [2, true],
+          [1, false],
+          [3, true],
+          [3, false],
+          [4, true],
+        ],
         round,
       );
       for (let block = 0; block < 16; block++) {
         const expected = written.includes(block) ? payload(block, 0) : Buffer.alloc(blockBytes);
-        t.true(lease.bytes.subarray(block * blockBytes, (block + 1) * blockBytes).equals(expected), `block ${block} ${round}`);
+        t.true(
+          lease.bytes.subarray(block * blockBytes, (block + 1) * blockBytes).equals(expected),
+          `block ${block} ${round}`,
+        );
       }
     } finally {
       pool.release(lease.handle);
@@ -131,5 +154,9 @@ test('a read of written blocks and holes reports one extent per run, and the dat
   const whole = await pool.lease(16 * blockBytes);
   t.teardown(() => pool.release(whole.handle));
   await backend.write(0, Buffer.alloc(16 * blockBytes, 7), false);
-  t.deepEqual(await backend.readSparse!(0, whole.bytes), [{ lengthBytes: 16 * blockBytes, hole: false, zero: false }], 'a unit with no holes is one extent');
+  t.deepEqual(
+    await backend.readSparse!(0, whole.bytes),
+    [{ lengthBytes: 16 * blockBytes, hole: false, zero: false }],
+    'a unit with no holes is one extent',
+  );
 });

@@ -87,9 +87,21 @@ test('a corrupt block is reported with its address; its neighbours still read', 
   disk = await startDisk({ path: dir });
   t.teardown(() => disk.stop());
   t.deepEqual((await disk.read(3, 0, 100, 1)).reply, { ok: true, holes: [] });
-  t.like((await disk.read(3, 0, 101, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 101 epoch 0 (slot ${slot101})` });
-  t.like((await disk.read(3, 0, 100, 3)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 101 epoch 0 (slot ${slot101})` }, 'a read of several blocks names the bad one');
-  t.like((await disk.read(3, 0, 102, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 102 epoch 0 (slot ${slot102})` });
+  t.like((await disk.read(3, 0, 101, 1)).reply, {
+    ok: false,
+    code: 'WHORL_CHECKSUM',
+    message: `checksum mismatch in gmap 3 block 101 epoch 0 (slot ${slot101})`,
+  });
+  t.like(
+    (await disk.read(3, 0, 100, 3)).reply,
+    { ok: false, code: 'WHORL_CHECKSUM', message: `checksum mismatch in gmap 3 block 101 epoch 0 (slot ${slot101})` },
+    'a read of several blocks names the bad one',
+  );
+  t.like((await disk.read(3, 0, 102, 1)).reply, {
+    ok: false,
+    code: 'WHORL_CHECKSUM',
+    message: `checksum mismatch in gmap 3 block 102 epoch 0 (slot ${slot102})`,
+  });
   await disk.write(3, 0, 101, [pattern(9)]);
   t.is((await disk.read(3, 0, 101, 1)).bytes[0], 9, 'rewriting the block repairs it');
 });
@@ -99,10 +111,18 @@ test('a full disk refuses writes with WHORL_NO_SPACE, keeps what it has, and acc
   t.teardown(() => disk.stop());
   const sixteen = Array.from({ length: 16 }, (_, i) => pattern(i + 1));
   t.deepEqual(await disk.write(0, 0, 0, sixteen), { ok: true });
-  t.like(await disk.write(0, 0, 16, [pattern(99)]), { ok: false, code: 'WHORL_NO_SPACE', message: 'disk full: 65536 of 65536 bytes used, 4096 more needed' });
+  t.like(await disk.write(0, 0, 16, [pattern(99)]), {
+    ok: false,
+    code: 'WHORL_NO_SPACE',
+    message: 'disk full: 65536 of 65536 bytes used, 4096 more needed',
+  });
   t.deepEqual(await disk.write(0, 0, 3, [pattern(33)]), { ok: true }, 'overwriting takes no new space');
   await disk.ask({ op: 'trim', gmap: 0, epoch: 0, block: 0, count: 1, fua: false });
-  t.like(await disk.write(0, 0, 15, [pattern(1), pattern(2), pattern(3)]), { ok: false, code: 'WHORL_NO_SPACE' }, 'a write that does not fit whole is refused whole');
+  t.like(
+    await disk.write(0, 0, 15, [pattern(1), pattern(2), pattern(3)]),
+    { ok: false, code: 'WHORL_NO_SPACE' },
+    'a write that does not fit whole is refused whole',
+  );
   t.is((await disk.read(0, 0, 15, 1)).bytes[0], 16, 'and changed nothing');
   t.deepEqual((await disk.read(0, 0, 16, 2)).reply, { ok: true, holes: [0, 1] });
   t.deepEqual(await disk.write(0, 0, 16, [pattern(77)]), { ok: true }, 'freed space is usable again');
@@ -146,21 +166,42 @@ test('a write or trim carrying stale regions marks them before its data, in the 
   let disk = await startDisk({ path: dir });
   const lease = await disk.runtime.pool.lease(4096);
   const handle = lease.handle;
-  t.deepEqual(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 16 * 5, count: 1, handle, fua: false, stale: [5] }), { ok: true });
-  t.like(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 0, count: 1, handle, fua: false, stale: [-1] }), { ok: false, code: 'WHORL_BAD_ARGUMENT', message: 'stale regions -1 are not region numbers' });
-  t.deepEqual(await disk.ask({ op: 'trim', gmap: 3, epoch: 0, block: 16 * 7, count: 1, fua: false, stale: [7] }), { ok: true });
-  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [{ gmap: 3, region: 5 }, { gmap: 3, region: 7 }] });
+  t.deepEqual(
+    await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 16 * 5, count: 1, handle, fua: false, stale: [5] }),
+    { ok: true },
+  );
+  t.like(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 0, count: 1, handle, fua: false, stale: [-1] }), {
+    ok: false,
+    code: 'WHORL_BAD_ARGUMENT',
+    message: 'stale regions -1 are not region numbers',
+  });
+  t.deepEqual(await disk.ask({ op: 'trim', gmap: 3, epoch: 0, block: 16 * 7, count: 1, fua: false, stale: [7] }), {
+    ok: true,
+  });
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), {
+    ok: true,
+    marks: [
+      { gmap: 3, region: 5 },
+      { gmap: 3, region: 7 },
+    ],
+  });
   t.deepEqual((await disk.read(3, 0, 0, 1)).reply, { ok: true, holes: [0] }, 'the refused write changed nothing');
   // A FUA write makes its marks durable with its data.
-  t.deepEqual(await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 16 * 9, count: 1, handle, fua: true, stale: [9] }), { ok: true });
+  t.deepEqual(
+    await disk.ask({ op: 'write', gmap: 3, epoch: 0, block: 16 * 9, count: 1, handle, fua: true, stale: [9] }),
+    { ok: true },
+  );
   disk.runtime.pool.release(handle);
   await disk.stop();
   disk = await startDisk({ path: dir });
   t.teardown(() => disk.stop());
-  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), { ok: true, marks: [5, 7, 9].map((region) => ({ gmap: 3, region })) });
+  t.deepEqual(await disk.ask({ op: 'listMarks', kind: 'stale' }), {
+    ok: true,
+    marks: [5, 7, 9].map((region) => ({ gmap: 3, region })),
+  });
 });
 
-test('a write carrying its blocks\' checksums stores those, not its own; malformed ones are refused', async (t) => {
+test("a write carrying its blocks' checksums stores those, not its own; malformed ones are refused", async (t) => {
   const disk = await startDisk({ path: temporaryDirectory() });
   t.teardown(() => disk.stop());
   const lease = await disk.runtime.pool.lease(2 * 4096);
@@ -168,14 +209,66 @@ test('a write carrying its blocks\' checksums stores those, not its own; malform
   lease.bytes.set(pattern(1), 0);
   lease.bytes.set(pattern(2), 4096);
   const right = crc32cEach(lease.bytes, 4096);
-  t.deepEqual(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 0, count: 2, handle: lease.handle, fua: false, crcs: right }), { ok: true });
-  t.like((await disk.read(1, 0, 0, 2)).reply, { ok: true }, 'the sender\'s checksums match the data');
+  t.deepEqual(
+    await disk.ask({
+      op: 'write',
+      gmap: 1,
+      epoch: 0,
+      block: 0,
+      count: 2,
+      handle: lease.handle,
+      fua: false,
+      crcs: right,
+    }),
+    { ok: true },
+  );
+  t.like((await disk.read(1, 0, 0, 2)).reply, { ok: true }, "the sender's checksums match the data");
   // A checksum that does not match its data: the disk stored it, so the read says so.
-  t.deepEqual(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 2, count: 2, handle: lease.handle, fua: false, crcs: [right[0]!, right[1]! ^ 1] }), { ok: true });
+  t.deepEqual(
+    await disk.ask({
+      op: 'write',
+      gmap: 1,
+      epoch: 0,
+      block: 2,
+      count: 2,
+      handle: lease.handle,
+      fua: false,
+      crcs: [right[0]!, right[1]! ^ 1],
+    }),
+    { ok: true },
+  );
   t.like((await disk.read(1, 0, 2, 1)).reply, { ok: true });
-  t.like((await disk.read(1, 0, 3, 1)).reply, { ok: false, code: 'WHORL_CHECKSUM', message: 'checksum mismatch in gmap 1 block 3 epoch 0 (slot 3)' });
-  t.like(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 8, count: 2, handle: lease.handle, fua: false, crcs: [right[0]!] }), { ok: false, code: 'WHORL_BAD_ARGUMENT', message: `crcs ${right[0]} are not 2 32-bit checksums` });
-  t.like(await disk.ask({ op: 'write', gmap: 1, epoch: 0, block: 8, count: 2, handle: lease.handle, fua: false, crcs: [right[0]!, 2 ** 32] }), { ok: false, code: 'WHORL_BAD_ARGUMENT' });
+  t.like((await disk.read(1, 0, 3, 1)).reply, {
+    ok: false,
+    code: 'WHORL_CHECKSUM',
+    message: 'checksum mismatch in gmap 1 block 3 epoch 0 (slot 3)',
+  });
+  t.like(
+    await disk.ask({
+      op: 'write',
+      gmap: 1,
+      epoch: 0,
+      block: 8,
+      count: 2,
+      handle: lease.handle,
+      fua: false,
+      crcs: [right[0]!],
+    }),
+    { ok: false, code: 'WHORL_BAD_ARGUMENT', message: `crcs ${right[0]} are not 2 32-bit checksums` },
+  );
+  t.like(
+    await disk.ask({
+      op: 'write',
+      gmap: 1,
+      epoch: 0,
+      block: 8,
+      count: 2,
+      handle: lease.handle,
+      fua: false,
+      crcs: [right[0]!, 2 ** 32],
+    }),
+    { ok: false, code: 'WHORL_BAD_ARGUMENT' },
+  );
   t.deepEqual((await disk.read(1, 0, 8, 2)).reply, { ok: true, holes: [0, 1] }, 'refused writes changed nothing');
 });
 
@@ -189,9 +282,18 @@ test('malformed requests are refused with the offending value and change nothing
     code: 'WHORL_BAD_ARGUMENT',
     message: 'write of 2 blocks carries 4096 bytes, not 8192',
   });
-  t.like(await disk.ask({ op: 'read', gmap: 0, epoch: 0, block: 0, count: 0, handle: lease.handle }), { code: 'WHORL_BAD_ARGUMENT', message: 'count 0 is not in 1..8192' });
-  t.like(await disk.ask({ op: 'trim', gmap: -1, epoch: 0, block: 0, count: 1, fua: false }), { code: 'WHORL_BAD_ARGUMENT', message: 'gmap -1 is not an integer in 0..4294967295' });
-  t.like(await disk.ask({ op: 'read', gmap: 0, epoch: 0, block: 2 ** 48 - 1, count: 2, handle: lease.handle }), { code: 'WHORL_BAD_ARGUMENT', message: 'blocks 281474976710655+2 exceed block 281474976710655' });
+  t.like(await disk.ask({ op: 'read', gmap: 0, epoch: 0, block: 0, count: 0, handle: lease.handle }), {
+    code: 'WHORL_BAD_ARGUMENT',
+    message: 'count 0 is not in 1..8192',
+  });
+  t.like(await disk.ask({ op: 'trim', gmap: -1, epoch: 0, block: 0, count: 1, fua: false }), {
+    code: 'WHORL_BAD_ARGUMENT',
+    message: 'gmap -1 is not an integer in 0..4294967295',
+  });
+  t.like(await disk.ask({ op: 'read', gmap: 0, epoch: 0, block: 2 ** 48 - 1, count: 2, handle: lease.handle }), {
+    code: 'WHORL_BAD_ARGUMENT',
+    message: 'blocks 281474976710655+2 exceed block 281474976710655',
+  });
   t.like(await disk.ask({ op: 'stats' }), { allocatedBytes: 0 });
 });
 
@@ -204,8 +306,14 @@ test('opening checks the directory: wrong owner, capacity, foreign files, damage
     const error = await t.throwsAsync(startDisk(options));
     t.regex(error!.message, message);
   };
-  await refused({ path: dir, owner: 'server-2', capacityBytes: 1 << 20 }, new RegExp(`disk ${dir} belongs to server-1, not server-2`));
-  await refused({ path: dir, owner: 'server-1', capacityBytes: 2 << 20 }, /has capacity 1048576 bytes, not the 2097152 configured/);
+  await refused(
+    { path: dir, owner: 'server-2', capacityBytes: 1 << 20 },
+    new RegExp(`disk ${dir} belongs to server-1, not server-2`),
+  );
+  await refused(
+    { path: dir, owner: 'server-1', capacityBytes: 2 << 20 },
+    /has capacity 1048576 bytes, not the 2097152 configured/,
+  );
   await refused({ path: path.join(dir, 'data.mdb'), owner: 'server-1' }, /is not a directory/);
   const foreign = temporaryDirectory();
   fs.writeFileSync(path.join(foreign, 'notes.txt'), 'precious');
@@ -219,12 +327,30 @@ test('opening checks the directory: wrong owner, capacity, foreign files, damage
   await refused({ path: damaged }, /has a damaged data.mdb \(5000 bytes is shorter than two meta pages\)/);
   const noBlocks = temporaryDirectory();
   fs.copyFileSync(path.join(dir, 'data.mdb'), path.join(noBlocks, 'data.mdb'));
-  await refused({ path: noBlocks, owner: 'server-1', capacityBytes: 1 << 20 }, new RegExp(`disk ${noBlocks} has data.mdb but no blocks file: damaged`));
+  await refused(
+    { path: noBlocks, owner: 'server-1', capacityBytes: 1 << 20 },
+    new RegExp(`disk ${noBlocks} has data.mdb but no blocks file: damaged`),
+  );
   const older = temporaryDirectory();
   const v2 = open<Buffer, string>({ path: older, encoding: 'binary' });
-  await v2.put('meta:format', Buffer.from(JSON.stringify({ format: 'whorl-disk', version: 2, owner: 'server-1', capacityBytes: 1 << 20, blockBytes: 4096, pageSizeBytes: 4096 })));
+  await v2.put(
+    'meta:format',
+    Buffer.from(
+      JSON.stringify({
+        format: 'whorl-disk',
+        version: 2,
+        owner: 'server-1',
+        capacityBytes: 1 << 20,
+        blockBytes: 4096,
+        pageSizeBytes: 4096,
+      }),
+    ),
+  );
   await v2.close();
-  await refused({ path: older, owner: 'server-1', capacityBytes: 1 << 20 }, /has format whorl-disk version 2; this whorl reads whorl-disk versions 3 and 4/);
+  await refused(
+    { path: older, owner: 'server-1', capacityBytes: 1 << 20 },
+    /has format whorl-disk version 2; this whorl reads whorl-disk versions 3 and 4/,
+  );
   t.deepEqual(fs.readdirSync(older).sort(), ['data.mdb', 'lock.mdb'], 'an older disk is left as it was');
 
   const again = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
@@ -237,12 +363,21 @@ test('scrub runs as piscina jobs beside the running disk and reports exactly the
   let disk = await startDisk({ path: dir });
   const blocks = 10_000;
   for (let block = 0; block < blocks; block += 250) {
-    await disk.write(4, 0, block, Array.from({ length: 250 }, (_, i) => pattern((block + i) & 0xff)));
+    await disk.write(
+      4,
+      0,
+      block,
+      Array.from({ length: 250 }, (_, i) => pattern((block + i) & 0xff)),
+    );
   }
   await disk.ask({ op: 'flush' });
   await disk.stop();
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  for (const block of [17, 4097, 9999]) flipByte(path.join(dir, 'blocks'), blockEntry((key) => env.get(key), 4, block, 0).slot * 4096 + 100 + (block % 3000));
+  for (const block of [17, 4097, 9999])
+    flipByte(
+      path.join(dir, 'blocks'),
+      blockEntry((key) => env.get(key), 4, block, 0).slot * 4096 + 100 + (block % 3000),
+    );
   await env.close();
 
   disk = await startDisk({ path: dir });
@@ -254,7 +389,12 @@ test('scrub runs as piscina jobs beside the running disk and reports exactly the
   let scrubbing = true;
   const rewrites = (async () => {
     for (let round = 0; scrubbing; round++) {
-      await disk.write(4, 0, 5000 + (round % 50) * 16, Array.from({ length: 16 }, (_, i) => pattern((round + i) & 0xff)));
+      await disk.write(
+        4,
+        0,
+        5000 + (round % 50) * 16,
+        Array.from({ length: 16 }, (_, i) => pattern((round + i) & 0xff)),
+      );
       await disk.ask({ op: 'flush' });
     }
   })();
@@ -262,7 +402,10 @@ test('scrub runs as piscina jobs beside the running disk and reports exactly the
   scrubbing = false;
   await rewrites;
   t.is(report.checkedBlocks, blocks);
-  t.deepEqual(report.corrupt, [17, 4097, 9999].map((block) => ({ gmap: 4, block, epoch: 0 })));
+  t.deepEqual(
+    report.corrupt,
+    [17, 4097, 9999].map((block) => ({ gmap: 4, block, epoch: 0 })),
+  );
   t.deepEqual((await disk.read(4, 0, 18, 1)).reply, { ok: true, holes: [] }, 'the disk kept serving meanwhile');
 });
 

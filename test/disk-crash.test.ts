@@ -21,5 +21,7 @@ test(`kill -9 during writes, ${rounds} rounds: every flushed or FUA block surviv
     durable += result.durable;
   }
   t.true(durable > rounds * 10, `${durable} writes were durable when killed`);
-  t.log(`${rounds} kills, ${nextSeq - 1} writes sent, ${durable} durable at their kill, ${state.size} blocks checked non-zero`);
+  t.log(
+    `${rounds} kills, ${nextSeq - 1} writes sent, ${durable} durable at their kill, ${state.size} blocks checked non-zero`,
+  );
 });

@@ -6,9 +6,24 @@ import { crc32c } from '../src/actors/crc32c.js';
 import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
 
 /** Writes a disk directory as whorl-disk version 3 stored it: a key per block and epoch. */
-async function versionThreeDisk(dir: string, blocks: Array<{ key: string; slot?: number; data?: Buffer }>): Promise<void> {
+async function versionThreeDisk(
+  dir: string,
+  blocks: Array<{ key: string; slot?: number; data?: Buffer }>,
+): Promise<void> {
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
-  await env.put('meta:format', Buffer.from(JSON.stringify({ format: 'whorl-disk', version: 3, owner: 'server-1', capacityBytes: 1 << 20, blockBytes: 4096, pageSizeBytes: 4096 })));
+  await env.put(
+    'meta:format',
+    Buffer.from(
+      JSON.stringify({
+        format: 'whorl-disk',
+        version: 3,
+        owner: 'server-1',
+        capacityBytes: 1 << 20,
+        blockBytes: 4096,
+        pageSizeBytes: 4096,
+      }),
+    ),
+  );
   const file = fs.openSync(path.join(dir, 'blocks'), 'w+');
   for (const { key, slot, data } of blocks) {
     if (slot === undefined || !data) {
@@ -44,7 +59,7 @@ test('a version-3 disk (a key per block) opens as version 4 (an entry per region
     return reply.holes?.length ? 'hole' : bytes[0]!;
   };
   t.is(await read(0, 0), 1);
-  t.is(await read(1, 0x11), 2, 'an older epoch\'s data shows through');
+  t.is(await read(1, 0x11), 2, "an older epoch's data shows through");
   t.is(await read(2, 0x11), 'hole', 'the hole at epoch 2 hides it');
   t.regex(String(await read(1, 0x12)), /block 18 epoch 1 was lost/);
   t.is(await read(0, 5), 3);
@@ -60,6 +75,16 @@ test('a version-3 disk (a key per block) opens as version 4 (an entry per region
   const env = open<Buffer, string>({ path: dir, encoding: 'binary', readOnly: true });
   t.is(JSON.parse(env.get('meta:format')!.toString()).version, 4);
   t.deepEqual([...env.getKeys({ start: 'b:', end: 'i:' })], [], 'no version-3 key is left');
-  t.deepEqual([...env.getKeys({ start: 'r:', end: 'r;' })], ['r:00000007:0000000000:00000000', 'r:00000007:0000000001:00000000', 'r:00000007:0000000001:00000001', 'r:00000007:0000000001:00000002', 'r:00000007:0000000006:00000000', 'r:00000007:0000001234:00000003']);
+  t.deepEqual(
+    [...env.getKeys({ start: 'r:', end: 'r;' })],
+    [
+      'r:00000007:0000000000:00000000',
+      'r:00000007:0000000001:00000000',
+      'r:00000007:0000000001:00000001',
+      'r:00000007:0000000001:00000002',
+      'r:00000007:0000000006:00000000',
+      'r:00000007:0000001234:00000003',
+    ],
+  );
   await env.close();
 });

@@ -21,7 +21,11 @@ class ControlUnderTest {
 
   constructor(seed: number) {
     this.sim = new Simulation(seed);
-    this.sim.spawn(control, controlActor({ servers: 4, subscribers: [], heartbeatTimeoutMs: 60_000 }) as never, slowFlushes);
+    this.sim.spawn(
+      control,
+      controlActor({ servers: 4, subscribers: [], heartbeatTimeoutMs: 60_000 }) as never,
+      slowFlushes,
+    );
     this.sim.spawn(address('sim', 'admin'), ((context: ActorContext) => {
       this.context = context;
       return {
@@ -96,7 +100,11 @@ test('sync answers once the snapshot is durable; an orderly release leaves no ep
     cluster.ask({ op: 'sync' });
     cluster.crash();
     const synced = cluster.disk('d');
-    t.deepEqual(synced.snapshots.map((snapshot) => [snapshot.name, snapshot.epoch]), [['s1', 0]], `seed ${seed}`);
+    t.deepEqual(
+      synced.snapshots.map((snapshot) => [snapshot.name, snapshot.epoch]),
+      [['s1', 0]],
+      `seed ${seed}`,
+    );
     t.is(synced.epoch, 2, `seed ${seed}: a crash moves the disk past its reservation`);
 
     cluster.ask({ op: 'release' });

@@ -64,6 +64,10 @@ test('the shared model (layout, catalog, region keys) imports from no folder tha
 });
 
 test('the cycle finder finds a cycle (so the test above can fail)', (t) => {
-  const graph = new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])]]);
+  const graph = new Map([
+    ['a', new Set(['b'])],
+    ['b', new Set(['c'])],
+    ['c', new Set(['a'])],
+  ]);
   t.deepEqual(findCycle(graph), ['a', 'b', 'c', 'a']);
 });

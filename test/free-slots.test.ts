@@ -29,7 +29,7 @@ test('runs are found across word boundaries and longer than a word', (t) => {
   t.deepEqual(freed(...range(31, 33), ...range(64, 128)).take(64), range(64, 128), 'a run of 64 is two whole words');
 });
 
-test('with no run free, the request takes the first free slots from the cursor, ascending, and the rest is the caller\'s', (t) => {
+test("with no run free, the request takes the first free slots from the cursor, ascending, and the rest is the caller's", (t) => {
   const free = freed(9, 3, 7, 1);
   t.deepEqual(free.take(3), [1, 3, 7]);
   t.deepEqual(free.take(4), [9], 'only what is free');
@@ -56,7 +56,11 @@ test('slots are handed out next-fit: the search resumes after the last slots tak
 
 test('a run that starts before the cursor and goes on past it is found', (t) => {
   t.deepEqual(freedAt(20, ...range(10, 30)).take(16), range(10, 26), 'cursor in the middle of the run');
-  t.deepEqual(freedAt(40, ...range(20, 60)).take(32), range(20, 52), 'a run over a word boundary, cursor in the second word');
+  t.deepEqual(
+    freedAt(40, ...range(20, 60)).take(32),
+    range(20, 52),
+    'a run over a word boundary, cursor in the second word',
+  );
   t.deepEqual(freedAt(20, 5, ...range(10, 30)).take(16), range(10, 26), 'not the gather that starts at the cursor');
 });
 
@@ -87,7 +91,8 @@ test('random takes and frees never hand out a slot twice, and find a run wheneve
       if (!model.delete(slot)) return t.fail(`step ${step}: slot ${slot} was not free`);
       if (i > 0 && slot <= taken[i - 1]!) return t.fail(`step ${step}: not ascending: ${taken.join(',')}`);
     }
-    if (runExists && taken[taken.length - 1]! - taken[0]! !== count - 1) return t.fail(`step ${step}: a run of ${count} was free but ${taken.join(',')} was taken`);
+    if (runExists && taken[taken.length - 1]! - taken[0]! !== count - 1)
+      return t.fail(`step ${step}: a run of ${count} was free but ${taken.join(',')} was taken`);
     t.is(free.size, model.size);
   }
 });

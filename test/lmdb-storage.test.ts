@@ -8,7 +8,12 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 test('writes made over many turns of the event loop within the commit delay share one commit', async (t) => {
   const table = CommitTable.create();
-  const storage = new LmdbStorage({ path: scratchDirectory('whorl-gather-'), mapSizeBytes, commits: table.buffer, commitDelayMs: 10_000 });
+  const storage = new LmdbStorage({
+    path: scratchDirectory('whorl-gather-'),
+    mapSizeBytes,
+    commits: table.buffer,
+    commitDelayMs: 10_000,
+  });
   t.teardown(() => storage.close());
   const before = table.generation;
   for (let i = 0; i < 20; i++) {
@@ -23,7 +28,12 @@ test('writes made over many turns of the event loop within the commit delay shar
 
 test('a flush sends the gathered writes at once: when it completes they are committed and synced', async (t) => {
   const table = CommitTable.create();
-  const storage = new LmdbStorage({ path: scratchDirectory('whorl-gather-'), mapSizeBytes, commits: table.buffer, commitDelayMs: 10_000 });
+  const storage = new LmdbStorage({
+    path: scratchDirectory('whorl-gather-'),
+    mapSizeBytes,
+    commits: table.buffer,
+    commitDelayMs: 10_000,
+  });
   t.teardown(() => storage.close());
   storage.put('b:1', new Uint8Array([1]));
   storage.delete('b:2');

@@ -10,15 +10,41 @@ import { run } from './helpers/run.js';
 interface DiskInfo {
   name: string;
   layout: string;
-  mirror: { groupServers: number; protocol: string; driver: string; sync: boolean; lagBytes: number; lagBytesMax: number; answeredEarly: number } | null;
+  mirror: {
+    groupServers: number;
+    protocol: string;
+    driver: string;
+    sync: boolean;
+    lagBytes: number;
+    lagBytesMax: number;
+    answeredEarly: number;
+  } | null;
   connections: number;
 }
 
 /** fio's nbd engine with verification: every block written is read back and checked. */
-async function fioVerify(cluster: ClusterUnderTest, disk: string, sizeBytes: string, extra: string[] = []): Promise<string> {
-  const args = ['--name=verify', '--ioengine=nbd', `--uri=${cluster.uri(disk)}`, '--rw=randwrite', '--bsrange=4k-64k', '--iodepth=16', `--size=${sizeBytes}`];
-  const result = await run('fio', [...args, '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--end_fsync=1', ...extra], { timeoutMs: 300_000 });
-  if (result.code !== 0 || !/err= 0/.test(result.stdout)) throw new Error(`fio on ${disk} failed (${result.code}):\n${result.stdout}${result.stderr}`);
+async function fioVerify(
+  cluster: ClusterUnderTest,
+  disk: string,
+  sizeBytes: string,
+  extra: string[] = [],
+): Promise<string> {
+  const args = [
+    '--name=verify',
+    '--ioengine=nbd',
+    `--uri=${cluster.uri(disk)}`,
+    '--rw=randwrite',
+    '--bsrange=4k-64k',
+    '--iodepth=16',
+    `--size=${sizeBytes}`,
+  ];
+  const result = await run(
+    'fio',
+    [...args, '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--end_fsync=1', ...extra],
+    { timeoutMs: 300_000 },
+  );
+  if (result.code !== 0 || !/err= 0/.test(result.stdout))
+    throw new Error(`fio on ${disk} failed (${result.code}):\n${result.stdout}${result.stderr}`);
   return result.stdout;
 }
 
@@ -80,7 +106,19 @@ test('disk set switches the protocol online, under a verifying writer; hybrid dr
   t.timeout(5 * 60_000);
   const cluster = await startCluster();
   t.teardown(() => cluster.stop());
-  await cluster.cliOk(['disk', 'create', 'm', '--size', '256M', '--layout', 'mirror', '--groups', '1', '--protocol', 'server-sync']);
+  await cluster.cliOk([
+    'disk',
+    'create',
+    'm',
+    '--size',
+    '256M',
+    '--layout',
+    'mirror',
+    '--groups',
+    '1',
+    '--protocol',
+    'server-sync',
+  ]);
   let switching = true;
   const switches: string[] = [];
   const switcher = (async () => {
@@ -94,7 +132,9 @@ test('disk set switches the protocol online, under a verifying writer; hybrid dr
   // The writer keeps going, one verified fio run after another, until every protocol has been
   // switched to at least once while it ran: how many switches fit in one run depends on the machine.
   let switcherFailed = false;
-  switcher.catch(() => { switcherFailed = true; });
+  switcher.catch(() => {
+    switcherFailed = true;
+  });
   let runs = 0;
   while (!switcherFailed && (runs === 0 || switches.length <= duplicationProtocols.length)) {
     await fioVerify(cluster, 'm', '32M');
@@ -107,14 +147,19 @@ test('disk set switches the protocol online, under a verifying writer; hybrid dr
 
   // One server per mirror group (--groups 1): two connections outnumber it.
   await cluster.cliOk(['disk', 'set', 'm', '--protocol', 'hybrid']);
-  t.like((await cluster.json<DiskInfo>(['disk', 'info', 'm'])).mirror, { protocol: 'hybrid', driver: 'server', sync: true });
+  t.like((await cluster.json<DiskInfo>(['disk', 'info', 'm'])).mirror, {
+    protocol: 'hybrid',
+    driver: 'server',
+    sync: true,
+  });
   const clients = await Promise.all([RawClient.connect(cluster.port), RawClient.connect(cluster.port)]);
   for (const client of clients) await client.go('m');
   const busy = await cluster.json<DiskInfo>(['disk', 'info', 'm']);
   t.is(busy.connections, 2);
   t.like(busy.mirror, { protocol: 'hybrid', driver: 'client', sync: true });
   for (const client of clients) client.destroy();
-  for (let i = 0; i < 50 && (await cluster.json<DiskInfo>(['disk', 'info', 'm'])).connections > 0; i++) await sleep(100);
+  for (let i = 0; i < 50 && (await cluster.json<DiskInfo>(['disk', 'info', 'm'])).connections > 0; i++)
+    await sleep(100);
   t.like((await cluster.json<DiskInfo>(['disk', 'info', 'm'])).mirror, { driver: 'server' });
 });
 
@@ -125,12 +170,27 @@ test('mirror layout bad input: each a one-line error naming the value, non-zero 
   const before = (await cluster.cliOk(['disk', 'list', '--json'])).stdout;
   const cases: Array<[string[], RegExp]> = [
     [['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror'], /--layout mirror needs --protocol/],
-    [['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--protocol', 'fastest'], /protocol 'fastest': must be one of server-sync, server-async, client-sync, client-async, hybrid/],
-    [['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--groups', '3', '--protocol', 'hybrid'], /mirror groups of 3 servers: must be 1 to 2/],
-    [['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--groups', 'two', '--protocol', 'hybrid'], /--groups: 'two' is not auto or a number/],
+    [
+      ['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--protocol', 'fastest'],
+      /protocol 'fastest': must be one of server-sync, server-async, client-sync, client-async, hybrid/,
+    ],
+    [
+      ['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--groups', '3', '--protocol', 'hybrid'],
+      /mirror groups of 3 servers: must be 1 to 2/,
+    ],
+    [
+      ['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--groups', 'two', '--protocol', 'hybrid'],
+      /--groups: 'two' is not auto or a number/,
+    ],
     [['disk', 'create', 'x', '--size', '64M', '--layout', 'raid5'], /--layout: 'raid5' is not chained or mirror/],
-    [['disk', 'create', 'x', '--size', '64M', '--protocol', 'client-sync'], /--protocol applies to --layout mirror only/],
-    [['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--replicas', '1', '--protocol', 'hybrid'], /--layout mirror keeps two copies; replicas 1/],
+    [
+      ['disk', 'create', 'x', '--size', '64M', '--protocol', 'client-sync'],
+      /--protocol applies to --layout mirror only/,
+    ],
+    [
+      ['disk', 'create', 'x', '--size', '64M', '--layout', 'mirror', '--replicas', '1', '--protocol', 'hybrid'],
+      /--layout mirror keeps two copies; replicas 1/,
+    ],
     [['disk', 'set', 'default', '--protocol', 'hybrid'], /disk 'default' uses chained declustering/],
     [['disk', 'set', 'm', '--protocol', 'sometimes'], /protocol 'sometimes': must be one of/],
     [['disk', 'set', 'm'], /--protocol P is required/],
@@ -156,7 +216,8 @@ for (const protocol of ['client-async', 'server-async'] as const) {
     for (let round = 0; round < 4; round++) {
       const cluster = await startCluster({ dataDir });
       t.teardown(() => cluster.stop());
-      if (round === 0) await cluster.cliOk(['disk', 'create', 'm', '--size', '64M', '--layout', 'mirror', '--protocol', protocol]);
+      if (round === 0)
+        await cluster.cliOk(['disk', 'create', 'm', '--size', '64M', '--layout', 'mirror', '--protocol', protocol]);
       t.deepEqual((await checkJournal(cluster, journal, blocks, 'm')).slice(0, 5), [], `round ${round}`);
       const client = await RawClient.connect(cluster.port);
       await client.go('m');
@@ -195,7 +256,8 @@ test('both copies of a mirror pair resyncing at once: a read of it waits until o
   const cluster = await startCluster();
   t.teardown(() => cluster.stop());
   await cluster.cliOk(['disk', 'create', 'm', '--size', '64M', '--layout', 'mirror', '--protocol', 'client-sync']);
-  const io = (...commands: string[]) => run('qemu-io', ['-f', 'raw', ...commands.flatMap((c) => ['-c', c]), cluster.uri('m')]);
+  const io = (...commands: string[]) =>
+    run('qemu-io', ['-f', 'raw', ...commands.flatMap((c) => ['-c', c]), cluster.uri('m')]);
   t.is((await io('write -P 0x11 0 64k', 'flush')).code, 0);
   // Unit 0 lives on servers 0 and 2 (the primary group's server 0 and its mirror). Back from a
   // stop, server 0 is resyncing, and stays so while its mirror is stopped (recovery needs both):

@@ -30,7 +30,8 @@ test('a connection holds at most inFlightMax requests and stops reading its sock
   const client = await RawClient.connect(served.port);
   await client.go();
   const count = inFlightMax * 3;
-  for (let i = 0; i < count; i++) client.request(Command.Write, { cookie: BigInt(i), offset: (i % 1024) * 4096, payload: Buffer.alloc(4096, 1) });
+  for (let i = 0; i < count; i++)
+    client.request(Command.Write, { cookie: BigInt(i), offset: (i % 1024) * 4096, payload: Buffer.alloc(4096, 1) });
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.is(backend.waiting, inFlightMax, 'the rest wait in the socket, not in memory');
   backend.open();

@@ -26,24 +26,53 @@ test('each bad request gets the spec error and the connection carries on', async
   await client.go();
   const cases: Array<[string, () => void, number]> = [
     ['read past end', () => client.request(Command.Read, { offset: 8 * MiB - 512, length: 1024 }), Errno.EINVAL],
-    ['read at offset near 2^64', () => client.request(Command.Read, { offset: 2n ** 64n - 512n, length: 1024 }), Errno.EINVAL],
-    ['write past end', () => client.request(Command.Write, { offset: 8 * MiB, payload: Buffer.alloc(4096, 1) }), Errno.ENOSPC],
-    ['zero past end', () => client.request(Command.WriteZeroes, { offset: 8 * MiB - 4096, length: 8192 }), Errno.ENOSPC],
+    [
+      'read at offset near 2^64',
+      () => client.request(Command.Read, { offset: 2n ** 64n - 512n, length: 1024 }),
+      Errno.EINVAL,
+    ],
+    [
+      'write past end',
+      () => client.request(Command.Write, { offset: 8 * MiB, payload: Buffer.alloc(4096, 1) }),
+      Errno.ENOSPC,
+    ],
+    [
+      'zero past end',
+      () => client.request(Command.WriteZeroes, { offset: 8 * MiB - 4096, length: 8192 }),
+      Errno.ENOSPC,
+    ],
     ['trim past end', () => client.request(Command.Trim, { offset: 9 * MiB, length: 1 }), Errno.EINVAL],
     ['cache past end', () => client.request(Command.Cache, { offset: 9 * MiB, length: 1 }), Errno.EINVAL],
     ['unknown command', () => client.request(42, { length: 10 }), Errno.EINVAL],
     ['unknown flag', () => client.request(Command.Read, { flags: 1 << 9, length: 512 }), Errno.EINVAL],
-    ['DF without structured replies', () => client.request(Command.Read, { flags: CMD_FLAG_DF, length: 512 }), Errno.EINVAL],
-    ['NO_HOLE on a write', () => client.request(Command.Write, { flags: CMD_FLAG_NO_HOLE, payload: Buffer.alloc(512) }), Errno.EINVAL],
+    [
+      'DF without structured replies',
+      () => client.request(Command.Read, { flags: CMD_FLAG_DF, length: 512 }),
+      Errno.EINVAL,
+    ],
+    [
+      'NO_HOLE on a write',
+      () => client.request(Command.Write, { flags: CMD_FLAG_NO_HOLE, payload: Buffer.alloc(512) }),
+      Errno.EINVAL,
+    ],
     ['block status without a meta context', () => client.request(Command.BlockStatus, { length: 4096 }), Errno.EINVAL],
     ['read longer than 32 MiB', () => client.request(Command.Read, { length: 33 * MiB }), Errno.EINVAL],
     ['zero-length read', () => client.request(Command.Read, { length: 0 }), Errno.OK],
     ['zero-length write', () => client.request(Command.Write, { length: 0 }), Errno.OK],
     ['zero-length trim', () => client.request(Command.Trim, { length: 0 }), Errno.OK],
-    ['FUA write', () => client.request(Command.Write, { flags: CMD_FLAG_FUA, offset: 4096, payload: Buffer.alloc(4096, 7) }), Errno.OK],
+    [
+      'FUA write',
+      () => client.request(Command.Write, { flags: CMD_FLAG_FUA, offset: 4096, payload: Buffer.alloc(4096, 7) }),
+      Errno.OK,
+    ],
     ['flush', () => client.request(Command.Flush), Errno.OK],
     ['cache', () => client.request(Command.Cache, { length: MiB }), Errno.OK],
-    ['fast zero', () => client.request(Command.WriteZeroes, { flags: CMD_FLAG_FAST_ZERO | CMD_FLAG_NO_HOLE, offset: MiB, length: MiB }), Errno.OK],
+    [
+      'fast zero',
+      () =>
+        client.request(Command.WriteZeroes, { flags: CMD_FLAG_FAST_ZERO | CMD_FLAG_NO_HOLE, offset: MiB, length: MiB }),
+      Errno.OK,
+    ],
   ];
   for (const [name, send, errno] of cases) {
     send();
@@ -52,7 +81,10 @@ test('each bad request gets the spec error and the connection carries on', async
   client.request(Command.Read, { offset: 4096, length: 4096, cookie: 0xfeedfacecafebeefn });
   const reply = await client.reply();
   t.is(reply?.cookie, 0xfeedfacecafebeefn, 'cookie echoed verbatim');
-  t.true((await client.mustRead(4096)).every((b) => b === 7), 'the FUA write landed; failed writes changed nothing');
+  t.true(
+    (await client.mustRead(4096)).every((b) => b === 7),
+    'the FUA write landed; failed writes changed nothing',
+  );
   client.request(Command.Disc);
   await client.closed;
   await served.close();
@@ -67,7 +99,10 @@ test('a write longer than 32 MiB has its payload drained and is refused', async 
   t.is(simpleError(await client.reply()), Errno.EINVAL);
   client.request(Command.Read, { length: 512 });
   t.is(simpleError(await client.reply()), Errno.OK);
-  t.true((await client.mustRead(512)).every((b) => b === 0), 'nothing of the refused write landed');
+  t.true(
+    (await client.mustRead(512)).every((b) => b === 0),
+    'nothing of the refused write landed',
+  );
   client.destroy();
   await served.close();
   t.is(served.pool.leased, 0);
@@ -121,7 +156,10 @@ test('structured replies: sparse reads send holes, DF sends one chunk, errors co
     chunks.push(chunk);
     if (chunk.flags & 1) break;
   }
-  t.deepEqual(chunks.map((c) => c.type), [ChunkType.OffsetHole, ChunkType.OffsetData, ChunkType.OffsetHole]);
+  t.deepEqual(
+    chunks.map((c) => c.type),
+    [ChunkType.OffsetHole, ChunkType.OffsetData, ChunkType.OffsetHole],
+  );
   t.deepEqual([Number(chunks[0]!.data.readBigUInt64BE(0)), chunks[0]!.data.readUInt32BE(8)], [0, 128 * 1024]);
   t.is(Number(chunks[1]!.data.readBigUInt64BE(0)), 128 * 1024);
   t.true(chunks[1]!.data.subarray(8).every((b) => b === 0xcd));
@@ -156,11 +194,16 @@ test('BLOCK_STATUS: extents from the request offset; REQ_ONE gives exactly one',
     if (chunk?.kind !== 'chunk' || chunk.type !== ChunkType.BlockStatus) throw new Error('expected BLOCK_STATUS');
     t.is(chunk.data.readUInt32BE(0), 1, 'context id of base:allocation');
     const out = [];
-    for (let at = 4; at < chunk.data.length; at += 8) out.push([chunk.data.readUInt32BE(at), chunk.data.readUInt32BE(at + 4)]);
+    for (let at = 4; at < chunk.data.length; at += 8)
+      out.push([chunk.data.readUInt32BE(at), chunk.data.readUInt32BE(at + 4)]);
     return out;
   };
   client.request(Command.BlockStatus, { offset: 512 * 1024, length: 2 * MiB });
-  t.deepEqual(extentsOf(await client.reply()), [[512 * 1024, 3], [MiB, 0], [512 * 1024, 3]]);
+  t.deepEqual(extentsOf(await client.reply()), [
+    [512 * 1024, 3],
+    [MiB, 0],
+    [512 * 1024, 3],
+  ]);
   client.request(Command.BlockStatus, { flags: CMD_FLAG_REQ_ONE, offset: MiB + 4096, length: 4096 });
   t.deepEqual(extentsOf(await client.reply()), [[4096, 0]]);
   client.request(Command.BlockStatus, { offset: 0, length: 0 });

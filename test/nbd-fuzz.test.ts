@@ -43,7 +43,13 @@ function request(prng: Prng): Buffer {
   header.writeUInt16BE(prng.chance(0.7) ? 0 : prng.int(1 << 16), 4);
   header.writeUInt16BE(prng.chance(0.9) ? prng.pick([0, 1, 3, 4, 5, 6, 7]) : prng.int(1 << 16), 6);
   header.writeBigUInt64BE(BigInt(prng.int(2 ** 32)), 8);
-  const offset = prng.pick([0n, BigInt(prng.int(64 * MiB)), 2n ** 64n - BigInt(prng.int(4096) + 1), 2n ** 63n, BigInt(prng.int(2 ** 32))]);
+  const offset = prng.pick([
+    0n,
+    BigInt(prng.int(64 * MiB)),
+    2n ** 64n - BigInt(prng.int(4096) + 1),
+    2n ** 63n,
+    BigInt(prng.int(2 ** 32)),
+  ]);
   header.writeBigUInt64BE(offset, 16);
   const length = prng.pick([0, prng.int(65536), 2 ** 32 - 1, 32 * MiB + 1, prng.int(2 ** 32), 4096]);
   header.writeUInt32BE(length, 24);
@@ -66,14 +72,32 @@ function fuzzCase(prng: Prng): { bytes: Buffer; vanish: boolean } {
       parts.push(u32(3));
       for (let i = prng.int(4); i >= 0; i--) {
         const declared = prng.pick([prng.int(64), 2 ** 32 - 1, 2 ** 31, 70_000, prng.int(2 ** 32)]);
-        parts.push(option(prng.chance(0.5) ? prng.int(16) : prng.int(2 ** 32), prng.bytes(Math.min(declared, prng.int(80))), declared));
+        parts.push(
+          option(
+            prng.chance(0.5) ? prng.int(16) : prng.int(2 ** 32),
+            prng.bytes(Math.min(declared, prng.int(80))),
+            declared,
+          ),
+        );
       }
       break;
     case 2: // well-formed option framing, garbage inside INFO/GO/meta-context data
       parts.push(u32(prng.pick([1, 3])));
       for (let i = prng.int(5); i >= 0; i--) {
         const data = prng.bytes(prng.int(48));
-        parts.push(option(prng.pick([Option.Info, Option.Go, Option.ListMetaContext, Option.SetMetaContext, Option.List, Option.StructuredReply]), data));
+        parts.push(
+          option(
+            prng.pick([
+              Option.Info,
+              Option.Go,
+              Option.ListMetaContext,
+              Option.SetMetaContext,
+              Option.List,
+              Option.StructuredReply,
+            ]),
+            data,
+          ),
+        );
       }
       break;
     case 3: // EXPORT_NAME with odd names
@@ -106,19 +130,23 @@ async function healthyRound(client: RawClient, round: number): Promise<void> {
   const offset = (round % 256) * 4096;
   client.request(Command.Write, { cookie: BigInt(round), offset, payload });
   const written = await client.reply();
-  if (written?.kind !== 'simple' || written.error !== 0) throw new Error(`healthy write failed: ${JSON.stringify(written)}`);
+  if (written?.kind !== 'simple' || written.error !== 0)
+    throw new Error(`healthy write failed: ${JSON.stringify(written)}`);
   client.request(Command.Read, { flags: 4, cookie: BigInt(round), offset, length: 4096 });
   const read = await client.reply();
-  if (read?.kind !== 'chunk' || !read.data.subarray(8).equals(payload)) throw new Error('healthy read returned wrong data');
+  if (read?.kind !== 'chunk' || !read.data.subarray(8).equals(payload))
+    throw new Error('healthy read returned wrong data');
 }
 
 test(`seeded fuzz (seed ${seed}): malformed input never crashes, never leaks, and a healthy connection keeps working`, async (t) => {
   t.timeout(5 * 60_000);
   const pool = new BufferPool({ maxBytes: 256 * MiB });
-  const catalog = new NamedCatalog(new Map([
-    ['default', new MemoryBackend(64 * MiB)],
-    ['healthy', new MemoryBackend(2 * MiB)],
-  ]));
+  const catalog = new NamedCatalog(
+    new Map([
+      ['default', new MemoryBackend(64 * MiB)],
+      ['healthy', new MemoryBackend(2 * MiB)],
+    ]),
+  );
   const server = new NbdServer(catalog, pool, silentLogger());
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   const port = bound.kind === 'tcp' ? bound.port : 0;
@@ -141,7 +169,9 @@ test(`seeded fuzz (seed ${seed}): malformed input never crashes, never leaks, an
   t.is(server.connectionCount, 1, 'only the healthy connection remains');
   t.is(pool.leased, 0, 'every shared buffer came back');
   const growthBytes = heapAfterRound[1]! - heapAfterRound[0]!;
-  t.log(`seed ${seed}: ${2 * casesPerRound} cases, heap ${(heapAfterRound[0]! / MiB).toFixed(1)} → ${(heapAfterRound[1]! / MiB).toFixed(1)} MiB, pool ${pool.sizeBytes / MiB} MiB`);
+  t.log(
+    `seed ${seed}: ${2 * casesPerRound} cases, heap ${(heapAfterRound[0]! / MiB).toFixed(1)} → ${(heapAfterRound[1]! / MiB).toFixed(1)} MiB, pool ${pool.sizeBytes / MiB} MiB`,
+  );
   t.true(growthBytes < 8 * MiB, `heap grew ${growthBytes} bytes over a second round of ${casesPerRound} cases`);
   await healthyRound(healthy, healthyRounds);
   healthy.destroy();

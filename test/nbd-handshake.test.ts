@@ -53,7 +53,10 @@ test('INFO answers EXPORT, NAME, DESCRIPTION and BLOCK_SIZE; unknown exports get
   t.truthy(infos.find((d) => d.readUInt16BE(0) === InfoType.Name && d.toString('utf8', 2) === ''));
   t.truthy(infos.find((d) => d.readUInt16BE(0) === InfoType.Description && d.toString('utf8', 2) === 'desc'));
   const blockSize = infos.find((d) => d.readUInt16BE(0) === InfoType.BlockSize)!;
-  t.deepEqual([blockSize.readUInt32BE(2), blockSize.readUInt32BE(6), blockSize.readUInt32BE(10)], [1, 4096, 32 * 1024 * 1024]);
+  t.deepEqual(
+    [blockSize.readUInt32BE(2), blockSize.readUInt32BE(6), blockSize.readUInt32BE(10)],
+    [1, 4096, 32 * 1024 * 1024],
+  );
   t.is(replies[replies.length - 1]!.type, Reply.Ack);
 
   client.sendOption(Option.Go, goData('nope', []));
@@ -81,10 +84,18 @@ test('meta contexts: LIST offers base:allocation; SET needs structured replies',
   t.is((await client.optionReplies())[0]!.type, Reply.Ack);
   client.sendOption(Option.SetMetaContext, metaContextData('default', ['qemu:dirty-bitmap:x', 'base:allocation']));
   const set = await client.optionReplies();
-  t.deepEqual(set.map((r) => r.type), [Reply.MetaContext, Reply.Ack], 'unknown queries are ignored');
+  t.deepEqual(
+    set.map((r) => r.type),
+    [Reply.MetaContext, Reply.Ack],
+    'unknown queries are ignored',
+  );
   t.is(set[0]!.data.readUInt32BE(0), 1);
   client.sendOption(Option.SetMetaContext, metaContextData('default', ['other:thing']));
-  t.deepEqual((await client.optionReplies()).map((r) => r.type), [Reply.Ack], 'no match selects nothing');
+  t.deepEqual(
+    (await client.optionReplies()).map((r) => r.type),
+    [Reply.Ack],
+    'no match selects nothing',
+  );
   client.destroy();
   await served.close();
 });

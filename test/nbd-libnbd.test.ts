@@ -29,7 +29,10 @@ for (const kind of backendKinds) {
 test('nbdinfo --list lists the export with its description', async (t) => {
   const served = await startServer(new MemoryBackend(8 * MiB, { description: 'scratch disk' }));
   const listed = JSON.parse((await runOk('nbdinfo', ['--list', '--json', served.uri])).stdout);
-  t.deepEqual(listed.exports.map((e: { 'export-name': string }) => e['export-name']), ['default']);
+  t.deepEqual(
+    listed.exports.map((e: { 'export-name': string }) => e['export-name']),
+    ['default'],
+  );
   t.is(listed.exports[0].description, 'scratch disk');
   await served.close();
 });
@@ -38,10 +41,20 @@ for (const kind of backendKinds) {
   test(`nbdinfo --map reports data and holes after writes (${kind})`, async (t) => {
     const served = await startServerOf(kind, 16 * MiB);
     await runOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x42 4M 1M', served.uri]);
-    const map = JSON.parse((await runOk('nbdinfo', ['--map', '--json', served.uri])).stdout) as Array<{ offset: number; length: number; type: number }>;
+    const map = JSON.parse((await runOk('nbdinfo', ['--map', '--json', served.uri])).stdout) as Array<{
+      offset: number;
+      length: number;
+      type: number;
+    }>;
     const data = map.filter((e) => (e.type & 1) === 0);
-    t.deepEqual(data.map((e) => [e.offset, e.length]), [[4 * MiB, MiB]]);
-    t.is(map.reduce((sum, e) => sum + e.length, 0), 16 * MiB);
+    t.deepEqual(
+      data.map((e) => [e.offset, e.length]),
+      [[4 * MiB, MiB]],
+    );
+    t.is(
+      map.reduce((sum, e) => sum + e.length, 0),
+      16 * MiB,
+    );
     await served.close();
   });
 }
@@ -54,9 +67,10 @@ for (const kind of backendKinds) {
     const target = join(dir, 'target.img');
     const handle = await open(source, 'w');
     await handle.truncate(64 * MiB);
-    for (const offset of [0, 5 * MiB + 4096, 33 * MiB, 64 * MiB - 65536]) await handle.write(randomBytes(65536), 0, 65536, offset);
+    for (const offset of [0, 5 * MiB + 4096, 33 * MiB, 64 * MiB - 65536])
+      await handle.write(randomBytes(65536), 0, 65536, offset);
     await handle.close();
-  
+
     const served = await startServerOf(kind, 64 * MiB);
     await runOk('nbdcopy', [source, served.uri]);
     t.teardown(() => served.close());

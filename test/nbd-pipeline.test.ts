@@ -26,7 +26,8 @@ test('pipelined requests are answered out of order, each cookie exactly once', a
     const reply = await client.reply();
     t.is(reply?.kind === 'simple' ? reply.error : -1, 0);
   }
-  for (let i = 0; i < count; i++) client.request(Command.Read, { cookie: BigInt(i), offset: i * 4096 * 4, length: 4096 });
+  for (let i = 0; i < count; i++)
+    client.request(Command.Read, { cookie: BigInt(i), offset: i * 4096 * 4, length: 4096 });
   const order: number[] = [];
   for (let i = 0; i < count; i++) {
     const reply = await client.reply();
@@ -34,10 +35,17 @@ test('pipelined requests are answered out of order, each cookie exactly once', a
     t.is(reply.error, 0);
     const cookie = Number(reply.cookie);
     const data = await client.mustRead(4096);
-    t.true(data.every((byte) => byte === cookie + 1), `data of cookie ${cookie}`);
+    t.true(
+      data.every((byte) => byte === cookie + 1),
+      `data of cookie ${cookie}`,
+    );
     order.push(cookie);
   }
-  t.deepEqual([...order].sort((a, b) => a - b), [...Array(count).keys()], 'every cookie answered once');
+  t.deepEqual(
+    [...order].sort((a, b) => a - b),
+    [...Array(count).keys()],
+    'every cookie answered once',
+  );
   t.true(order[0]! > order[count - 1]!, `later requests overtook earlier ones: ${order.slice(0, 8).join(',')}…`);
   client.request(Command.Disc);
   await client.closed;

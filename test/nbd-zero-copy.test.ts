@@ -21,7 +21,17 @@ class Recording extends MemoryBackend {
 test('WRITE payloads land in, and READ replies go out from, shared slab slots', async (t) => {
   const backend = new Recording(16 * 1024 * 1024);
   const served = await startServer(backend);
-  await runOk('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 4k', '-c', 'write -P 0x12 1M 1M', '-c', 'read -P 0x12 1M 1M', served.uri]);
+  await runOk('qemu-io', [
+    '-f',
+    'raw',
+    '-c',
+    'write -P 0x11 0 4k',
+    '-c',
+    'write -P 0x12 1M 1M',
+    '-c',
+    'read -P 0x12 1M 1M',
+    served.uri,
+  ]);
   t.true(backend.seen.length >= 3);
   t.deepEqual(new Set(backend.seen), new Set(['write:SharedArrayBuffer', 'read:SharedArrayBuffer']));
   await served.close();

@@ -7,7 +7,12 @@ import { ValueDecoder, ValueEncoder } from '../src/actors/value-codec.js';
 import type { SlabDescriptor } from '../src/actors/buffer-pool.js';
 
 const samples: unknown[] = [
-  { kind: 'tell', from: { node: 'local', actor: 'a' }, to: { node: 'local', actor: 'b' }, body: { op: 'write', offset: 2 ** 40, handle: { slab: 3, offsetBytes: 4096, lengthBytes: 4096, generation: 7 } } },
+  {
+    kind: 'tell',
+    from: { node: 'local', actor: 'a' },
+    to: { node: 'local', actor: 'b' },
+    body: { op: 'write', offset: 2 ** 40, handle: { slab: 3, offsetBytes: 4096, lengthBytes: 4096, generation: 7 } },
+  },
   [1, -1, 0, -0, 2 ** 31, -(2 ** 31), 1.5, NaN, Infinity, null, undefined, true, false],
   { nested: { deeper: { list: ['x', 'é', '🌀', ''] } } },
   'a string longer than the interning limit '.repeat(4),
@@ -56,20 +61,29 @@ test('the ring wraps around, refuses a frame when full, and loses nothing', (t) 
       written.push(next++);
     }
     ring.drain((frame) => {
-      t.true(frame.every((b) => b === frame[0]), 'a frame comes out whole');
+      t.true(
+        frame.every((b) => b === frame[0]),
+        'a frame comes out whole',
+      );
       read.push(frame.length);
       return true;
     });
   }
   t.is(read.length, written.length);
-  t.deepEqual(read, written.map((n) => 1 + ((n * 37) % 300)));
+  t.deepEqual(
+    read,
+    written.map((n) => 1 + ((n * 37) % 300)),
+  );
 });
 
 test('the doorbell rings only when the consumer went idle', (t) => {
   const ring = Ring.create(4096);
   t.is(ring.tryWrite(new Uint8Array(8)), 'wake', 'a new ring has an idle consumer');
   t.is(ring.tryWrite(new Uint8Array(8)), 'written', 'no second doorbell before the consumer drained');
-  t.is(ring.drain(() => true), 2);
+  t.is(
+    ring.drain(() => true),
+    2,
+  );
   t.is(ring.tryWrite(new Uint8Array(8)), 'wake');
 });
 
@@ -78,7 +92,13 @@ test('a frame that carries handles into a new slab waits until that slab has arr
   const { port1, port2 } = new MessageChannel();
   const received: unknown[] = [];
   const attached: number[] = [];
-  const sender = new RingChannel(port1, mine, () => undefined, () => undefined, () => undefined);
+  const sender = new RingChannel(
+    port1,
+    mine,
+    () => undefined,
+    () => undefined,
+    () => undefined,
+  );
   const receiver = new RingChannel(
     port2,
     theirs,
@@ -88,7 +108,16 @@ test('a frame that carries handles into a new slab waits until that slab has arr
   );
   port2.ref();
   sender.send({ before: 1 });
-  sender.announceSlabs([{ id: 9, slotBytes: 4096, slotCount: 1, data: new SharedArrayBuffer(4096), inUse: new SharedArrayBuffer(4), generation: new SharedArrayBuffer(4) }]);
+  sender.announceSlabs([
+    {
+      id: 9,
+      slotBytes: 4096,
+      slotCount: 1,
+      data: new SharedArrayBuffer(4096),
+      inUse: new SharedArrayBuffer(4),
+      generation: new SharedArrayBuffer(4),
+    },
+  ]);
   sender.send({ handle: { slab: 9 } });
   sender.flush();
   while (received.length < 2) await once(port2, 'message');
@@ -124,17 +153,26 @@ test('a million values cross to another thread in order through the ring', async
   let expected = 0;
   let outOfOrder = 0;
   const done = new Promise<void>((resolve) => {
-    const receiver = new RingChannel(port2, theirs, (value) => {
-      if ((value as { i: number }).i !== expected) outOfOrder += 1;
-      expected += 1;
-      if (expected === count) {
-        receiver.close();
-        resolve();
-      }
-    }, () => undefined, () => undefined);
+    const receiver = new RingChannel(
+      port2,
+      theirs,
+      (value) => {
+        if ((value as { i: number }).i !== expected) outOfOrder += 1;
+        expected += 1;
+        if (expected === count) {
+          receiver.close();
+          resolve();
+        }
+      },
+      () => undefined,
+      () => undefined,
+    );
     port2.ref();
   });
-  worker.postMessage({ port: port1, ends: mine, count, module: new URL('../src/actors/ring-channel.js', import.meta.url).href }, [port1]);
+  worker.postMessage(
+    { port: port1, ends: mine, count, module: new URL('../src/actors/ring-channel.js', import.meta.url).href },
+    [port1],
+  );
   await done;
   t.is(expected, count);
   t.is(outOfOrder, 0);

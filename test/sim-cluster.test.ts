@@ -19,7 +19,9 @@ for (let first = 1; first <= ciSeeds; first += chunk) {
     for (let seed = first; seed <= last; seed++) {
       const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush });
       if (result.violation || !result.converged) {
-        return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --seed ${seed} --trace; ${result.faults})`);
+        return t.fail(
+          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --seed ${seed} --trace; ${result.faults})`,
+        );
       }
       writes += result.writesAcked;
       kills += result.kills;
@@ -52,7 +54,9 @@ for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-asyn
     for (const seed of seeds) {
       const result = runClusterSeed(seed, 'correct', layout, { strictFlush });
       if (result.violation || !result.converged) {
-        return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --strict-flush --seed ${seed} --trace; ${result.faults})`);
+        return t.fail(
+          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --strict-flush --seed ${seed} --trace; ${result.faults})`,
+        );
       }
       early += result.earlyAnswers;
     }
@@ -68,7 +72,12 @@ for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-asyn
 // were told of flushes one by one: server-sync and server-async 53 (a copy left alone by its
 // partner's failed busy mark was written while resyncing), hybrid 20 (a lone write that timed out
 // was settled from its partner after a reader had seen it).
-const ownFlushBugs: Record<string, number[]> = { 'client-async': [152], 'server-sync': [53], 'server-async': [53], hybrid: [20] };
+const ownFlushBugs: Record<string, number[]> = {
+  'client-async': [152],
+  'server-sync': [53],
+  'server-async': [53],
+  hybrid: [20],
+};
 for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', 'client-async', 'hybrid'] as const) {
   const count = layout === 'chained' ? 100 : 30;
   const seeds = [...Array.from({ length: count }, (_, i) => i + 1), ...(ownFlushBugs[layout] ?? [])];
@@ -78,7 +87,9 @@ for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', '
     for (const seed of seeds) {
       const result = runClusterSeed(seed, 'correct', layout, { busyRegionsMax: 1, strictFlush });
       if (result.violation || !result.converged) {
-        return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --busy-regions-max 1 --strict-flush --seed ${seed} --trace; ${result.faults})`);
+        return t.fail(
+          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --busy-regions-max 1 --strict-flush --seed ${seed} --trace; ${result.faults})`,
+        );
       }
       writes += result.writesAcked;
     }
@@ -96,7 +107,9 @@ test(`a replica group that dies with its primary's thread restarts without losin
   for (const seed of threadDeathSeeds) {
     const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true });
     if (result.violation || !result.converged) {
-      return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --thread-deaths --seed ${seed} --trace; ${result.faults})`);
+      return t.fail(
+        `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --thread-deaths --seed ${seed} --trace; ${result.faults})`,
+      );
     }
     writes += result.writesAcked;
   }
@@ -118,7 +131,9 @@ test(`whole worker threads dying with their servers, groups and control actor ke
   for (const seed of wholeThreadSeeds) {
     const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true, wholeThreads: true });
     if (result.violation || !result.converged) {
-      return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --whole-threads --seed ${seed} --trace; ${result.faults})`);
+      return t.fail(
+        `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --whole-threads --seed ${seed} --trace; ${result.faults})`,
+      );
     }
     writes += result.writesAcked;
   }

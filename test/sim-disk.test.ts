@@ -9,7 +9,9 @@ test(`the disk actor keeps its durability model under crashes, torn and lost unf
   for (let seed = 1; seed <= ciSeeds; seed++) {
     const result = runDiskSeed(seed);
     if (result.violation || !result.converged) {
-      return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge'} (replay: npm run sim -- --scenario disk --seed ${seed}; ${result.faults})`);
+      return t.fail(
+        `seed ${seed}: ${result.violation ?? 'did not converge'} (replay: npm run sim -- --scenario disk --seed ${seed}; ${result.faults})`,
+      );
     }
     writes += result.writesAcked;
     kills += result.kills;

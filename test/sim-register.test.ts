@@ -10,7 +10,9 @@ test(`the replicated register holds its model and converges on ${ciSeeds} seeds`
   for (let seed = 1; seed <= ciSeeds; seed++) {
     const result = runRegisterSeed(seed);
     if (result.violation || !result.converged) {
-      return t.fail(`seed ${seed}: ${result.violation ?? 'did not converge'} (replay: npm run sim -- --seed ${seed}; ${result.faults})`);
+      return t.fail(
+        `seed ${seed}: ${result.violation ?? 'did not converge'} (replay: npm run sim -- --seed ${seed}; ${result.faults})`,
+      );
     }
     writes += result.writesAcked;
   }
@@ -41,7 +43,10 @@ test('a seed reproduces its run exactly: same trace hash; another seed differs',
 });
 
 test('the simulator command line: --help, and a one-line error with exit code 2 for an unknown option or a bad value', (t) => {
-  const sim = (...args: string[]) => spawnSync(process.execPath, [fileURLToPath(new URL('../src/sim/main.js', import.meta.url)), ...args], { encoding: 'utf8' });
+  const sim = (...args: string[]) =>
+    spawnSync(process.execPath, [fileURLToPath(new URL('../src/sim/main.js', import.meta.url)), ...args], {
+      encoding: 'utf8',
+    });
   const help = sim('--help');
   t.is(help.status, 0);
   t.regex(help.stdout, /^Usage: npm run sim/);

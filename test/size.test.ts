@@ -10,7 +10,8 @@ test('human sizes', (t) => {
   t.is(parseSize('--size', '4096'), 4096);
   t.is(parseSize('--size', '1.5G'), 1.5 * 2 ** 30);
   t.is(formatSize(10 * 2 ** 30), '10G');
-  for (const bad of ['', 'ten', '-1G', '1X', '0', '100', '99999P']) t.throws(() => parseSize('--size', bad), { message: /--size/ });
+  for (const bad of ['', 'ten', '-1G', '1X', '0', '100', '99999P'])
+    t.throws(() => parseSize('--size', bad), { message: /--size/ });
 });
 
 test('listen addresses', (t) => {

@@ -13,7 +13,11 @@ test('slots let go of wait for the flush that follows, and come back only if it 
   slots.release(0);
   t.deepEqual(batch, [1]);
   slots.settle(batch, true);
-  t.deepEqual([...slots.take(1), ...slots.take(1)], [1, 5], 'after a completed flush it is; slot 0, let go of later, still waits');
+  t.deepEqual(
+    [...slots.take(1), ...slots.take(1)],
+    [1, 5],
+    'after a completed flush it is; slot 0, let go of later, still waits',
+  );
   t.is(slots.limboCount, 1);
 });
 
@@ -23,7 +27,10 @@ test('at open, every slot below the highest in use that no key points at waits f
   t.is(slots.limboCount, 3);
   t.deepEqual(slots.take(1), [6]);
   slots.settle(slots.seal(), true);
-  t.deepEqual([1, 2, 3, 4].flatMap(() => slots.take(1)), [0, 1, 4, 7]);
+  t.deepEqual(
+    [1, 2, 3, 4].flatMap(() => slots.take(1)),
+    [0, 1, 4, 7],
+  );
 });
 
 test('past its limit the block file refuses new slots with WHORL_NO_SPACE and hands back what it took', (t) => {

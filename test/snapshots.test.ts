@@ -30,7 +30,8 @@ const MiB = 1024 * 1024;
 async function qemuIo(uri: string, commands: string[], readOnly = false): Promise<string> {
   const args = ['-f', 'raw', ...(readOnly ? ['-r'] : []), ...commands.flatMap((command) => ['-c', command]), uri];
   const result = await runOk('qemu-io', args);
-  if (/Pattern verification failed|error/i.test(result.stdout + result.stderr)) throw new Error(`qemu-io ${commands.join('; ')} on ${uri}:\n${result.stdout}${result.stderr}`);
+  if (/Pattern verification failed|error/i.test(result.stdout + result.stderr))
+    throw new Error(`qemu-io ${commands.join('; ')} on ${uri}:\n${result.stdout}${result.stderr}`);
   return result.stdout;
 }
 
@@ -43,22 +44,41 @@ test('a snapshot keeps what was written before it; a clone diverges on its own; 
   const cluster = await startCluster();
   t.teardown(() => cluster.stop());
   await qemuIo(cluster.uri(), ['write -P 0xaa 0 2M']);
-  t.regex((await cluster.cliOk(['snapshot', 'create', 'default@s1'])).stdout, /created default@s1 \(writes held [\d.]+ ms, took [\d.]+ ms\)/);
+  t.regex(
+    (await cluster.cliOk(['snapshot', 'create', 'default@s1'])).stdout,
+    /created default@s1 \(writes held [\d.]+ ms, took [\d.]+ ms\)/,
+  );
   await qemuIo(cluster.uri(), ['write -P 0xbb 1M 2M']);
 
   await qemuIo(cluster.uri('default@s1'), ['read -P 0xaa 0 2M', 'read -P 0 2M 1M'], true);
   await qemuIo(cluster.uri(), ['read -P 0xaa 0 1M', 'read -P 0xbb 1M 2M']);
 
   await cluster.cliOk(['clone', 'create', 'default@s1', 'c1']);
-  await qemuIo(cluster.uri('c1'), ['read -P 0xaa 0 2M', 'write -P 0xcc 0 512k', 'write -z 1M 64k', 'read -P 0xcc 0 512k', 'read -P 0xaa 512k 512k', 'read -P 0 1M 64k', 'read -P 0xaa 1088k 960k']);
+  await qemuIo(cluster.uri('c1'), [
+    'read -P 0xaa 0 2M',
+    'write -P 0xcc 0 512k',
+    'write -z 1M 64k',
+    'read -P 0xcc 0 512k',
+    'read -P 0xaa 512k 512k',
+    'read -P 0 1M 64k',
+    'read -P 0xaa 1088k 960k',
+  ]);
   await qemuIo(cluster.uri(), ['write -P 0xdd 2560k 512k']);
   await qemuIo(cluster.uri('c1'), ['read -P 0 2M 1M']);
   await qemuIo(cluster.uri('default@s1'), ['read -P 0xaa 0 2M', 'read -P 0 2M 1M'], true);
   await qemuIo(cluster.uri(), ['read -P 0xaa 0 1M', 'read -P 0xbb 1M 1536k', 'read -P 0xdd 2560k 512k']);
-  t.like(await cluster.json<DiskInfo>(['disk', 'info', 'c1']), { name: 'c1', origin: 'default@s1', allocatedBytes: 512 * 1024 });
+  t.like(await cluster.json<DiskInfo>(['disk', 'info', 'c1']), {
+    name: 'c1',
+    origin: 'default@s1',
+    allocatedBytes: 512 * 1024,
+  });
 
   const listing = (await runOk('nbdinfo', ['--list', '--json', cluster.uri()])).stdout;
-  t.deepEqual((JSON.parse(listing).exports as Array<{ 'export-name': string }>).map((e) => e['export-name']).sort(), ['c1', 'default', 'default@s1']);
+  t.deepEqual((JSON.parse(listing).exports as Array<{ 'export-name': string }>).map((e) => e['export-name']).sort(), [
+    'c1',
+    'default',
+    'default@s1',
+  ]);
   const info = JSON.parse((await runOk('nbdinfo', ['--json', cluster.uri('default@s1')])).stdout);
   t.is(info.exports[0]['is_read_only'], true, 'the snapshot is advertised READ_ONLY');
 
@@ -99,7 +119,10 @@ const refusals: Array<[string[], RegExp]> = [
   [['clone', 'create', 'default@nosuch', 'c2'], /disk 'default' has no snapshot named 'nosuch'/],
   [['clone', 'create', 'default@s1', 'c1'], /a virtual disk named 'c1' already exists/],
   [['clone', 'create', 'default@s1', 'bad@name'], /disk name 'bad@name'/],
-  [['disk', 'delete', 'default', '--force'], /disk 'default' has snapshot 'default@s1', the origin of clone 'c1'; delete the clone first/],
+  [
+    ['disk', 'delete', 'default', '--force'],
+    /disk 'default' has snapshot 'default@s1', the origin of clone 'c1'; delete the clone first/,
+  ],
   [['disk', 'rollback', 'default@nosuch'], /disk 'default' has no snapshot named 'nosuch'/],
   [['disk', 'rollback', 'default@s1'], /disk 'default' has 1 NBD connection; disconnect them or use --force/],
 ];
@@ -113,14 +136,23 @@ test('snapshot, clone and rollback commands refuse bad input with one clear line
   const client = await RawClient.connect(cluster.port);
   t.teardown(() => client.destroy());
   await client.go('default');
-  const before = [await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']), await cluster.json<DiskInfo[]>(['disk', 'list'])];
+  const before = [
+    await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']),
+    await cluster.json<DiskInfo[]>(['disk', 'list']),
+  ];
   for (const [args, message] of refusals) {
     const result = await cluster.cli(args);
     t.not(result.code, 0, args.join(' '));
     t.regex(result.stderr, message, args.join(' '));
     t.is(result.stderr.trim().split('\n').length, 1, args.join(' '));
   }
-  t.deepEqual([await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']), await cluster.json<DiskInfo[]>(['disk', 'list'])], before);
+  t.deepEqual(
+    [
+      await cluster.json<SnapshotInfo[]>(['snapshot', 'list', 'default']),
+      await cluster.json<DiskInfo[]>(['disk', 'list']),
+    ],
+    before,
+  );
   await qemuIo(cluster.uri('c1'), ['read -P 0xaa 0 1M']);
 });
 
@@ -140,7 +172,10 @@ test('rollback makes the disk read as the snapshot again (refused while connecte
   await cluster.cliOk(['disk', 'rollback', 'default@one', '--force']);
   client.request(Command.Read, { cookie: 1n, offset: 0, length: 4096 });
   t.like(await client.reply(), { error: 0 });
-  t.true((await client.mustRead(4096)).equals(Buffer.alloc(4096, 0x11)), 'a connected client reads the rolled-back disk');
+  t.true(
+    (await client.mustRead(4096)).equals(Buffer.alloc(4096, 0x11)),
+    'a connected client reads the rolled-back disk',
+  );
   await qemuIo(cluster.uri(), ['read -P 0x11 0 1M', 'read -P 0 1M 2M', 'write -P 0x44 0 4k', 'read -P 0x44 0 4k']);
   await qemuIo(cluster.uri('default@one'), ['read -P 0x11 0 4k'], true);
   await qemuIo(cluster.uri('default@two'), ['read -P 0x22 0 2M', 'read -P 0 2M 1M'], true);
@@ -172,7 +207,8 @@ test('a snapshot under load is crash-consistent and survives a restart', async (
     for (let i = 0; i < 8; i++) send();
     for (let answered = 0; answered < blocks; answered++) {
       const reply = await client.reply();
-      if (!reply || reply.kind !== 'simple' || reply.error !== 0) throw new Error(`write failed: ${JSON.stringify(reply)}`);
+      if (!reply || reply.kind !== 'simple' || reply.error !== 0)
+        throw new Error(`write failed: ${JSON.stringify(reply)}`);
       answeredAt[Number(reply.cookie)] = performance.now();
       if (sent < blocks) send();
     }
@@ -180,7 +216,8 @@ test('a snapshot under load is crash-consistent and survives a restart', async (
   // The snapshot comes once some writes are answered (on a loaded CI machine the first ones can
   // take longer than any fixed pause: busy bits are set durably), while most are still to come.
   const deadline = performance.now() + 60_000;
-  while (answeredAt.filter((at) => at !== undefined).length < 200 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (answeredAt.filter((at) => at !== undefined).length < 200 && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
   snapshotStarted = performance.now();
   const created = await cluster.cliOk(['snapshot', 'create', 'default@under-load']);
   snapshotEnded = performance.now();
@@ -212,7 +249,11 @@ test('a snapshot under load is crash-consistent and survives a restart', async (
   await cluster.stop();
   const again = await startCluster({ dataDir: cluster.dataDir });
   t.teardown(() => again.stop());
-  t.deepEqual(await check(again.uri('default@under-load')), [inside, outside], 'the snapshot is the same after a restart');
+  t.deepEqual(
+    await check(again.uri('default@under-load')),
+    [inside, outside],
+    'the snapshot is the same after a restart',
+  );
 });
 
 test('a snapshot taken while a server is down is complete on both copies once the server returns', async (t) => {
@@ -251,7 +292,15 @@ test('a clone resyncs through its snapshot: holes it made stay holes, shared blo
   await cluster.cliOk(['server', 'start', '1']);
   await cluster.waitUntilUp();
   t.deepEqual((await cluster.json<{ differing: unknown[] }>(['disk', 'verify', 'kid'])).differing, []);
-  const expect = ['read -P 0x5a 0 16k', 'read -P 0 16k 16k', 'read -P 0x5a 32k 32k', 'read -P 0 64k 64k', 'read -P 0x5a 128k 32k', 'read -P 0x6b 160k 8k', 'read -P 0x5a 168k 856k'];
+  const expect = [
+    'read -P 0x5a 0 16k',
+    'read -P 0 16k 16k',
+    'read -P 0x5a 32k 32k',
+    'read -P 0 64k 64k',
+    'read -P 0x5a 128k 32k',
+    'read -P 0x6b 160k 8k',
+    'read -P 0x5a 168k 856k',
+  ];
   for (const stopped of ['0', '2']) {
     await cluster.cliOk(['server', 'stop', stopped]);
     await qemuIo(cluster.uri('kid'), expect);
@@ -288,7 +337,8 @@ test('after kill -9 the disk moves to its reserved epoch, keeps every flushed wr
   }
   t.is(bytes, 2 * 65536, 'only the newest version is left, on both copies');
   await qemuIo(third.uri(), ['read -P 11 0 64k']);
-  const epochOf = async (cluster: ClusterUnderTest) => (await cluster.json<{ epoch: number }>(['disk', 'info', 'default'])).epoch;
+  const epochOf = async (cluster: ClusterUnderTest) =>
+    (await cluster.json<{ epoch: number }>(['disk', 'info', 'default'])).epoch;
   t.is(await epochOf(third), 2, 'each kill -9 moved the disk one epoch');
 
   // An orderly stop gives the reservation back: the next start keeps the epoch.

@@ -13,12 +13,15 @@ interface ServerInfo {
   state: string;
 }
 
-const states = async (cluster: ClusterUnderTest): Promise<string[]> => (await cluster.json<ServerInfo[]>(['server', 'list'])).map((server) => server.state);
+const states = async (cluster: ClusterUnderTest): Promise<string[]> =>
+  (await cluster.json<ServerInfo[]>(['server', 'list'])).map((server) => server.state);
 
 const sha256 = (data: Buffer): string => crypto.createHash('sha256').update(data).digest('hex');
 
 async function readBack(cluster: ClusterUnderTest, bytes: number): Promise<string> {
-  return (await runOk('bash', ['-c', `nbdcopy ${cluster.uri()} - | head -c ${bytes} | sha256sum`])).stdout.split(' ')[0]!;
+  return (await runOk('bash', ['-c', `nbdcopy ${cluster.uri()} - | head -c ${bytes} | sha256sum`])).stdout.split(
+    ' ',
+  )[0]!;
 }
 
 async function writeFile(cluster: ClusterUnderTest, data: Buffer, name: string): Promise<void> {
@@ -44,7 +47,11 @@ test('a daemon restarted with a server stopped for maintenance serves at once, i
   const again = await startCluster({ dataDir: first.dataDir });
   t.teardown(() => again.stop());
   t.deepEqual(await states(again), ['up', 'stopped', 'up', 'up']);
-  t.is(await readBack(again, whileStopped.length), sha256(whileStopped), 'the writes made while it was stopped read back');
+  t.is(
+    await readBack(again, whileStopped.length),
+    sha256(whileStopped),
+    'the writes made while it was stopped read back',
+  );
 
   await again.cliOk(['server', 'start', '1']);
   await again.waitUntilUp();
@@ -63,7 +70,10 @@ test('with both copies of some units stopped, a restart serves the rest at once,
   const data = crypto.randomBytes(8 * 1024 * 1024);
   await writeFile(first, data, 'data');
   const stop = await first.cliOk(['server', 'stop', '1']);
-  t.regex(stop.stderr, /server 1 was stopped holding writes the other copy lacks .* in the units of group-0: reads of them fail until it starts again/);
+  t.regex(
+    stop.stderr,
+    /server 1 was stopped holding writes the other copy lacks .* in the units of group-0: reads of them fail until it starts again/,
+  );
   const stopped = await first.json<Array<ServerInfo & { cleanFor: string[] }>>(['server', 'list']);
   t.false(stopped[1]!.cleanFor.includes('group-0'));
   t.true(stopped[1]!.cleanFor.includes('group-1'));

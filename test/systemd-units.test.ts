@@ -29,7 +29,11 @@ test('systemd/whorl.service and whorl-attach@.service pass systemd-analyze verif
   const attach = fs.readFileSync(path.join(repo, 'systemd', 'whorl-attach@.service'), 'utf8');
   t.regex(attach, /nbd-client .* -N %i -t \d+/);
   fs.writeFileSync(path.join(dir, 'whorl-attach@default.service'), attach);
-  const result = await run('systemd-analyze', ['verify', path.join(dir, 'whorl.service'), path.join(dir, 'whorl-attach@default.service')]);
+  const result = await run('systemd-analyze', [
+    'verify',
+    path.join(dir, 'whorl.service'),
+    path.join(dir, 'whorl-attach@default.service'),
+  ]);
   t.is(result.code, 0, result.stderr);
   t.is(result.stderr.trim(), '', result.stderr);
 });
@@ -39,7 +43,11 @@ test('whorl serve tells systemd it is ready through NOTIFY_SOCKET', async (t) =>
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'notify.sock');
   // A datagram socket standing in for systemd's notify socket.
-  const listener = await run('python3', ['-c', `
+  const listener = await run(
+    'python3',
+    [
+      '-c',
+      `
 import socket, subprocess
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(${JSON.stringify(socketPath)})
@@ -51,7 +59,10 @@ try:
 finally:
     p.terminate()
     p.wait()
-`], { timeoutMs: 90_000 });
+`,
+    ],
+    { timeoutMs: 90_000 },
+  );
   t.is(listener.code, 0, listener.stderr);
   t.regex(listener.stdout, /READY=1/);
 });

@@ -23,7 +23,10 @@ function payload(index: number, salt: number): Buffer {
   return bytes;
 }
 
-async function clusterAndClient(t: ExecutionContext, replicas: number): Promise<{ cluster: EmbeddedCluster; client: RawClient; connect: () => Promise<RawClient> }> {
+async function clusterAndClient(
+  t: ExecutionContext,
+  replicas: number,
+): Promise<{ cluster: EmbeddedCluster; client: RawClient; connect: () => Promise<RawClient> }> {
   const cluster = await EmbeddedCluster.start({
     dataDir: scratchDirectory('whorl-thread-death-'),
     servers,
@@ -34,10 +37,20 @@ async function clusterAndClient(t: ExecutionContext, replicas: number): Promise<
   });
   t.teardown(() => cluster.stop());
   if (replicas === 1) {
-    const created = await cluster.router.control({ op: 'create', name: 'striped', sizeBytes: 256 * 1024 ** 2, replicas: 1, stripeBytes: stripeBytesDefault });
+    const created = await cluster.router.control({
+      op: 'create',
+      name: 'striped',
+      sizeBytes: 256 * 1024 ** 2,
+      replicas: 1,
+      stripeBytes: stripeBytesDefault,
+    });
     if (!created.ok) throw new Error(created.message);
   }
-  const server = new NbdServer(new VolumeCatalog(cluster.router, cluster.runtime.pool), cluster.runtime.pool, silentLogger());
+  const server = new NbdServer(
+    new VolumeCatalog(cluster.router, cluster.runtime.pool),
+    cluster.runtime.pool,
+    silentLogger(),
+  );
   t.teardown(() => server.close(2000));
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
@@ -51,11 +64,25 @@ async function clusterAndClient(t: ExecutionContext, replicas: number): Promise<
 }
 
 /** Writes regions 0, stride, 2 × stride, … (with 64 KiB units on 4 servers, a stride of 4 keeps to group 0). */
-async function writeRegions(t: ExecutionContext, client: RawClient, count: number, salt: number, stride = 1): Promise<void> {
-  for (let index = 0; index < count; index++) client.request(Command.Write, { cookie: BigInt(index), offset: index * stride * regionBytes, payload: payload(index, salt) });
+async function writeRegions(
+  t: ExecutionContext,
+  client: RawClient,
+  count: number,
+  salt: number,
+  stride = 1,
+): Promise<void> {
+  for (let index = 0; index < count; index++)
+    client.request(Command.Write, {
+      cookie: BigInt(index),
+      offset: index * stride * regionBytes,
+      payload: payload(index, salt),
+    });
   for (let index = 0; index < count; index++) {
     const reply = await client.reply();
-    t.true(reply?.kind === 'simple' && reply.error === Errno.OK, `write ${index} (salt ${salt}): ${reply?.kind === 'simple' ? reply.error : reply?.kind}`);
+    t.true(
+      reply?.kind === 'simple' && reply.error === Errno.OK,
+      `write ${index} (salt ${salt}): ${reply?.kind === 'simple' ? reply.error : reply?.kind}`,
+    );
   }
 }
 
@@ -77,17 +104,29 @@ async function killServerThread(cluster: EmbeddedCluster, stopped?: number): Pro
   cluster.runtime.killThread(thread);
   // The control actor died too (it lives on the first worker thread): wait until it answers again.
   for (let tries = 0; tries < 250; tries++) {
-    if (cluster.runtime.where('server-0')!.thread !== thread && (await cluster.router.control({ op: 'view' }).catch(() => undefined))?.ok) break;
+    if (
+      cluster.runtime.where('server-0')!.thread !== thread &&
+      (await cluster.router.control({ op: 'view' }).catch(() => undefined))?.ok
+    )
+      break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   if (stopped !== undefined) {
-    await serversBecome(cluster, (state, id) => state === (id === stopped ? 'stopped' : 'up'), `up but server ${stopped}, stopped`);
+    await serversBecome(
+      cluster,
+      (state, id) => state === (id === stopped ? 'stopped' : 'up'),
+      `up but server ${stopped}, stopped`,
+    );
     await cluster.startServer(stopped);
   }
   await serversBecome(cluster, (state) => state === 'up', 'all up');
 }
 
-async function serversBecome(cluster: EmbeddedCluster, wanted: (state: string, id: number) => boolean, what: string): Promise<void> {
+async function serversBecome(
+  cluster: EmbeddedCluster,
+  wanted: (state: string, id: number) => boolean,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const reply = await cluster.router.control({ op: 'view' }).catch(() => undefined);
@@ -142,8 +181,10 @@ for (const { name, replicas, stopped, stride, lost } of cases) {
       const bytes = await client.mustRead(blockBytes);
       // Regions written after the death hold that write; the others, the write answered before
       // it, or (only where the FLUSH said so: lost with the thread) the flushed one before that.
-      const allowed = index < 16 ? [payload(index, 3)] : lost ? [payload(index, 2), payload(index, 1)] : [payload(index, 2)];
-      if (!allowed.some((candidate) => bytes.equals(candidate))) t.fail(`region ${index} holds neither of the writes it may`);
+      const allowed =
+        index < 16 ? [payload(index, 3)] : lost ? [payload(index, 2), payload(index, 1)] : [payload(index, 2)];
+      if (!allowed.some((candidate) => bytes.equals(candidate)))
+        t.fail(`region ${index} holds neither of the writes it may`);
     }
     if (replicas === 2 && stopped === undefined) {
       const report = await verifyReplicas(cluster.router, cluster.runtime.pool, cluster.router.target('default')!);

@@ -30,5 +30,7 @@ export async function openStorage(spec: StorageSpec): Promise<CellStorage> {
   const loaded = (await import(spec.module)) as Record<string, unknown>;
   const factory = loaded[spec.export];
   if (typeof factory !== 'function') throw new Error(`${spec.module} has no export '${spec.export}'`);
-  return (await (factory as (...args: unknown[]) => CellStorage | Promise<CellStorage>)(...(spec.args ?? []))) as CellStorage;
+  return (await (factory as (...args: unknown[]) => CellStorage | Promise<CellStorage>)(
+    ...(spec.args ?? []),
+  )) as CellStorage;
 }

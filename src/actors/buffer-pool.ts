@@ -112,7 +112,8 @@ export class BufferPool {
   }
 
   tryLease(lengthBytes: number): Lease | undefined {
-    if (!Number.isInteger(lengthBytes) || lengthBytes < 0 || lengthBytes > slotBytesMax) fail(`lease of ${lengthBytes} bytes`);
+    if (!Number.isInteger(lengthBytes) || lengthBytes < 0 || lengthBytes > slotBytesMax)
+      fail(`lease of ${lengthBytes} bytes`);
     const classIndex = sizeClass(lengthBytes);
     for (const slab of this.classes[classIndex]!) {
       const lease = this.claim(slab, lengthBytes);
@@ -137,9 +138,13 @@ export class BufferPool {
     const slab = this.slabs[handle.slab];
     if (!slab) fail(`release of unknown slab ${handle.slab}`);
     const slot = handle.offsetBytes / slab.descriptor.slotBytes;
-    if (!Number.isInteger(slot) || slot >= slab.descriptor.slotCount) fail(`release of bad offset ${handle.offsetBytes}`);
+    if (!Number.isInteger(slot) || slot >= slab.descriptor.slotCount)
+      fail(`release of bad offset ${handle.offsetBytes}`);
     if (Atomics.load(slab.generation, slot) !== handle.generation || Atomics.load(slab.inUse, slot) !== 1) {
-      throw new WhorlError('WHORL_STALE_HANDLE', `release of stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
+      throw new WhorlError(
+        'WHORL_STALE_HANDLE',
+        `release of stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`,
+      );
     }
     Atomics.store(slab.inUse, slot, 0);
     slab.nextHint = Math.min(slab.nextHint, slot);
@@ -157,7 +162,12 @@ export class BufferPool {
     const slot = Math.floor(bytes.byteOffset / slab.descriptor.slotBytes);
     assert(bytes.byteOffset + bytes.length <= (slot + 1) * slab.descriptor.slotBytes, 'bytes span two slots');
     if (Atomics.load(slab.inUse, slot) !== 1) return undefined;
-    return { slab: slab.descriptor.id, offsetBytes: bytes.byteOffset, lengthBytes: bytes.length, generation: Atomics.load(slab.generation, slot) };
+    return {
+      slab: slab.descriptor.id,
+      offsetBytes: bytes.byteOffset,
+      lengthBytes: bytes.length,
+      generation: Atomics.load(slab.generation, slot),
+    };
   }
 
   /** Resolves a handle to its bytes, refusing a handle whose slot has since been reused. */
@@ -166,7 +176,10 @@ export class BufferPool {
     if (!slab) fail(`view of unknown slab ${handle.slab}`);
     const slot = Math.floor(handle.offsetBytes / slab.descriptor.slotBytes);
     if (Atomics.load(slab.generation, slot) !== handle.generation) {
-      throw new WhorlError('WHORL_STALE_HANDLE', `stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`);
+      throw new WhorlError(
+        'WHORL_STALE_HANDLE',
+        `stale handle slab=${handle.slab} slot=${slot} generation=${handle.generation}`,
+      );
     }
     return slab.data.subarray(handle.offsetBytes, handle.offsetBytes + handle.lengthBytes);
   }
@@ -235,6 +248,6 @@ function slabFrom(descriptor: SlabDescriptor): Slab {
 
 function sizeClass(lengthBytes: number): number {
   let classIndex = 0;
-  while ((slotBytesMin << classIndex) < lengthBytes) classIndex += 1;
+  while (slotBytesMin << classIndex < lengthBytes) classIndex += 1;
   return classIndex;
 }

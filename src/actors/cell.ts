@@ -91,10 +91,18 @@ export class ActorCell {
         return this.enqueue({ kind: 'tell', from: envelope.from, body: envelope.body });
       case 'request':
         if (envelope.toIncarnation !== undefined && envelope.toIncarnation !== this.incarnation) {
-          return this.fail(envelope, 'WHORL_STALE_INCARNATION', `incarnation ${envelope.toIncarnation} is gone (now ${this.incarnation})`);
+          return this.fail(
+            envelope,
+            'WHORL_STALE_INCARNATION',
+            `incarnation ${envelope.toIncarnation} is gone (now ${this.incarnation})`,
+          );
         }
-        if (this.openRequests.size >= openRequestsMax) return this.fail(envelope, 'WHORL_MAILBOX_FULL', 'too many open requests');
-        return this.enqueue({ kind: 'request', from: envelope.from, requestId: envelope.requestId, body: envelope.body }, envelope);
+        if (this.openRequests.size >= openRequestsMax)
+          return this.fail(envelope, 'WHORL_MAILBOX_FULL', 'too many open requests');
+        return this.enqueue(
+          { kind: 'request', from: envelope.from, requestId: envelope.requestId, body: envelope.body },
+          envelope,
+        );
       case 'reply':
       case 'failure': {
         // Replies to requests that timed out, or to a previous incarnation, are dropped here.
@@ -102,8 +110,14 @@ export class ActorCell {
         if (!pending) return;
         this.host.cancelTimer(pending.timer);
         this.pending.delete(envelope.requestId);
-        if (envelope.kind === 'reply') return this.enqueue({ kind: 'reply', requestId: envelope.requestId, body: envelope.body });
-        return this.enqueue({ kind: 'failure', requestId: envelope.requestId, code: envelope.code, reason: envelope.reason });
+        if (envelope.kind === 'reply')
+          return this.enqueue({ kind: 'reply', requestId: envelope.requestId, body: envelope.body });
+        return this.enqueue({
+          kind: 'failure',
+          requestId: envelope.requestId,
+          code: envelope.code,
+          reason: envelope.reason,
+        });
       }
     }
   }
@@ -116,7 +130,10 @@ export class ActorCell {
     try {
       this.actor.receive(incoming);
     } catch (error) {
-      this.host.log(this, 'actor crashed', { err: error instanceof Error ? error.message : String(error), incarnation: this.incarnation });
+      this.host.log(this, 'actor crashed', {
+        err: error instanceof Error ? error.message : String(error),
+        incarnation: this.incarnation,
+      });
       this.restart(false);
     }
     return this.mailbox.length > 0;
@@ -132,7 +149,12 @@ export class ActorCell {
       if (pending.to.actor !== actor || pending.to.node !== this.self.node || pending.thread === thread) continue;
       this.host.cancelTimer(pending.timer);
       this.pending.delete(requestId);
-      this.enqueue({ kind: 'failure', requestId, code: 'WHORL_STALE_INCARNATION', reason: `${addressKey(pending.to)} moved from thread ${pending.thread} to ${thread}` });
+      this.enqueue({
+        kind: 'failure',
+        requestId,
+        code: 'WHORL_STALE_INCARNATION',
+        reason: `${addressKey(pending.to)} moved from thread ${pending.thread} to ${thread}`,
+      });
     }
   }
 
@@ -187,11 +209,25 @@ export class ActorCell {
   }
 
   private fail(envelope: Extract<Envelope, { kind: 'request' }>, code: WhorlErrorCode, reason: string): void {
-    this.host.route({ kind: 'failure', from: this.self, to: envelope.from, requestId: envelope.requestId, code, reason });
+    this.host.route({
+      kind: 'failure',
+      from: this.self,
+      to: envelope.from,
+      requestId: envelope.requestId,
+      code,
+      reason,
+    });
   }
 
   private failIncoming(incoming: RequestIncoming<unknown>, code: WhorlErrorCode, reason: string): void {
-    this.host.route({ kind: 'failure', from: this.self, to: incoming.from, requestId: incoming.requestId, code, reason });
+    this.host.route({
+      kind: 'failure',
+      from: this.self,
+      to: incoming.from,
+      requestId: incoming.requestId,
+      code,
+      reason,
+    });
   }
 
   private context(): ActorContext {
@@ -214,10 +250,13 @@ export class ActorCell {
       setTimer: (delayMs, body) => {
         const id = this.nextTimerId++;
         if (!live()) return id;
-        this.timers.set(id, this.host.startTimer(delayMs, () => {
-          this.timers.delete(id);
-          this.enqueue({ kind: 'timer', body });
-        }));
+        this.timers.set(
+          id,
+          this.host.startTimer(delayMs, () => {
+            this.timers.delete(id);
+            this.enqueue({ kind: 'timer', body });
+          }),
+        );
         return id;
       },
       cancelTimer: (id) => {
@@ -242,15 +281,29 @@ export class ActorCell {
     const requestId = this.nextRequestId++;
     if (!live) return requestId;
     if (this.pending.size >= pendingMax) {
-      this.enqueue({ kind: 'failure', requestId, code: 'WHORL_TOO_MANY_PENDING', reason: `${pendingMax} requests outstanding` });
+      this.enqueue({
+        kind: 'failure',
+        requestId,
+        code: 'WHORL_TOO_MANY_PENDING',
+        reason: `${pendingMax} requests outstanding`,
+      });
       return requestId;
     }
     const timer = this.host.startTimer(timeoutMs, () => {
       if (!this.pending.delete(requestId)) return;
-      this.enqueue({ kind: 'failure', requestId, code: 'WHORL_TIMEOUT', reason: `no reply from ${addressKey(to)} in ${timeoutMs} ms` });
+      this.enqueue({
+        kind: 'failure',
+        requestId,
+        code: 'WHORL_TIMEOUT',
+        reason: `no reply from ${addressKey(to)} in ${timeoutMs} ms`,
+      });
     });
     this.pending.set(requestId, { timer, to, thread: this.host.threadOf?.(to) });
-    this.host.route(toIncarnation === undefined ? { kind: 'request', from: this.self, to, requestId, body } : { kind: 'request', from: this.self, to, requestId, body, toIncarnation });
+    this.host.route(
+      toIncarnation === undefined
+        ? { kind: 'request', from: this.self, to, requestId, body }
+        : { kind: 'request', from: this.self, to, requestId, body, toIncarnation },
+    );
     return requestId;
   }
 }

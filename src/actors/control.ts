@@ -21,7 +21,13 @@ import type { RingChannelEnds } from './ring-channel.js';
 export type ToWorker =
   | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort; readonly ends: RingChannelEnds }
   | { readonly type: 'place'; readonly actor: string; readonly thread: number }
-  | { readonly type: 'spawn'; readonly actor: string; readonly spec: BehaviorSpec; readonly storage?: StorageSpec; readonly incarnation: number }
+  | {
+      readonly type: 'spawn';
+      readonly actor: string;
+      readonly spec: BehaviorSpec;
+      readonly storage?: StorageSpec;
+      readonly incarnation: number;
+    }
   | { readonly type: 'slabs'; readonly slabs: SlabDescriptor[] }
   | { readonly type: 'stop' }
   | { readonly type: 'retire'; readonly actor: string }

@@ -23,7 +23,13 @@ export type Envelope =
       readonly body: unknown;
       readonly toIncarnation?: number;
     }
-  | { readonly kind: 'reply'; readonly from: Address; readonly to: Address; readonly requestId: number; readonly body: unknown }
+  | {
+      readonly kind: 'reply';
+      readonly from: Address;
+      readonly to: Address;
+      readonly requestId: number;
+      readonly body: unknown;
+    }
   | {
       readonly kind: 'failure';
       readonly from: Address;
@@ -33,6 +39,11 @@ export type Envelope =
       readonly reason: string;
     };
 
-export function failureFor(request: Extract<Envelope, { kind: 'request' }>, from: Address, code: WhorlErrorCode, reason: string): Envelope {
+export function failureFor(
+  request: Extract<Envelope, { kind: 'request' }>,
+  from: Address,
+  code: WhorlErrorCode,
+  reason: string,
+): Envelope {
   return { kind: 'failure', from, to: request.from, requestId: request.requestId, code, reason };
 }

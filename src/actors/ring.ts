@@ -29,7 +29,10 @@ export class Ring {
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.capacityBytes = buffer.byteLength - headerBytes;
-    assert((this.capacityBytes & (this.capacityBytes - 1)) === 0 && this.capacityBytes >= 1024, `ring capacity ${this.capacityBytes} is not a power of two ≥ 1024`);
+    assert(
+      (this.capacityBytes & (this.capacityBytes - 1)) === 0 && this.capacityBytes >= 1024,
+      `ring capacity ${this.capacityBytes} is not a power of two ≥ 1024`,
+    );
     this.header = new Int32Array(buffer, 0, headerBytes / 4);
     this.frames = new Uint8Array(buffer, headerBytes);
     this.view = new DataView(buffer, headerBytes);
@@ -96,7 +99,7 @@ export class Ring {
       }
       if (count >= framesMax) return count;
       Atomics.store(this.header, IDLE, 1);
-      if ((Atomics.load(this.header, WRITTEN) >>> 0) === read) return count;
+      if (Atomics.load(this.header, WRITTEN) >>> 0 === read) return count;
       Atomics.store(this.header, IDLE, 0);
     }
   }

@@ -186,7 +186,8 @@ export class ActorRuntime {
     this.startWorker(thread);
     for (const other of [0, ...this.workers.keys()]) if (other !== thread) this.connect(thread, other);
     const worker = this.workers.get(thread)!;
-    for (const [actor, placed] of this.placed) worker.postMessage({ type: 'place', actor, thread: placed.thread } satisfies ToWorker);
+    for (const [actor, placed] of this.placed)
+      worker.postMessage({ type: 'place', actor, thread: placed.thread } satisfies ToWorker);
     for (const actor of this.localActors) worker.postMessage({ type: 'place', actor, thread: 0 } satisfies ToWorker);
   }
 

@@ -29,6 +29,7 @@ export class MemorySlots implements SlotFile {
   }
 
   write(slot: number, data: Uint8Array): void {
-    for (let i = 0; i * slotBytes < data.length; i++) this.slots.set(slot + i, new Uint8Array(data.subarray(i * slotBytes, (i + 1) * slotBytes)));
+    for (let i = 0; i * slotBytes < data.length; i++)
+      this.slots.set(slot + i, new Uint8Array(data.subarray(i * slotBytes, (i + 1) * slotBytes)));
   }
 }

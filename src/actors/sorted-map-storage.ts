@@ -2,7 +2,12 @@
  * `range` and `floor` over a plain Map, for the in-memory storages (thread memory, simulator).
  * Linear in the map's size: these storages hold test-sized state; the LMDB storage uses its B-tree.
  */
-export function rangeOf(map: Map<string, Uint8Array>, from: string, to: string, limit = Infinity): Array<[string, Uint8Array]> {
+export function rangeOf(
+  map: Map<string, Uint8Array>,
+  from: string,
+  to: string,
+  limit = Infinity,
+): Array<[string, Uint8Array]> {
   const keys = [...map.keys()].filter((key) => key >= from && key < to).sort();
   return keys.slice(0, limit).map((key) => [key, map.get(key)!]);
 }

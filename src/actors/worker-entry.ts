@@ -21,7 +21,11 @@ async function spawn(message: Extract<ToWorker, { type: 'spawn' }>): Promise<voi
     host.spawn(message.actor, behavior, storage, message.incarnation);
     port.postMessage({ type: 'spawned', actor: message.actor } satisfies FromWorker);
   } catch (error) {
-    port.postMessage({ type: 'spawned', actor: message.actor, error: error instanceof Error ? error.message : String(error) } satisfies FromWorker);
+    port.postMessage({
+      type: 'spawned',
+      actor: message.actor,
+      error: error instanceof Error ? error.message : String(error),
+    } satisfies FromWorker);
   }
 }
 
@@ -42,7 +46,9 @@ port.on('message', (message: ToWorker) => {
       void host.stopAll().finally(() => port.close());
       return;
     case 'retire':
-      void host.retire(message.actor).then(() => port.postMessage({ type: 'retired', actor: message.actor } satisfies FromWorker));
+      void host
+        .retire(message.actor)
+        .then(() => port.postMessage({ type: 'retired', actor: message.actor } satisfies FromWorker));
       return;
     case 'die':
       process.exit(70);

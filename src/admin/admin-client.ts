@@ -16,7 +16,12 @@ export function adminRequest(socketPath: string, request: AdminRequest, timeoutM
     socket.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
-        reject(new WhorlError('WHORL_SHUTDOWN', `no whorl daemon is running at ${socketPath} (start one with: whorl serve --data-dir DIR)`));
+        reject(
+          new WhorlError(
+            'WHORL_SHUTDOWN',
+            `no whorl daemon is running at ${socketPath} (start one with: whorl serve --data-dir DIR)`,
+          ),
+        );
       } else reject(error);
     });
     socket.on('data', (chunk: string) => {

@@ -49,7 +49,9 @@ export type AdminRequest =
   | { readonly command: 'server.stop'; readonly id: number }
   | { readonly command: 'server.start'; readonly id: number };
 
-export type AdminAnswer = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
+export type AdminAnswer =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly code: string; readonly message: string };
 
 export interface DiskInfo {
   readonly name: string;

@@ -10,7 +10,14 @@ import { GarbageCollector } from './garbage.js';
 import { SnapshotAdmin } from './snapshot-admin.js';
 import { orderersHolding } from '../model/layout.js';
 import type { VolumeCatalog } from '../volumes/volume-catalog.js';
-import { adminLineBytesMax, type AdminAnswer, type AdminRequest, type DiskInfo, type MirrorInfo, type ServerInfo } from './admin-protocol.js';
+import {
+  adminLineBytesMax,
+  type AdminAnswer,
+  type AdminRequest,
+  type DiskInfo,
+  type MirrorInfo,
+  type ServerInfo,
+} from './admin-protocol.js';
 
 /** Serves the admin socket of a running daemon: the CLI's `whorl disk …` and `whorl server …`. */
 export class AdminServer {
@@ -50,7 +57,8 @@ export class AdminServer {
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: string) => {
       buffered += chunk;
-      if (buffered.length > adminLineBytesMax) return this.send(socket, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: 'request too long' }, true);
+      if (buffered.length > adminLineBytesMax)
+        return this.send(socket, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: 'request too long' }, true);
       const newline = buffered.indexOf('\n');
       if (newline < 0) return;
       const line = buffered.slice(0, newline);
@@ -77,7 +85,11 @@ export class AdminServer {
       return { ok: true, result };
     } catch (error) {
       if (!isWhorlError(error)) this.log.error({ err: error, command: request.command }, 'admin command failed');
-      return { ok: false, code: isWhorlError(error) ? error.code : 'WHORL_IO', message: error instanceof Error ? error.message : String(error) };
+      return {
+        ok: false,
+        code: isWhorlError(error) ? error.code : 'WHORL_IO',
+        message: error instanceof Error ? error.message : String(error),
+      };
     }
   }
 
@@ -87,7 +99,14 @@ export class AdminServer {
       case 'disk.create': {
         const mirror = request.mirror === 'auto' ? Math.floor(this.cluster.servers / 2) : request.mirror;
         const layout = mirror === undefined ? {} : { mirror, protocol: request.protocol };
-        const reply = await router.control({ op: 'create', name: request.name, sizeBytes: request.sizeBytes, replicas: request.replicas, stripeBytes: request.stripeBytes, ...layout });
+        const reply = await router.control({
+          op: 'create',
+          name: request.name,
+          sizeBytes: request.sizeBytes,
+          replicas: request.replicas,
+          stripeBytes: request.stripeBytes,
+          ...layout,
+        });
         if (!reply.ok) throw new WhorlError(reply.code, reply.message);
         return this.diskInfo(reply.disk!);
       }
@@ -132,7 +151,6 @@ export class AdminServer {
     }
   }
 
-
   private target(name: string): ExportTarget {
     const target = this.cluster.router.target(name);
     if (!target) throw new WhorlError('WHORL_EXPORT_NOT_FOUND', `no virtual disk or snapshot named '${name}'`);
@@ -143,7 +161,10 @@ export class AdminServer {
     const disk = this.cluster.router.disk(name);
     const connections = this.catalog.connections(name);
     if (connections > 0 && !force) {
-      throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${name}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
+      throw new WhorlError(
+        'WHORL_BAD_ARGUMENT',
+        `disk '${name}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`,
+      );
     }
     const before = this.cluster.view?.disks ?? [];
     const reply = await this.cluster.router.control({ op: 'delete', name: disk.name });
@@ -155,7 +176,9 @@ export class AdminServer {
   }
 
   private runningServers(): number[] {
-    return (this.cluster.view?.servers ?? []).filter((server) => server.state !== 'stopped' && server.state !== 'down').map((server) => server.id);
+    return (this.cluster.view?.servers ?? [])
+      .filter((server) => server.state !== 'stopped' && server.state !== 'down')
+      .map((server) => server.id);
   }
 
   private async diskInfo(disk: VirtualDisk): Promise<DiskInfo> {
@@ -190,7 +213,11 @@ export class AdminServer {
   private mirrorInfo(disk: VirtualDisk): MirrorInfo | null {
     const duplication = this.cluster.router.duplicationOf(disk);
     if (!disk.mirror || !disk.protocol || !duplication) return null;
-    return { groupServers: disk.mirror, protocol: disk.protocol, ...duplication, lagBytes: this.cluster.router.lagBytes(disk),
+    return {
+      groupServers: disk.mirror,
+      protocol: disk.protocol,
+      ...duplication,
+      lagBytes: this.cluster.router.lagBytes(disk),
       lagBytesMax: this.cluster.mirrorLagBytes,
       answeredEarly: this.cluster.router.answeredEarly(disk),
     };
@@ -209,9 +236,15 @@ export class AdminServer {
           allocatedBytes: stats?.ok ? (stats.allocatedBytes ?? null) : null,
           capacityBytes: stats?.ok ? (stats.capacityBytes ?? null) : null,
           resyncBytesLeft: server.resyncBytesLeft,
-          resyncEtaSeconds: server.resyncBytesLeft > 0 && server.resyncBytesPerSecond > 0 ? Math.ceil(server.resyncBytesLeft / server.resyncBytesPerSecond) : null,
+          resyncEtaSeconds:
+            server.resyncBytesLeft > 0 && server.resyncBytesPerSecond > 0
+              ? Math.ceil(server.resyncBytesLeft / server.resyncBytesPerSecond)
+              : null,
           cleanFor: server.cleanFor ?? [],
-          soleCopyGroups: server.state === 'stopped' ? orderersHolding(server.id, servers.length).filter((group) => !stoppedCleanFor(server, group)) : [],
+          soleCopyGroups:
+            server.state === 'stopped'
+              ? orderersHolding(server.id, servers.length).filter((group) => !stoppedCleanFor(server, group))
+              : [],
         };
       }),
     );

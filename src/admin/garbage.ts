@@ -49,7 +49,9 @@ export class GarbageCollector {
   collectResumed(view: ClusterView): Promise<void> {
     const live = liveGmaps(view.disks);
     const moved = view.disks.filter((disk) => view.resumed?.includes(disk.name));
-    return Promise.all(moved.map((disk) => this.everywhere({ op: 'prune', gmap: disk.gmap, live: live.get(disk.gmap)!.live }))).then(() => undefined);
+    return Promise.all(
+      moved.map((disk) => this.everywhere({ op: 'prune', gmap: disk.gmap, live: live.get(disk.gmap)!.live })),
+    ).then(() => undefined);
   }
 
   /** Runs one collection request on every running server. */

@@ -29,13 +29,23 @@ export class SnapshotAdmin {
     const started = performance.now();
     // Writes in flight carry the old epoch and belong to the snapshot: the command answers only
     // once they are answered, so any write answered after it went to the new epoch.
-    const { reply, pauseMs, drained } = await this.withWritesHeld(diskName, { op: 'snapshot', disk: diskName, name }, false);
+    const { reply, pauseMs, drained } = await this.withWritesHeld(
+      diskName,
+      { op: 'snapshot', disk: diskName, name },
+      false,
+    );
     // The control actor may answer before the snapshot's record is on stable storage (the new
     // epoch was reserved there): the command answers once it is.
     const synced = await this.control({ op: 'sync' });
     const disk = synced.view.disks.find((candidate) => candidate.name === diskName);
-    const snapshot = disk?.snapshots.find((candidate) => candidate.name === name && candidate.epoch === reply.snapshot!.epoch);
-    if (!disk || !snapshot) throw new WhorlError('WHORL_IO', `snapshot '${diskName}${snapshotSeparator}${name}' was lost before it reached stable storage (the control actor restarted); take it again`);
+    const snapshot = disk?.snapshots.find(
+      (candidate) => candidate.name === name && candidate.epoch === reply.snapshot!.epoch,
+    );
+    if (!disk || !snapshot)
+      throw new WhorlError(
+        'WHORL_IO',
+        `snapshot '${diskName}${snapshotSeparator}${name}' was lost before it reached stable storage (the control actor restarted); take it again`,
+      );
     await drained;
     const tookMs = performance.now() - started;
     // A new snapshot holds nothing alone yet: the disk's new epoch still sees all of it.
@@ -66,7 +76,10 @@ export class SnapshotAdmin {
     existingSnapshot(this.cluster.router.disk(diskName), snapshot);
     const connections = this.catalog.connections(diskName);
     if (connections > 0 && !force) {
-      throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${diskName}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`);
+      throw new WhorlError(
+        'WHORL_BAD_ARGUMENT',
+        `disk '${diskName}' has ${connections} NBD connection${connections === 1 ? '' : 's'}; disconnect them or use --force`,
+      );
     }
     const before = this.cluster.view?.disks ?? [];
     const { reply } = await this.withWritesHeld(diskName, { op: 'rollback', disk: diskName, snapshot }, true);
@@ -79,7 +92,11 @@ export class SnapshotAdmin {
    * before a write goes to the new epoch or map). With `drainFirst`, the writes already in flight
    * are answered before the change too (a rollback must not lose them to the old map).
    */
-  private async withWritesHeld(diskName: string, body: ControlRequest, drainFirst: boolean): Promise<{ reply: ControlAnswer; pauseMs: number; drained: Promise<void> }> {
+  private async withWritesHeld(
+    diskName: string,
+    body: ControlRequest,
+    drainFirst: boolean,
+  ): Promise<{ reply: ControlAnswer; pauseMs: number; drained: Promise<void> }> {
     this.cluster.router.disk(diskName);
     const gate = this.cluster.router.writeGate(diskName);
     const { drained } = await gate.hold();
@@ -98,20 +115,28 @@ export class SnapshotAdmin {
     return reply;
   }
 
-
   /** The bytes only this snapshot's epoch sees, summed over running servers, per copy. */
   private async info(disk: VirtualDisk, name: string, disks: readonly VirtualDisk[]): Promise<SnapshotInfo> {
     const snapshot = disk.snapshots.find((candidate) => candidate.name === name)!;
     const live = liveGmaps(disks).get(snapshot.gmap)?.live ?? [snapshot.epoch];
     let bytes = 0;
     for (const server of this.runningServers()) {
-      const reply = await this.cluster.router.server(server, { op: 'heldAlone', gmap: snapshot.gmap, epoch: snapshot.epoch, live }, 60_000);
+      const reply = await this.cluster.router.server(
+        server,
+        { op: 'heldAlone', gmap: snapshot.gmap, epoch: snapshot.epoch, live },
+        60_000,
+      );
       if (reply.ok) bytes += reply.bytes ?? 0;
     }
     return this.describe(disk, snapshot, disks, Math.round(bytes / disk.replicas));
   }
 
-  private describe(disk: VirtualDisk, snapshot: Snapshot, disks: readonly VirtualDisk[], heldAloneBytes: number): SnapshotInfo {
+  private describe(
+    disk: VirtualDisk,
+    snapshot: Snapshot,
+    disks: readonly VirtualDisk[],
+    heldAloneBytes: number,
+  ): SnapshotInfo {
     return {
       name: `${disk.name}${snapshotSeparator}${snapshot.name}`,
       disk: disk.name,
@@ -120,7 +145,9 @@ export class SnapshotAdmin {
       sizeBytes: snapshot.sizeBytes,
       createdAt: new Date(snapshot.createdAtMs).toISOString(),
       heldAloneBytes,
-      clones: disks.filter((other) => other.origin === `${disk.name}${snapshotSeparator}${snapshot.name}`).map((other) => other.name),
+      clones: disks
+        .filter((other) => other.origin === `${disk.name}${snapshotSeparator}${snapshot.name}`)
+        .map((other) => other.name),
     };
   }
 }

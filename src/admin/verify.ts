@@ -26,7 +26,14 @@ export async function verifyReplicas(router: Router, pool: BufferPool, disk: Exp
   for (let server = 0; server < disk.servers; server++) {
     for (let first = 0; first < blocks; first += blocksPerRequestMax) {
       const count = Math.min(blocksPerRequestMax, blocks - first);
-      const reply = await router.server(server, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: first, count, ...withBase(disk) });
+      const reply = await router.server(server, {
+        op: 'allocated',
+        gmap: disk.gmap,
+        epoch: disk.epoch,
+        block: first,
+        count,
+        ...withBase(disk),
+      });
       if (!reply.ok) throw new WhorlError(reply.code, `server ${server}: ${reply.message}`);
       for (const [start, n] of reply.runs ?? []) for (let i = 0; i < n; i++) allocated.add(start + i);
     }
@@ -36,14 +43,27 @@ export async function verifyReplicas(router: Router, pool: BufferPool, disk: Exp
   const a = await pool.lease(disk.stripeBytes);
   const b = await pool.lease(disk.stripeBytes);
   try {
-    const units = [...new Set([...allocated].map((block) => Math.floor((block * blockBytes) / disk.stripeBytes)))].sort((x, y) => x - y);
+    const units = [...new Set([...allocated].map((block) => Math.floor((block * blockBytes) / disk.stripeBytes)))].sort(
+      (x, y) => x - y,
+    );
     for (const unit of units) {
       const perUnit = disk.stripeBytes / blockBytes;
       const [piece] = piecesOf(disk, unit * perUnit, Math.min(perUnit, blocks - unit * perUnit));
       const [first, second] = replicasOf(disk, unit) as [number, number];
       const bytes = piece!.count * blockBytes;
-      for (const [server, lease] of [[first, a], [second, b]] as const) {
-        const reply = await router.server(server, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece!.block, count: piece!.count, handle: { ...lease.handle, lengthBytes: bytes }, ...withBase(disk) });
+      for (const [server, lease] of [
+        [first, a],
+        [second, b],
+      ] as const) {
+        const reply = await router.server(server, {
+          op: 'read',
+          gmap: disk.gmap,
+          epoch: disk.epoch,
+          block: piece!.block,
+          count: piece!.count,
+          handle: { ...lease.handle, lengthBytes: bytes },
+          ...withBase(disk),
+        });
         if (!reply.ok) throw new WhorlError(reply.code, `server ${server}: ${reply.message}`);
       }
       comparedBytes += bytes;

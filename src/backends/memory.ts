@@ -91,7 +91,11 @@ export class MemoryBackend implements Backend {
   }
 
   /** Calls `visit(page, offsetInPage, offsetInRange, bytes)` for each page the range touches. */
-  private forEachPiece(offsetBytes: number, lengthBytes: number, visit: (page: number, inPage: number, at: number, n: number) => void): void {
+  private forEachPiece(
+    offsetBytes: number,
+    lengthBytes: number,
+    visit: (page: number, inPage: number, at: number, n: number) => void,
+  ): void {
     assert(offsetBytes + lengthBytes <= this.size, `range ${offsetBytes}+${lengthBytes} past ${this.size}`);
     let at = 0;
     while (at < lengthBytes) {

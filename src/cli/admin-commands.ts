@@ -89,15 +89,24 @@ export async function diskCommand(argv: string[]): Promise<number> {
   const needSize = (): number => {
     if (values.size === undefined) throw new UsageError(`whorl disk ${command}: --size SIZE is required`);
     const sizeBytes = parseSize('--size', values.size);
-    if (sizeBytes === 0 || sizeBytes % 4096 !== 0) throw new UsageError(`--size: '${values.size}' is not a positive multiple of 4 KiB`);
+    if (sizeBytes === 0 || sizeBytes % 4096 !== 0)
+      throw new UsageError(`--size: '${values.size}' is not a positive multiple of 4 KiB`);
     return sizeBytes;
   };
   let request: AdminRequest;
   switch (command) {
     case 'create': {
       const replicas = Number(values.replicas);
-      if (values.replicas !== '1' && values.replicas !== '2') throw new UsageError(`--replicas: '${values.replicas}' is not 1 or 2`);
-      request = { command: 'disk.create', name: needName(), sizeBytes: needSize(), replicas: replicas as 1 | 2, stripeBytes: parseSize('--stripe', values.stripe!), ...mirrorLayout(values) };
+      if (values.replicas !== '1' && values.replicas !== '2')
+        throw new UsageError(`--replicas: '${values.replicas}' is not 1 or 2`);
+      request = {
+        command: 'disk.create',
+        name: needName(),
+        sizeBytes: needSize(),
+        replicas: replicas as 1 | 2,
+        stripeBytes: parseSize('--stripe', values.stripe!),
+        ...mirrorLayout(values),
+      };
       break;
     }
     case 'set':
@@ -139,23 +148,29 @@ export async function diskCommand(argv: string[]): Promise<number> {
 }
 
 /** --layout, --groups and --protocol of `disk create`, checked for what only the CLI knows. */
-function mirrorLayout(values: { layout?: string; groups?: string; protocol?: string; replicas?: string }): { mirror?: number | 'auto'; protocol?: DuplicationProtocol } {
+function mirrorLayout(values: { layout?: string; groups?: string; protocol?: string; replicas?: string }): {
+  mirror?: number | 'auto';
+  protocol?: DuplicationProtocol;
+} {
   if (values.layout === 'chained') {
     if (values.groups !== undefined) throw new UsageError('--groups applies to --layout mirror only');
     if (values.protocol !== undefined) throw new UsageError('--protocol applies to --layout mirror only');
     return {};
   }
   if (values.layout !== 'mirror') throw new UsageError(`--layout: '${values.layout}' is not chained or mirror`);
-  if (values.protocol === undefined) throw new UsageError(`--layout mirror needs --protocol (${duplicationProtocols.join(', ')})`);
+  if (values.protocol === undefined)
+    throw new UsageError(`--layout mirror needs --protocol (${duplicationProtocols.join(', ')})`);
   const groups = values.groups ?? 'auto';
-  if (groups !== 'auto' && !/^[1-9][0-9]*$/.test(groups)) throw new UsageError(`--groups: '${groups}' is not auto or a number of servers per group`);
+  if (groups !== 'auto' && !/^[1-9][0-9]*$/.test(groups))
+    throw new UsageError(`--groups: '${groups}' is not auto or a number of servers per group`);
   return { mirror: groups === 'auto' ? 'auto' : Number(groups), protocol: values.protocol as DuplicationProtocol };
 }
 
 /** DISK@NAME → [DISK, NAME]; anything else is a usage error naming the value. */
 export function splitSnapshotName(full: string): [string, string] {
   const at = full.indexOf('@');
-  if (at <= 0 || at === full.length - 1 || full.indexOf('@', at + 1) >= 0) throw new UsageError(`'${full}' is not a snapshot name: use DISK@NAME`);
+  if (at <= 0 || at === full.length - 1 || full.indexOf('@', at + 1) >= 0)
+    throw new UsageError(`'${full}' is not a snapshot name: use DISK@NAME`);
   return [full.slice(0, at), full.slice(at + 1)];
 }
 
@@ -168,7 +183,10 @@ export async function serverCommand(argv: string[]): Promise<number> {
   }
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const needId = (): number => {
-    if (id === undefined || !/^\d+$/.test(id)) throw new UsageError(`whorl server ${command}: a server ID (a whole number) is required${id === undefined ? '' : `, not '${id}'`}`);
+    if (id === undefined || !/^\d+$/.test(id))
+      throw new UsageError(
+        `whorl server ${command}: a server ID (a whole number) is required${id === undefined ? '' : `, not '${id}'`}`,
+      );
     return Number(id);
   };
   let request: AdminRequest;
@@ -190,14 +208,18 @@ export async function serverCommand(argv: string[]): Promise<number> {
   else printServers(request.command === 'server.list' ? (result as ServerInfo[]) : [result as ServerInfo]);
   const stopped = request.command === 'server.stop' ? (result as ServerInfo) : undefined;
   if (stopped && stopped.soleCopyGroups.length > 0) {
-    process.stderr.write(`whorl: server ${stopped.id} was stopped holding writes the other copy lacks (or its marks could not be read) in the units of ${stopped.soleCopyGroups.join(', ')}: reads of them fail until it starts again\n`);
+    process.stderr.write(
+      `whorl: server ${stopped.id} was stopped holding writes the other copy lacks (or its marks could not be read) in the units of ${stopped.soleCopyGroups.join(', ')}: reads of them fail until it starts again\n`,
+    );
   }
   return 0;
 }
 
 function printVerify(report: VerifyReport): number {
   const differing = report.differing.reduce((sum, [, count]) => sum + count, 0);
-  process.stdout.write(`${report.name}: compared ${formatSize(report.comparedBytes)} in both copies; ${differing} block${differing === 1 ? '' : 's'} differ\n`);
+  process.stdout.write(
+    `${report.name}: compared ${formatSize(report.comparedBytes)} in both copies; ${differing} block${differing === 1 ? '' : 's'} differ\n`,
+  );
   for (const [first, count] of report.differing.slice(0, 20)) process.stdout.write(`  blocks ${first}+${count}\n`);
   return differing === 0 ? 0 : 1;
 }
@@ -207,7 +229,16 @@ export function socketOf(values: { 'data-dir'?: string; admin?: string }): strin
 }
 
 export function printDisks(disks: DiskInfo[]): void {
-  const rows = disks.map((disk) => [disk.name, formatSize(disk.sizeBytes), formatSize(disk.allocatedBytes), String(disk.replicas), layoutOf(disk), disk.health, formatSize(disk.staleBytes), String(disk.connections)]);
+  const rows = disks.map((disk) => [
+    disk.name,
+    formatSize(disk.sizeBytes),
+    formatSize(disk.allocatedBytes),
+    String(disk.replicas),
+    layoutOf(disk),
+    disk.health,
+    formatSize(disk.staleBytes),
+    String(disk.connections),
+  ]);
   printTable(['NAME', 'SIZE', 'ALLOCATED', 'REPLICAS', 'LAYOUT', 'HEALTH', 'STALE', 'CONNECTIONS'], rows);
 }
 
@@ -234,5 +265,11 @@ function printServers(servers: ServerInfo[]): void {
 
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
-  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of [header, ...rows])
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }

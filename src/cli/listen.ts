@@ -10,7 +10,8 @@ export function parseHostPort(option: string, text: string): HostPort {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text);
   if (!match) throw new UsageError(`${option}: '${text}' is not HOST:PORT (example: 127.0.0.1:10809)`);
   const port = Number(match[3]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${option}: port '${match[3]}' is out of range 0-65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`${option}: port '${match[3]}' is out of range 0-65535`);
   const host = match[1] ?? match[2] ?? '';
   return { host: host === '' ? '0.0.0.0' : host, port };
 }

@@ -74,21 +74,29 @@ export async function serve(argv: string[]): Promise<number> {
   const listen = parseHostPort('--nbd-listen', values['nbd-listen']!);
   const level = values['log-level']!;
   if (!logLevels.has(level)) throw new UsageError(`--log-level: '${level}' is not one of ${[...logLevels].join(', ')}`);
-  if (values.backend !== 'memory' && values.backend !== 'cluster') throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
+  if (values.backend !== 'memory' && values.backend !== 'cluster')
+    throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
   const servers = Number(values.servers);
-  if (!/^\d+$/.test(values.servers!) || servers < 1 || servers > 64) throw new UsageError(`--servers: '${values.servers}' is not a whole number from 1 to 64`);
+  if (!/^\d+$/.test(values.servers!) || servers < 1 || servers > 64)
+    throw new UsageError(`--servers: '${values.servers}' is not a whole number from 1 to 64`);
   const threads = Number(values.threads);
-  if (!/^\d+$/.test(values.threads!) || threads < 1 || threads > 64) throw new UsageError(`--threads: '${values.threads}' is not a whole number from 1 to 64`);
+  if (!/^\d+$/.test(values.threads!) || threads < 1 || threads > 64)
+    throw new UsageError(`--threads: '${values.threads}' is not a whole number from 1 to 64`);
   const memorySizeBytes = parseSize('--size', values.size!);
   const defaultDiskSizeBytes = parseSize('--default-disk-size', values['default-disk-size']!);
-  if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0) throw new UsageError(`--default-disk-size: '${values['default-disk-size']}' is not a positive multiple of 4 KiB`);
+  if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0)
+    throw new UsageError(`--default-disk-size: '${values['default-disk-size']}' is not a positive multiple of 4 KiB`);
   const diskCapacityBytes = parseSize('--disk-capacity', values['disk-capacity']!);
   if (diskCapacityBytes < 64 * 1024 * 1024 || diskCapacityBytes > capacityBytesMax) {
-    throw new UsageError(`--disk-capacity: '${values['disk-capacity']}' is not from the 64M minimum to the ${formatSize(capacityBytesMax)} maximum`);
+    throw new UsageError(
+      `--disk-capacity: '${values['disk-capacity']}' is not from the 64M minimum to the ${formatSize(capacityBytesMax)} maximum`,
+    );
   }
   const mirrorLagBytes = values['mirror-lag']!.trim() === '0' ? 0 : parseSize('--mirror-lag', values['mirror-lag']!);
   if (mirrorLagBytes % regionBytes !== 0 || mirrorLagBytes > mirrorLagBytesMax) {
-    throw new UsageError(`--mirror-lag: '${values['mirror-lag']}' is not a multiple of 64K from 0 to ${formatSize(mirrorLagBytesMax)}`);
+    throw new UsageError(
+      `--mirror-lag: '${values['mirror-lag']}' is not a multiple of 64K from 0 to ${formatSize(mirrorLagBytesMax)}`,
+    );
   }
 
   const log = createLogger(level, { name: 'whorl' });
@@ -100,7 +108,10 @@ export async function serve(argv: string[]): Promise<number> {
     const server = new NbdServer(new SingleExportCatalog('default', new MemoryBackend(memorySizeBytes)), pool, log);
     await listenAll(server, addresses, log);
     const stopping = stopOnSignal();
-    log.warn({ size: formatSize(memorySizeBytes) }, "serving the memory backend as export 'default': data is lost when whorl exits");
+    log.warn(
+      { size: formatSize(memorySizeBytes) },
+      "serving the memory backend as export 'default': data is lost when whorl exits",
+    );
     notifyReady(log);
     await stopping;
     log.info('stopping: answering requests in flight');
@@ -111,7 +122,17 @@ export async function serve(argv: string[]): Promise<number> {
 
   const dataDir = path.resolve(values['data-dir']!);
   log.info({ dataDir, servers, threads }, 'starting the cluster');
-  const cluster = await EmbeddedCluster.start({ dataDir, servers, threads, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas: servers >= 2 ? 2 : 1, mirrorLagBytes, log, logLevel: level });
+  const cluster = await EmbeddedCluster.start({
+    dataDir,
+    servers,
+    threads,
+    diskCapacityBytes,
+    defaultDiskSizeBytes,
+    defaultReplicas: servers >= 2 ? 2 : 1,
+    mirrorLagBytes,
+    log,
+    logLevel: level,
+  });
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
   const server = new NbdServer(catalog, cluster.runtime.pool, log);
   const admin = new AdminServer(cluster, catalog, log);
@@ -137,7 +158,6 @@ async function listenAll(server: NbdServer, addresses: ListenAddress[], log: Log
     log.info({ address: bound }, 'listening');
   }
 }
-
 
 function stopOnSignal(): Promise<void> {
   return new Promise((resolve) => {

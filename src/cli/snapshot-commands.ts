@@ -34,14 +34,19 @@ Options:
 `;
 
 export async function snapshotCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, wait: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...common, wait: { type: 'boolean', default: false } },
+  });
   const [command, name, ...extra] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(snapshotHelp);
     return 0;
   }
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-  if (!name) throw new UsageError(`whorl snapshot ${command}: ${command === 'list' ? 'a DISK' : 'DISK@NAME'} is required`);
+  if (!name)
+    throw new UsageError(`whorl snapshot ${command}: ${command === 'list' ? 'a DISK' : 'DISK@NAME'} is required`);
   let request: AdminRequest;
   switch (command) {
     case 'create': {
@@ -66,10 +71,14 @@ export async function snapshotCommand(argv: string[]): Promise<number> {
   else if (request.command === 'snapshot.list') printSnapshots(result as SnapshotInfo[]);
   else if (request.command === 'snapshot.create') {
     const created = result as SnapshotInfo & { pauseMs: number; tookMs: number };
-    process.stdout.write(`created ${created.name} (writes held ${created.pauseMs.toFixed(1)} ms, took ${created.tookMs.toFixed(1)} ms)\n`);
+    process.stdout.write(
+      `created ${created.name} (writes held ${created.pauseMs.toFixed(1)} ms, took ${created.tookMs.toFixed(1)} ms)\n`,
+    );
   } else {
     const deleted = result as { name: string; collecting: boolean };
-    process.stdout.write(`deleted ${deleted.name}${deleted.collecting ? '; its blocks are being freed in the background' : ''}\n`);
+    process.stdout.write(
+      `deleted ${deleted.name}${deleted.collecting ? '; its blocks are being freed in the background' : ''}\n`,
+    );
   }
   return 0;
 }
@@ -92,6 +101,12 @@ export async function cloneCommand(argv: string[]): Promise<number> {
 }
 
 function printSnapshots(snapshots: SnapshotInfo[]): void {
-  const rows = snapshots.map((snapshot) => [snapshot.name, snapshot.createdAt, formatSize(snapshot.sizeBytes), formatSize(snapshot.heldAloneBytes), snapshot.clones.join(',') || '-']);
+  const rows = snapshots.map((snapshot) => [
+    snapshot.name,
+    snapshot.createdAt,
+    formatSize(snapshot.sizeBytes),
+    formatSize(snapshot.heldAloneBytes),
+    snapshot.clones.join(',') || '-',
+  ]);
   printTable(['NAME', 'CREATED', 'SIZE', 'HELD ALONE', 'CLONES'], rows);
 }

@@ -22,13 +22,20 @@ export interface ClusterConfig {
 export const configFile = 'cluster.json';
 
 /** Reads the directory's config, or writes it when the directory is new. `fresh` says which. */
-export function loadClusterConfig(dataDir: string, wanted: { servers: number; diskCapacityBytes: number }): { config: ClusterConfig; fresh: boolean } {
+export function loadClusterConfig(
+  dataDir: string,
+  wanted: { servers: number; diskCapacityBytes: number },
+): { config: ClusterConfig; fresh: boolean } {
   const file = path.join(dataDir, configFile);
-  if (fs.existsSync(dataDir) && !fs.statSync(dataDir).isDirectory()) throw new WhorlError('WHORL_DISK_INVALID', `data directory ${dataDir} is not a directory`);
+  if (fs.existsSync(dataDir) && !fs.statSync(dataDir).isDirectory())
+    throw new WhorlError('WHORL_DISK_INVALID', `data directory ${dataDir} is not a directory`);
   if (!fs.existsSync(file)) {
     const entries = fs.existsSync(dataDir) ? fs.readdirSync(dataDir).filter((entry) => entry !== 'admin.sock') : [];
     if (entries.length > 0) {
-      throw new WhorlError('WHORL_DISK_INVALID', `data directory ${dataDir} holds files (${entries.slice(0, 3).join(', ')}) but no ${configFile}: not a whorl data directory (refusing to use it)`);
+      throw new WhorlError(
+        'WHORL_DISK_INVALID',
+        `data directory ${dataDir} holds files (${entries.slice(0, 3).join(', ')}) but no ${configFile}: not a whorl data directory (refusing to use it)`,
+      );
     }
     const config: ClusterConfig = { format: 'whorl-cluster', version: 1, ...wanted };
     fs.mkdirSync(dataDir, { recursive: true });
@@ -42,9 +49,16 @@ export function loadClusterConfig(dataDir: string, wanted: { servers: number; di
   } catch (error) {
     throw new WhorlError('WHORL_DISK_INVALID', `${file} is damaged: ${(error as Error).message}`);
   }
-  if (config.format !== 'whorl-cluster' || config.version !== 1) throw new WhorlError('WHORL_DISK_INVALID', `${file} has format ${config.format} version ${config.version}; this whorl reads whorl-cluster version 1`);
+  if (config.format !== 'whorl-cluster' || config.version !== 1)
+    throw new WhorlError(
+      'WHORL_DISK_INVALID',
+      `${file} has format ${config.format} version ${config.version}; this whorl reads whorl-cluster version 1`,
+    );
   if (config.servers !== wanted.servers) {
-    throw new WhorlError('WHORL_DISK_INVALID', `${dataDir} was created with --servers ${config.servers}, not ${wanted.servers} (changing the number of servers is not supported)`);
+    throw new WhorlError(
+      'WHORL_DISK_INVALID',
+      `${dataDir} was created with --servers ${config.servers}, not ${wanted.servers} (changing the number of servers is not supported)`,
+    );
   }
   return { config, fresh: false };
 }

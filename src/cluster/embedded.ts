@@ -82,22 +82,45 @@ export class EmbeddedCluster {
   ) {
     this.configuredLagBytes = options.mirrorLagBytes ?? mirrorLagBytesDefault;
     const pairs = orderersOf(config.servers).filter((orderer) => orderer.mirror).length;
-    const share = pairs === 0 ? this.configuredLagBytes : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
+    const share =
+      pairs === 0 ? this.configuredLagBytes : Math.floor(mirrorLagBytesTotal / pairs / regionBytes) * regionBytes;
     this.mirrorLagBytes = Math.min(this.configuredLagBytes, share);
   }
 
   static async start(options: ClusterOptions): Promise<EmbeddedCluster> {
     const dataDir = path.resolve(options.dataDir);
-    const { config, fresh } = loadClusterConfig(dataDir, { servers: options.servers, diskCapacityBytes: options.diskCapacityBytes });
-    const runtime = await ActorRuntime.start({ threads: options.threads ?? 2, log: options.log, logLevel: options.logLevel });
+    const { config, fresh } = loadClusterConfig(dataDir, {
+      servers: options.servers,
+      diskCapacityBytes: options.diskCapacityBytes,
+    });
+    const runtime = await ActorRuntime.start({
+      threads: options.threads ?? 2,
+      log: options.log,
+      logLevel: options.logLevel,
+    });
     const commits = Array.from({ length: config.servers }, () => CommitTable.create());
-    const direct = new DirectReads((server) => serverDiskPath(dataDir, server), (server) => commits[server]!);
-    const router = new Router(runtime, { servers: config.servers, readTimeoutMs: requestTimeoutMs, writeTimeoutMs: requestTimeoutMs * 3, orderers: orderersOf(config.servers).map((orderer) => orderer.name), direct });
+    const direct = new DirectReads(
+      (server) => serverDiskPath(dataDir, server),
+      (server) => commits[server]!,
+    );
+    const router = new Router(runtime, {
+      servers: config.servers,
+      readTimeoutMs: requestTimeoutMs,
+      writeTimeoutMs: requestTimeoutMs * 3,
+      orderers: orderersOf(config.servers).map((orderer) => orderer.name),
+      direct,
+    });
     const cluster = new EmbeddedCluster(runtime, router, config, { ...options, dataDir }, commits, direct);
     try {
       await cluster.spawnAll();
       if (fresh) {
-        const created = await router.control({ op: 'create', name: 'default', sizeBytes: options.defaultDiskSizeBytes, replicas: options.defaultReplicas, stripeBytes: stripeBytesDefault });
+        const created = await router.control({
+          op: 'create',
+          name: 'default',
+          sizeBytes: options.defaultDiskSizeBytes,
+          replicas: options.defaultReplicas,
+          stripeBytes: stripeBytesDefault,
+        });
         if (!created.ok) throw new WhorlError(created.code, `creating the default disk: ${created.message}`);
       }
       await cluster.waitUntilServing(options.readyTimeoutMs ?? 120_000);
@@ -134,7 +157,9 @@ export class EmbeddedCluster {
     // regions there has another copy lacking none of its writes: after a restart (of the daemon or
     // of the group) its recovery can call that copy complete without these marks, which a stopped
     // disk cannot list.
-    const marks = this.runtime.where(`disk-${id}`) ? await this.router.diskActor(id, { op: 'listMarks', kind: 'stale' }) : undefined;
+    const marks = this.runtime.where(`disk-${id}`)
+      ? await this.router.diskActor(id, { op: 'listMarks', kind: 'stale' })
+      : undefined;
     if (marks?.ok) {
       const cleanFor = groupsWithoutMarks(this.router.view, id, this.servers, marks.marks ?? []);
       const recorded = await this.router.control({ op: 'setStopped', server: id, stopped: true, cleanFor });
@@ -146,7 +171,8 @@ export class EmbeddedCluster {
   /** Brings a server back; its replica groups then copy what it missed (see `server list`). */
   async startServer(id: number): Promise<void> {
     this.checkServer(id);
-    if (this.runtime.where(`server-${id}`)) throw new WhorlError('WHORL_BAD_ARGUMENT', `server ${id} is already running`);
+    if (this.runtime.where(`server-${id}`))
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `server ${id} is already running`);
     await this.spawnServer(id);
     const reply = await this.router.control({ op: 'setStopped', server: id, stopped: false });
     if (!reply.ok) throw new WhorlError(reply.code, reply.message);
@@ -154,14 +180,16 @@ export class EmbeddedCluster {
 
   async stop(): Promise<void> {
     // An orderly stop gives back the reserved epochs, so the next start need not move past them.
-    if (!this.runtime.stopped && this.runtime.where('control')) await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
+    if (!this.runtime.stopped && this.runtime.where('control'))
+      await this.router.control({ op: 'release' }, 5_000).catch(() => undefined);
     this.direct.closeAll();
     await this.runtime.stop();
     for (const lease of this.copyLeases.splice(0)) this.runtime.pool.release(lease.handle);
   }
 
   private checkServer(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.servers) throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${id} (servers are 0 to ${this.servers - 1})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.servers)
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${id} (servers are 0 to ${this.servers - 1})`);
   }
 
   private threadFor(index: number): number {
@@ -173,22 +201,54 @@ export class EmbeddedCluster {
     const { servers } = this.config;
     const orderers = orderersOf(servers);
     if (this.mirrorLagBytes < this.configuredLagBytes) {
-      this.options.log.warn({ configured: this.configuredLagBytes, perPair: this.mirrorLagBytes }, "mirror lag cut to each mirror pair's share of the buffer pool");
+      this.options.log.warn(
+        { configured: this.configuredLagBytes, perPair: this.mirrorLagBytes },
+        "mirror lag cut to each mirror pair's share of the buffer pool",
+      );
     }
     await this.runtime.spawn(
       'control',
-      { module: module('../control/control-actor.js'), export: 'controlActor', args: [{ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs }] },
+      {
+        module: module('../control/control-actor.js'),
+        export: 'controlActor',
+        args: [{ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs }],
+      },
       this.threadFor(0),
-      { module: module('../storage/disk-format.js'), export: 'openDiskStorage', args: [{ path: path.join(this.options.dataDir, 'control'), owner: 'control', capacityBytes: controlCapacityBytes, create: true }] },
+      {
+        module: module('../storage/disk-format.js'),
+        export: 'openDiskStorage',
+        args: [
+          {
+            path: path.join(this.options.dataDir, 'control'),
+            owner: 'control',
+            capacityBytes: controlCapacityBytes,
+            create: true,
+          },
+        ],
+      },
     );
     const initial = await this.router.control({ op: 'view' });
     if (!initial.ok) throw new WhorlError(initial.code, initial.message);
     for (const { name, primary, secondary, mirror } of orderers) {
       const copyHandles = await this.leaseRegions(copyHandlesPerGroup);
       const lagHandles = mirror ? await this.leaseRegions(Math.floor(this.mirrorLagBytes / regionBytes)) : [];
-      const options: GroupOptions = { name, primary, secondary, servers, requestTimeoutMs, copyHandles, lagHandles, ...(this.options.busyRegionsMax ? { busyRegionsMax: this.options.busyRegionsMax } : {}) };
+      const options: GroupOptions = {
+        name,
+        primary,
+        secondary,
+        servers,
+        requestTimeoutMs,
+        copyHandles,
+        lagHandles,
+        ...(this.options.busyRegionsMax ? { busyRegionsMax: this.options.busyRegionsMax } : {}),
+      };
       if (mirror) this.runtime.spawnLocal(name, replicaGroup(options) as Behavior);
-      else await this.runtime.spawn(name, { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] }, this.threadFor(primary));
+      else
+        await this.runtime.spawn(
+          name,
+          { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] },
+          this.threadFor(primary),
+        );
     }
     for (let id = 0; id < servers; id++) {
       if (initial.view.servers[id]?.state !== 'stopped') await this.spawnServer(id);
@@ -210,10 +270,24 @@ export class EmbeddedCluster {
     await spawnDisk(
       this.runtime,
       `disk-${id}`,
-      { path: serverDiskPath(this.options.dataDir, id), owner: `server-${id}`, capacityBytes: this.config.diskCapacityBytes, create: true, commits: this.commits[id]!.buffer },
+      {
+        path: serverDiskPath(this.options.dataDir, id),
+        owner: `server-${id}`,
+        capacityBytes: this.config.diskCapacityBytes,
+        create: true,
+        commits: this.commits[id]!.buffer,
+      },
       this.threadFor(id),
     );
-    await this.runtime.spawn(`server-${id}`, { module: module('../servers/server-actor.js'), export: 'serverActor', args: [{ id, heartbeatMs, diskTimeoutMs }] }, this.threadFor(id));
+    await this.runtime.spawn(
+      `server-${id}`,
+      {
+        module: module('../servers/server-actor.js'),
+        export: 'serverActor',
+        args: [{ id, heartbeatMs, diskTimeoutMs }],
+      },
+      this.threadFor(id),
+    );
   }
 
   /** Serving starts once every server the operator did not stop is up (recovered after a crash). */
@@ -226,13 +300,30 @@ export class EmbeddedCluster {
       if (states.length === this.servers && states.every((state) => state === 'up' || state === 'stopped')) return;
       // A server stopped while it held writes its partners lack (stale marks) keeps them resyncing
       // until it is started: serve the rest rather than wait for the operator.
-      const unknown = servers.filter((server) => server.state === 'stopped' && orderersHolding(server.id, this.servers).some((group) => !stoppedCleanFor(server, group))).map((server) => server.id);
-      const waiting = servers.filter((server) => server.state !== 'up' && server.state !== 'stopped').map((server) => server.id);
-      if (states.length === this.servers && unknown.length > 0 && waiting.every((id) => servers[id]!.state === 'resyncing') && Date.now() > started + unknownWaitMs) {
-        this.options.log.warn({ resyncing: waiting, stopped: unknown }, `servers ${waiting.join(', ')} stay resyncing until server ${unknown.join(', ')} starts: it was stopped holding writes they may lack ('whorl server start ID')`);
+      const unknown = servers
+        .filter(
+          (server) =>
+            server.state === 'stopped' &&
+            orderersHolding(server.id, this.servers).some((group) => !stoppedCleanFor(server, group)),
+        )
+        .map((server) => server.id);
+      const waiting = servers
+        .filter((server) => server.state !== 'up' && server.state !== 'stopped')
+        .map((server) => server.id);
+      if (
+        states.length === this.servers &&
+        unknown.length > 0 &&
+        waiting.every((id) => servers[id]!.state === 'resyncing') &&
+        Date.now() > started + unknownWaitMs
+      ) {
+        this.options.log.warn(
+          { resyncing: waiting, stopped: unknown },
+          `servers ${waiting.join(', ')} stay resyncing until server ${unknown.join(', ')} starts: it was stopped holding writes they may lack ('whorl server start ID')`,
+        );
         return;
       }
-      if (Date.now() > deadline) throw new WhorlError('WHORL_TIMEOUT', `servers not up after ${timeoutMs} ms: ${states.join(', ')}`);
+      if (Date.now() > deadline)
+        throw new WhorlError('WHORL_TIMEOUT', `servers not up after ${timeoutMs} ms: ${states.join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -242,7 +333,12 @@ export class EmbeddedCluster {
  * The groups holding copies on `server` none of whose regions has a stale mark in `marks`. Marks
  * in a global map no disk reads any more are left out, as recovery leaves them (recovery.ts).
  */
-function groupsWithoutMarks(view: ClusterView | undefined, server: number, servers: number, marks: ReadonlyArray<{ gmap: number; region: number }>): string[] {
+function groupsWithoutMarks(
+  view: ClusterView | undefined,
+  server: number,
+  servers: number,
+  marks: ReadonlyArray<{ gmap: number; region: number }>,
+): string[] {
   if (!view) return [];
   const holding = orderersHolding(server, servers);
   const gmaps = liveGmaps(view.disks);

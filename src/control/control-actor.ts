@@ -4,11 +4,28 @@ import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import { checkLayout, orderersHolding } from '../model/layout.js';
-import { diskNamePattern, duplicationProtocols, type ClusterView, type DuplicationProtocol, type ServerState, type ServerStatus, type Snapshot, type VirtualDisk } from '../model/catalog.js';
+import {
+  diskNamePattern,
+  duplicationProtocols,
+  type ClusterView,
+  type DuplicationProtocol,
+  type ServerState,
+  type ServerStatus,
+  type Snapshot,
+  type VirtualDisk,
+} from '../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from './control-protocol.js';
 import { ControlStore } from './control-store.js';
 import { nextEpochReserved, released, reserveNext, resumed } from './epoch-reservations.js';
-import { checkDeletable, cloneSource, dropSnapshot, existingDisk, makeClone, rollBack, takeSnapshot } from './snapshots.js';
+import {
+  checkDeletable,
+  cloneSource,
+  dropSnapshot,
+  existingDisk,
+  makeClone,
+  rollBack,
+  takeSnapshot,
+} from './snapshots.js';
 
 export interface ControlOptions {
   readonly servers: number;
@@ -100,7 +117,14 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           bytesLeft += progress.bytesLeft;
           bytesPerSecond += progress.bytesPerSecond;
         }
-        return { id, state: server.state, incarnation: server.incarnation, resyncBytesLeft: bytesLeft, resyncBytesPerSecond: bytesPerSecond, ...(server.state === 'stopped' && server.cleanFor.length > 0 ? { cleanFor: server.cleanFor } : {}) };
+        return {
+          id,
+          state: server.state,
+          incarnation: server.incarnation,
+          resyncBytesLeft: bytesLeft,
+          resyncBytesPerSecond: bytesPerSecond,
+          ...(server.state === 'stopped' && server.cleanFor.length > 0 ? { cleanFor: server.cleanFor } : {}),
+        };
       }),
     });
     const publish = (): void => {
@@ -135,7 +159,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       }
     };
 
-    const answer = (request: Request, disk?: VirtualDisk): void => context.reply(request, { ok: true, view: view(), disk } satisfies ControlReply);
+    const answer = (request: Request, disk?: VirtualDisk): void =>
+      context.reply(request, { ok: true, view: view(), disk } satisfies ControlReply);
     const refuse = (request: Request, error: WhorlError): void =>
       context.reply(request, { ok: false, code: error.code, message: error.message } satisfies ControlReply);
 
@@ -189,13 +214,20 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           const disk = existingDisk(disks, body.name);
           checkSize(body.sizeBytes);
           if (body.sizeBytes < disk.sizeBytes) {
-            throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' is ${disk.sizeBytes} bytes; shrinking to ${body.sizeBytes} is not supported (grow only)`);
+            throw new WhorlError(
+              'WHORL_BAD_ARGUMENT',
+              `disk '${disk.name}' is ${disk.sizeBytes} bytes; shrinking to ${body.sizeBytes} is not supported (grow only)`,
+            );
           }
           return change(request, { ...disk, sizeBytes: body.sizeBytes });
         }
         case 'set': {
           const disk = existingDisk(disks, body.name);
-          if (!disk.mirror) throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' uses chained declustering; --protocol applies to --layout mirror disks only`);
+          if (!disk.mirror)
+            throw new WhorlError(
+              'WHORL_BAD_ARGUMENT',
+              `disk '${disk.name}' uses chained declustering; --protocol applies to --layout mirror disks only`,
+            );
           checkProtocol(body.protocol);
           return change(request, { ...disk, protocol: body.protocol });
         }
@@ -229,10 +261,16 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           return change(request, makeClone(source, body.name, store.nextGmap(), context.wallClockMs()));
         }
         case 'rollback':
-          return change(request, rollBack(disks, body.disk, body.snapshot, () => store.nextGmap()));
+          return change(
+            request,
+            rollBack(disks, body.disk, body.snapshot, () => store.nextGmap()),
+          );
         case 'setStopped': {
           if (!Number.isInteger(body.server) || body.server < 0 || body.server >= options.servers) {
-            throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${body.server} (servers are 0 to ${options.servers - 1})`);
+            throw new WhorlError(
+              'WHORL_BAD_ARGUMENT',
+              `no server ${body.server} (servers are 0 to ${options.servers - 1})`,
+            );
           }
           const cleanFor = body.stopped ? [...(body.cleanFor ?? [])] : [];
           store.setStopped(body.server, body.stopped, cleanFor);
@@ -272,7 +310,8 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
         }
         case 'suspect': {
           const server = servers[body.server];
-          if (server && (server.state === 'up' || server.state === 'resyncing')) setState(body.server, 'down', body.why);
+          if (server && (server.state === 'up' || server.state === 'resyncing'))
+            setState(body.server, 'down', body.why);
           return;
         }
         case 'recovered': {
@@ -302,13 +341,17 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       // heartbeats queued meanwhile are read next, so nobody is judged on this tick.
       const late = now - lastTickMs > tickMs + options.heartbeatTimeoutMs / 2;
       lastTickMs = now;
-      if (!late) servers.forEach((server, id) => {
-        if ((server.state === 'up' || server.state === 'resyncing') && now - server.lastSeenMs > options.heartbeatTimeoutMs) {
-          setState(id, 'down', `no heartbeat for ${Math.round(now - server.lastSeenMs)} ms`);
-        } else if (server.state === 'resyncing' && now - server.roundAskedMs > recoverRepeatMs) {
-          askRecovery(id);
-        }
-      });
+      if (!late)
+        servers.forEach((server, id) => {
+          if (
+            (server.state === 'up' || server.state === 'resyncing') &&
+            now - server.lastSeenMs > options.heartbeatTimeoutMs
+          ) {
+            setState(id, 'down', `no heartbeat for ${Math.round(now - server.lastSeenMs)} ms`);
+          } else if (server.state === 'resyncing' && now - server.roundAskedMs > recoverRepeatMs) {
+            askRecovery(id);
+          }
+        });
       context.setTimer(tickMs, { op: 'tick' });
     };
     context.setTimer(tickMs, { op: 'tick' });
@@ -342,35 +385,75 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
 
 function checkSize(sizeBytes: number): void {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 4096 || sizeBytes > diskSizeBytesMax || sizeBytes % 4096 !== 0) {
-    throw new WhorlError('WHORL_BAD_ARGUMENT', `size ${sizeBytes} bytes: must be a multiple of 4096 between 4096 and ${diskSizeBytesMax}`);
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `size ${sizeBytes} bytes: must be a multiple of 4096 between 4096 and ${diskSizeBytesMax}`,
+    );
   }
 }
 
-function checkNewDisk(body: Extract<ControlRequest, { op: 'create' }>, disks: Map<string, VirtualDisk>, servers: number): void {
+function checkNewDisk(
+  body: Extract<ControlRequest, { op: 'create' }>,
+  disks: Map<string, VirtualDisk>,
+  servers: number,
+): void {
   if (!diskNamePattern.test(body.name)) {
-    throw new WhorlError('WHORL_BAD_ARGUMENT', `disk name '${body.name}': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `disk name '${body.name}': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
   }
-  if (disks.has(body.name)) throw new WhorlError('WHORL_BAD_ARGUMENT', `a virtual disk named '${body.name}' already exists`);
+  if (disks.has(body.name))
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `a virtual disk named '${body.name}' already exists`);
   checkSize(body.sizeBytes);
-  if (body.replicas !== 1 && body.replicas !== 2) throw new WhorlError('WHORL_BAD_ARGUMENT', `replicas ${String(body.replicas)}: must be 1 or 2`);
-  if (body.replicas > servers) throw new WhorlError('WHORL_BAD_ARGUMENT', `replicas ${body.replicas} needs at least ${body.replicas} servers; this cluster has ${servers}`);
-  if (!Number.isSafeInteger(body.stripeBytes) || body.stripeBytes < 65536 || body.stripeBytes % 65536 !== 0 || body.stripeBytes > 32 * 1024 * 1024) {
-    throw new WhorlError('WHORL_BAD_ARGUMENT', `stripe ${body.stripeBytes} bytes: must be a multiple of 64 KiB up to 32 MiB`);
+  if (body.replicas !== 1 && body.replicas !== 2)
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `replicas ${String(body.replicas)}: must be 1 or 2`);
+  if (body.replicas > servers)
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `replicas ${body.replicas} needs at least ${body.replicas} servers; this cluster has ${servers}`,
+    );
+  if (
+    !Number.isSafeInteger(body.stripeBytes) ||
+    body.stripeBytes < 65536 ||
+    body.stripeBytes % 65536 !== 0 ||
+    body.stripeBytes > 32 * 1024 * 1024
+  ) {
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `stripe ${body.stripeBytes} bytes: must be a multiple of 64 KiB up to 32 MiB`,
+    );
   }
   if (body.mirror !== undefined) {
-    if (body.replicas !== 2) throw new WhorlError('WHORL_BAD_ARGUMENT', `--layout mirror keeps two copies; replicas ${body.replicas} does not apply`);
+    if (body.replicas !== 2)
+      throw new WhorlError(
+        'WHORL_BAD_ARGUMENT',
+        `--layout mirror keeps two copies; replicas ${body.replicas} does not apply`,
+      );
     if (!Number.isInteger(body.mirror) || body.mirror < 1 || body.mirror * 2 > servers) {
-      throw new WhorlError('WHORL_BAD_ARGUMENT', `mirror groups of ${String(body.mirror)} servers: must be 1 to ${Math.floor(servers / 2)} on this cluster of ${servers} (a primary and a backup group)`);
+      throw new WhorlError(
+        'WHORL_BAD_ARGUMENT',
+        `mirror groups of ${String(body.mirror)} servers: must be 1 to ${Math.floor(servers / 2)} on this cluster of ${servers} (a primary and a backup group)`,
+      );
     }
     checkProtocol(body.protocol);
   } else if (body.protocol !== undefined) {
     throw new WhorlError('WHORL_BAD_ARGUMENT', `--protocol applies to --layout mirror disks only`);
   }
-  checkLayout({ gmap: 0, servers, replicas: body.replicas, stripeBytes: body.stripeBytes, ...(body.mirror !== undefined ? { mirror: body.mirror } : {}) });
+  checkLayout({
+    gmap: 0,
+    servers,
+    replicas: body.replicas,
+    stripeBytes: body.stripeBytes,
+    ...(body.mirror !== undefined ? { mirror: body.mirror } : {}),
+  });
 }
 
 function checkProtocol(protocol: unknown): void {
   if (!duplicationProtocols.includes(protocol as DuplicationProtocol)) {
-    throw new WhorlError('WHORL_BAD_ARGUMENT', `protocol '${String(protocol)}': must be one of ${duplicationProtocols.join(', ')}`);
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `protocol '${String(protocol)}': must be one of ${duplicationProtocols.join(', ')}`,
+    );
   }
 }

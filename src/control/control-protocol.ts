@@ -55,11 +55,22 @@ export type ControlRequest =
    * these groups' regions: their other copy lacks none of its writes, and their recovery need not
    * read its marks (which a stopped disk cannot list) to call that copy complete.
    */
-  | { readonly op: 'setStopped'; readonly server: number; readonly stopped: boolean; readonly cleanFor?: readonly string[] }
+  | {
+      readonly op: 'setStopped';
+      readonly server: number;
+      readonly stopped: boolean;
+      readonly cleanFor?: readonly string[];
+    }
   | { readonly op: 'heartbeat'; readonly server: number; readonly incarnation: number }
   | { readonly op: 'suspect'; readonly server: number; readonly why: string }
   | { readonly op: 'recovered'; readonly group: string; readonly server: number; readonly round: number }
-  | { readonly op: 'progress'; readonly group: string; readonly server: number; readonly bytesLeft: number; readonly bytesPerSecond: number };
+  | {
+      readonly op: 'progress';
+      readonly group: string;
+      readonly server: number;
+      readonly bytesLeft: number;
+      readonly bytesPerSecond: number;
+    };
 
 export type ControlReply =
   | { readonly ok: true; readonly view: ClusterView; readonly disk?: VirtualDisk; readonly snapshot?: Snapshot }

@@ -22,7 +22,12 @@ export class ControlStore {
 
   disks(): VirtualDisk[] {
     // Disks stored before snapshots existed have no base and no snapshots.
-    return this.storage.range('vdir:', 'vdir;').map(([, value]) => ({ base: [], snapshots: [], ...(JSON.parse(decoder.decode(value)) as Partial<VirtualDisk>) }) as VirtualDisk);
+    return this.storage
+      .range('vdir:', 'vdir;')
+      .map(
+        ([, value]) =>
+          ({ base: [], snapshots: [], ...(JSON.parse(decoder.decode(value)) as Partial<VirtualDisk>) }) as VirtualDisk,
+      );
   }
 
   putDisk(disk: VirtualDisk): void {
@@ -44,16 +49,22 @@ export class ControlStore {
   /** Stopped servers, each with the groups it stopped clean for (see `setStopped`). */
   stoppedServers(): Map<number, string[]> {
     return new Map(
-      this.storage.range('stopped:', 'stopped;').map(([key, value]): [number, string[]] => [
-        Number(key.slice('stopped:'.length)),
-        value.length > 0 ? ((JSON.parse(decoder.decode(value)) as { cleanFor?: string[] }).cleanFor ?? []) : [],
-      ]),
+      this.storage
+        .range('stopped:', 'stopped;')
+        .map(([key, value]): [number, string[]] => [
+          Number(key.slice('stopped:'.length)),
+          value.length > 0 ? ((JSON.parse(decoder.decode(value)) as { cleanFor?: string[] }).cleanFor ?? []) : [],
+        ]),
     );
   }
 
   /** `cleanFor`: groups whose regions had no stale mark on the server's disk once no write could reach it. */
   setStopped(server: number, stopped: boolean, cleanFor: readonly string[] = []): void {
-    if (stopped) this.storage.put(`stopped:${server}`, cleanFor.length > 0 ? encoder.encode(JSON.stringify({ cleanFor })) : new Uint8Array(0));
+    if (stopped)
+      this.storage.put(
+        `stopped:${server}`,
+        cleanFor.length > 0 ? encoder.encode(JSON.stringify({ cleanFor })) : new Uint8Array(0),
+      );
     else this.storage.delete(`stopped:${server}`);
   }
 }

@@ -9,12 +9,26 @@ import { diskNamePattern, snapshotSeparator, type Snapshot, type VirtualDisk } f
 type Disks = ReadonlyMap<string, VirtualDisk>;
 
 /** The disk's current epoch becomes the snapshot `name`; new writes go to the next epoch. */
-export function takeSnapshot(disks: Disks, diskName: string, name: string, createdAtMs: number): { disk: VirtualDisk; snapshot: Snapshot } {
+export function takeSnapshot(
+  disks: Disks,
+  diskName: string,
+  name: string,
+  createdAtMs: number,
+): { disk: VirtualDisk; snapshot: Snapshot } {
   const disk = existingDisk(disks, diskName);
   checkName('snapshot', name);
-  if (disk.snapshots.some((snapshot) => snapshot.name === name)) throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' already has a snapshot named '${name}'`);
-  if (disk.epoch >= epochMax) throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' is at its last epoch (${epochMax})`);
-  const snapshot: Snapshot = { name, gmap: disk.gmap, epoch: disk.epoch, base: disk.base, sizeBytes: disk.sizeBytes, createdAtMs };
+  if (disk.snapshots.some((snapshot) => snapshot.name === name))
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' already has a snapshot named '${name}'`);
+  if (disk.epoch >= epochMax)
+    throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' is at its last epoch (${epochMax})`);
+  const snapshot: Snapshot = {
+    name,
+    gmap: disk.gmap,
+    epoch: disk.epoch,
+    base: disk.base,
+    sizeBytes: disk.sizeBytes,
+    createdAtMs,
+  };
   return { disk: { ...disk, epoch: disk.epoch + 1, snapshots: [...disk.snapshots, snapshot] }, snapshot };
 }
 
@@ -24,7 +38,11 @@ export function dropSnapshot(disks: Disks, diskName: string, name: string): { di
   const snapshot = existingSnapshot(disk, name);
   const full = `${disk.name}${snapshotSeparator}${name}`;
   const clones = [...disks.values()].filter((other) => other.origin === full).map((other) => `'${other.name}'`);
-  if (clones.length > 0) throw new WhorlError('WHORL_BAD_ARGUMENT', `snapshot '${full}' is the origin of clone ${clones.join(', ')}; delete the clone first`);
+  if (clones.length > 0)
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `snapshot '${full}' is the origin of clone ${clones.join(', ')}; delete the clone first`,
+    );
   return { disk: { ...disk, snapshots: disk.snapshots.filter((other) => other !== snapshot) }, snapshot };
 }
 
@@ -33,7 +51,10 @@ export function checkDeletable(disks: Disks, diskName: string): VirtualDisk {
   const disk = existingDisk(disks, diskName);
   for (const other of disks.values()) {
     if (other.origin?.startsWith(`${disk.name}${snapshotSeparator}`)) {
-      throw new WhorlError('WHORL_BAD_ARGUMENT', `disk '${disk.name}' has snapshot '${other.origin}', the origin of clone '${other.name}'; delete the clone first`);
+      throw new WhorlError(
+        'WHORL_BAD_ARGUMENT',
+        `disk '${disk.name}' has snapshot '${other.origin}', the origin of clone '${other.name}'; delete the clone first`,
+      );
     }
   }
   return disk;
@@ -42,7 +63,11 @@ export function checkDeletable(disks: Disks, diskName: string): VirtualDisk {
 /** The snapshot a clone would be made from (checked before a global map id is spent). */
 export function cloneSource(disks: Disks, source: string, name: string): { disk: VirtualDisk; snapshot: Snapshot } {
   const at = source.indexOf(snapshotSeparator);
-  if (at < 0) throw new WhorlError('WHORL_BAD_ARGUMENT', `clone source '${source}': name a snapshot as DISK${snapshotSeparator}NAME`);
+  if (at < 0)
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `clone source '${source}': name a snapshot as DISK${snapshotSeparator}NAME`,
+    );
   const disk = existingDisk(disks, source.slice(0, at));
   const snapshot = existingSnapshot(disk, source.slice(at + 1));
   checkName('disk', name);
@@ -51,7 +76,12 @@ export function cloneSource(disks: Disks, source: string, name: string): { disk:
 }
 
 /** A new disk whose own global map starts empty over the snapshot's layers. */
-export function makeClone(source: { disk: VirtualDisk; snapshot: Snapshot }, name: string, gmap: number, createdAtMs: number): VirtualDisk {
+export function makeClone(
+  source: { disk: VirtualDisk; snapshot: Snapshot },
+  name: string,
+  gmap: number,
+  createdAtMs: number,
+): VirtualDisk {
   const { disk, snapshot } = source;
   return {
     name,
@@ -77,7 +107,13 @@ export function makeClone(source: { disk: VirtualDisk; snapshot: Snapshot }, nam
 export function rollBack(disks: Disks, diskName: string, snapshotName: string, gmap: () => number): VirtualDisk {
   const disk = existingDisk(disks, diskName);
   const snapshot = existingSnapshot(disk, snapshotName);
-  return { ...disk, gmap: gmap(), epoch: 0, sizeBytes: snapshot.sizeBytes, base: [{ gmap: snapshot.gmap, epoch: snapshot.epoch }, ...snapshot.base] };
+  return {
+    ...disk,
+    gmap: gmap(),
+    epoch: 0,
+    sizeBytes: snapshot.sizeBytes,
+    base: [{ gmap: snapshot.gmap, epoch: snapshot.epoch }, ...snapshot.base],
+  };
 }
 
 export function existingDisk(disks: Disks, name: string): VirtualDisk {
@@ -94,6 +130,9 @@ export function existingSnapshot(disk: VirtualDisk, name: string): Snapshot {
 
 function checkName(what: 'disk' | 'snapshot', name: string): void {
   if (typeof name !== 'string' || !diskNamePattern.test(name)) {
-    throw new WhorlError('WHORL_BAD_ARGUMENT', `${what} name '${String(name)}': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (no '@' or '/')`);
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `${what} name '${String(name)}': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (no '@' or '/')`,
+    );
   }
 }

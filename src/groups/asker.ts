@@ -20,7 +20,10 @@ export class Asker {
   }
 
   ask(server: number, body: ServerRequest, then: (reply: DiskReply) => void): void {
-    this.waiting.set(this.context.request(address(this.context.self.node, `server-${server}`), body, this.timeoutMs), then);
+    this.waiting.set(
+      this.context.request(address(this.context.self.node, `server-${server}`), body, this.timeoutMs),
+      then,
+    );
   }
 
   /** Returns false when the reply was not for one of these requests. */
@@ -36,5 +39,11 @@ export class Asker {
 /** Failures that say the server, not the request, is the problem: the other copy takes over. */
 export function isServerFailure(reply: DiskReply): boolean {
   if (reply.ok) return false;
-  return reply.code === 'WHORL_ACTOR_STOPPED' || reply.code === 'WHORL_TIMEOUT' || reply.code === 'WHORL_STALE_INCARNATION' || reply.code === 'WHORL_IO' || reply.code === 'WHORL_MAILBOX_FULL';
+  return (
+    reply.code === 'WHORL_ACTOR_STOPPED' ||
+    reply.code === 'WHORL_TIMEOUT' ||
+    reply.code === 'WHORL_STALE_INCARNATION' ||
+    reply.code === 'WHORL_IO' ||
+    reply.code === 'WHORL_MAILBOX_FULL'
+  );
 }

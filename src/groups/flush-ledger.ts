@@ -20,7 +20,10 @@ export class FlushLedger {
    * Per flush token: the writes it covers, the copies that flushed some of them in an earlier flush
    * that never settled (`durable`), and the incarnation each server flushed in.
    */
-  private readonly flushes = new Map<number, { acks: Acks; durable: Map<string, Set<number>>; flushedBy: Map<number, number> }>();
+  private readonly flushes = new Map<
+    number,
+    { acks: Acks; durable: Map<string, Set<number>>; flushedBy: Map<number, number> }
+  >();
 
   wrote(key: string, server: number, incarnation: number): void {
     record(this.acks, key, server, incarnation);
@@ -49,7 +52,8 @@ export class FlushLedger {
       for (const [key, servers] of older.acks) {
         if (!acks.has(key)) acks.set(key, new Map());
         for (const [server, incarnation] of servers) {
-          if (incarnation !== mixedIncarnation && older.flushedBy.get(server) === incarnation) addTo(durable, key, server);
+          if (incarnation !== mixedIncarnation && older.flushedBy.get(server) === incarnation)
+            addTo(durable, key, server);
           else record(acks, key, server, incarnation);
         }
       }
@@ -78,10 +82,16 @@ export class FlushLedger {
     if (!flush) return [];
     const risks: Array<{ key: string; flushed: number[]; unflushed: number[] }> = [];
     for (const [key, servers] of flush.acks) {
-      const unflushed = [...servers].filter(([server, incarnation]) => incarnation === mixedIncarnation || flush.flushedBy.get(server) !== incarnation).map(([server]) => server);
+      const unflushed = [...servers]
+        .filter(
+          ([server, incarnation]) => incarnation === mixedIncarnation || flush.flushedBy.get(server) !== incarnation,
+        )
+        .map(([server]) => server);
       if (unflushed.length === 0) continue;
       // A copy that flushed some writes but not later ones does not hold them all.
-      const flushed = [...new Set([...(flush.durable.get(key) ?? []), ...servers.keys()])].filter((server) => !unflushed.includes(server));
+      const flushed = [...new Set([...(flush.durable.get(key) ?? []), ...servers.keys()])].filter(
+        (server) => !unflushed.includes(server),
+      );
       risks.push({ key, flushed, unflushed });
     }
     return risks;

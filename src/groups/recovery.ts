@@ -139,7 +139,9 @@ export class Recovery {
         else failed = true;
         // A listing that did not answer may hold the stale mark that decides a direction: no
         // copy is planned from the others.
-        if (--left === 0) failed ? this.retryLater() : this.finishPass(view, this.plan(view, found));
+        if (--left > 0) return;
+        if (failed) this.retryLater();
+        else this.finishPass(view, this.plan(view, found));
       });
     }
   }
@@ -152,12 +154,24 @@ export class Recovery {
    * region-wise; the group never writes a lone copy that its partner's stale mark says is incomplete
    * (replica-group.ts), so this is logged as a broken invariant and the primary wins.
    */
-  private plan(view: ClusterView, found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>): Copy[] {
+  private plan(
+    view: ClusterView,
+    found: Array<{ server: number; kind: MarkKind; marks: Array<{ gmap: number; region: number }> }>,
+  ): Copy[] {
     const { primary, secondary, group } = this.deps;
-    const ours = (disk: LiveGmap | undefined, region: number): disk is LiveGmap => disk !== undefined && disk.replicas === 2 && ordererOf(disk, unitOfRegion(disk, region)) === group;
-    const disks = new Map([...liveGmaps(view.disks)].map(([gmap, { layout, live, base }]): [number, LiveGmap] => [gmap, { ...layout, live, base }]));
+    const ours = (disk: LiveGmap | undefined, region: number): disk is LiveGmap =>
+      disk !== undefined && disk.replicas === 2 && ordererOf(disk, unitOfRegion(disk, region)) === group;
+    const disks = new Map(
+      [...liveGmaps(view.disks)].map(([gmap, { layout, live, base }]): [number, LiveGmap] => [
+        gmap,
+        { ...layout, live, base },
+      ]),
+    );
     const state = (server: number) => view.servers[server]?.state;
-    const regions = new Map<string, { disk: LiveGmap; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }>();
+    const regions = new Map<
+      string,
+      { disk: LiveGmap; region: number; staleOn: Set<number>; clears: Array<{ server: number; kind: MarkKind }> }
+    >();
     for (const { server, kind, marks } of found) {
       for (const { gmap, region } of marks) {
         const disk = disks.get(gmap);
@@ -180,7 +194,8 @@ export class Recovery {
       const key = regionKey(gmap, region);
       const entry = regions.get(key) ?? { disk, region, staleOn: new Set<number>(), clears: [] };
       entry.staleOn.add(server);
-      if (!entry.clears.some((clear) => clear.server === server && clear.kind === 'stale')) entry.clears.push({ server, kind: 'stale' });
+      if (!entry.clears.some((clear) => clear.server === server && clear.kind === 'stale'))
+        entry.clears.push({ server, kind: 'stale' });
       regions.set(key, entry);
     }
     // A failed write may have reached one copy without any mark (the primary's busy bit could not
@@ -220,7 +235,8 @@ export class Recovery {
       // A write that marked a region stale during this pass may not have been listed: look again.
       if (this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
       // The pass listed the stale marks of every server its view showed writable.
-      for (const server of [this.deps.primary, this.deps.secondary]) if (writable(view.servers[server]?.state)) this.deps.staleMarksSettled(server);
+      for (const server of [this.deps.primary, this.deps.secondary])
+        if (writable(view.servers[server]?.state)) this.deps.staleMarksSettled(server);
       this.running = false;
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;
@@ -232,12 +248,18 @@ export class Recovery {
         // stopped clean for this group: no write reaches it, and it held no stale mark in this
         // group's regions once none could.
         const partner = server === this.deps.primary ? this.deps.secondary : this.deps.primary;
-        const partnerKnown = writable(view.servers[partner]?.state) || stoppedCleanFor(view.servers[partner], this.deps.group);
+        const partnerKnown =
+          writable(view.servers[partner]?.state) || stoppedCleanFor(view.servers[partner], this.deps.group);
         if (this.deps.suspected().has(server) || !writable(view.servers[server]?.state) || !partnerKnown) {
           lagging = true;
           continue;
         }
-        this.deps.context.send(control, { op: 'recovered', group: this.deps.group, server, round } satisfies ControlRequest);
+        this.deps.context.send(control, {
+          op: 'recovered',
+          group: this.deps.group,
+          server,
+          round,
+        } satisfies ControlRequest);
         this.rounds.delete(server);
         this.deps.restarted.delete(server);
       }
@@ -290,7 +312,9 @@ export class Recovery {
       // The next pass lists marks again: a listing answered before a clear would copy the region
       // once more with no mark left to cover that copy's unflushed writes (a crash then tears the
       // target unseen; sim seed 292). So the pass ends only when every clear has been answered.
-      const clears = batch.flatMap((copy) => copy.clears.map((clear) => ({ ...clear, gmap: copy.disk.gmap, region: copy.region })));
+      const clears = batch.flatMap((copy) =>
+        copy.clears.map((clear) => ({ ...clear, gmap: copy.disk.gmap, region: copy.region })),
+      );
       let left = clears.length;
       if (left === 0) return release(outcome);
       for (const { server, kind, gmap, region } of clears) {
@@ -366,19 +390,35 @@ export class Recovery {
     // (blocks it shares with the snapshot become the clone's own on the target copy).
     asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: blocksPerRegion, handle, ...base }, (read) => {
       if (!read.ok && read.code === 'WHORL_CHECKSUM') {
-        const lost = (at: number): void => this.deps.context.log('block lost: torn on its only up-to-date copy', { gmap, block: at, servers: [copy.from, copy.to] });
+        const lost = (at: number): void =>
+          this.deps.context.log('block lost: torn on its only up-to-date copy', {
+            gmap,
+            block: at,
+            servers: [copy.from, copy.to],
+          });
         const targetComplete = !copy.clears.some((clear) => clear.kind === 'stale' && clear.server === copy.from);
-        return copyRegionByBlock(asker, { gmap, epoch, region: copy.region, from: copy.from, to: copy.to, targetComplete, base: copy.disk.base }, handle, (server, reply) => this.check(server, reply), lost, done);
+        return copyRegionByBlock(
+          asker,
+          { gmap, epoch, region: copy.region, from: copy.from, to: copy.to, targetComplete, base: copy.disk.base },
+          handle,
+          (server, reply) => this.check(server, reply),
+          lost,
+          done,
+        );
       }
       if (!this.check(copy.from, read)) return done(false);
       const holes = read.ok ? (read.holes ?? []) : [];
       if (holes.length === blocksPerRegion) {
-        return asker.ask(copy.to, { op: 'trim', gmap, epoch, block, count: blocksPerRegion, fua: false, ...base }, (reply) => done(this.check(copy.to, reply)));
+        return asker.ask(
+          copy.to,
+          { op: 'trim', gmap, epoch, block, count: blocksPerRegion, fua: false, ...base },
+          (reply) => done(this.check(copy.to, reply)),
+        );
       }
       // Data runs are written and holes trimmed separately, so no block ever reads as written zeros.
       const holeSet = new Set(holes);
       const requests: DiskRequest[] = [];
-      for (let at = 0; at < blocksPerRegion; ) {
+      for (let at = 0; at < blocksPerRegion;) {
         const hole = holeSet.has(at);
         let end = at + 1;
         while (end < blocksPerRegion && holeSet.has(end) === hole) end += 1;
@@ -386,7 +426,19 @@ export class Recovery {
         requests.push(
           hole
             ? { op: 'trim', gmap, epoch, block: block + at, count, fua: false, ...base }
-            : { op: 'write', gmap, epoch, block: block + at, count, handle: { ...handle, offsetBytes: handle.offsetBytes + at * blockBytes, lengthBytes: count * blockBytes }, fua: false },
+            : {
+                op: 'write',
+                gmap,
+                epoch,
+                block: block + at,
+                count,
+                handle: {
+                  ...handle,
+                  offsetBytes: handle.offsetBytes + at * blockBytes,
+                  lengthBytes: count * blockBytes,
+                },
+                fua: false,
+              },
         );
         at = end;
       }
@@ -404,7 +456,11 @@ export class Recovery {
   private check(server: number, reply: DiskReply): boolean {
     if (reply.ok) return true;
     if (isServerFailure(reply)) {
-      this.deps.context.send(address(this.deps.context.self.node, 'control'), { op: 'suspect', server, why: `recovery: ${reply.code}` } satisfies ControlRequest);
+      this.deps.context.send(address(this.deps.context.self.node, 'control'), {
+        op: 'suspect',
+        server,
+        why: `recovery: ${reply.code}`,
+      } satisfies ControlRequest);
     }
     this.deps.context.log('recovery copy failed', { server, code: reply.code, message: reply.message });
     return false;
@@ -418,7 +474,13 @@ export class Recovery {
     const bytesPerSecond = Math.round(this.copiedBytes / seconds);
     const control = address(this.deps.context.self.node, 'control');
     for (const server of this.rounds.keys()) {
-      this.deps.context.send(control, { op: 'progress', group: this.deps.group, server, bytesLeft: regionsLeft * regionBytes, bytesPerSecond } satisfies ControlRequest);
+      this.deps.context.send(control, {
+        op: 'progress',
+        group: this.deps.group,
+        server,
+        bytesLeft: regionsLeft * regionBytes,
+        bytesPerSecond,
+      } satisfies ControlRequest);
     }
   }
 

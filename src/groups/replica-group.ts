@@ -115,7 +115,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const staleSettled = new Set<number>();
     const markScope = (server: number, kind: MarkKind): string => `${server}:${kind}`;
-    const markId = (server: number, kind: MarkKind, gmap: number, region: number): string => `${server}:${kind}:${gmap}:${region}`;
+    const markId = (server: number, kind: MarkKind, gmap: number, region: number): string =>
+      `${server}:${kind}:${gmap}:${region}`;
     /**
      * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
      * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
@@ -222,15 +223,32 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const pendingClear = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]) =>
       regions.map((region) => clearing.get(markId(server, kind, gmap, region))).find((entry) => entry !== undefined);
-    const ensureMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
-      const intents = kind === 'stale' ? regions.filter((region) => !durableMarks.has(markScope(server, kind), gmap, region)).map((region) => markId(server, kind, gmap, region)) : [];
+    const ensureMarks = (
+      server: number,
+      kind: MarkKind,
+      gmap: number,
+      regions: readonly number[],
+      then: (ok: boolean, reply: DiskReply) => void,
+    ): void => {
+      const intents =
+        kind === 'stale'
+          ? regions
+              .filter((region) => !durableMarks.has(markScope(server, kind), gmap, region))
+              .map((region) => markId(server, kind, gmap, region))
+          : [];
       beginIntents(intents);
       setMarks(server, kind, gmap, regions, (ok, reply) => {
         endIntents(intents);
         then(ok, reply);
       });
     };
-    const setMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then: (ok: boolean, reply: DiskReply) => void): void => {
+    const setMarks = (
+      server: number,
+      kind: MarkKind,
+      gmap: number,
+      regions: readonly number[],
+      then: (ok: boolean, reply: DiskReply) => void,
+    ): void => {
       const missing = regions.filter((region) => !durableMarks.has(markScope(server, kind), gmap, region));
       if (missing.length === 0) return then(true, { ok: true });
       const pending = pendingClear(server, kind, gmap, missing);
@@ -251,7 +269,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         then(reply.ok, reply);
       });
     };
-    const clearMarks = (server: number, kind: MarkKind, gmap: number, regions: readonly number[], then?: () => void): void => {
+    const clearMarks = (
+      server: number,
+      kind: MarkKind,
+      gmap: number,
+      regions: readonly number[],
+      then?: () => void,
+    ): void => {
       const keys = regions.map((region) => markId(server, kind, gmap, region));
       for (const region of regions) {
         durableMarks.delete(markScope(server, kind), gmap, region);
@@ -293,7 +317,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       staleMarksSettled: (server) => staleSettled.add(server),
       knownStale: () => [
         ...[primary, secondary].flatMap((server) =>
-          [...durableMarks.list(markScope(server, 'stale')), ...markedWithWrites.list(markScope(server, 'stale'))].map(({ gmap, region }) => ({ server, gmap, region })),
+          [...durableMarks.list(markScope(server, 'stale')), ...markedWithWrites.list(markScope(server, 'stale'))].map(
+            ({ gmap, region }) => ({ server, gmap, region }),
+          ),
         ),
         ...[...staleIntents.keys(), ...doubtful].flatMap((id) => {
           const [server, kind, gmap, region] = id.split(':');
@@ -320,7 +346,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
       const partner = server === primary ? secondary : primary;
       const stale = regions.find((region) => markedStale(partner, gmap, region));
-      return stale === undefined ? undefined : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
+      return stale === undefined
+        ? undefined
+        : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
     };
     /**
      * Why `server`'s copy must not be written (or vouched for by a FLUSH) alone: `incomplete`, or
@@ -340,21 +368,40 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const marksForgotten = (partner: number): boolean =>
       context.incarnation > 0 && !staleSettled.has(partner) && !stoppedCleanFor(view?.servers[partner], options.name);
-    /** Whether `server` holds, or may hold, a stale mark for the region: a mark counts from when its set is sent until its clear is answered (clears of stale marks are durable). */
+    /**
+     * Whether `server` holds, or may hold, a stale mark for the region: a mark counts from when its
+     * set is sent until its clear is answered (clears of stale marks are durable).
+     */
     const markedStale = (server: number, gmap: number, region: number): boolean => {
       const id = markId(server, 'stale', gmap, region);
-      return durableMarks.has(markScope(server, 'stale'), gmap, region) || markedWithWrites.has(markScope(server, 'stale'), gmap, region) || staleIntents.has(id) || clearing.has(id) || doubtful.has(id);
+      return (
+        durableMarks.has(markScope(server, 'stale'), gmap, region) ||
+        markedWithWrites.has(markScope(server, 'stale'), gmap, region) ||
+        staleIntents.has(id) ||
+        clearing.has(id) ||
+        doubtful.has(id)
+      );
     };
 
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
       if (targets.length === 0) {
-        return context.reply(request, { ok: false, code: 'WHORL_IO', message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)` } satisfies DiskReply);
+        return context.reply(request, {
+          ok: false,
+          code: 'WHORL_IO',
+          message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)`,
+        } satisfies DiskReply);
       }
       const regions = regionsOf(body.block, body.count);
-      const lone = body.replicas === 2 && targets.length === 1 ? aloneUnsafe(targets[0]!, body.gmap, regions) : undefined;
-      if (lone) return context.reply(request, { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` } satisfies DiskReply);
+      const lone =
+        body.replicas === 2 && targets.length === 1 ? aloneUnsafe(targets[0]!, body.gmap, regions) : undefined;
+      if (lone)
+        return context.reply(request, {
+          ok: false,
+          code: 'WHORL_IO',
+          message: `blocks ${body.block}+${body.count}: ${lone}`,
+        } satisfies DiskReply);
       locks.begin(keys);
       /** Set when the write was answered before its second copy had it (async duplication). */
       let early: { seq: number; lagging: number } | undefined;
@@ -377,7 +424,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         if (!early) return context.reply(request, reply);
         background.end(early.seq, reply.ok);
         const missed = reply.ok ? (reply.missed ?? []) : copies.filter((server) => !holders?.includes(server));
-        context.send(request.from, { type: 'caught-up', group: options.name, seq: early.seq, missed } satisfies CaughtUp);
+        context.send(request.from, {
+          type: 'caught-up',
+          group: options.name,
+          seq: early.seq,
+          missed,
+        } satisfies CaughtUp);
       };
       const answerEarly = (lagging: number): void => {
         // A copy that went down or out meanwhile: the answer waits for the write's outcome.
@@ -390,12 +442,21 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const failed = new Set<number>();
       const afterMarks = (): void => {
         const live = targets.filter((server) => !failed.has(server));
-        if (live.length === 0) return finish({ ok: false, code: 'WHORL_IO', message: `could not mark regions on servers ${targets.join(', ')}` });
+        if (live.length === 0)
+          return finish({
+            ok: false,
+            code: 'WHORL_IO',
+            message: `could not mark regions on servers ${targets.join(', ')}`,
+          });
         // A copy left alone by its partner's failed mark gets the check a write to it alone gets on
         // admission: written while incomplete, it would hold a write that recovery then takes back
         // from the partner, after a reader may have seen it (sim server-sync seed 53).
-        const lone = body.replicas === 2 && live.length === 1 && targets.length === 2 ? aloneUnsafe(live[0]!, body.gmap, regions) : undefined;
-        if (lone) return finish({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
+        const lone =
+          body.replicas === 2 && live.length === 1 && targets.length === 2
+            ? aloneUnsafe(live[0]!, body.gmap, regions)
+            : undefined;
+        if (lone)
+          return finish({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
         // A trim holds no buffer, so nothing would bound how many wait in the background between
         // admission and answer: it is answered when both copies have it. A write is answered early
         // only alone on its regions (later ones wait behind it, see `trailing`): another write in
@@ -403,16 +464,45 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // the other has, and the early-answered one lost with its second copy (sim server-async
         // seed 174).
         const mayAnswerEarly =
-          body.op === 'write' && body.duplication?.sync === false && !body.fua && live.length === 2 && bothComplete(body.gmap, regions) && body.count * blockBytes <= regionBytes && lagHandles.length > 0 && locks.alone(keys);
-        if (!mayAnswerEarly && body.replicas === 2 && targets.length === 1) return writeAlone(body, targets[0]!, copies.filter((server) => server !== targets[0]), regions, finish);
-        if (!mayAnswerEarly) return writeCopies(body, live, copies.filter((server) => !live.includes(server)), regions, finish);
+          body.op === 'write' &&
+          body.duplication?.sync === false &&
+          !body.fua &&
+          live.length === 2 &&
+          bothComplete(body.gmap, regions) &&
+          body.count * blockBytes <= regionBytes &&
+          lagHandles.length > 0 &&
+          locks.alone(keys);
+        if (!mayAnswerEarly && body.replicas === 2 && targets.length === 1)
+          return writeAlone(
+            body,
+            targets[0]!,
+            copies.filter((server) => server !== targets[0]),
+            regions,
+            finish,
+          );
+        if (!mayAnswerEarly)
+          return writeCopies(
+            body,
+            live,
+            copies.filter((server) => !live.includes(server)),
+            regions,
+            finish,
+          );
         // The data outlives the answer: both copies are written from the group's own buffer.
         const own = lagHandles.pop()!;
         const copy = { ...own, lengthBytes: body.count * blockBytes };
         context.view(body.handle).copy(context.view(copy));
         ownBuffer = own;
         trail(keys, 1);
-        writeCopies({ ...body, handle: copy }, live, copies.filter((server) => !live.includes(server)), regions, finish, answerEarly, () => early !== undefined);
+        writeCopies(
+          { ...body, handle: copy },
+          live,
+          copies.filter((server) => !live.includes(server)),
+          regions,
+          finish,
+          answerEarly,
+          () => early !== undefined,
+        );
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {
@@ -434,7 +524,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * they saw the partner's data, and copying the holder's would take their view back in time
      * (sim server-async seed 10).
      */
-    const settlingSource = (holders: readonly number[], gmap: number, regions: readonly number[], answered: boolean): number | undefined => {
+    const settlingSource = (
+      holders: readonly number[],
+      gmap: number,
+      regions: readonly number[],
+      answered: boolean,
+    ): number | undefined => {
       if (holders.length !== 1) return undefined;
       const holder = holders[0]!;
       return answered || completeHere(holder, gmap, regions) ? holder : holder === primary ? secondary : primary;
@@ -448,7 +543,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * once the server came up, and the copy then took it away).
      */
     const completeHere = (server: number, gmap: number, regions: readonly number[]): boolean => {
-      if (state(server) !== 'resyncing' || recovery.awaiting(server) || restarted.has(server)) return incomplete(server, gmap, regions) === undefined;
+      if (state(server) !== 'resyncing' || recovery.awaiting(server) || restarted.has(server))
+        return incomplete(server, gmap, regions) === undefined;
       const partner = server === primary ? secondary : primary;
       return !marksForgotten(partner) && !regions.some((region) => markedStale(partner, gmap, region));
     };
@@ -476,11 +572,31 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     ): void => {
       const marks = stale ? { stale } : {};
       // Both copies store the same checksums: computed once here, not once per disk.
-      const crcs = body.op === 'write' && targets.length === 2 ? { crcs: crc32cEach(context.view(body.handle), blockBytes) } : {};
+      const crcs =
+        body.op === 'write' && targets.length === 2 ? { crcs: crc32cEach(context.view(body.handle), blockBytes) } : {};
       const disk: DiskWrite =
         body.op === 'write'
-          ? { op: 'write', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, handle: body.handle, fua: body.fua, ...marks, ...crcs }
-          : { op: 'trim', gmap: body.gmap, epoch: body.epoch, block: body.block, count: body.count, fua: body.fua, ...(body.base ? { base: body.base } : {}), ...marks };
+          ? {
+              op: 'write',
+              gmap: body.gmap,
+              epoch: body.epoch,
+              block: body.block,
+              count: body.count,
+              handle: body.handle,
+              fua: body.fua,
+              ...marks,
+              ...crcs,
+            }
+          : {
+              op: 'trim',
+              gmap: body.gmap,
+              epoch: body.epoch,
+              block: body.block,
+              count: body.count,
+              fua: body.fua,
+              ...(body.base ? { base: body.base } : {}),
+              ...marks,
+            };
       const replies = new Map<number, DiskReply>();
       let answer = early;
       const answerOnce = (lagging: number): void => {
@@ -508,7 +624,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         }
         flushIfBusy();
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
-        const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
+        const refused = targets
+          .map((server) => replies.get(server)!)
+          .find((reply) => !reply.ok && !isServerFailure(reply));
         for (const server of lost) suspect(server, replies.get(server)!);
         if (refused) return done(refused, succeeded);
         // A write sent to one copy alone may have landed there unanswered, and readers use that copy.
@@ -519,8 +637,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // fails, and busy bits and stale marks already set decide what recovery copies. A write
         // answered early is the exception: it was alone on its regions since it was admitted with
         // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
-        const lone = succeeded.length === 1 && !answeredEarly() ? aloneUnsafe(succeeded[0]!, body.gmap, regions) : undefined;
-        if (lone) return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
+        const lone =
+          succeeded.length === 1 && !answeredEarly() ? aloneUnsafe(succeeded[0]!, body.gmap, regions) : undefined;
+        if (lone)
+          return done(
+            { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` },
+            succeeded,
+          );
         // The surviving copy now holds data its partner lacks: mark it stale there before answering,
         // unless the write carried the marks (`writeAlone`).
         if (stale) return done({ ok: true, missed }, succeeded);
@@ -529,7 +652,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         for (const server of succeeded) {
           ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
             ok &&= marked;
-            if (--left === 0) done(ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' }, succeeded);
+            if (--left === 0)
+              done(
+                ok
+                  ? { ok: true, missed }
+                  : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' },
+                succeeded,
+              );
           });
         }
       };
@@ -542,7 +671,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * first (as the busy bit is) would cost every region's first lone write a flush. Until the
      * answer, the marks count as being set (`staleIntents`).
      */
-    const writeAlone = (body: GroupWrite, server: number, skipped: readonly number[], regions: readonly number[], done: (reply: DiskReply, holders?: readonly number[]) => void): void => {
+    const writeAlone = (
+      body: GroupWrite,
+      server: number,
+      skipped: readonly number[],
+      regions: readonly number[],
+      done: (reply: DiskReply, holders?: readonly number[]) => void,
+    ): void => {
       const stale = regions.filter((region) => !durableMarks.has(markScope(server, 'stale'), body.gmap, region));
       if (stale.length === 0) return writeCopies(body, [server], skipped, regions, done);
       const pending = pendingClear(server, 'stale', body.gmap, stale);
@@ -567,22 +702,30 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * has passed (server-protocol.ts); then the mirror is written directly, so that its copy is
      * known and no late forward can land after a later write.
      */
-    const duplicateThroughPrimary = (disk: DiskWrite, early: ((lagging: number) => void) | undefined, got: (server: number, reply: DiskReply) => void): void => {
+    const duplicateThroughPrimary = (
+      disk: DiskWrite,
+      early: ((lagging: number) => void) | undefined,
+      got: (server: number, reply: DiskReply) => void,
+    ): void => {
       const ref = nextRef++;
       const notAfterMs = context.wallClockMs() + options.requestTimeoutMs / 2;
       if (early) ownWritten.set(ref, () => early(secondary));
-      asker.ask(primary, { op: 'duplicate', ref, mirror: secondary, notAfterMs, early: early !== undefined, write: disk }, (reply) => {
-        ownWritten.delete(ref);
-        const { mirror, ...own } = reply as DuplicateReply;
-        if (mirror) {
-          got(secondary, mirror);
-          return got(primary, own);
-        }
-        got(primary, own);
-        const timer = nextRef++;
-        afterDeadline.set(timer, () => asker.ask(secondary, disk, (direct) => got(secondary, direct)));
-        context.setTimer(Math.max(0, notAfterMs - context.wallClockMs()) + 1, { op: 'deadline', ref: timer });
-      });
+      asker.ask(
+        primary,
+        { op: 'duplicate', ref, mirror: secondary, notAfterMs, early: early !== undefined, write: disk },
+        (reply) => {
+          ownWritten.delete(ref);
+          const { mirror, ...own } = reply as DuplicateReply;
+          if (mirror) {
+            got(secondary, mirror);
+            return got(primary, own);
+          }
+          got(primary, own);
+          const timer = nextRef++;
+          afterDeadline.set(timer, () => asker.ask(secondary, disk, (direct) => got(secondary, direct)));
+          context.setTimer(Math.max(0, notAfterMs - context.wallClockMs()) + 1, { op: 'deadline', ref: timer });
+        },
+      );
     };
 
     /**
@@ -596,7 +739,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const flush = (request: Request, token: number): void => {
       background.settled((ok) => {
         if (ok) return flushCopies(request, token);
-        context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: a write answered before this flush lost its second copy and could not be marked stale` } satisfies DiskReply);
+        context.reply(request, {
+          ok: false,
+          code: 'WHORL_IO',
+          message: `group ${options.name}: a write answered before this flush lost its second copy and could not be marked stale`,
+        } satisfies DiskReply);
       });
     };
     const flushCopies = (request: Request, token: number): void => {
@@ -605,8 +752,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // the group can vouch for (sim --strict-flush chained seed 147: OK was answered, and the
         // one copy that had the write crashed before it was flushed).
         ledger.begin(token);
-        if (ledger.covers(token) === 0 && singleCopyFlushed === singleCopyWrites) return context.reply(request, { ok: true, complete: false });
-        return context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: both copies (servers ${primary}, ${secondary}) are out with writes not known flushed` } satisfies DiskReply);
+        if (ledger.covers(token) === 0 && singleCopyFlushed === singleCopyWrites)
+          return context.reply(request, { ok: true, complete: false });
+        return context.reply(request, {
+          ok: false,
+          code: 'WHORL_IO',
+          message: `group ${options.name}: both copies (servers ${primary}, ${secondary}) are out with writes not known flushed`,
+        } satisfies DiskReply);
       }
       flushBoth(token, (flushedOk) => {
         const risks = ledger.atRisk(token);
@@ -614,9 +766,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // go of what this flush covered, and the bits stay until recovery has looked.
         if (!writable(state(primary))) ledger.settle(token);
         if (![...flushedOk.values()].some((ok) => ok)) {
-          return context.reply(request, { ok: false, code: 'WHORL_IO', message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})` } satisfies DiskReply);
+          return context.reply(request, {
+            ok: false,
+            code: 'WHORL_IO',
+            message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})`,
+          } satisfies DiskReply);
         }
-        markUnflushed(risks, (failure) => context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true }));
+        markUnflushed(risks, (failure) =>
+          context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true }),
+        );
       });
     };
 
@@ -637,10 +795,19 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const marks = new Map<string, { server: number; gmap: number; regions: number[] }>();
       for (const { key, flushed, unflushed } of risks) {
         const { gmap, region } = parseRegionKey(key);
-        const complete = flushed.filter((server) => !restarted.has(server) && aloneUnsafe(server, gmap, [region]) === undefined);
+        const complete = flushed.filter(
+          (server) => !restarted.has(server) && aloneUnsafe(server, gmap, [region]) === undefined,
+        );
         if (complete.length === 0) {
-          const why = flushed.length === 0 ? 'no copy did' : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
-          return then({ ok: false, code: 'WHORL_IO', message: `group ${options.name}: server ${unflushed.join(', ')} did not flush writes to region ${region} of global map ${gmap}, and ${why}` });
+          const why =
+            flushed.length === 0
+              ? 'no copy did'
+              : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
+          return then({
+            ok: false,
+            code: 'WHORL_IO',
+            message: `group ${options.name}: server ${unflushed.join(', ')} did not flush writes to region ${region} of global map ${gmap}, and ${why}`,
+          });
         }
         for (const server of complete) {
           const entry = marks.get(`${server}:${gmap}`) ?? { server, gmap, regions: [] };
@@ -656,7 +823,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       let failure: DiskReply | undefined;
       for (const { server, gmap, regions } of marks.values()) {
         ensureMarks(server, 'stale', gmap, regions, (ok, reply) => {
-          if (!ok) failure ??= { ok: false, code: 'WHORL_IO', message: `group ${options.name}: server ${server} flushed writes its partner had not, and could not mark them stale: ${reply.ok ? '' : reply.message}` };
+          if (!ok)
+            failure ??= {
+              ok: false,
+              code: 'WHORL_IO',
+              message: `group ${options.name}: server ${server} flushed writes its partner had not, and could not mark them stale: ${reply.ok ? '' : reply.message}`,
+            };
           if (--left === 0) then(failure);
         });
       }

@@ -37,7 +37,11 @@ export function copyRegionByBlock(
 ): void {
   const { gmap, epoch } = copy;
   const first = copy.region * blocksPerRegion;
-  const slice = (at: number): BufferHandle => ({ ...handle, offsetBytes: handle.offsetBytes + at * blockBytes, lengthBytes: blockBytes });
+  const slice = (at: number): BufferHandle => ({
+    ...handle,
+    offsetBytes: handle.offsetBytes + at * blockBytes,
+    lengthBytes: blockBytes,
+  });
   /** Puts the block just read (a hole or data) on `server`. */
   const put = (server: number, block: number, at: number, hole: boolean, then: (ok: boolean) => void): void => {
     const request: DiskRequest = hole
@@ -64,11 +68,15 @@ export function copyRegionByBlock(
       if (read.ok) return put(copy.to, block, at, (read.holes ?? []).length > 0, next);
       if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
       if (!copy.targetComplete) return loseBoth();
-      asker.ask(copy.to, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at), ...withBase(copy) }, (partner) => {
-        if (partner.ok) return put(copy.from, block, at, (partner.holes ?? []).length > 0, next);
-        if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
-        loseBoth();
-      });
+      asker.ask(
+        copy.to,
+        { op: 'read', gmap, epoch, block, count: 1, handle: slice(at), ...withBase(copy) },
+        (partner) => {
+          if (partner.ok) return put(copy.from, block, at, (partner.holes ?? []).length > 0, next);
+          if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
+          loseBoth();
+        },
+      );
     });
   };
   step(0);

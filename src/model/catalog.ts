@@ -81,10 +81,29 @@ export function resolveExport(disks: readonly VirtualDisk[], name: string): Expo
   const at = name.indexOf(snapshotSeparator);
   const disk = disks.find((candidate) => candidate.name === (at < 0 ? name : name.slice(0, at)));
   if (!disk) return undefined;
-  if (at < 0) return { ...layoutOf(disk), name, disk, epoch: disk.epoch, base: disk.base, sizeBytes: disk.sizeBytes, readOnly: false };
+  if (at < 0)
+    return {
+      ...layoutOf(disk),
+      name,
+      disk,
+      epoch: disk.epoch,
+      base: disk.base,
+      sizeBytes: disk.sizeBytes,
+      readOnly: false,
+    };
   const snapshot = disk.snapshots.find((candidate) => candidate.name === name.slice(at + 1));
   if (!snapshot) return undefined;
-  return { ...layoutOf(disk), gmap: snapshot.gmap, name, disk, snapshot, epoch: snapshot.epoch, base: snapshot.base, sizeBytes: snapshot.sizeBytes, readOnly: true };
+  return {
+    ...layoutOf(disk),
+    gmap: snapshot.gmap,
+    name,
+    disk,
+    snapshot,
+    epoch: snapshot.epoch,
+    base: snapshot.base,
+    sizeBytes: snapshot.sizeBytes,
+    readOnly: true,
+  };
 }
 
 /** The base layers, only when there are any (most disks have none: keep their messages short). */
@@ -93,7 +112,13 @@ export function withBase(target: { readonly base: readonly Layer[] }): { base?: 
 }
 
 function layoutOf(disk: VirtualDisk): GMapLayout {
-  return { gmap: disk.gmap, servers: disk.servers, replicas: disk.replicas, stripeBytes: disk.stripeBytes, ...(disk.mirror ? { mirror: disk.mirror } : {}) };
+  return {
+    gmap: disk.gmap,
+    servers: disk.servers,
+    replicas: disk.replicas,
+    stripeBytes: disk.stripeBytes,
+    ...(disk.mirror ? { mirror: disk.mirror } : {}),
+  };
 }
 
 /**
@@ -101,7 +126,9 @@ function layoutOf(disk: VirtualDisk): GMapLayout {
  * its base layers (from the disk or snapshot it belongs to): versions no live epoch sees are
  * garbage; a gmap no export reads may be dropped.
  */
-export function liveGmaps(disks: readonly VirtualDisk[]): Map<number, { layout: GMapLayout; live: number[]; base: readonly Layer[] }> {
+export function liveGmaps(
+  disks: readonly VirtualDisk[],
+): Map<number, { layout: GMapLayout; live: number[]; base: readonly Layer[] }> {
   const gmaps = new Map<number, { layout: GMapLayout; live: number[]; base: readonly Layer[] }>();
   const add = (disk: VirtualDisk, layer: Layer, base?: readonly Layer[]): void => {
     const entry = gmaps.get(layer.gmap) ?? { layout: { ...layoutOf(disk), gmap: layer.gmap }, live: [], base: [] };

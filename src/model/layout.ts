@@ -70,12 +70,21 @@ export const chainedGroupName = (primary: number): string => `group-${primary}`;
 export const mirrorGroupName = (primary: number, mirror: number): string => `mirror-${primary}-${mirror}`;
 
 /** Every write orderer of a cluster of `servers`: the N chained groups and each possible mirror pair. */
-export function orderersOf(servers: number): Array<{ name: string; primary: number; secondary: number; mirror: boolean }> {
-  const orderers = Array.from({ length: servers }, (_, id) => ({ name: chainedGroupName(id), primary: id, secondary: (id + 1) % servers, mirror: false }));
+export function orderersOf(
+  servers: number,
+): Array<{ name: string; primary: number; secondary: number; mirror: boolean }> {
+  const orderers = Array.from({ length: servers }, (_, id) => ({
+    name: chainedGroupName(id),
+    primary: id,
+    secondary: (id + 1) % servers,
+    mirror: false,
+  }));
   for (let groupSize = 1; groupSize * 2 <= servers; groupSize++) {
     for (let primary = 0; primary < groupSize; primary++) {
       const secondary = primary + groupSize;
-      if (!orderers.some((orderer) => orderer.mirror && orderer.primary === primary && orderer.secondary === secondary)) {
+      if (
+        !orderers.some((orderer) => orderer.mirror && orderer.primary === primary && orderer.secondary === secondary)
+      ) {
         orderers.push({ name: mirrorGroupName(primary, secondary), primary, secondary, mirror: true });
       }
     }
@@ -104,6 +113,10 @@ export function unitOfRegion(layout: GMapLayout, region: number): number {
 
 export function checkLayout(layout: GMapLayout): void {
   assert(layout.servers >= layout.replicas, `${layout.replicas} replicas on ${layout.servers} servers`);
-  if (layout.mirror !== undefined) assert(layout.replicas === 2 && layout.mirror >= 1 && layout.mirror * 2 <= layout.servers, `mirror groups of ${layout.mirror} on ${layout.servers} servers`);
+  if (layout.mirror !== undefined)
+    assert(
+      layout.replicas === 2 && layout.mirror >= 1 && layout.mirror * 2 <= layout.servers,
+      `mirror groups of ${layout.mirror} on ${layout.servers} servers`,
+    );
   assert(layout.stripeBytes % regionBytes === 0, `stripe ${layout.stripeBytes} is not whole regions`);
 }

@@ -6,7 +6,14 @@ import type { Extent } from './backend.js';
 import { errnoFor } from './errno.js';
 import { extentsPerReplyMax, fitExtents } from './extents.js';
 import type { Negotiated } from './handshake.js';
-import { CMD_FLAG_DF, CMD_FLAG_FAST_ZERO, CMD_FLAG_FUA, CMD_FLAG_NO_HOLE, CMD_FLAG_REQ_ONE, Command } from './protocol.js';
+import {
+  CMD_FLAG_DF,
+  CMD_FLAG_FAST_ZERO,
+  CMD_FLAG_FUA,
+  CMD_FLAG_NO_HOLE,
+  CMD_FLAG_REQ_ONE,
+  Command,
+} from './protocol.js';
 import type { ReplyWriter } from './reply-writer.js';
 import type { Request } from './request.js';
 
@@ -87,7 +94,8 @@ async function read(request: Request, negotiated: Negotiated, pool: BufferPool, 
     const uncoveredBytes = extents ? lengthBytes - coveredBytes(extents) : 0;
     if (extents && uncoveredBytes > 0) extents.push({ lengthBytes: uncoveredBytes, hole: false, zero: false });
     const readAlready = sparse && backend.readSparse !== undefined;
-    if (!readAlready && (!extents || extents.some((extent) => !extent.zero))) await backend.read(offsetBytes, lease.bytes);
+    if (!readAlready && (!extents || extents.some((extent) => !extent.zero)))
+      await backend.read(offsetBytes, lease.bytes);
   } catch (error) {
     pool.release(lease.handle);
     throw error;
@@ -111,5 +119,8 @@ function reportLostWrites(negotiated: Negotiated): void {
   if (lost <= negotiated.lostWritesReported) return;
   const since = lost - negotiated.lostWritesReported;
   negotiated.lostWritesReported = lost;
-  throw new WhorlError('WHORL_IO', `writes answered before this FLUSH may have been lost (${since} loss${since === 1 ? '' : 'es'} since this connection's last report)`);
+  throw new WhorlError(
+    'WHORL_IO',
+    `writes answered before this FLUSH may have been lost (${since} loss${since === 1 ? '' : 'es'} since this connection's last report)`,
+  );
 }

@@ -130,7 +130,14 @@ export async function negotiate(io: HandshakeIO, catalog: ExportCatalog, log: Lo
   }
 }
 
-function handleOption(option: number, data: Buffer, state: State, noZeroes: boolean, io: HandshakeIO, catalog: ExportCatalog): Step {
+function handleOption(
+  option: number,
+  data: Buffer,
+  state: State,
+  noZeroes: boolean,
+  io: HandshakeIO,
+  catalog: ExportCatalog,
+): Step {
   switch (option) {
     case Option.ExportName:
       return exportName(data, state, noZeroes, io, catalog);
@@ -235,7 +242,9 @@ function metaContext(option: number, data: Buffer, state: State, io: HandshakeIO
     : queries.length === 0 || queries.some((query) => query === BASE_ALLOCATION || query === 'base:');
   if (isSet) state.metaContextExport = matches ? name : undefined;
   if (matches) {
-    io.write(replies.optionReply(option, Reply.MetaContext, replies.metaContextData(BASE_ALLOCATION_ID, BASE_ALLOCATION)));
+    io.write(
+      replies.optionReply(option, Reply.MetaContext, replies.metaContextData(BASE_ALLOCATION_ID, BASE_ALLOCATION)),
+    );
   }
   io.write(replies.optionReply(option, Reply.Ack));
   return carryOn;

@@ -215,7 +215,10 @@ export class Transmission {
 
   private updateFlow(): void {
     if (this.closed) return;
-    const full = this.inFlight >= inFlightMax || this.inFlightBytes >= inFlightBytesMax || this.parse.kind === 'waiting-for-buffer';
+    const full =
+      this.inFlight >= inFlightMax ||
+      this.inFlightBytes >= inFlightBytesMax ||
+      this.parse.kind === 'waiting-for-buffer';
     if (full || this.disconnecting || this.replies.congested) this.socket.pause();
     else this.socket.resume();
   }

@@ -43,25 +43,37 @@ export function serverActor(options: ServerOptions): Behavior<ServerRequest> {
       };
       inFlight.set(context.request(disk, body.write, options.diskTimeoutMs), (reply) => {
         own = reply;
-        if (body.early && reply.ok) context.send(request.from, { op: 'own-written', ref: body.ref } satisfies OwnWritten);
+        if (body.early && reply.ok)
+          context.send(request.from, { op: 'own-written', ref: body.ref } satisfies OwnWritten);
         settle();
       });
       const forward: ServerRequest = { op: 'forwarded', notAfterMs: body.notAfterMs, write: body.write };
-      inFlight.set(context.request(address(context.self.node, `server-${body.mirror}`), forward, options.diskTimeoutMs), (reply) => {
-        mirror = reply;
-        settle();
-      });
+      inFlight.set(
+        context.request(address(context.self.node, `server-${body.mirror}`), forward, options.diskTimeoutMs),
+        (reply) => {
+          mirror = reply;
+          settle();
+        },
+      );
     };
 
     const onRequest = (request: Request): void => {
       const body = request.body;
       if (inFlight.size >= serverInFlightMax) {
-        return context.reply(request, { ok: false, code: 'WHORL_MAILBOX_FULL', message: `server ${options.id}: ${serverInFlightMax} requests in flight` } satisfies DiskReply);
+        return context.reply(request, {
+          ok: false,
+          code: 'WHORL_MAILBOX_FULL',
+          message: `server ${options.id}: ${serverInFlightMax} requests in flight`,
+        } satisfies DiskReply);
       }
       if (body.op === 'duplicate') return duplicate(request, body);
       if (body.op === 'forwarded') {
         if (context.wallClockMs() > body.notAfterMs) {
-          return context.reply(request, { ok: false, code: 'WHORL_TIMEOUT', message: `server ${options.id}: a forwarded ${body.write.op} arrived ${context.wallClockMs() - body.notAfterMs} ms after its deadline` } satisfies DiskReply);
+          return context.reply(request, {
+            ok: false,
+            code: 'WHORL_TIMEOUT',
+            message: `server ${options.id}: a forwarded ${body.write.op} arrived ${context.wallClockMs() - body.notAfterMs} ms after its deadline`,
+          } satisfies DiskReply);
         }
         return pass(request, body.write);
       }
@@ -69,7 +81,11 @@ export function serverActor(options: ServerOptions): Behavior<ServerRequest> {
     };
 
     const beat = (): void => {
-      context.send(control, { op: 'heartbeat', server: options.id, incarnation: context.incarnation } satisfies ControlRequest);
+      context.send(control, {
+        op: 'heartbeat',
+        server: options.id,
+        incarnation: context.incarnation,
+      } satisfies ControlRequest);
       context.setTimer(options.heartbeatMs, 'heartbeat');
     };
     beat();
@@ -84,7 +100,11 @@ export function serverActor(options: ServerOptions): Behavior<ServerRequest> {
             const then = inFlight.get(incoming.requestId);
             if (!then) return;
             inFlight.delete(incoming.requestId);
-            return then(incoming.kind === 'reply' ? (incoming.body as DiskReply) : { ok: false, code: incoming.code, message: incoming.reason });
+            return then(
+              incoming.kind === 'reply'
+                ? (incoming.body as DiskReply)
+                : { ok: false, code: incoming.code, message: incoming.reason },
+            );
           }
           case 'timer':
             return beat();

@@ -21,7 +21,14 @@ export type DiskWrite = Extract<DiskRequest, { op: 'write' | 'trim' }>;
  */
 export type ServerRequest =
   | DiskRequest
-  | { readonly op: 'duplicate'; readonly ref: number; readonly mirror: number; readonly notAfterMs: number; readonly early: boolean; readonly write: DiskWrite }
+  | {
+      readonly op: 'duplicate';
+      readonly ref: number;
+      readonly mirror: number;
+      readonly notAfterMs: number;
+      readonly early: boolean;
+      readonly write: DiskWrite;
+    }
   | { readonly op: 'forwarded'; readonly notAfterMs: number; readonly write: DiskWrite };
 
 /** The answer to `duplicate`: the primary's own outcome, and its mirror's under `mirror`. */

@@ -30,7 +30,8 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
   cluster: {
     correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct', clusterLayout, clusterOptions)),
     'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy', clusterLayout, clusterOptions)),
-    'read-lagging-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout, clusterOptions)),
+    'read-lagging-copy': (seed) =>
+      clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout, clusterOptions)),
   },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
@@ -39,15 +40,24 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
 };
 
 function registerOutcome(result: ReturnType<typeof runRegisterSeed>): SeedOutcome {
-  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, messages ${result.messages}; faults ${result.faults}` };
+  return {
+    ...result,
+    summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, messages ${result.messages}; faults ${result.faults}`,
+  };
 }
 
 function clusterOutcome(result: ReturnType<typeof runClusterSeed>): SeedOutcome {
-  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}, snapshots ${result.snapshots}, answered with one copy ${result.earlyAnswers}; faults ${result.faults}` };
+  return {
+    ...result,
+    summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}, snapshots ${result.snapshots}, answered with one copy ${result.earlyAnswers}; faults ${result.faults}`,
+  };
 }
 
 function diskOutcome(result: ReturnType<typeof runDiskSeed>): SeedOutcome {
-  return { ...result, summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, disk kills ${result.kills}; faults ${result.faults}` };
+  return {
+    ...result,
+    summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, disk kills ${result.kills}; faults ${result.faults}`,
+  };
 }
 
 /**
@@ -103,12 +113,14 @@ function main(): number {
   if (values.trace) traceSimulationsTo((line) => process.stderr.write(`${line}\n`));
   const scenario = scenarios[values.scenario!];
   if (!scenario) return usage(`--scenario: '${values.scenario}' is not ${Object.keys(scenarios).join(' or ')}`);
-  if (!clusterLayouts.includes(values.layout as ClusterLayout)) return usage(`--layout: '${values.layout}' is not ${clusterLayouts.join(', ')}`);
+  if (!clusterLayouts.includes(values.layout as ClusterLayout))
+    return usage(`--layout: '${values.layout}' is not ${clusterLayouts.join(', ')}`);
   clusterLayout = values.layout as ClusterLayout;
   const busy = values['busy-regions-max'];
   if (busy !== undefined) {
     const busyRegionsMax = Number(busy);
-    if (!Number.isSafeInteger(busyRegionsMax) || busyRegionsMax < 1) return usage(`--busy-regions-max: '${busy}' is not a positive integer`);
+    if (!Number.isSafeInteger(busyRegionsMax) || busyRegionsMax < 1)
+      return usage(`--busy-regions-max: '${busy}' is not a positive integer`);
     clusterOptions = { busyRegionsMax };
   }
   if (values['strict-flush']) clusterOptions = { ...clusterOptions, strictFlush: true };
@@ -116,7 +128,10 @@ function main(): number {
   if (values['whole-threads']) clusterOptions = { ...clusterOptions, threadDeaths: true, wholeThreads: true };
   const variant = values.variant!;
   const run = scenario[variant];
-  if (!run) return usage(`--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`);
+  if (!run)
+    return usage(
+      `--variant: '${variant}' is not ${Object.keys(scenario).join(' or ')} for --scenario ${values.scenario}`,
+    );
   const replay = values.seed ?? (values.seeds === undefined ? process.env['SEED'] : undefined);
   if (replay !== undefined) {
     const seed = Number(replay);
@@ -143,7 +158,11 @@ function main(): number {
 }
 
 function describe(result: SeedOutcome): string {
-  const verdict = result.violation ? `VIOLATION: ${result.violation}` : result.converged ? 'ok' : 'did not converge after healing';
+  const verdict = result.violation
+    ? `VIOLATION: ${result.violation}`
+    : result.converged
+      ? 'ok'
+      : 'did not converge after healing';
   return `seed ${result.seed} ${verdict}; trace ${result.traceHash}; ${result.summary}`;
 }
 

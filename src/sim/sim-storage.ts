@@ -19,7 +19,12 @@ export interface StorageFaults {
 
 type Write = { readonly key: string; readonly value: Uint8Array | undefined };
 type SlotWrite = { readonly slot: number; readonly value: Uint8Array };
-type PendingFlush = { readonly token: number; readonly writes: Write[]; readonly slotWrites: SlotWrite[]; done: boolean };
+type PendingFlush = {
+  readonly token: number;
+  readonly writes: Write[];
+  readonly slotWrites: SlotWrite[];
+  done: boolean;
+};
 
 /**
  * An actor's storage under the simulator: reads see every write at once, but only flushed writes
@@ -104,7 +109,12 @@ export class SimStorage implements CellStorage {
    * later one still pending, and their writes stay unflushed.
    */
   flush(keysOnly = false): number {
-    const entry: PendingFlush = { token: this.nextToken++, writes: this.unflushed, slotWrites: keysOnly ? [] : this.unflushedSlots, done: false };
+    const entry: PendingFlush = {
+      token: this.nextToken++,
+      writes: this.unflushed,
+      slotWrites: keysOnly ? [] : this.unflushedSlots,
+      done: false,
+    };
     this.unflushed = [];
     if (!keysOnly) this.unflushedSlots = [];
     this.pendingFlushes.push(entry);
@@ -152,7 +162,10 @@ export class SimStorage implements CellStorage {
     for (const write of unflushedSlots) {
       if (!this.prng.chance(this.faults.keepUnflushedRate)) continue;
       const torn = this.prng.chance(this.faults.tearRate);
-      this.durableSlots.set(write.slot, torn ? tearSlot(write.value, this.durableSlots.get(write.slot), this.prng) : write.value);
+      this.durableSlots.set(
+        write.slot,
+        torn ? tearSlot(write.value, this.durableSlots.get(write.slot), this.prng) : write.value,
+      );
     }
     this.unflushedSlots = [];
     this.visible = new Map(this.durable);

@@ -146,7 +146,9 @@ export class Simulation implements CellHost {
     const cell = this.cells.get(to);
     if (!cell || this.down.has(to) || this.cut(addressKey(envelope.from), to)) return;
     this.delivered += 1;
-    this.record(`${this.scheduler.nowMs.toFixed(3)} ${envelope.kind} ${addressKey(envelope.from)}>${to} ${JSON.stringify(envelope)}`);
+    this.record(
+      `${this.scheduler.nowMs.toFixed(3)} ${envelope.kind} ${addressKey(envelope.from)}>${to} ${JSON.stringify(envelope)}`,
+    );
     cell.deliver(envelope);
   }
 

@@ -26,10 +26,15 @@ export const capacityBytesMax = Math.floor((slotLimitMax - slotHeadroom) / 2 / (
  * counts the blocks and finds the slots in use. A damaged entry, or a block pointing past any slot
  * the file can have, becomes lost.
  */
-export function takeCensus(storage: ActorStorage, blocks: SlotFile, capacityBytes: number): { allocatedBlocks: number; slots: SlotAllocator } {
+export function takeCensus(
+  storage: ActorStorage,
+  blocks: SlotFile,
+  capacityBytes: number,
+): { allocatedBlocks: number; slots: SlotAllocator } {
   const used: number[] = [];
   const slotLimit = 2 * Math.ceil(capacityBytes / blockBytes) + slotHeadroom;
-  if (capacityBytes > capacityBytesMax) fail(`capacity ${capacityBytes} bytes needs more slots than a region entry can name`);
+  if (capacityBytes > capacityBytesMax)
+    fail(`capacity ${capacityBytes} bytes needs more slots than a region entry can name`);
   let allocatedBlocks = 0;
   forEachEntry(storage, (key, value) => {
     const entry = RegionEntry.of(value);
@@ -49,7 +54,7 @@ export function takeCensus(storage: ActorStorage, blocks: SlotFile, capacityByte
 }
 
 function forEachEntry(storage: ActorStorage, visit: (key: string, value: Uint8Array) => void): void {
-  for (let from: string | undefined = regionKeysFrom; from !== undefined; ) {
+  for (let from: string | undefined = regionKeysFrom; from !== undefined;) {
     const page = storage.range(from, regionKeysTo, pageEntries);
     for (const [key, value] of page) visit(key, value);
     from = page.length === pageEntries ? `${page[page.length - 1]![0]}\u0000` : undefined;
@@ -70,7 +75,8 @@ function unshare(storage: ActorStorage, blocks: SlotFile, used: number[]): numbe
   forEachEntry(storage, (key, value) => {
     const entry = RegionEntry.of(value);
     for (let i = 0; i < blocksPerRegion; i++) {
-      if (entry.state(i) === 'data' && shared.has(entry.slot(i))) claims.push({ key, index: i, slot: entry.slot(i), crc: entry.crc(i) });
+      if (entry.state(i) === 'data' && shared.has(entry.slot(i)))
+        claims.push({ key, index: i, slot: entry.slot(i), crc: entry.crc(i) });
     }
   });
   const keeper = new Map<number, (typeof claims)[number]>();

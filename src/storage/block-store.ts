@@ -4,7 +4,15 @@ import { crc32c } from '../actors/crc32c.js';
 import type { SlotFile } from '../actors/slot-file.js';
 import { WhorlError } from '../errors.js';
 import { takeCensus } from './block-census.js';
-import { blockBytes, blocksPerRegion, gmapKeyRange, parseRegionKey, regionKey, regionPrefix, regionRange } from './block-keys.js';
+import {
+  blockBytes,
+  blocksPerRegion,
+  gmapKeyRange,
+  parseRegionKey,
+  regionKey,
+  regionPrefix,
+  regionRange,
+} from './block-keys.js';
 import { RegionEntry } from './region-entry.js';
 import { anyIn, forBlocksOf, RegionVersions, type Found } from './region-versions.js';
 import type { SlotAllocator } from './slot-allocator.js';
@@ -57,26 +65,40 @@ export class BlockStore {
     for (let at = 0; at < count; at++) {
       const block = address.block + at;
       let version: Found | 'hole' | undefined;
-      for (let l = 0; version === undefined && l < layers.length; l++) version = regions[l]!.find(layers[l]!.gmap, layers[l]!.epoch, block, at);
+      for (let l = 0; version === undefined && l < layers.length; l++)
+        version = regions[l]!.find(layers[l]!.gmap, layers[l]!.epoch, block, at);
       if (version === undefined || version === 'hole') {
         into.fill(0, at * blockBytes, (at + 1) * blockBytes);
         holes.push(at);
         continue;
       }
-      if (version.slot === undefined) throw new WhorlError('WHORL_CHECKSUM', `gmap ${version.gmap} block ${block} epoch ${version.epoch} was lost: crashes tore it on both copies; it reads as an error until written again`);
+      if (version.slot === undefined)
+        throw new WhorlError(
+          'WHORL_CHECKSUM',
+          `gmap ${version.gmap} block ${block} epoch ${version.epoch} was lost: crashes tore it on both copies; it reads as an error until written again`,
+        );
       found.push(version);
     }
     // Blocks written together sit in consecutive slots: one read per run.
-    for (let first = 0; first < found.length; ) {
+    for (let first = 0; first < found.length;) {
       let last = first;
-      while (last + 1 < found.length && found[last + 1]!.at === found[last]!.at + 1 && found[last + 1]!.slot === found[last]!.slot! + 1) last += 1;
+      while (
+        last + 1 < found.length &&
+        found[last + 1]!.at === found[last]!.at + 1 &&
+        found[last + 1]!.slot === found[last]!.slot! + 1
+      )
+        last += 1;
       const from = found[first]!;
       this.blocks.read(from.slot!, into.subarray(from.at * blockBytes, (found[last]!.at + 1) * blockBytes));
       first = last + 1;
     }
     for (const { at, gmap, epoch, slot, crc } of found) {
       const bytes = into.subarray(at * blockBytes, (at + 1) * blockBytes);
-      if (crc32c(bytes) !== crc) throw new WhorlError('WHORL_CHECKSUM', `checksum mismatch in gmap ${gmap} block ${address.block + at} epoch ${epoch} (slot ${slot})`);
+      if (crc32c(bytes) !== crc)
+        throw new WhorlError(
+          'WHORL_CHECKSUM',
+          `checksum mismatch in gmap ${gmap} block ${address.block + at} epoch ${epoch} (slot ${slot})`,
+        );
     }
     return holes;
   }
@@ -101,11 +123,14 @@ export class BlockStore {
       }
     }
     if ((this.allocatedBlocks + added) * blockBytes > this.capacityBytes) {
-      throw new WhorlError('WHORL_NO_SPACE', `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`);
+      throw new WhorlError(
+        'WHORL_NO_SPACE',
+        `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`,
+      );
     }
     const slots = this.slots.take(count);
     try {
-      for (let first = 0; first < count; ) {
+      for (let first = 0; first < count;) {
         let last = first;
         while (last + 1 < count && slots[last + 1] === slots[last]! + 1) last += 1;
         this.blocks.write(slots[first]!, data.subarray(first * blockBytes, (last + 1) * blockBytes));
@@ -119,7 +144,11 @@ export class BlockStore {
     for (const { key, entry, first, count: n, at } of pieces) {
       for (let i = 0; i < n; i++) {
         const from = (at + i) * blockBytes;
-        entry.setData(first + i, slots[at + i]!, crcs ? crcs[at + i]! >>> 0 : crc32c(data.subarray(from, from + blockBytes)));
+        entry.setData(
+          first + i,
+          slots[at + i]!,
+          crcs ? crcs[at + i]! >>> 0 : crc32c(data.subarray(from, from + blockBytes)),
+        );
       }
       this.storage.put(key, entry.encode());
     }
@@ -179,7 +208,13 @@ export class BlockStore {
   }
 
   /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch` (then `base`). */
-  allocatedRuns(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): Array<[number, number]> {
+  allocatedRuns(
+    gmap: number,
+    epoch: number,
+    block: number,
+    count: number,
+    base: readonly Layer[] = noLayers,
+  ): Array<[number, number]> {
     const decided = new Map<number, boolean>();
     for (const layer of [{ gmap, epoch }, ...base]) {
       for (const [at, versions] of this.versionsIn(layer.gmap, block, count)) {
@@ -224,7 +259,7 @@ export class BlockStore {
   /** The entries at `epoch` of the regions blocks [block, block + count) fall in, as stored or empty. */
   private piecesOf(gmap: number, epoch: number, block: number, count: number): Piece[] {
     const pieces: Piece[] = [];
-    for (let at = 0; at < count; ) {
+    for (let at = 0; at < count;) {
       const region = Math.floor((block + at) / blocksPerRegion);
       const first = (block + at) % blocksPerRegion;
       const n = Math.min(blocksPerRegion - first, count - at);
@@ -268,7 +303,8 @@ export class BlockStore {
   /** Bytes of blocks [block, block + count) of `gmap` whose data only `epoch` of the live epochs sees. */
   heldAloneBytes(gmap: number, block: number, count: number, epoch: number, live: readonly number[]): number {
     let bytes = 0;
-    for (const versions of this.versionsIn(gmap, block, count).values()) if (heldAlone(versions, epoch, live)) bytes += blockBytes;
+    for (const versions of this.versionsIn(gmap, block, count).values())
+      if (heldAlone(versions, epoch, live)) bytes += blockBytes;
     return bytes;
   }
 
@@ -305,7 +341,7 @@ export class BlockStore {
   /** Visits every region entry of `gmap` in pages (bounded memory); `deleting` when the visit deletes each. */
   private eachEntryOf(gmap: number, deleting: boolean, visit: (key: string, entry: RegionEntry) => void): void {
     const [from, to] = gmapKeyRange(gmap);
-    for (let start: string | undefined = from; start !== undefined; ) {
+    for (let start: string | undefined = from; start !== undefined;) {
       const page = this.storage.range(start, to, pageEntries);
       for (const [key, value] of page) visit(key, RegionEntry.of(value));
       start = page.length < pageEntries ? undefined : deleting ? from : `${page[page.length - 1]![0]}\u0000`;
@@ -331,7 +367,10 @@ interface StoredVersion extends Version {
   readonly index: number;
 }
 
-/** A region's entry at one epoch and the blocks [first, first + count) of it a request covers, from request block `at`. */
+/**
+ * A region's entry at one epoch and the blocks [first, first + count) of it a request covers, from
+ * request block `at`.
+ */
 interface Piece {
   readonly key: string;
   readonly entry: RegionEntry;

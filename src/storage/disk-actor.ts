@@ -50,7 +50,8 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
 
     // Every answer names this incarnation, so that a caller can pin later requests (FLUSH above
     // all) to it: a restarted disk has lost unflushed writes and must not answer for them.
-    const answer = (request: Request, reply: DiskReply): void => context.reply(request, { ...reply, incarnation: context.incarnation });
+    const answer = (request: Request, reply: DiskReply): void =>
+      context.reply(request, { ...reply, incarnation: context.incarnation });
     /**
      * Answers `request` once a flush covers everything before it (only the keys, with `keysOnly`);
      * `onFlushed` runs first on success.
@@ -72,13 +73,22 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
       const next = store.nextStep(body.gmap, job.at, scanStepKeys);
       if (next !== undefined) {
         const count = next - job.at;
-        job.bytes += body.op === 'prune' ? store.prune(body.gmap, job.at, count, body.live) : store.heldAloneBytes(body.gmap, job.at, count, body.epoch, body.live);
+        job.bytes +=
+          body.op === 'prune'
+            ? store.prune(body.gmap, job.at, count, body.live)
+            : store.heldAloneBytes(body.gmap, job.at, count, body.epoch, body.live);
         job.at = next;
       } else {
         scans.shift();
         const bytes = job.bytes;
         if (body.op === 'heldAlone') answer(job.request, { ok: true, bytes });
-        else flushThen((ok) => answer(job.request, ok ? { ok: true, bytes } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' }));
+        else
+          flushThen((ok) =>
+            answer(
+              job.request,
+              ok ? { ok: true, bytes } : { ok: false, code: 'WHORL_IO', message: 'flush to stable storage failed' },
+            ),
+          );
       }
       if (scans.length > 0) context.setTimer(0, scanStep);
     };
@@ -89,7 +99,12 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
       if (problem) return answer(request, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: problem });
       switch (body.op) {
         case 'read': {
-          const holes = store.read({ gmap: body.gmap, epoch: body.epoch, block: body.block }, body.count, context.view(body.handle), body.base);
+          const holes = store.read(
+            { gmap: body.gmap, epoch: body.epoch, block: body.block },
+            body.count,
+            context.view(body.handle),
+            body.base,
+          );
           return answer(request, { ok: true, holes });
         }
         case 'write':
@@ -97,7 +112,9 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
           store.write(body.gmap, body.epoch, body.block, context.view(body.handle), body.crcs);
           // Backpressure: past the backlog bound a write waits for its commit instead of piling up
           // uncommitted copies in memory.
-          return body.fua || (context.storage.backlog ?? 0) > backlogEntriesMax ? afterFlush(request) : answer(request, { ok: true });
+          return body.fua || (context.storage.backlog ?? 0) > backlogEntriesMax
+            ? afterFlush(request)
+            : answer(request, { ok: true });
         case 'trim':
           if (body.stale) marks.set('stale', body.gmap, body.stale);
           store.trim(body.gmap, body.epoch, body.block, body.count, body.base);
@@ -121,7 +138,10 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
         case 'listMarks':
           return answer(request, { ok: true, marks: marks.list(body.kind) });
         case 'allocated':
-          return answer(request, { ok: true, runs: store.allocatedRuns(body.gmap, body.epoch, body.block, body.count, body.base) });
+          return answer(request, {
+            ok: true,
+            runs: store.allocatedRuns(body.gmap, body.epoch, body.block, body.count, body.base),
+          });
         case 'drop':
           store.drop(body.gmap);
           return afterFlush(request);

@@ -17,8 +17,10 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
       if ((body.op === 'read' || body.op === 'write') && body.handle.lengthBytes !== body.count * blockBytes) {
         return `${body.op} of ${body.count} blocks carries ${body.handle.lengthBytes} bytes, not ${body.count * blockBytes}`;
       }
-      if ((body.op === 'write' || body.op === 'trim') && body.stale !== undefined && !areRegions(body.stale)) return `stale regions ${String(body.stale)} are not region numbers`;
-      if (body.op === 'write' && body.crcs !== undefined && !areChecksums(body.crcs, body.count)) return `crcs ${String(body.crcs)} are not ${body.count} 32-bit checksums`;
+      if ((body.op === 'write' || body.op === 'trim') && body.stale !== undefined && !areRegions(body.stale))
+        return `stale regions ${String(body.stale)} are not region numbers`;
+      if (body.op === 'write' && body.crcs !== undefined && !areChecksums(body.crcs, body.count))
+        return `crcs ${String(body.crcs)} are not ${body.count} 32-bit checksums`;
       return undefined;
     }
     case 'lose':
@@ -26,14 +28,22 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     case 'prune':
     case 'heldAlone': {
       if (!isInteger(body.gmap, gmapMax)) return `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
-      if (body.op === 'heldAlone' && !isInteger(body.epoch, epochMax)) return `epoch ${body.epoch} is not an integer in 0..${epochMax}`;
-      if (!Array.isArray(body.live) || body.live.length > layersMax || body.live.some((epoch) => !isInteger(epoch, epochMax))) return `live epochs ${String(body.live)} are not up to ${layersMax} epochs`;
+      if (body.op === 'heldAlone' && !isInteger(body.epoch, epochMax))
+        return `epoch ${body.epoch} is not an integer in 0..${epochMax}`;
+      if (
+        !Array.isArray(body.live) ||
+        body.live.length > layersMax ||
+        body.live.some((epoch) => !isInteger(epoch, epochMax))
+      )
+        return `live epochs ${String(body.live)} are not up to ${layersMax} epochs`;
       return undefined;
     }
     case 'drop':
       return isInteger(body.gmap, gmapMax) ? undefined : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
     case 'stats':
-      return body.gmap === undefined || isInteger(body.gmap, gmapMax) ? undefined : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
+      return body.gmap === undefined || isInteger(body.gmap, gmapMax)
+        ? undefined
+        : `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
     case 'setMarks':
     case 'clearMarks':
       if (!isInteger(body.gmap, gmapMax)) return `gmap ${body.gmap} is not an integer in 0..${gmapMax}`;
@@ -45,7 +55,9 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
 }
 
 function areChecksums(crcs: unknown, count: number): boolean {
-  return Array.isArray(crcs) && crcs.length === count && crcs.every((crc) => typeof crc === 'number' && (crc | 0) === crc);
+  return (
+    Array.isArray(crcs) && crcs.length === count && crcs.every((crc) => typeof crc === 'number' && (crc | 0) === crc)
+  );
 }
 
 function areRegions(regions: unknown): boolean {
@@ -58,7 +70,8 @@ const layersMax = 4096;
 function checkLayers(layers: unknown): string | undefined {
   if (!Array.isArray(layers) || layers.length > layersMax) return `base is not a list of up to ${layersMax} layers`;
   for (const layer of layers as Array<{ gmap?: unknown; epoch?: unknown }>) {
-    if (!isInteger(layer?.gmap, gmapMax) || !isInteger(layer?.epoch, epochMax)) return `base layer ${JSON.stringify(layer)} is not { gmap, epoch }`;
+    if (!isInteger(layer?.gmap, gmapMax) || !isInteger(layer?.epoch, epochMax))
+      return `base layer ${JSON.stringify(layer)} is not { gmap, epoch }`;
   }
   return undefined;
 }
@@ -67,7 +80,8 @@ function checkRange(gmap: number, epoch: number, block: number, count: number): 
   if (!isInteger(gmap, gmapMax)) return `gmap ${gmap} is not an integer in 0..${gmapMax}`;
   if (!isInteger(epoch, epochMax)) return `epoch ${epoch} is not an integer in 0..${epochMax}`;
   if (!isInteger(count, blocksPerRequestMax) || count < 1) return `count ${count} is not in 1..${blocksPerRequestMax}`;
-  if (!isInteger(block, blockNumberMax) || block + count - 1 > blockNumberMax) return `blocks ${block}+${count} exceed block ${blockNumberMax}`;
+  if (!isInteger(block, blockNumberMax) || block + count - 1 > blockNumberMax)
+    return `blocks ${block}+${count} exceed block ${blockNumberMax}`;
   return undefined;
 }
 

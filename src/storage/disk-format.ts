@@ -64,7 +64,8 @@ export async function openDisk(options: OpenDiskOptions): Promise<{ storage: Lmd
   const where = path.resolve(options.path);
   const state = inspect(where);
   if (state === 'not-a-directory') throw invalid(where, 'is not a directory');
-  if (state === 'foreign') throw invalid(where, `holds files but no ${dataFile}: not a whorl disk (refusing to format it)`);
+  if (state === 'foreign')
+    throw invalid(where, `holds files but no ${dataFile}: not a whorl disk (refusing to format it)`);
   if (state === 'empty' && !options.create) throw invalid(where, 'holds no whorl disk');
   fs.mkdirSync(where, { recursive: true });
 
@@ -74,7 +75,12 @@ export async function openDisk(options: OpenDiskOptions): Promise<{ storage: Lmd
   }
   let storage: LmdbStorage;
   try {
-    storage = new LmdbStorage({ path: where, mapSizeBytes: mapSizeFor(options.capacityBytes), pageSizeBytes: options.pageSizeBytes, commits: options.commits });
+    storage = new LmdbStorage({
+      path: where,
+      mapSizeBytes: mapSizeFor(options.capacityBytes),
+      pageSizeBytes: options.pageSizeBytes,
+      commits: options.commits,
+    });
   } catch (error) {
     throw invalid(where, `cannot be opened as LMDB (${(error as Error).message}): damaged?`);
   }
@@ -115,7 +121,8 @@ function lmdbFileDamage(file: string): string | undefined {
     const pageSize = header.readUInt32LE(48);
     const metaOk = (page: Buffer) => (page.readUInt16LE(18) & 0x08) !== 0 && page.readUInt32LE(24) === 0xbeefc0de;
     if (!metaOk(header)) return 'no LMDB meta page at the start';
-    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return `page size ${pageSize} is impossible`;
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0)
+      return `page size ${pageSize} is impossible`;
     if (size < 2 * pageSize) return `${size} bytes is shorter than two meta pages`;
     if (fs.readSync(fd, header, 0, 64, pageSize) < 64 || !metaOk(header)) return 'the second meta page is damaged';
     return undefined;
@@ -161,10 +168,14 @@ async function check(storage: LmdbStorage, where: string, options: OpenDiskOptio
   }
   const version = format.version as number;
   if (format.format !== 'whorl-disk' || (version !== formatVersion && version !== upgradableVersion)) {
-    throw invalid(where, `has format ${format.format} version ${format.version}; this whorl reads whorl-disk versions ${upgradableVersion} and ${formatVersion}`);
+    throw invalid(
+      where,
+      `has format ${format.format} version ${format.version}; this whorl reads whorl-disk versions ${upgradableVersion} and ${formatVersion}`,
+    );
   }
   if (format.owner !== options.owner) throw invalid(where, `belongs to ${format.owner}, not ${options.owner}`);
-  if (format.capacityBytes !== options.capacityBytes) throw invalid(where, `has capacity ${format.capacityBytes} bytes, not the ${options.capacityBytes} configured`);
+  if (format.capacityBytes !== options.capacityBytes)
+    throw invalid(where, `has capacity ${format.capacityBytes} bytes, not the ${options.capacityBytes} configured`);
   if (version === formatVersion) return format;
   await upgradeFromVersion3(storage);
   const upgraded: DiskFormat = { ...format, version: formatVersion };

@@ -55,13 +55,29 @@ export type DiskRequest =
        */
       readonly crcs?: readonly number[];
     }
-  | { readonly op: 'trim'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly fua: boolean; readonly base?: readonly Layer[]; readonly stale?: readonly number[] }
+  | {
+      readonly op: 'trim';
+      readonly gmap: number;
+      readonly epoch: number;
+      readonly block: number;
+      readonly count: number;
+      readonly fua: boolean;
+      readonly base?: readonly Layer[];
+      readonly stale?: readonly number[];
+    }
   | { readonly op: 'lose'; readonly gmap: number; readonly epoch: number; readonly block: number }
   | { readonly op: 'flush' }
   | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'clearMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
   | { readonly op: 'listMarks'; readonly kind: MarkKind }
-  | { readonly op: 'allocated'; readonly gmap: number; readonly epoch: number; readonly block: number; readonly count: number; readonly base?: readonly Layer[] }
+  | {
+      readonly op: 'allocated';
+      readonly gmap: number;
+      readonly epoch: number;
+      readonly block: number;
+      readonly count: number;
+      readonly base?: readonly Layer[];
+    }
   | { readonly op: 'drop'; readonly gmap: number }
   | { readonly op: 'prune'; readonly gmap: number; readonly live: readonly number[] }
   | { readonly op: 'heldAlone'; readonly gmap: number; readonly epoch: number; readonly live: readonly number[] }
@@ -76,7 +92,10 @@ export type DiskReply = (
       readonly complete?: boolean;
       /** A replica group's write: servers whose copy missed it (marked stale on the other). */
       readonly missed?: number[];
-      /** A mirror group's async write, answered while `server`'s copy is still being written; `seq` names it in the `caught-up` that follows. */
+      /**
+       * A mirror group's async write, answered while `server`'s copy is still being written; `seq`
+       * names it in the `caught-up` that follows.
+       */
       readonly lagging?: { readonly server: number; readonly seq: number };
       readonly runs?: Array<[number, number]>;
       readonly marks?: Array<{ gmap: number; region: number }>;

@@ -22,7 +22,11 @@ export class FileSlots implements SlotFile {
   read(slot: number, into: Uint8Array): void {
     let done = 0;
     while (done < into.length) {
-      const got = this.io(() => fs.readSync(this.fd, into, done, into.length - done, slot * slotBytes + done), 'read', slot);
+      const got = this.io(
+        () => fs.readSync(this.fd, into, done, into.length - done, slot * slotBytes + done),
+        'read',
+        slot,
+      );
       if (got === 0) break;
       done += got;
     }
@@ -32,7 +36,12 @@ export class FileSlots implements SlotFile {
 
   write(slot: number, data: Uint8Array): void {
     let done = 0;
-    while (done < data.length) done += this.io(() => fs.writeSync(this.fd, data, done, data.length - done, slot * slotBytes + done), 'write', slot);
+    while (done < data.length)
+      done += this.io(
+        () => fs.writeSync(this.fd, data, done, data.length - done, slot * slotBytes + done),
+        'write',
+        slot,
+      );
   }
 
   /** Resolves once every write made before the call is on stable storage. */

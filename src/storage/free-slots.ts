@@ -38,7 +38,10 @@ export class FreeSlots {
     return first < 0 ? [] : this.remove(Array.from({ length: count }, (_, i) => first + i));
   }
 
-  /** Up to `count` free slots, removed, ascending: the first from the cursor on, consecutive where they happen to be. */
+  /**
+   * Up to `count` free slots, removed, ascending: the first from the cursor on, consecutive where they
+   * happen to be.
+   */
   takeScattered(count: number): number[] {
     // The cursor follows the order they were found in (past a wrap, the low ones); then ascending.
     return this.remove(this.gather(Math.min(count, this.size))).sort((a, b) => a - b);
@@ -75,7 +78,10 @@ export class FreeSlots {
     return { w, x };
   }
 
-  /** The first slot of `count` free in a row, looking at most `runSearchWords` words from the cursor on (wrapping), or -1. */
+  /**
+   * The first slot of `count` free in a row, looking at most `runSearchWords` words from the cursor on
+   * (wrapping), or -1.
+   */
   private findRun(count: number): number {
     const visits = Math.min(this.words.length + 1, FreeSlots.runSearchWords);
     let carryStart = 0;
@@ -130,7 +136,7 @@ function trailingOnes(x: number): number {
 /** Bits i of `x` where bits i … i + count - 1 are all set (count ≤ 32). */
 function runStarts(x: number, count: number): number {
   let y = x;
-  for (let have = 1; have < count; ) {
+  for (let have = 1; have < count;) {
     const shift = Math.min(have, count - have);
     y &= y >>> shift;
     have += shift;

@@ -89,13 +89,17 @@ export class LmdbStorage implements CellStorage {
     const entries = new Map<string, Uint8Array>();
     // Enough committed entries that, after pending deletes, `limit` remain.
     const committedLimit = limit === Infinity ? undefined : limit + this.uncommitted.size;
-    for (const { key, value } of this.db.getRange({ start: from, end: to, limit: committedLimit })) entries.set(key, Buffer.from(value));
+    for (const { key, value } of this.db.getRange({ start: from, end: to, limit: committedLimit }))
+      entries.set(key, Buffer.from(value));
     for (const [key, value] of this.uncommitted) {
       if (key < from || key >= to) continue;
       if (value) entries.set(key, value);
       else entries.delete(key);
     }
-    return [...entries.keys()].sort().slice(0, limit).map((key) => [key, entries.get(key)!]);
+    return [...entries.keys()]
+      .sort()
+      .slice(0, limit)
+      .map((key) => [key, entries.get(key)!]);
   }
 
   keys(from: string, to: string, limit = Infinity): string[] {
@@ -138,9 +142,9 @@ export class LmdbStorage implements CellStorage {
     this.handOver();
     const token = this.nextToken++;
     Promise.all([keysOnly ? undefined : this.blocks?.sync(), this.lastWrite.then(() => this.db.flushed)]).then(
-        () => this.flushed(token, this.writeFailed === undefined),
-        () => this.flushed(token, false),
-      );
+      () => this.flushed(token, this.writeFailed === undefined),
+      () => this.flushed(token, false),
+    );
     return token;
   }
 

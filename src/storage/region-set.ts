@@ -33,7 +33,9 @@ export class RegionSet {
   list(scope: string): Array<{ gmap: number; region: number }> {
     const gmaps = this.scopes.get(scope);
     if (!gmaps) return [];
-    return [...gmaps.keys()].sort((a, b) => a - b).flatMap((gmap) => [...gmaps.get(gmap)!].sort((a, b) => a - b).map((region) => ({ gmap, region })));
+    return [...gmaps.keys()]
+      .sort((a, b) => a - b)
+      .flatMap((gmap) => [...gmaps.get(gmap)!].sort((a, b) => a - b).map((region) => ({ gmap, region })));
   }
 
   /** Every scope that holds a pair. */

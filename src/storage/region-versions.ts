@@ -20,7 +20,8 @@ export function forBlocksOf(region: number, block: number, end: number, visit: (
 
 /** Whether any block of `region` within [block, end) is in `blocks`. */
 export function anyIn(blocks: ReadonlySet<number>, region: number, block: number, end: number): boolean {
-  for (let at = Math.max(block, region * blocksPerRegion); at < Math.min(end, (region + 1) * blocksPerRegion); at++) if (blocks.has(at)) return true;
+  for (let at = Math.max(block, region * blocksPerRegion); at < Math.min(end, (region + 1) * blocksPerRegion); at++)
+    if (blocks.has(at)) return true;
   return false;
 }
 
@@ -61,6 +62,12 @@ export class RegionVersions {
   private version(gmap: number, epoch: number, entry: RegionEntry, i: number, at: number): Found | 'hole' {
     const state = entry.state(i);
     if (state === 'hole') return 'hole';
-    return { at, gmap, epoch, slot: state === 'data' ? entry.slot(i) : undefined, crc: state === 'data' ? entry.crc(i) : 0 };
+    return {
+      at,
+      gmap,
+      epoch,
+      slot: state === 'data' ? entry.slot(i) : undefined,
+      crc: state === 'data' ? entry.crc(i) : 0,
+    };
   }
 }

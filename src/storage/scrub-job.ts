@@ -41,7 +41,10 @@ const data = Buffer.allocUnsafe(slotBytes);
 export default function scrubPage(task: ScrubTask): ScrubPage {
   let disk = disks.get(task.path);
   if (!disk) {
-    disk = { db: open<Buffer, string>({ path: task.path, encoding: 'binary', readOnly: true }), blocks: fs.openSync(path.join(task.path, blocksFile), 'r') };
+    disk = {
+      db: open<Buffer, string>({ path: task.path, encoding: 'binary', readOnly: true }),
+      blocks: fs.openSync(path.join(task.path, blocksFile), 'r'),
+    };
     disks.set(task.path, disk);
   }
   const suspects: Array<{ key: string; index: number; slot: number; crc: number }> = [];
@@ -67,11 +70,18 @@ export default function scrubPage(task: ScrubTask): ScrubPage {
     const now = disk.db.getBinary(key);
     if (now === undefined) return false;
     const entry = RegionEntry.of(now);
-    return entry.state(index) === 'data' && entry.slot(index) === slot && entry.crc(index) === crc && !intact(disk.blocks, entry, index);
+    return (
+      entry.state(index) === 'data' &&
+      entry.slot(index) === slot &&
+      entry.crc(index) === crc &&
+      !intact(disk.blocks, entry, index)
+    );
   });
   return { checked, corrupt: corrupt.map(({ key, index }) => [key, index]), next };
 }
 
 function intact(blocks: number, entry: RegionEntry, i: number): boolean {
-  return fs.readSync(blocks, data, 0, slotBytes, entry.slot(i) * slotBytes) === slotBytes && crc32c(data) === entry.crc(i);
+  return (
+    fs.readSync(blocks, data, 0, slotBytes, entry.slot(i) * slotBytes) === slotBytes && crc32c(data) === entry.crc(i)
+  );
 }

@@ -23,7 +23,12 @@ export async function scrubDisk(jobs: CpuJobs, path: string): Promise<ScrubRepor
   let checkedBlocks = 0;
   let from: string | undefined = regionKeysFrom;
   while (from !== undefined) {
-    const page: ScrubPage = await jobs.run<ScrubPage>(scrubJob, { path, from, to: regionKeysTo, limit: scrubBlocksPerJob } satisfies ScrubTask);
+    const page: ScrubPage = await jobs.run<ScrubPage>(scrubJob, {
+      path,
+      from,
+      to: regionKeysTo,
+      limit: scrubBlocksPerJob,
+    } satisfies ScrubTask);
     checkedBlocks += page.checked;
     for (const [key, index] of page.corrupt) {
       const { gmap, region, epoch } = parseRegionKey(key);

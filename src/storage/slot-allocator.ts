@@ -60,10 +60,14 @@ export class SlotAllocator {
       const run = this.free.takeRun(count);
       if (run.length > 0) return run;
       const inUse = this.end - this.free.size - this.limbo.length;
-      if (this.end + count <= Math.min(this.limit, inUse + Math.max(slackSlotsMin, Math.floor(inUse * slack)))) return this.append(count, []);
+      if (this.end + count <= Math.min(this.limit, inUse + Math.max(slackSlotsMin, Math.floor(inUse * slack))))
+        return this.append(count, []);
     }
     if (this.end + count - Math.min(count, this.free.size) > this.limit) {
-      throw new WhorlError('WHORL_NO_SPACE', `block file full: ${this.end} slots, ${this.limbo.length} of them waiting for a flush to be reused`);
+      throw new WhorlError(
+        'WHORL_NO_SPACE',
+        `block file full: ${this.end} slots, ${this.limbo.length} of them waiting for a flush to be reused`,
+      );
     }
     // A run was looked for above: what is free is scattered.
     return this.append(count, this.free.takeScattered(count));

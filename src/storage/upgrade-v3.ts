@@ -26,7 +26,12 @@ export async function upgradeFromVersion3(storage: LmdbStorage): Promise<void> {
       if (page.length === 0) break;
       const entries = new Map<string, RegionEntry>();
       for (const [key, value] of page) {
-        const [, gmap, block, epoch] = key.split(':').map((part) => parseInt(part, 16)) as [number, number, number, number];
+        const [, gmap, block, epoch] = key.split(':').map((part) => parseInt(part, 16)) as [
+          number,
+          number,
+          number,
+          number,
+        ];
         const region = regionKey(gmap, Math.floor(block / blocksPerRegion), epoch);
         let entry = entries.get(region);
         if (!entry) {

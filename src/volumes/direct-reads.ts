@@ -115,11 +115,12 @@ class DiskReader {
       }
     }
     // Blocks written together sit in consecutive slots: one read per run.
-    for (let first = 0; first < count; ) {
+    for (let first = 0; first < count;) {
       let last = first;
       while (last + 1 < count && this.slots[last + 1] === this.slots[last]! + 1) last += 1;
       const length = (last - first + 1) * blockBytes;
-      if (fs.readSync(this.fd, into, first * blockBytes, length, this.slots[first]! * slotBytes) !== length) return false;
+      if (fs.readSync(this.fd, into, first * blockBytes, length, this.slots[first]! * slotBytes) !== length)
+        return false;
       first = last + 1;
     }
     for (let i = 0; i < count; i++) {

@@ -54,7 +54,8 @@ export class Lag {
     const id = `${group}#${seq}`;
     const write = this.writes.get(id);
     if (!write) {
-      if (this.caughtUpFirst.size >= earlyCaughtUpMax) this.caughtUpFirst.delete(this.caughtUpFirst.values().next().value!);
+      if (this.caughtUpFirst.size >= earlyCaughtUpMax)
+        this.caughtUpFirst.delete(this.caughtUpFirst.values().next().value!);
       this.caughtUpFirst.add(id);
       return;
     }

@@ -2,7 +2,14 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { resolveExport, stoppedCleanFor, withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
+import {
+  resolveExport,
+  stoppedCleanFor,
+  withBase,
+  type ClusterView,
+  type ExportTarget,
+  type VirtualDisk,
+} from '../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingDisk } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
@@ -35,7 +42,6 @@ const directBlocksMax = 256;
 
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
-
 
 /**
  * Petal's client role, on the front end's thread: sends each piece of a request to the actors
@@ -148,20 +154,42 @@ export class Router {
 
   async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
-    const candidates = (await this.readableCopies(disk, piece)).sort((a, b) => this.queueDepth[a]! - this.queueDepth[b]!);
+    const candidates = (await this.readableCopies(disk, piece)).sort(
+      (a, b) => this.queueDepth[a]! - this.queueDepth[b]!,
+    );
     const nearest = candidates[0];
-    if (nearest !== undefined && piece.count <= directBlocksMax && this.options.direct?.read(nearest, disk.gmap, disk.epoch, piece.block, piece.count, this.context.view(handle))) return [];
+    if (
+      nearest !== undefined &&
+      piece.count <= directBlocksMax &&
+      this.options.direct?.read(nearest, disk.gmap, disk.epoch, piece.block, piece.count, this.context.view(handle))
+    )
+      return [];
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
-      const reply = (await this.ask(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, handle, ...withBase(disk) } satisfies DiskRequest, this.options.readTimeoutMs)) as DiskReply;
+      const reply = (await this.ask(
+        `server-${server}`,
+        {
+          op: 'read',
+          gmap: disk.gmap,
+          epoch: disk.epoch,
+          block: piece.block,
+          count: piece.count,
+          handle,
+          ...withBase(disk),
+        } satisfies DiskRequest,
+        this.options.readTimeoutMs,
+      )) as DiskReply;
       this.queueDepth[server]! -= 1;
       if (reply.ok) return reply.holes ?? [];
       last = reply;
       if (isServerFailure(reply)) this.suspect(server, reply);
       else if (reply.code !== 'WHORL_CHECKSUM') break;
     }
-    throw failure(last, `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`);
+    throw failure(
+      last,
+      `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`,
+    );
   }
 
   async write(disk: ExportTarget, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
@@ -169,22 +197,47 @@ export class Router {
     const duplication = this.duplicationOf(disk.disk);
     for (const server of replicas) this.queueDepth[server]! += 1;
     const deathsBefore = this.deaths.length;
-    const reply = (await this.ask(ordererOf(disk, unit), duplication ? { ...body, duplication } : body, this.options.writeTimeoutMs)) as DiskReply;
+    const reply = (await this.ask(
+      ordererOf(disk, unit),
+      duplication ? { ...body, duplication } : body,
+      this.options.writeTimeoutMs,
+    )) as DiskReply;
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
     let holders = 0;
-    for (const server of replicas) if (!reply.missed?.includes(server) && reply.lagging?.server !== server) holders = holdersKey(holders, server);
+    for (const server of replicas)
+      if (!reply.missed?.includes(server) && reply.lagging?.server !== server) holders = holdersKey(holders, server);
     // An answer that crossed the death of the thread holding every copy: lost as it arrived.
-    if (this.deaths.length > deathsBefore && this.deaths.slice(deathsBefore).some((dead) => heldOnlyBy(holders, dead))) this.losses += 1;
+    if (this.deaths.length > deathsBefore && this.deaths.slice(deathsBefore).some((dead) => heldOnlyBy(holders, dead)))
+      this.losses += 1;
     this.answered.add(holders);
     this.suspicions.missed(reply.missed);
-    if (reply.lagging) this.lag.add({ group: ordererOf(disk, unit), seq: reply.lagging.seq, gmap: body.gmap, block: body.block, count: body.count, server: reply.lagging.server });
+    if (reply.lagging)
+      this.lag.add({
+        group: ordererOf(disk, unit),
+        seq: reply.lagging.seq,
+        gmap: body.gmap,
+        block: body.block,
+        count: body.count,
+        server: reply.lagging.server,
+      });
   }
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
     for (const server of await this.readableCopies(disk, piece)) {
-      const reply = (await this.ask(`server-${server}`, { op: 'allocated', gmap: disk.gmap, epoch: disk.epoch, block: piece.block, count: piece.count, ...withBase(disk) } satisfies DiskRequest, this.options.readTimeoutMs)) as DiskReply;
+      const reply = (await this.ask(
+        `server-${server}`,
+        {
+          op: 'allocated',
+          gmap: disk.gmap,
+          epoch: disk.epoch,
+          block: piece.block,
+          count: piece.count,
+          ...withBase(disk),
+        } satisfies DiskRequest,
+        this.options.readTimeoutMs,
+      )) as DiskReply;
       if (reply.ok) return reply.runs ?? [];
     }
     // Nobody can say: report data, which is always a safe answer.
@@ -206,7 +259,11 @@ export class Router {
     this.covering.add(covered);
     let replies: DiskReply[];
     try {
-      replies = (await Promise.all(groups.map((group) => this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs)))) as DiskReply[];
+      replies = (await Promise.all(
+        groups.map((group) =>
+          this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs),
+        ),
+      )) as DiskReply[];
     } finally {
       this.covering.delete(covered);
     }
@@ -217,7 +274,8 @@ export class Router {
       throw failure(refused, 'flush failed');
     }
     groups.forEach((group, index) => {
-      if (replies[index]!.ok && replies[index]!.complete) this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
+      if (replies[index]!.ok && replies[index]!.complete)
+        this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
     });
   }
 
@@ -265,7 +323,11 @@ export class Router {
     const deadline = this.context.now() + this.options.readTimeoutMs;
     for (;;) {
       const replicas = replicasOf(disk, piece.unit);
-      const copies = replicas.filter((server) => this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server));
+      const copies = replicas.filter(
+        (server) =>
+          this.suspicions.readable(this.view_, server) &&
+          !this.lag.lagging(disk.gmap, piece.block, piece.count, server),
+      );
       const leftMs = deadline - this.context.now();
       if (copies.length > 0 || leftMs <= 0 || !this.returning(replicas, ordererOf(disk, piece.unit))) return copies;
       await new Promise<void>((resolve) => {
@@ -278,10 +340,14 @@ export class Router {
   /** Whether a copy of a unit of `group` not readable now may become so without an operator. */
   private returning(replicas: readonly number[], group: string): boolean {
     const servers = this.view_?.servers ?? [];
-    const stoppedUnclean = (server: number): boolean => servers[server]?.state === 'stopped' && !stoppedCleanFor(servers[server], group);
+    const stoppedUnclean = (server: number): boolean =>
+      servers[server]?.state === 'stopped' && !stoppedCleanFor(servers[server], group);
     return replicas.some((server) => {
       const state = servers[server]?.state;
-      return state !== 'stopped' && !(state === 'resyncing' && replicas.some((other) => other !== server && stoppedUnclean(other)));
+      return (
+        state !== 'stopped' &&
+        !(state === 'resyncing' && replicas.some((other) => other !== server && stoppedUnclean(other)))
+      );
     });
   }
 
@@ -292,7 +358,11 @@ export class Router {
 
   private suspect(server: number, reply: DiskReply): void {
     if (reply.ok) return;
-    this.context.send(address(this.context.self.node, 'control'), { op: 'suspect', server, why: `router: ${reply.code}` } satisfies ControlRequest);
+    this.context.send(address(this.context.self.node, 'control'), {
+      op: 'suspect',
+      server,
+      why: `router: ${reply.code}`,
+    } satisfies ControlRequest);
   }
 
   private ask(actor: string, body: unknown, timeoutMs: number): Promise<unknown> {
@@ -329,7 +399,11 @@ export class Router {
       case 'failure': {
         const resolve = this.waiting.get(incoming.requestId);
         this.waiting.delete(incoming.requestId);
-        resolve?.(incoming.kind === 'reply' ? incoming.body : ({ ok: false, code: incoming.code, message: incoming.reason } satisfies DiskReply));
+        resolve?.(
+          incoming.kind === 'reply'
+            ? incoming.body
+            : ({ ok: false, code: incoming.code, message: incoming.reason } satisfies DiskReply),
+        );
         return;
       }
       default:
@@ -339,7 +413,11 @@ export class Router {
 }
 
 function failure(reply: DiskReply | ControlReply | undefined, fallback: string): WhorlError {
-  if (reply && !reply.ok) return new WhorlError(reply.code === 'WHORL_ACTOR_STOPPED' || reply.code === 'WHORL_TIMEOUT' ? 'WHORL_IO' : reply.code, `${fallback}: ${reply.message}`);
+  if (reply && !reply.ok)
+    return new WhorlError(
+      reply.code === 'WHORL_ACTOR_STOPPED' || reply.code === 'WHORL_TIMEOUT' ? 'WHORL_IO' : reply.code,
+      `${fallback}: ${reply.message}`,
+    );
   return new WhorlError('WHORL_IO', fallback);
 }
 

@@ -40,7 +40,8 @@ export class VolumeBackend implements Backend {
     const target = this.router.target(this.name);
     if (!target) return `deleted virtual disk or snapshot '${this.name}'`;
     const replicas = `${target.replicas} replica${target.replicas === 1 ? '' : 's'}`;
-    if (target.snapshot) return `whorl snapshot '${target.snapshot.name}' of virtual disk '${target.disk.name}' (read-only, ${replicas})`;
+    if (target.snapshot)
+      return `whorl snapshot '${target.snapshot.name}' of virtual disk '${target.disk.name}' (read-only, ${replicas})`;
     return `whorl virtual disk '${target.name}' (${replicas}${target.disk.origin ? `, clone of ${target.disk.origin}` : ''})`;
   }
 
@@ -83,7 +84,7 @@ export class VolumeBackend implements Backend {
     const blocks = into.length / blockBytes;
     // One extent per run of blocks alike (one object per run, not per block).
     const extents: Extent[] = [];
-    for (let first = 0; first < blocks; ) {
+    for (let first = 0; first < blocks;) {
       const hole = holes.has(first);
       let end = first + 1;
       while (end < blocks && holes.has(end) === hole) end += 1;
@@ -94,7 +95,8 @@ export class VolumeBackend implements Backend {
   }
 
   async write(offsetBytes: number, from: Buffer, fua: boolean): Promise<void> {
-    if (aligned(offsetBytes, from.length) && this.pool.handleOf(from)) return this.writeBlocks(offsetBytes / blockBytes, from, fua);
+    if (aligned(offsetBytes, from.length) && this.pool.handleOf(from))
+      return this.writeBlocks(offsetBytes / blockBytes, from, fua);
     await this.patch(offsetBytes, from.length, (scratch, at) => from.copy(scratch, at), fua);
   }
 
@@ -117,8 +119,15 @@ export class VolumeBackend implements Backend {
     // Whole blocks become holes (thin: reading them gives zeros either way); edges are patched.
     const first = Math.ceil(offsetBytes / blockBytes);
     const end = Math.floor((offsetBytes + lengthBytes) / blockBytes);
-    if (end <= first) return this.patch(offsetBytes, lengthBytes, (scratch, at) => scratch.fill(0, at, at + lengthBytes), options.fua);
-    if (offsetBytes < first * blockBytes) await this.patch(offsetBytes, first * blockBytes - offsetBytes, (s, at) => s.fill(0, at, at + first * blockBytes - offsetBytes), options.fua);
+    if (end <= first)
+      return this.patch(offsetBytes, lengthBytes, (scratch, at) => scratch.fill(0, at, at + lengthBytes), options.fua);
+    if (offsetBytes < first * blockBytes)
+      await this.patch(
+        offsetBytes,
+        first * blockBytes - offsetBytes,
+        (s, at) => s.fill(0, at, at + first * blockBytes - offsetBytes),
+        options.fua,
+      );
     await this.trimBlocks(first, end - first, options.fua);
     const tail = offsetBytes + lengthBytes - end * blockBytes;
     if (tail > 0) await this.patch(end * blockBytes, tail, (s, at) => s.fill(0, at, at + tail), options.fua);
@@ -129,7 +138,9 @@ export class VolumeBackend implements Backend {
   async blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
     const disk = this.target();
     const first = Math.floor(offsetBytes / blockBytes);
-    const end = Math.ceil(Math.min(offsetBytes + lengthBytes, offsetBytes + statusBytesMax, disk.sizeBytes) / blockBytes);
+    const end = Math.ceil(
+      Math.min(offsetBytes + lengthBytes, offsetBytes + statusBytesMax, disk.sizeBytes) / blockBytes,
+    );
     const runs = (await this.mapPieces(first, end - first, (piece) => this.router.allocated(disk, piece))).flat();
     const extents: Extent[] = [];
     let at = first;
@@ -169,7 +180,11 @@ export class VolumeBackend implements Backend {
     const handle = this.pool.handleOf(into)!;
     const holes = new Set<number>();
     await this.mapPieces(first, into.length / blockBytes, async (piece) => {
-      const pieceHoles = await this.router.read(disk, piece, { ...handle, offsetBytes: handle.offsetBytes + piece.atBytes, lengthBytes: piece.count * blockBytes });
+      const pieceHoles = await this.router.read(disk, piece, {
+        ...handle,
+        offsetBytes: handle.offsetBytes + piece.atBytes,
+        lengthBytes: piece.count * blockBytes,
+      });
       for (const hole of pieceHoles) holes.add(piece.atBytes / blockBytes + hole);
     });
     return holes;
@@ -181,7 +196,20 @@ export class VolumeBackend implements Backend {
       this.mapPieces(first, from.length / blockBytes, (piece) =>
         this.router.write(
           disk,
-          { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, handle: { ...handle, offsetBytes: handle.offsetBytes + piece.atBytes, lengthBytes: piece.count * blockBytes }, fua },
+          {
+            op: 'write',
+            gmap: disk.gmap,
+            epoch: disk.epoch,
+            replicas: disk.replicas,
+            block: piece.block,
+            count: piece.count,
+            handle: {
+              ...handle,
+              offsetBytes: handle.offsetBytes + piece.atBytes,
+              lengthBytes: piece.count * blockBytes,
+            },
+            fua,
+          },
           piece.unit,
         ),
       ),
@@ -193,14 +221,32 @@ export class VolumeBackend implements Backend {
       const n = Math.min(count - at, blocksPerRequestMax * 64);
       await this.writing((disk) =>
         this.mapPieces(first + at, n, (piece) =>
-          this.router.write(disk, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: disk.replicas, block: piece.block, count: piece.count, fua, ...withBase(disk) }, piece.unit),
+          this.router.write(
+            disk,
+            {
+              op: 'trim',
+              gmap: disk.gmap,
+              epoch: disk.epoch,
+              replicas: disk.replicas,
+              block: piece.block,
+              count: piece.count,
+              fua,
+              ...withBase(disk),
+            },
+            piece.unit,
+          ),
         ),
       );
     }
   }
 
   /** Read-modify-write of the blocks covering [offsetBytes, +lengthBytes), edge blocks locked. */
-  private async patch(offsetBytes: number, lengthBytes: number, fill: (scratch: Buffer, at: number) => void, fua: boolean): Promise<void> {
+  private async patch(
+    offsetBytes: number,
+    lengthBytes: number,
+    fill: (scratch: Buffer, at: number) => void,
+    fua: boolean,
+  ): Promise<void> {
     const first = Math.floor(offsetBytes / blockBytes);
     const last = Math.ceil((offsetBytes + lengthBytes) / blockBytes);
     await this.edgeLocks.with([first, last - 1], () =>
@@ -225,7 +271,11 @@ export class VolumeBackend implements Backend {
     }
   }
 
-  private async mapPieces<T>(first: number, count: number, run: (piece: ReturnType<typeof piecesOf>[number]) => Promise<T>): Promise<T[]> {
+  private async mapPieces<T>(
+    first: number,
+    count: number,
+    run: (piece: ReturnType<typeof piecesOf>[number]) => Promise<T>,
+  ): Promise<T[]> {
     const pieces = piecesOf(this.target(), first, count);
     if (pieces.length === 1) return [await run(pieces[0]!)];
     const results: T[] = new Array(pieces.length);
@@ -245,7 +295,8 @@ export class VolumeBackend implements Backend {
 function appendExtent(extents: Extent[], blocks: number, hole: boolean): void {
   if (blocks <= 0) return;
   const last = extents[extents.length - 1];
-  if (last && last.hole === hole) extents[extents.length - 1] = { ...last, lengthBytes: last.lengthBytes + blocks * blockBytes };
+  if (last && last.hole === hole)
+    extents[extents.length - 1] = { ...last, lengthBytes: last.lengthBytes + blocks * blockBytes };
   else extents.push({ lengthBytes: blocks * blockBytes, hole, zero: hole });
 }
 

@@ -17,7 +17,10 @@ export class VolumeCatalog implements ExportCatalog {
   ) {}
 
   list(): ExportListing[] {
-    const names = (this.router.view?.disks ?? []).flatMap((disk) => [disk.name, ...disk.snapshots.map((snapshot) => `${disk.name}${snapshotSeparator}${snapshot.name}`)]);
+    const names = (this.router.view?.disks ?? []).flatMap((disk) => [
+      disk.name,
+      ...disk.snapshots.map((snapshot) => `${disk.name}${snapshotSeparator}${snapshot.name}`),
+    ]);
     return names.map((name) => ({ name, description: this.open(name)!.description }));
   }
 

@@ -33,7 +33,14 @@ export class WriteGate {
     this.held = new Promise((resolve) => (this.reopen = resolve));
     const earlier = [...this.admitted.keys()];
     this.generation += 1;
-    const drained = Promise.all(earlier.map((generation) => new Promise<void>((resolve) => this.drainWaiters.set(generation, [...(this.drainWaiters.get(generation) ?? []), resolve])))).then(() => undefined);
+    const drained = Promise.all(
+      earlier.map(
+        (generation) =>
+          new Promise<void>((resolve) =>
+            this.drainWaiters.set(generation, [...(this.drainWaiters.get(generation) ?? []), resolve]),
+          ),
+      ),
+    ).then(() => undefined);
     return { drained };
   }
 

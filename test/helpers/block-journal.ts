@@ -28,15 +28,25 @@ export class BlockJournal {
    * Streams random 4 KiB writes (some FUA) with a FLUSH every `flushEvery`, `window` in flight,
    * until the connection dies (the daemon was killed). `onFlush` hears of each FLUSH answered.
    */
-  async stream(client: RawClient, options: { flushEvery: number; window: number; random: () => number; onFlush?: () => void }): Promise<{ writes: number; flushes: number }> {
+  async stream(
+    client: RawClient,
+    options: { flushEvery: number; window: number; random: () => number; onFlush?: () => void },
+  ): Promise<{ writes: number; flushes: number }> {
     let writes = 0;
     let flushes = 0;
-    const inFlight = new Map<bigint, { kind: 'write'; block: number; seq: number; fua: boolean } | { kind: 'flush'; covers: Map<number, number> }>();
+    const inFlight = new Map<
+      bigint,
+      { kind: 'write'; block: number; seq: number; fua: boolean } | { kind: 'flush'; covers: Map<number, number> }
+    >();
     let cookie = 1n;
     for (;;) {
       while (inFlight.size < options.window) {
         const id = cookie++;
-        if (writes > 0 && writes % options.flushEvery === 0 && ![...inFlight.values()].some((entry) => entry.kind === 'flush')) {
+        if (
+          writes > 0 &&
+          writes % options.flushEvery === 0 &&
+          ![...inFlight.values()].some((entry) => entry.kind === 'flush')
+        ) {
           inFlight.set(id, { kind: 'flush', covers: new Map(this.answeredUnflushed) });
           client.request(Command.Flush, { cookie: id });
           writes += 1;
@@ -44,12 +54,18 @@ export class BlockJournal {
         }
         // Overlapping writes in flight may land in either order: one write per block at a time.
         let block = Math.floor(options.random() * this.blocks);
-        while ([...inFlight.values()].some((entry) => entry.kind === 'write' && entry.block === block)) block = (block + 1) % this.blocks;
+        while ([...inFlight.values()].some((entry) => entry.kind === 'write' && entry.block === block))
+          block = (block + 1) % this.blocks;
         const seq = this.nextSeq++;
         const fua = options.random() < 0.05;
         this.issuedSince.set(block, [...(this.issuedSince.get(block) ?? []), seq]);
         inFlight.set(id, { kind: 'write', block, seq, fua });
-        client.request(Command.Write, { cookie: id, flags: fua ? 1 : 0, offset: block * blockBytes, payload: blockContent(seq, block) });
+        client.request(Command.Write, {
+          cookie: id,
+          flags: fua ? 1 : 0,
+          offset: block * blockBytes,
+          payload: blockContent(seq, block),
+        });
         writes += 1;
       }
       let reply;
@@ -81,7 +97,14 @@ export class BlockJournal {
    */
   async streamUntilKilled(
     client: RawClient,
-    options: { flushEvery: number; window: number; random: () => number; spreadMs: number; kill: () => Promise<void>; firstFlushMsMax?: number },
+    options: {
+      flushEvery: number;
+      window: number;
+      random: () => number;
+      spreadMs: number;
+      kill: () => Promise<void>;
+      firstFlushMsMax?: number;
+    },
   ): Promise<{ writes: number; flushes: number }> {
     let firstFlush!: () => void;
     const flushed = new Promise<void>((resolve) => (firstFlush = resolve));
@@ -105,7 +128,8 @@ export class BlockJournal {
     if (seq < 0) return `block ${block} is torn or foreign`;
     const durable = this.durable.get(block) ?? 0;
     const allowed = [durable, ...(this.issuedSince.get(block) ?? []).filter((issued) => issued > durable)];
-    if (!allowed.includes(seq)) return `block ${block} holds write ${seq}; durable was ${durable}, allowed ${allowed.slice(0, 5).join(',')}`;
+    if (!allowed.includes(seq))
+      return `block ${block} holds write ${seq}; durable was ${durable}, allowed ${allowed.slice(0, 5).join(',')}`;
     return undefined;
   }
 
@@ -118,6 +142,9 @@ export class BlockJournal {
 
   private makeDurable(block: number, seq: number): void {
     if (seq > (this.durable.get(block) ?? 0)) this.durable.set(block, seq);
-    this.issuedSince.set(block, (this.issuedSince.get(block) ?? []).filter((issued) => issued > seq || issued === seq));
+    this.issuedSince.set(
+      block,
+      (this.issuedSince.get(block) ?? []).filter((issued) => issued > seq || issued === seq),
+    );
   }
 }

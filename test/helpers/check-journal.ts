@@ -3,8 +3,16 @@ import { blockBytes, type BlockJournal } from './block-journal.js';
 import type { ClusterUnderTest } from './cluster.js';
 import { RawClient } from './raw-client.js';
 
-/** Reads every block of the journal's range of export `disk` (1 MiB reads) and checks it; returns the problems found. */
-export async function checkJournal(cluster: ClusterUnderTest, journal: BlockJournal, blocks: number, disk = 'default'): Promise<string[]> {
+/**
+ * Reads every block of the journal's range of export `disk` (1 MiB reads) and checks it; returns the
+ * problems found.
+ */
+export async function checkJournal(
+  cluster: ClusterUnderTest,
+  journal: BlockJournal,
+  blocks: number,
+  disk = 'default',
+): Promise<string[]> {
   const client = await RawClient.connect(cluster.port);
   await client.go(disk);
   const problems: string[] = [];

@@ -31,9 +31,24 @@ const clusterStartMsMax = 60_000;
 /** A real whorl daemon (`whorl serve`, cluster backend) on a fresh or given data directory. */
 export async function startCluster(options: { dataDir?: string; args?: string[] } = {}): Promise<ClusterUnderTest> {
   const dataDir = options.dataDir ?? clusterDirectory();
-  const daemon = await startDaemon(['--data-dir', dataDir, '--default-disk-size', '1G', '--disk-capacity', '4G', '--log-level', 'info', ...(options.args ?? [])], clusterStartMsMax);
-  const cli = (args: string[]) => run(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { timeoutMs: 120_000 });
-  const cliOk = (args: string[]) => runOk(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { timeoutMs: 120_000 });
+  const daemon = await startDaemon(
+    [
+      '--data-dir',
+      dataDir,
+      '--default-disk-size',
+      '1G',
+      '--disk-capacity',
+      '4G',
+      '--log-level',
+      'info',
+      ...(options.args ?? []),
+    ],
+    clusterStartMsMax,
+  );
+  const cli = (args: string[]) =>
+    run(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { timeoutMs: 120_000 });
+  const cliOk = (args: string[]) =>
+    runOk(process.execPath, [whorlBin, ...args, '--data-dir', dataDir], { timeoutMs: 120_000 });
   const json = async <T>(args: string[]) => JSON.parse((await cliOk([...args, '--json'])).stdout) as T;
   return {
     daemon,
@@ -48,7 +63,8 @@ export async function startCluster(options: { dataDir?: string; args?: string[] 
       for (;;) {
         const servers = await json<Array<{ state: string }>>(['server', 'list']);
         if (servers.every((server) => server.state === 'up')) return;
-        if (Date.now() > deadline) throw new Error(`servers not up: ${servers.map((server) => server.state).join(', ')}`);
+        if (Date.now() > deadline)
+          throw new Error(`servers not up: ${servers.map((server) => server.state).join(', ')}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     },

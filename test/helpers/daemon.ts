@@ -13,9 +13,15 @@ export interface Daemon {
 
 /** Starts `whorl serve ARGS` as a real process on a free port and waits (up to `startTimeoutMs`) until it serves. */
 export function startDaemon(args: string[], startTimeoutMs = 15_000): Promise<Daemon> {
-  const child = spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [...daemonNodeFlags, whorlBin, 'serve', '--nbd-listen', '127.0.0.1:0', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let logs = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return new Promise((resolve, reject) => {
     // A daemon that did not start in time is killed: left running, it would hold the test's
     // worker open after the test failed (CI hung 12 minutes on two of them).

@@ -9,7 +9,6 @@ import { scratchDirectory } from './scratch.js';
 import { blocksPerRegion, regionKey } from '../../src/storage/block-keys.js';
 import { RegionEntry } from '../../src/storage/region-entry.js';
 
-
 export function temporaryDirectory(prefix = 'whorl-disk-'): string {
   return scratchDirectory(prefix);
 }
@@ -24,7 +23,10 @@ export interface DiskUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startDisk(options: Partial<OpenDiskOptions> & { path: string }, threads = 1): Promise<DiskUnderTest> {
+export async function startDisk(
+  options: Partial<OpenDiskOptions> & { path: string },
+  threads = 1,
+): Promise<DiskUnderTest> {
   const open: OpenDiskOptions = { owner: 'server-0', capacityBytes: 64 * 1024 * 1024, create: true, ...options };
   const runtime = await ActorRuntime.start({ threads, log: silentLogger() });
   try {
@@ -71,7 +73,12 @@ export function pattern(byte: number): Buffer {
 }
 
 /** Where a stored block's data sit and its checksum, read from its region entry (any key-value store). */
-export function blockEntry(get: (key: string) => Uint8Array | undefined, gmap: number, block: number, epoch: number): { key: string; entry: RegionEntry; index: number; slot: number; crc: number } {
+export function blockEntry(
+  get: (key: string) => Uint8Array | undefined,
+  gmap: number,
+  block: number,
+  epoch: number,
+): { key: string; entry: RegionEntry; index: number; slot: number; crc: number } {
   const key = regionKey(gmap, Math.floor(block / blocksPerRegion), epoch);
   const entry = RegionEntry.of(get(key)!);
   const index = block % blocksPerRegion;

@@ -21,7 +21,13 @@ export interface OptionReply {
 
 export type TransmissionReply =
   | { readonly kind: 'simple'; readonly error: number; readonly cookie: bigint }
-  | { readonly kind: 'chunk'; readonly flags: number; readonly type: number; readonly cookie: bigint; readonly data: Buffer };
+  | {
+      readonly kind: 'chunk';
+      readonly flags: number;
+      readonly type: number;
+      readonly cookie: bigint;
+      readonly data: Buffer;
+    };
 
 /**
  * A byte-level NBD client for tests that need to say exactly what goes on the wire: malformed
@@ -82,7 +88,8 @@ export class RawClient {
   /** Reads the greeting and answers with client flags. */
   async greet(clientFlags = FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES): Promise<number> {
     const greeting = await this.mustRead(18);
-    if (greeting.readBigUInt64BE(0) !== NBDMAGIC || greeting.readBigUInt64BE(8) !== IHAVEOPT) throw new Error('bad greeting');
+    if (greeting.readBigUInt64BE(0) !== NBDMAGIC || greeting.readBigUInt64BE(8) !== IHAVEOPT)
+      throw new Error('bad greeting');
     const flags = Buffer.alloc(4);
     flags.writeUInt32BE(clientFlags);
     this.write(flags);
@@ -115,7 +122,10 @@ export class RawClient {
   }
 
   /** Handshake to transmission with GO; optionally structured replies and base:allocation. */
-  async go(name = 'default', options: { structured?: boolean; metaContext?: boolean; greeted?: boolean } = {}): Promise<OptionReply[]> {
+  async go(
+    name = 'default',
+    options: { structured?: boolean; metaContext?: boolean; greeted?: boolean } = {},
+  ): Promise<OptionReply[]> {
     if (!options.greeted) await this.greet();
     if (options.structured) {
       this.sendOption(Option.StructuredReply);
@@ -132,7 +142,10 @@ export class RawClient {
     return replies;
   }
 
-  request(type: number, options: { flags?: number; cookie?: bigint; offset?: bigint | number; length?: number; payload?: Buffer } = {}): void {
+  request(
+    type: number,
+    options: { flags?: number; cookie?: bigint; offset?: bigint | number; length?: number; payload?: Buffer } = {},
+  ): void {
     const header = Buffer.alloc(28);
     header.writeUInt32BE(REQUEST_MAGIC, 0);
     header.writeUInt16BE(options.flags ?? 0, 4);
@@ -155,7 +168,13 @@ export class RawClient {
     if (value === STRUCTURED_REPLY_MAGIC) {
       const rest = await this.mustRead(16);
       const data = await this.mustRead(rest.readUInt32BE(12));
-      return { kind: 'chunk', flags: rest.readUInt16BE(0), type: rest.readUInt16BE(2), cookie: rest.readBigUInt64BE(4), data };
+      return {
+        kind: 'chunk',
+        flags: rest.readUInt16BE(0),
+        type: rest.readUInt16BE(2),
+        cookie: rest.readBigUInt64BE(4),
+        data,
+      };
     }
     throw new Error(`bad reply magic 0x${value.toString(16)}`);
   }

@@ -11,7 +11,11 @@ export interface RunResult {
  * Runs a real program asynchronously (the server under test shares this event loop, so a
  * synchronous spawn would deadlock it). Never throws on a non-zero exit; the test asserts.
  */
-export function run(command: string, args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -35,10 +39,16 @@ export function run(command: string, args: string[], options: { timeoutMs?: numb
 }
 
 /** Like run, but fails with the program's own words when it exits non-zero. */
-export async function runOk(command: string, args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export async function runOk(
+  command: string,
+  args: string[],
+  options: { timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   const result = await run(command, args, options);
   if (result.code !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.code ?? result.signal}:\n${result.stderr}\n${result.stdout}`);
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${result.code ?? result.signal}:\n${result.stderr}\n${result.stdout}`,
+    );
   }
   return result;
 }

@@ -27,7 +27,12 @@ export async function startServer(backend: Backend = new MemoryBackend(64 * 1024
 }
 
 /** Serves `catalog` on a free loopback port; `close` stops the server, then runs `after`. */
-async function listenOn(catalog: ExportCatalog, pool: BufferPool, backend: Backend, after: () => Promise<void>): Promise<TestServer> {
+async function listenOn(
+  catalog: ExportCatalog,
+  pool: BufferPool,
+  backend: Backend,
+  after: () => Promise<void>,
+): Promise<TestServer> {
   const server = new NbdServer(catalog, pool, silentLogger());
   const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
   if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
@@ -49,7 +54,11 @@ export type BackendKind = 'memory' | 'cluster' | `mirror ${DuplicationProtocol}`
  * The real-client suites run against each: the memory disk, a replicated cluster disk in chained
  * declustering, and a mirror-layout disk with each duplication protocol.
  */
-export const backendKinds: readonly BackendKind[] = ['memory', 'cluster', ...duplicationProtocols.map((protocol) => `mirror ${protocol}` as const)];
+export const backendKinds: readonly BackendKind[] = [
+  'memory',
+  'cluster',
+  ...duplicationProtocols.map((protocol) => `mirror ${protocol}` as const),
+];
 
 /**
  * A real NBD server on loopback serving 'default' from either a memory disk or a whole embedded
@@ -58,11 +67,29 @@ export const backendKinds: readonly BackendKind[] = ['memory', 'cluster', ...dup
 export async function startServerOf(kind: BackendKind, sizeBytes: number): Promise<TestServer> {
   if (kind === 'memory') return startServer(new MemoryBackend(sizeBytes));
   const dataDir = await mkdtemp(join(tmpdir(), 'whorl-suite-'));
-  const cluster = await EmbeddedCluster.start({ dataDir, servers: 4, diskCapacityBytes: 1024 ** 3, defaultDiskSizeBytes: sizeBytes, defaultReplicas: 2, log: silentLogger() });
+  const cluster = await EmbeddedCluster.start({
+    dataDir,
+    servers: 4,
+    diskCapacityBytes: 1024 ** 3,
+    defaultDiskSizeBytes: sizeBytes,
+    defaultReplicas: 2,
+    log: silentLogger(),
+  });
   if (kind !== 'cluster') {
     // The export 'default' becomes a mirror disk (primary group 0-1, backup group 2-3).
     const protocol = kind.slice('mirror '.length) as DuplicationProtocol;
-    const replaced = [await cluster.router.control({ op: 'delete', name: 'default' }), await cluster.router.control({ op: 'create', name: 'default', sizeBytes, replicas: 2, stripeBytes: 65536, mirror: 2, protocol })];
+    const replaced = [
+      await cluster.router.control({ op: 'delete', name: 'default' }),
+      await cluster.router.control({
+        op: 'create',
+        name: 'default',
+        sizeBytes,
+        replicas: 2,
+        stripeBytes: 65536,
+        mirror: 2,
+        protocol,
+      }),
+    ];
     for (const reply of replaced) if (!reply.ok) throw new Error(`mirror ${protocol} disk: ${reply.message}`);
   }
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);

@@ -20,10 +20,23 @@ const snapshotRate = 0.002;
 const snapshotsMax = 3;
 
 type Pending =
-  | { readonly op: 'write' | 'trim'; readonly group: string; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
+  | {
+      readonly op: 'write' | 'trim';
+      readonly group: string;
+      readonly block: number;
+      readonly seq: number;
+      readonly fua: boolean;
+      readonly handle?: BufferHandle;
+    }
   | { readonly op: 'read'; readonly block: number; readonly handle: BufferHandle; readonly ticket: ReadTicket }
   | { readonly op: 'flush'; readonly group: string; readonly covers: Array<Set<number>>; readonly token: number }
-  | { readonly op: 'compare'; readonly epoch: number; readonly block: number; readonly server: number; readonly handle: BufferHandle }
+  | {
+      readonly op: 'compare';
+      readonly epoch: number;
+      readonly block: number;
+      readonly server: number;
+      readonly handle: BufferHandle;
+    }
   | { readonly op: 'control' }
   | { readonly op: 'snapshot' | 'sync'; readonly name: string };
 
@@ -81,7 +94,9 @@ export function clusterClient(
     let flushToken = 1;
     let threadDeathsReported = 0;
     let disk: VirtualDisk | undefined;
-    let flushing: { token: number; left: number; completeGroups: string[]; refused: boolean; covers: Array<Set<number>> } | undefined;
+    let flushing:
+      | { token: number; left: number; completeGroups: string[]; refused: boolean; covers: Array<Set<number>> }
+      | undefined;
     let comparing: Map<number, Map<number, Buffer>> | undefined;
     const snapshots: Array<{ name: string; epoch: number; model: DiskModel }> = [];
     /**
@@ -89,7 +104,8 @@ export function clusterClient(
      * and waiting for `sync` to say it is durable (writes go on meanwhile, as the admin's do).
      */
     let snapshotting: { name: string; asked: boolean; taken?: { epoch: number; model: DiskModel } } | undefined;
-    const writesInFlight = (): boolean => [...pending.values()].some((what) => what.op === 'write' || what.op === 'trim');
+    const writesInFlight = (): boolean =>
+      [...pending.values()].some((what) => what.op === 'write' || what.op === 'trim');
     let comparedVersion = -1;
     const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
     const suspicions = new Suspicions();
@@ -97,10 +113,12 @@ export function clusterClient(
     /** How this write goes; `hybrid` switches between its two at random, write by write. */
     const duplication = (): Duplication | undefined => {
       if (layout === 'chained') return undefined;
-      if (layout === 'hybrid') return context.random() < 0.5 ? duplications['client-sync'] : duplications['server-sync'];
+      if (layout === 'hybrid')
+        return context.random() < 0.5 ? duplications['client-sync'] : duplications['server-sync'];
       return duplications[layout];
     };
-    const send = (actor: string, body: unknown, what: Pending): void => void pending.set(context.request(address(node, actor), body, clusterClientTimeoutMs), what);
+    const send = (actor: string, body: unknown, what: Pending): void =>
+      void pending.set(context.request(address(node, actor), body, clusterClientTimeoutMs), what);
     const createRequest = {
       op: 'create',
       name: 'sim',
@@ -122,7 +140,13 @@ export function clusterClient(
         if (flushing) return;
         const covers = model.flushCovers();
         flushing = { token: flushToken++, left: orderers.length, completeGroups: [], refused: false, covers };
-        for (const group of orderers) send(group, { op: 'flush', token: flushing.token } satisfies GroupRequest, { op: 'flush', group, covers, token: flushing.token });
+        for (const group of orderers)
+          send(group, { op: 'flush', token: flushing.token } satisfies GroupRequest, {
+            op: 'flush',
+            group,
+            covers,
+            token: flushing.token,
+          });
         return;
       }
       const block = Math.floor(context.random() * blockCount);
@@ -130,13 +154,20 @@ export function clusterClient(
       const unit = Math.floor((block * 4096) / stripeBytes);
       if (roll < 0.35) {
         const servers = replicasOf(disk, unit).filter(
-          (server) => variant === 'read-any-copy' || (suspicions.readable(state.view, server) && (variant === 'read-lagging-copy' || !lag.lagging(disk!.gmap, block, 1, server))),
+          (server) =>
+            variant === 'read-any-copy' ||
+            (suspicions.readable(state.view, server) &&
+              (variant === 'read-lagging-copy' || !lag.lagging(disk!.gmap, block, 1, server))),
         );
         if (servers.length === 0) return;
         busy.add(block);
         const server = servers[Math.floor(context.random() * servers.length)]!;
         const handle = pool.tryLease(4096)!.handle;
-        return send(`server-${server}`, { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block, count: 1, handle } satisfies DiskRequest, { op: 'read', block, handle, ticket: model.readSent(block) });
+        return send(
+          `server-${server}`,
+          { op: 'read', gmap: disk.gmap, epoch: disk.epoch, block, count: 1, handle } satisfies DiskRequest,
+          { op: 'read', block, handle, ticket: model.readSent(block) },
+        );
       }
       busy.add(block);
       const mySeq = seq++;
@@ -146,18 +177,48 @@ export function clusterClient(
       const dup = how ? { duplication: how } : {};
       if (roll < 0.42) {
         model.sent(block, mySeq, true);
-        return send(group, { op: 'trim', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, fua, ...dup } satisfies GroupRequest, { op: 'trim', group, block, seq: mySeq, fua });
+        return send(
+          group,
+          {
+            op: 'trim',
+            gmap: disk.gmap,
+            epoch: disk.epoch,
+            replicas: 2,
+            block,
+            count: 1,
+            fua,
+            ...dup,
+          } satisfies GroupRequest,
+          { op: 'trim', group, block, seq: mySeq, fua },
+        );
       }
       const lease = pool.tryLease(4096)!;
       blockContent(mySeq, block).copy(lease.bytes);
       model.sent(block, mySeq, false);
-      send(group, { op: 'write', gmap: disk.gmap, epoch: disk.epoch, replicas: 2, block, count: 1, handle: lease.handle, fua, ...dup } satisfies GroupRequest, { op: 'write', group, block, seq: mySeq, fua, handle: lease.handle });
+      send(
+        group,
+        {
+          op: 'write',
+          gmap: disk.gmap,
+          epoch: disk.epoch,
+          replicas: 2,
+          block,
+          count: 1,
+          handle: lease.handle,
+          fua,
+          ...dup,
+        } satisfies GroupRequest,
+        { op: 'write', group, block, seq: mySeq, fua, handle: lease.handle },
+      );
     };
 
     /** Once no write is in flight: the snapshot, then (its answer may be lost) the view says whether it was taken. */
     const askSnapshot = (): void => {
       snapshotting!.asked = true;
-      send('control', { op: 'snapshot', disk: 'sim', name: snapshotting!.name } satisfies ControlRequest, { op: 'snapshot', name: snapshotting!.name });
+      send('control', { op: 'snapshot', disk: 'sim', name: snapshotting!.name } satisfies ControlRequest, {
+        op: 'snapshot',
+        name: snapshotting!.name,
+      });
     };
     const snapshotAnswered = (name: string, reply: ControlReply | undefined): void => {
       if (!reply) return send('control', { op: 'view' } satisfies ControlRequest, { op: 'snapshot', name });
@@ -172,8 +233,11 @@ export function clusterClient(
     };
     const synced = (name: string, reply: ControlReply | undefined): void => {
       if (!reply?.ok) return send('control', { op: 'sync' } satisfies ControlRequest, { op: 'sync', name });
-      const kept = reply.view.disks.find((candidate) => candidate.name === 'sim')?.snapshots.find((snapshot) => snapshot.name === name);
-      if (kept && kept.epoch === snapshotting!.taken!.epoch) snapshots.push({ name, epoch: kept.epoch, model: snapshotting!.taken!.model });
+      const kept = reply.view.disks
+        .find((candidate) => candidate.name === 'sim')
+        ?.snapshots.find((snapshot) => snapshot.name === name);
+      if (kept && kept.epoch === snapshotting!.taken!.epoch)
+        snapshots.push({ name, epoch: kept.epoch, model: snapshotting!.taken!.model });
       state.snapshots = snapshots.length;
       snapshotting = undefined;
     };
@@ -187,7 +251,11 @@ export function clusterClient(
           const unit = Math.floor((block * 4096) / stripeBytes);
           for (const server of replicasOf(disk!, unit)) {
             const handle = pool.tryLease(4096)!.handle;
-            send(`server-${server}`, { op: 'read', gmap: disk!.gmap, epoch, block, count: 1, handle } satisfies DiskRequest, { op: 'compare', epoch, block, server, handle });
+            send(
+              `server-${server}`,
+              { op: 'read', gmap: disk!.gmap, epoch, block, count: 1, handle } satisfies DiskRequest,
+              { op: 'compare', epoch, block, server, handle },
+            );
           }
         }
       }
@@ -202,7 +270,9 @@ export function clusterClient(
           // The create's answer may be lost: the disk is then looked for in the view, and created
           // again if the create itself was lost.
           const answer = reply as unknown as (ControlReply & { disk?: VirtualDisk; view?: ClusterView }) | undefined;
-          disk = answer?.ok ? (answer.disk ?? answer.view?.disks.find((candidate) => candidate.name === 'sim')) : undefined;
+          disk = answer?.ok
+            ? (answer.disk ?? answer.view?.disks.find((candidate) => candidate.name === 'sim'))
+            : undefined;
           if (disk) return;
           if (answer?.ok && answer.view) return send('control', createRequest, { op: 'control' });
           return send('control', { op: 'view' } satisfies ControlRequest, { op: 'control' });
@@ -224,7 +294,9 @@ export function clusterClient(
           threadDeathsReported = state.threadDeaths;
           const complete = flushing.completeGroups.length === orderers.length;
           if (!lost && (strictFlush ? !flushing.refused : complete)) model.flushed(flushing.covers);
-          if (!flushing.refused) for (const group of flushing.completeGroups) context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
+          if (!flushing.refused)
+            for (const group of flushing.completeGroups)
+              context.send(address(node, group), { op: 'flushed', token: flushing.token } satisfies GroupRequest);
           flushing = undefined;
           return;
         }
@@ -237,7 +309,14 @@ export function clusterClient(
           if (reply?.ok) suspicions.missed(reply.missed);
           if (reply?.ok && reply.lagging) {
             state.earlyAnswers += 1;
-            lag.add({ group: what.group, seq: reply.lagging.seq, gmap: disk!.gmap, block: what.block, count: 1, server: reply.lagging.server });
+            lag.add({
+              group: what.group,
+              seq: reply.lagging.seq,
+              gmap: disk!.gmap,
+              block: what.block,
+              count: 1,
+              server: reply.lagging.server,
+            });
           }
           return;
         case 'read': {
@@ -257,15 +336,30 @@ export function clusterClient(
           }
           const key = what.epoch * blockCount + what.block;
           const copies = comparing?.get(key) ?? new Map<number, Buffer>();
-          copies.set(what.server, torn ? Buffer.from('torn') : reply!.ok && reply!.holes?.length ? Buffer.alloc(4096) : bytes);
+          copies.set(
+            what.server,
+            torn ? Buffer.from('torn') : reply!.ok && reply!.holes?.length ? Buffer.alloc(4096) : bytes,
+          );
           comparing?.set(key, copies);
           // Each snapshot's blocks must hold what its model allows (one copy checked; the copies must be equal).
           const snapshot = snapshots.find((candidate) => candidate.epoch === what.epoch);
           if (snapshot && copies.size === 1) {
-            reportRead(snapshot.model, what.block, reply ?? undefined, bytes, context.now(), snapshot.model.readSent(what.block));
-            if (snapshot.model.violation) model.violation ??= `snapshot ${snapshot.name} (epoch ${snapshot.epoch}): ${snapshot.model.violation}`;
+            reportRead(
+              snapshot.model,
+              what.block,
+              reply ?? undefined,
+              bytes,
+              context.now(),
+              snapshot.model.readSent(what.block),
+            );
+            if (snapshot.model.violation)
+              model.violation ??= `snapshot ${snapshot.name} (epoch ${snapshot.epoch}): ${snapshot.model.violation}`;
           }
-          if (comparing && [...comparing.values()].reduce((sum, entry) => sum + entry.size, 0) === blockCount * 2 * comparedEpochs().length) {
+          if (
+            comparing &&
+            [...comparing.values()].reduce((sum, entry) => sum + entry.size, 0) ===
+              blockCount * 2 * comparedEpochs().length
+          ) {
             state.differing = [...comparing]
               .filter(([, entry]) => {
                 const [a, b] = [...entry.values()];

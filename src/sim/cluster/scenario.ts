@@ -53,7 +53,12 @@ export interface ClusterSeedOptions {
   readonly wholeThreads?: boolean;
 }
 
-export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct', layout: ClusterLayout = 'chained', options: ClusterSeedOptions = {}): ClusterSeedResult {
+export function runClusterSeed(
+  seed: number,
+  variant: ClusterVariant = 'correct',
+  layout: ClusterLayout = 'chained',
+  options: ClusterSeedOptions = {},
+): ClusterSeedResult {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const model = new DiskModel(blockCount);
@@ -69,18 +74,54 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   const faults = `kill=${killRate.toFixed(3)}/tick loss=${lossRate.toFixed(4)} delay<=${delayMsMax.toFixed(1)}ms flushErr=${storage.flushErrorRate.toFixed(3)} keep=${storage.keepUnflushedRate.toFixed(2)} tear=${storage.tearRate.toFixed(2)}`;
   const at = (actor: string) => address('sim', actor);
   const orderers = orderersOf(servers);
-  sim.spawn(at('control'), controlActor({ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs: 1500 }) as never, storage);
+  sim.spawn(
+    at('control'),
+    controlActor({
+      servers,
+      subscribers: ['router', ...orderers.map((orderer) => orderer.name)],
+      heartbeatTimeoutMs: 1500,
+    }) as never,
+    storage,
+  );
   for (const { name, primary, secondary } of orderers) {
     const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
     const lagHandles = name.startsWith('mirror-') ? [1, 2, 3, 4].map(() => sim.pool.tryLease(regionBytes)!.handle) : [];
-    sim.spawn(at(name), replicaGroup({ name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles, lagHandles, ...(options.busyRegionsMax ? { busyRegionsMax: options.busyRegionsMax } : {}) }) as never);
+    sim.spawn(
+      at(name),
+      replicaGroup({
+        name,
+        primary,
+        secondary,
+        servers,
+        requestTimeoutMs: 600,
+        copyHandles,
+        lagHandles,
+        ...(options.busyRegionsMax ? { busyRegionsMax: options.busyRegionsMax } : {}),
+      }) as never,
+    );
   }
   for (let id = 0; id < servers; id++) {
     sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
-  const state: ClusterClientState = { view: undefined, compare: false, differing: undefined, snapshots: 0, earlyAnswers: 0, threadDeaths: 0 };
-  sim.spawn(at('router'), clusterClient(sim.pool, model, state, { blockCount, stripeBytes, servers, layout, strictFlush: options.strictFlush === true }, variant));
+  const state: ClusterClientState = {
+    view: undefined,
+    compare: false,
+    differing: undefined,
+    snapshots: 0,
+    earlyAnswers: 0,
+    threadDeaths: 0,
+  };
+  sim.spawn(
+    at('router'),
+    clusterClient(
+      sim.pool,
+      model,
+      state,
+      { blockCount, stripeBytes, servers, layout, strictFlush: options.strictFlush === true },
+      variant,
+    ),
+  );
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
   let kills = 0;
@@ -96,7 +137,9 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
       kills += 1;
       const threadDeath = options.threadDeaths === true && layout === 'chained' && prng.chance(0.5);
       const ids = threadDeath && options.wholeThreads ? [id % 2, (id % 2) + 2] : [id];
-      const groups = threadDeath ? orderers.filter((orderer) => !orderer.mirror && ids.includes(orderer.primary)).map((orderer) => orderer.name) : [];
+      const groups = threadDeath
+        ? orderers.filter((orderer) => !orderer.mirror && ids.includes(orderer.primary)).map((orderer) => orderer.name)
+        : [];
       if (threadDeath && options.wholeThreads && id % 2 === 0) groups.push('control');
       for (const one of ids) {
         sim.kill(at(`server-${one}`));
@@ -123,8 +166,18 @@ export function runClusterSeed(seed: number, variant: ClusterVariant = 'correct'
   sim.scheduler.runUntil(clusterFaultPhaseMs + clusterConvergeMsMax, () => model.violation !== undefined || allUp());
   // The workload stops; a write still in flight may yet send a server through resync again.
   state.compare = true;
-  sim.scheduler.runUntil(clusterFaultPhaseMs + 2 * clusterConvergeMsMax, () => model.violation !== undefined || state.differing !== undefined);
-  const violation = model.violation ?? (state.differing?.length ? `copies differ after healing in blocks ${state.differing.slice(0, 8).map((at) => `${at % blockCount} (epoch ${Math.floor(at / blockCount)})`).join(', ')}` : undefined);
+  sim.scheduler.runUntil(
+    clusterFaultPhaseMs + 2 * clusterConvergeMsMax,
+    () => model.violation !== undefined || state.differing !== undefined,
+  );
+  const violation =
+    model.violation ??
+    (state.differing?.length
+      ? `copies differ after healing in blocks ${state.differing
+          .slice(0, 8)
+          .map((at) => `${at % blockCount} (epoch ${Math.floor(at / blockCount)})`)
+          .join(', ')}`
+      : undefined);
   const converged = allUp() && state.differing !== undefined;
   const finalStates = state.view?.servers.map((server) => `${server.id} ${server.state}`).join(', ') ?? 'no view';
   return {

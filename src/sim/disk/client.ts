@@ -10,7 +10,13 @@ const inFlightMax = 4;
 const tickMs = 2;
 
 type Pending =
-  | { readonly op: 'write' | 'trim'; readonly block: number; readonly seq: number; readonly fua: boolean; readonly handle?: BufferHandle }
+  | {
+      readonly op: 'write' | 'trim';
+      readonly block: number;
+      readonly seq: number;
+      readonly fua: boolean;
+      readonly handle?: BufferHandle;
+    }
   | { readonly op: 'read'; readonly block: number; readonly handle: BufferHandle; readonly ticket: ReadTicket }
   | { readonly op: 'flush'; readonly covers: Array<Set<number>> }
   | { readonly op: 'stats' };
@@ -30,7 +36,8 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
     let incarnation: number | undefined;
     let probing = false;
 
-    const send = (body: DiskRequest, what: Pending): void => void pending.set(context.request(disk, body, diskClientTimeoutMs, incarnation), what);
+    const send = (body: DiskRequest, what: Pending): void =>
+      void pending.set(context.request(disk, body, diskClientTimeoutMs, incarnation), what);
 
     const issue = (): void => {
       if (incarnation === undefined) {
@@ -45,7 +52,10 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
       busy.add(block);
       if (roll < 0.35) {
         const handle = pool.tryLease(4096)!.handle;
-        return send({ op: 'read', gmap: 0, epoch: 0, block, count: 1, handle }, { op: 'read', block, handle, ticket: model.readSent(block) });
+        return send(
+          { op: 'read', gmap: 0, epoch: 0, block, count: 1, handle },
+          { op: 'read', block, handle, ticket: model.readSent(block) },
+        );
       }
       const mySeq = seq++;
       const fua = context.random() < 0.1;
@@ -56,7 +66,10 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
       const lease = pool.tryLease(4096)!;
       blockContent(mySeq, block).copy(lease.bytes);
       model.sent(block, mySeq, false);
-      send({ op: 'write', gmap: 0, epoch: 0, block, count: 1, handle: lease.handle, fua }, { op: 'write', block, seq: mySeq, fua, handle: lease.handle });
+      send(
+        { op: 'write', gmap: 0, epoch: 0, block, count: 1, handle: lease.handle, fua },
+        { op: 'write', block, seq: mySeq, fua, handle: lease.handle },
+      );
     };
 
     const settle = (requestId: number, reply: DiskReply | undefined, stale = false): void => {
@@ -108,7 +121,14 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
 }
 
 /** Tells the model what a one-block read answered (nothing when the read failed or timed out). */
-export function reportRead(model: DiskModel, block: number, reply: DiskReply | undefined, bytes: Buffer, atMs: number, ticket: ReadTicket): void {
+export function reportRead(
+  model: DiskModel,
+  block: number,
+  reply: DiskReply | undefined,
+  bytes: Buffer,
+  atMs: number,
+  ticket: ReadTicket,
+): void {
   if (!reply) return;
   if (!reply.ok) return reply.code === 'WHORL_CHECKSUM' ? model.read(block, torn, atMs, ticket) : undefined;
   if (reply.holes?.length) return model.read(block, 0, atMs, ticket);

@@ -42,7 +42,13 @@ export class DiskModel {
     /** A deliberately wrong model that believes acknowledged writes are durable (it must be caught). */
     private readonly trustUnflushed = false,
   ) {
-    this.blocks = Array.from({ length: blockCount }, () => ({ candidates: new Set([0]), sentAtCrash: new Map(), durable: new Set([0]), sent: [], tornAllowed: false }));
+    this.blocks = Array.from({ length: blockCount }, () => ({
+      candidates: new Set([0]),
+      sentAtCrash: new Map(),
+      durable: new Set([0]),
+      sent: [],
+      tornAllowed: false,
+    }));
   }
 
   sent(block: number, seq: number, zeros: boolean): void {
@@ -79,7 +85,13 @@ export class DiskModel {
    */
   freeze(): DiskModel {
     const copy = new DiskModel(this.blocks.length, this.trustUnflushed);
-    copy.blocks = this.blocks.map((model) => ({ ...model, candidates: new Set(model.candidates), sentAtCrash: new Map(model.sentAtCrash), durable: new Set(model.durable), sent: [...model.sent] }));
+    copy.blocks = this.blocks.map((model) => ({
+      ...model,
+      candidates: new Set(model.candidates),
+      sentAtCrash: new Map(model.sentAtCrash),
+      durable: new Set(model.durable),
+      sent: [...model.sent],
+    }));
     copy.zeros = this.zeros;
     copy.crashes = this.crashes;
     this.frozen.push(copy);
@@ -89,7 +101,10 @@ export class DiskModel {
   /** What a FLUSH sent now covers, to hand to `flushed` when it is answered. */
   flushCovers(): Array<Set<number>> {
     const covers = this.blocks.map((model) => new Set(model.candidates));
-    this.frozenCovers.set(covers, this.frozen.map((model) => model.flushCovers()));
+    this.frozenCovers.set(
+      covers,
+      this.frozen.map((model) => model.flushCovers()),
+    );
     return covers;
   }
 
@@ -131,9 +146,21 @@ export class DiskModel {
     const crossedCrash = ticket.crashes !== this.crashes;
     const candidates = crossedCrash ? new Set([...model.candidates, ...ticket.candidates]) : model.candidates;
     const zeroCandidate = [...candidates].some((candidate) => this.zeros.has(candidate));
-    const ok = seq === torn ? model.tornAllowed || candidates.has(torn) : seq === 0 ? zeroCandidate : candidates.has(seq) && !this.zeros.has(seq);
+    const ok =
+      seq === torn
+        ? model.tornAllowed || candidates.has(torn)
+        : seq === 0
+          ? zeroCandidate
+          : candidates.has(seq) && !this.zeros.has(seq);
     if (!ok) {
-      const said = seq === torn ? 'a checksum error' : seq === 0 ? 'zeros' : Number.isNaN(seq) ? 'bytes no write made' : `write ${seq}`;
+      const said =
+        seq === torn
+          ? 'a checksum error'
+          : seq === 0
+            ? 'zeros'
+            : Number.isNaN(seq)
+              ? 'bytes no write made'
+              : `write ${seq}`;
       this.violation = `at ${atMs.toFixed(1)} ms block ${block} read ${said}; it may hold only ${[...candidates].map((c) => (this.zeros.has(c) ? `zeros(${c})` : `write ${c}`)).join(', ')}`;
       return;
     }

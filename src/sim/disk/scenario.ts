@@ -58,7 +58,9 @@ export function runDiskSeed(seed: number, variant: DiskModelVariant = 'correct')
   sim.heal();
   const writesAtHeal = model.writesAcked;
   const readsAtHeal = model.readsChecked;
-  const progressed = (): boolean => model.violation !== undefined || (model.writesAcked > writesAtHeal + blockCount && model.readsChecked > readsAtHeal + blockCount);
+  const progressed = (): boolean =>
+    model.violation !== undefined ||
+    (model.writesAcked > writesAtHeal + blockCount && model.readsChecked > readsAtHeal + blockCount);
   sim.scheduler.runUntil(diskFaultPhaseMs + diskConvergeMsMax, progressed);
   return {
     seed,

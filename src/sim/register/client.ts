@@ -7,7 +7,8 @@ import { valueOf, type RegisterMessage, type Versioned } from './protocol.js';
 export const clientTimeoutMs = 200;
 const retryDelayMs = 10;
 
-type Operation = { readonly kind: 'write'; readonly version: number } | { readonly kind: 'read'; readonly ackedAtStart: number };
+type Operation =
+  { readonly kind: 'write'; readonly version: number } | { readonly kind: 'read'; readonly ackedAtStart: number };
 
 /** Runs writes and reads one at a time forever, retrying each until it succeeds, reporting to the checker. */
 export function registerClient(target: Address, checker: RegisterChecker): Behavior<RegisterMessage> {
@@ -18,7 +19,10 @@ export function registerClient(target: Address, checker: RegisterChecker): Behav
     let retrying: Operation | undefined;
 
     function issue(operation: Operation): void {
-      const body: RegisterMessage = operation.kind === 'write' ? { op: 'write', version: operation.version, value: valueOf(operation.version) } : { op: 'read' };
+      const body: RegisterMessage =
+        operation.kind === 'write'
+          ? { op: 'write', version: operation.version, value: valueOf(operation.version) }
+          : { op: 'read' };
       if (operation.kind === 'write') checker.writeStarted(operation.version);
       current = { operation, requestId: context.request(target, body, clientTimeoutMs) };
     }
@@ -54,7 +58,8 @@ export function registerClient(target: Address, checker: RegisterChecker): Behav
           case 'timer': {
             const operation = retrying;
             retrying = undefined;
-            if (operation) return issue(operation.kind === 'read' ? { kind: 'read', ackedAtStart: checker.lastAcked } : operation);
+            if (operation)
+              return issue(operation.kind === 'read' ? { kind: 'read', ackedAtStart: checker.lastAcked } : operation);
             if (!current) return next();
             return;
           }

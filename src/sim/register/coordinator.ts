@@ -18,7 +18,10 @@ interface Operation {
 }
 
 /** Stateless: forwards each client operation to every replica and answers on a majority. */
-export function coordinator(replicas: readonly Address[], variant: CoordinatorVariant = 'correct'): Behavior<RegisterMessage> {
+export function coordinator(
+  replicas: readonly Address[],
+  variant: CoordinatorVariant = 'correct',
+): Behavior<RegisterMessage> {
   const majority = Math.floor(replicas.length / 2) + 1;
   return (context): Actor<RegisterMessage> => {
     const operations = new Map<number, Operation>();
@@ -28,9 +31,18 @@ export function coordinator(replicas: readonly Address[], variant: CoordinatorVa
       switch (body.op) {
         case 'write':
         case 'read': {
-          const operation: Operation = { client, kind: body.op, answered: false, oks: 0, failures: 0, newest: { version: 0, value: '' } };
-          const forward: RegisterMessage = body.op === 'write' ? { op: 'store', version: body.version, value: body.value } : { op: 'load' };
-          for (const replica of replicas) operations.set(context.request(replica, forward, replicaTimeoutMs), operation);
+          const operation: Operation = {
+            client,
+            kind: body.op,
+            answered: false,
+            oks: 0,
+            failures: 0,
+            newest: { version: 0, value: '' },
+          };
+          const forward: RegisterMessage =
+            body.op === 'write' ? { op: 'store', version: body.version, value: body.value } : { op: 'load' };
+          for (const replica of replicas)
+            operations.set(context.request(replica, forward, replicaTimeoutMs), operation);
           if (variant === 'ack-early' && body.op === 'write') answer(operation, { ok: true });
           return;
         }
@@ -55,7 +67,8 @@ export function coordinator(replicas: readonly Address[], variant: CoordinatorVa
       const ok = operation.kind === 'read' ? reply !== undefined : (reply as { ok?: boolean } | undefined)?.ok === true;
       if (ok) operation.oks += 1;
       else operation.failures += 1;
-      if (ok && operation.kind === 'read' && (reply as Versioned).version > operation.newest.version) operation.newest = reply as Versioned;
+      if (ok && operation.kind === 'read' && (reply as Versioned).version > operation.newest.version)
+        operation.newest = reply as Versioned;
       if (operation.oks >= majority) {
         answer(operation, operation.kind === 'read' ? { ok: true, ...operation.newest } : { ok: true });
       } else if (operation.failures > replicas.length - majority) {

@@ -63,7 +63,8 @@ export function runRegisterSeed(seed: number, variant: CoordinatorVariant = 'cor
   sim.heal();
   const ackedAtHeal = checker.writesAcked;
   const readsAtHeal = checker.readsChecked;
-  const progressed = (): boolean => checker.violation !== undefined || (checker.writesAcked > ackedAtHeal && checker.readsChecked > readsAtHeal + 1);
+  const progressed = (): boolean =>
+    checker.violation !== undefined || (checker.writesAcked > ackedAtHeal && checker.readsChecked > readsAtHeal + 1);
   sim.scheduler.runUntil(faultPhaseMs + convergeMsMax, progressed);
   return {
     seed,

@@ -37,7 +37,13 @@ interface Journal {
  * write (FUA, or acked before a FLUSH that was answered) or a write sent after that one — or,
  * without a durable write this round, what it held before the round.
  */
-export async function crashRound(dir: string, seed: number, firstSeq: number, runMs: number, before: DiskState): Promise<RoundResult> {
+export async function crashRound(
+  dir: string,
+  seed: number,
+  firstSeq: number,
+  runMs: number,
+  before: DiskState,
+): Promise<RoundResult> {
   const journal = await runAndKill(dir, seed, firstSeq, runMs);
   const held = await readBack(dir);
   const violations: string[] = [];
@@ -56,21 +62,39 @@ export async function crashRound(dir: string, seed: number, firstSeq: number, ru
       continue;
     }
     if (got === 'zero') {
-      if (floor !== undefined || prior !== undefined) violations.push(`block ${block}: zeros, expected write ${floor ?? prior} or later`);
+      if (floor !== undefined || prior !== undefined)
+        violations.push(`block ${block}: zeros, expected write ${floor ?? prior} or later`);
       continue;
     }
     const seq = seqOf(got);
     const whole = blockContent(seq, block).equals(got);
     if (!whole) violations.push(`block ${block}: holds a torn or foreign 4 KiB (header says write ${seq})`);
-    else if (!allowed.has(seq) && !(floor === undefined && seq === prior)) violations.push(`block ${block}: holds write ${seq}, allowed ${floor === undefined ? `${prior ?? 'zeros'} or ` : ''}${[...allowed].join(',') || 'nothing newer'}`);
+    else if (!allowed.has(seq) && !(floor === undefined && seq === prior))
+      violations.push(
+        `block ${block}: holds write ${seq}, allowed ${floor === undefined ? `${prior ?? 'zeros'} or ` : ''}${[...allowed].join(',') || 'nothing newer'}`,
+      );
     else state.set(block, seq);
   }
-  return { state, nextSeq: journal.lastSeq + 1, acked: journal.acked.length, durable: journal.durable.size, violations };
+  return {
+    state,
+    nextSeq: journal.lastSeq + 1,
+    acked: journal.acked.length,
+    durable: journal.durable.size,
+    violations,
+  };
 }
 
 async function runAndKill(dir: string, seed: number, firstSeq: number, runMs: number): Promise<Journal> {
-  const child = spawn(process.execPath, [writerScript, dir, String(seed), String(firstSeq)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const journal: Journal = { blockOf: new Map(), acked: [], durable: new Set(), flushCovers: new Map(), lastSeq: firstSeq - 1 };
+  const child = spawn(process.execPath, [writerScript, dir, String(seed), String(firstSeq)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const journal: Journal = {
+    blockOf: new Map(),
+    acked: [],
+    durable: new Set(),
+    flushCovers: new Map(),
+    lastSeq: firstSeq - 1,
+  };
   const exited = once(child, 'exit');
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((resolve) => (ready = resolve));
@@ -103,7 +127,10 @@ async function runAndKill(dir: string, seed: number, firstSeq: number, runMs: nu
         throw new Error(`crash writer: ${line}`);
     }
   });
-  await Promise.race([isReady, exited.then(() => Promise.reject(new Error('crash writer exited before it was ready')))]);
+  await Promise.race([
+    isReady,
+    exited.then(() => Promise.reject(new Error('crash writer exited before it was ready'))),
+  ]);
   await new Promise((resolve) => setTimeout(resolve, runMs));
   child.kill('SIGKILL');
   await exited;
@@ -114,12 +141,24 @@ async function runAndKill(dir: string, seed: number, firstSeq: number, runMs: nu
 async function readBack(dir: string): Promise<Array<Buffer | 'zero' | 'corrupt'>> {
   const runtime = await ActorRuntime.start({ threads: 1, log: silentLogger() });
   try {
-    await spawnDisk(runtime, 'disk', { path: dir, owner: crashOwner, capacityBytes: crashCapacityBytes, create: false });
+    await spawnDisk(runtime, 'disk', {
+      path: dir,
+      owner: crashOwner,
+      capacityBytes: crashCapacityBytes,
+      create: false,
+    });
     const client = localClient(runtime, 'checker');
     const lease = await runtime.pool.lease(4096);
     const held: Array<Buffer | 'zero' | 'corrupt'> = [];
     for (let block = 0; block < crashBlocks; block++) {
-      const reply = await client.request<DiskReply>('disk', { op: 'read', gmap: 0, epoch: 0, block, count: 1, handle: lease.handle });
+      const reply = await client.request<DiskReply>('disk', {
+        op: 'read',
+        gmap: 0,
+        epoch: 0,
+        block,
+        count: 1,
+        handle: lease.handle,
+      });
       if (!reply.ok) held.push('corrupt');
       else held.push(reply.holes?.length ? 'zero' : Buffer.from(lease.bytes));
     }

@@ -34,7 +34,7 @@ const fuaRate = 0.05;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 const log = (line: string): void => {
   const bytes = Buffer.from(`${line}\n`);
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     try {
       at += fs.writeSync(1, bytes, at);
     } catch (error) {
