@@ -284,6 +284,13 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
             answer(request);
           });
         }
+        case 'term': {
+          // Durable before the answer: a restarted control actor must never hand the same term
+          // to a second coordinator of the group.
+          const term = store.term(body.group) + 1;
+          store.putTerm(body.group, term);
+          return durably(() => context.reply(request, { ok: true, view: view(), term } satisfies ControlReply));
+        }
         case 'heartbeat':
         case 'suspect':
         case 'recovered':

@@ -17,6 +17,8 @@ import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from '..
  *   | clone       | request | admin           | a new disk reading a snapshot under its own writes |
  *   | rollback    | request | admin           | the disk reads as the snapshot again (a new gmap)  |
  *   | setStopped  | request | admin           | the operator takes a server out / lets it back     |
+ *   | term        | request | replica group   | a new term for `group`, above every one handed out |
+ *   |             |         |                 | before (durable before the answer, in `term`)      |
  *   | heartbeat   | tell    | server actor    | alive, with its incarnation                        |
  *   | suspect     | tell    | group, router   | a request to this server failed: treat it as down  |
  *   | recovered   | tell    | replica group   | copied what `server` missed in this group's units  |
@@ -29,6 +31,7 @@ import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from '..
  */
 export type ControlRequest =
   | { readonly op: 'view' }
+  | { readonly op: 'term'; readonly group: string }
   | {
       readonly op: 'create';
       readonly name: string;
@@ -73,7 +76,14 @@ export type ControlRequest =
     };
 
 export type ControlReply =
-  | { readonly ok: true; readonly view: ClusterView; readonly disk?: VirtualDisk; readonly snapshot?: Snapshot }
+  | {
+      readonly ok: true;
+      readonly view: ClusterView;
+      readonly disk?: VirtualDisk;
+      readonly snapshot?: Snapshot;
+      /** `term`: the group's new term. */
+      readonly term?: number;
+    }
   | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string };
 
 export type ControlPush =

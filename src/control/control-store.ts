@@ -13,6 +13,7 @@ import type { VirtualDisk } from '../model/catalog.js';
  *   |                    | JSON {"cleanFor":[group...]}: the groups whose   |
  *   |                    | regions had no stale mark on its disk once no    |
  *   |                    | write could reach it (their other copy is whole) |
+ *   | term:<group>       | JSON number: the newest term handed to the group |
  */
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -44,6 +45,16 @@ export class ControlStore {
     const gmap = stored ? (JSON.parse(decoder.decode(stored)) as number) : 1;
     this.storage.put('gmap:next', encoder.encode(JSON.stringify(gmap + 1)));
     return gmap;
+  }
+
+  /** The newest term handed to replica group `group` (0: none yet). */
+  term(group: string): number {
+    const stored = this.storage.get(`term:${group}`);
+    return stored ? (JSON.parse(decoder.decode(stored)) as number) : 0;
+  }
+
+  putTerm(group: string, term: number): void {
+    this.storage.put(`term:${group}`, encoder.encode(JSON.stringify(term)));
   }
 
   /** Stopped servers, each with the groups it stopped clean for (see `setStopped`). */

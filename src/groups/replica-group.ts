@@ -15,6 +15,7 @@ import { Background } from './background.js';
 import type { CaughtUp, GroupRequest, GroupWrite } from './group-protocol.js';
 import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
+import { TermClaim } from './term-claim.js';
 import { RegionLocks } from './region-locks.js';
 import { regionKey, parseRegionKey } from '../model/region-key.js';
 
@@ -64,6 +65,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
   return (context: ActorContext): Actor<Message> => {
     const { primary, secondary } = options;
     const asker = new Asker(context, options.requestTimeoutMs);
+    const termClaim = new TermClaim(context, options.name, options.requestTimeoutMs, (term) =>
+      asker.fenceWith({ group: options.name, term }),
+    );
+    termClaim.start();
     const locks = new RegionLocks();
     const control = address(context.self.node, 'control');
     let view: ClusterView | undefined;
@@ -943,6 +948,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           case 'tell':
             return onTell(incoming.body);
           case 'reply':
+            if (termClaim.onReply(incoming.requestId, incoming.body)) return;
             if (incoming.requestId === viewRequest) {
               const fetched = (incoming.body as { view?: ClusterView }).view;
               if (fetched) adopt(fetched);
@@ -951,11 +957,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             asker.settle(incoming.requestId, incoming.body as DiskReply);
             return;
           case 'failure':
+            if (termClaim.onFailure(incoming.requestId)) return;
             asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
             return;
           case 'timer': {
             const timer = incoming.body as { op?: string; ref?: number };
             if (timer.op === 'suspect-retry') return resuspect();
+            if (timer.op === 'term-retry') return termClaim.start();
             if (timer.op === 'deadline') {
               const then = afterDeadline.get(timer.ref!);
               afterDeadline.delete(timer.ref!);

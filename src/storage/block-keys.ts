@@ -13,6 +13,8 @@ import { assert } from '../assert.js';
  *   |                                       | a hole or a lost block (region-entry.ts)     |
  *   | busy:<gmap 8>:<region 10>             | empty: a write may be in flight (Petal §2.4) |
  *   | stale:<gmap 8>:<region 10>            | empty: the partner copy missed writes        |
+ *   | term:<group>                          | decimal: the newest term of the replica group |
+ *   |                                       | this disk has accepted (terms.ts)            |
  *
  * gmap is a global map id, block a 4 KiB block number within it (up to 2^48), region a 64 KiB
  * region number (block / 16). One entry per region and epoch, not per block: a 1 MiB write puts
@@ -81,3 +83,11 @@ export function parseMarkKey(key: string): { gmap: number; region: number } {
   const [, gmap, region] = key.split(':');
   return { gmap: parseInt(gmap!, 16), region: parseInt(region!, 16) };
 }
+
+/** The key of the newest term of replica group `group` a disk has accepted (terms.ts). */
+export function termKey(group: string): string {
+  return `term:${group}`;
+}
+
+export const termKeysFrom = 'term:';
+export const termKeysTo = 'term;';

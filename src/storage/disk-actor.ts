@@ -6,6 +6,7 @@ import { BlockStore } from './block-store.js';
 import { checkDiskRequest } from './disk-check.js';
 import type { DiskReply, DiskRequest } from './disk-protocol.js';
 import { Marks } from './marks.js';
+import { Terms } from './terms.js';
 
 export interface DiskActorOptions {
   readonly capacityBytes: number;
@@ -33,6 +34,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
   return (context: ActorContext): Actor<DiskRequest> => {
     const store = new BlockStore(context.storage, options.capacityBytes);
     const marks = new Marks(context.storage);
+    const terms = new Terms(context.storage);
     const flushes = new FlushWaiters(context.storage);
     /** Asks for a flush; the slots let go of so far become reusable once it completes. */
     const flushThen = (then: (ok: boolean) => void, keysOnly = false): void => {
@@ -97,6 +99,8 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
       const body = request.body;
       const problem = checkDiskRequest(body);
       if (problem) return answer(request, { ok: false, code: 'WHORL_BAD_ARGUMENT', message: problem });
+      const fenced = 'fence' in body ? terms.admit(body.fence) : undefined;
+      if (fenced) return answer(request, { ok: false, code: 'WHORL_STALE_TERM', message: fenced });
       switch (body.op) {
         case 'read': {
           const holes = store.read(

@@ -1,8 +1,11 @@
 import { blockBytes, blockNumberMax, epochMax, gmapMax } from './block-keys.js';
 import { blocksPerRequestMax, type DiskRequest } from './disk-protocol.js';
+import { checkFence } from './terms.js';
 
 /** What is wrong with a request, or undefined: checked once, at the disk actor's boundary. */
 export function checkDiskRequest(body: DiskRequest): string | undefined {
+  const fence = 'fence' in body ? checkFence(body.fence) : undefined;
+  if (fence) return fence;
   switch (body.op) {
     case 'read':
     case 'write':

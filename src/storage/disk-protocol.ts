@@ -4,6 +4,16 @@ import type { MarkKind } from './block-keys.js';
 import type { Layer } from './versions.js';
 
 /**
+ * Who sends a request that changes a disk, and in which term: a replica group's name and its
+ * term (raised every time who coordinates the group's writes changes). A disk refuses a fenced
+ * request whose term is older than one it has accepted for that group (terms.ts).
+ */
+export interface Fence {
+  readonly group: string;
+  readonly term: number;
+}
+
+/**
  * Requests a disk actor answers. Blocks are 4 KiB; `handle` covers exactly count × 4096 bytes of
  * shared memory (read: the disk fills it; write: the disk copies from it). The layer above splits
  * unaligned I/O into whole blocks (read-modify-write), so the disk sees only whole blocks.
@@ -29,6 +39,9 @@ import type { Layer } from './versions.js';
  *   |            | snapshot's blocks), in bounded steps between other requests          |
  *   | heldAlone  | at once: bytes of `gmap` whose data only `epoch` of `live` sees      |
  *   | stats      | at once: allocated and capacity bytes (of one gmap when given)       |
+ *
+ * write, trim, lose, setMarks, clearMarks and listMarks may carry a `fence`: refused with
+ * WHORL_STALE_TERM, changing nothing, when the disk has accepted a newer term of its group.
  */
 export type DiskRequest =
   | {
@@ -49,6 +62,7 @@ export type DiskRequest =
       readonly handle: BufferHandle;
       readonly fua: boolean;
       readonly stale?: readonly number[];
+      readonly fence?: Fence;
       /**
        * Each block's CRC32C (as a signed 32-bit integer), when the sender computed them once for
        * both copies: the disk stores them instead of computing its own.
@@ -64,12 +78,24 @@ export type DiskRequest =
       readonly fua: boolean;
       readonly base?: readonly Layer[];
       readonly stale?: readonly number[];
+      readonly fence?: Fence;
     }
-  | { readonly op: 'lose'; readonly gmap: number; readonly epoch: number; readonly block: number }
+  | {
+      readonly op: 'lose';
+      readonly gmap: number;
+      readonly epoch: number;
+      readonly block: number;
+      readonly fence?: Fence;
+    }
   | { readonly op: 'flush' }
-  | { readonly op: 'setMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
-  | { readonly op: 'clearMarks'; readonly kind: MarkKind; readonly gmap: number; readonly regions: readonly number[] }
-  | { readonly op: 'listMarks'; readonly kind: MarkKind }
+  | {
+      readonly op: 'setMarks' | 'clearMarks';
+      readonly kind: MarkKind;
+      readonly gmap: number;
+      readonly regions: readonly number[];
+      readonly fence?: Fence;
+    }
+  | { readonly op: 'listMarks'; readonly kind: MarkKind; readonly fence?: Fence }
   | {
       readonly op: 'allocated';
       readonly gmap: number;

@@ -1,7 +1,7 @@
 import { ActorRuntime } from '../../src/actors/runtime.js';
 import { localClient, type LocalClient } from '../../src/actors/local-client.js';
 import type { BufferHandle } from '../../src/actors/buffer-pool.js';
-import type { DiskReply, DiskRequest } from '../../src/storage/disk-protocol.js';
+import type { DiskReply, DiskRequest, Fence } from '../../src/storage/disk-protocol.js';
 import type { OpenDiskOptions } from '../../src/storage/disk-format.js';
 import { silentLogger } from '../../src/log.js';
 import { spawnDisk } from '../../src/storage/spawn-disk.js';
@@ -18,7 +18,7 @@ export interface DiskUnderTest {
   readonly client: LocalClient;
   ask(body: DiskRequest): Promise<DiskReply>;
   /** Writes `count` blocks filled from `fill(blockIndex)`. */
-  write(gmap: number, epoch: number, block: number, blocks: Buffer[], fua?: boolean): Promise<DiskReply>;
+  write(gmap: number, epoch: number, block: number, blocks: Buffer[], fua?: boolean, fence?: Fence): Promise<DiskReply>;
   read(gmap: number, epoch: number, block: number, count: number): Promise<{ reply: DiskReply; bytes: Buffer }>;
   stop(): Promise<void>;
 }
@@ -53,10 +53,10 @@ export async function startDisk(
     runtime,
     client,
     ask,
-    write: (gmap, epoch, block, blocks, fua = false) =>
+    write: (gmap, epoch, block, blocks, fua = false, fence) =>
       withLease(blocks.length * 4096, (handle, view) => {
         blocks.forEach((data, i) => data.copy(view, i * 4096));
-        return ask({ op: 'write', gmap, epoch, block, count: blocks.length, handle, fua });
+        return ask({ op: 'write', gmap, epoch, block, count: blocks.length, handle, fua, ...(fence ? { fence } : {}) });
       }),
     read: (gmap, epoch, block, count) =>
       withLease(count * 4096, async (handle, view) => {
