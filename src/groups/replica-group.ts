@@ -767,9 +767,16 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       }
       flushBoth(token, (flushedOk) => {
         const risks = ledger.atRisk(token);
-        // Without the primary (its disk holds the busy bits) none can be cleared: the ledger lets
-        // go of what this flush covered, and the bits stay until recovery has looked.
-        if (!writable(state(primary))) ledger.settle(token);
+        // Without the primary (its disk holds the busy bits) none can be cleared: once this flush
+        // has vouched for what it covered (answered OK, stale marks set where a copy missed its
+        // flush), the ledger lets go of it, and the bits stay until recovery has looked. A FLUSH
+        // that fails lets go of nothing: the FLUSHes after it must find the same writes at risk
+        // (sim hybrid --strict-flush seed 162: a failed FLUSH let them go, the next one answered
+        // OK with no stale mark on the one copy that had flushed them, and recovery later copied
+        // the other copy, which had lost them in a crash, over it).
+        const settleIfPrimaryOut = (): void => {
+          if (!writable(state(primary))) ledger.settle(token);
+        };
         if (![...flushedOk.values()].some((ok) => ok)) {
           return context.reply(request, {
             ok: false,
@@ -777,9 +784,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})`,
           } satisfies DiskReply);
         }
-        markUnflushed(risks, (failure) =>
-          context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true }),
-        );
+        markUnflushed(risks, (failure) => {
+          if (!failure) settleIfPrimaryOut();
+          context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true });
+        });
       });
     };
 
@@ -851,10 +859,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const token = -++ownFlushes;
       flushBoth(token, (flushedOk) => {
         ownFlushing = false;
-        // With a copy out, the ledger covers only what the copy that is up acknowledged; without
-        // the primary, no bit can be cleared and the ledger lets go (see flushCopies).
-        if (flushedOk.get(primary) && [...flushedOk.values()].every((ok) => ok)) flushed(token);
-        else ledger.settle(token);
+        // The ledger lets go of what a flush covered only once the flush has vouched for it: here,
+        // both copies flushed it. Otherwise the writes stay at risk, and the client's next FLUSH
+        // marks them stale on the copy that flushed them or fails (see flushCopies).
+        if (flushedOk.size === 2 && [...flushedOk.values()].every((ok) => ok)) flushed(token);
       });
     };
 
