@@ -11,7 +11,7 @@ import { Prng } from '../src/prng.js';
 import { CommitTable } from '../src/storage/commit-table.js';
 import { crashRound, type DiskState } from '../src/storage/crash/check.js';
 import { mapSizeFor } from '../src/storage/disk-format.js';
-import type { DiskReply, DiskRequest } from '../src/storage/disk-protocol.js';
+import type { DiskReplyTo, DiskRequest } from '../src/storage/disk-protocol.js';
 import { spawnDisk } from '../src/storage/spawn-disk.js';
 import { DirectReads } from '../src/volumes/direct-reads.js';
 import { arg } from './args.js';
@@ -127,7 +127,7 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
     commits: commits.buffer,
   });
   const client = localClient(runtime, 'bench');
-  const ask = (body: DiskRequest) => client.request<DiskReply>('disk', body);
+  const ask = <Body extends DiskRequest>(body: Body) => client.request<DiskReplyTo<Body['op']>>('disk', body);
   const leases = await Promise.all(
     Array.from({ length: Math.max(flushEvery, readDepth) }, () => runtime.pool.lease(blockBytes)),
   );
@@ -135,7 +135,7 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
 
   const started = performance.now();
   for (let i = 0; i < blocks.length; i += flushEvery) {
-    const batch: Promise<DiskReply>[] = [];
+    const batch: Promise<DiskReplyTo<'write'>>[] = [];
     for (let j = 0; j < flushEvery; j++)
       batch.push(
         ask({ op: 'write', gmap: 1, epoch: 0, block: blocks[i + j]!, count: 1, handle: leases[j]!.handle, fua: false }),

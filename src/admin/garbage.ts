@@ -1,6 +1,10 @@
 import type { Logger } from '../log.js';
 import { liveGmaps, type ClusterView, type VirtualDisk } from '../model/catalog.js';
+import type { DiskRequest } from '../storage/disk-protocol.js';
 import type { Router } from '../volumes/router.js';
+
+/** What collecting a gmap's garbage asks of every running server's disk. */
+type Collection = Extract<DiskRequest, { op: 'prune' | 'drop' }>;
 
 /** Progress of the background collection of blocks no export reads any more. */
 export interface CollectionStatus {
@@ -55,15 +59,15 @@ export class GarbageCollector {
   }
 
   /** Runs one collection request on every running server. */
-  private everywhere(body: { op: string; gmap: number; live?: readonly number[] }): Promise<void> {
+  private everywhere(body: Collection): Promise<void> {
     return Promise.all(this.runningServers().map((server) => this.run(server, body))).then(() => undefined);
   }
 
-  private async run(server: number, body: { op: string; gmap: number; live?: readonly number[] }): Promise<void> {
+  private async run(server: number, body: Collection): Promise<void> {
     this.running += 1;
     try {
       const reply = await this.router.server(server, body, 3_600_000);
-      if (reply.ok) this.freedBytes += reply.bytes ?? 0;
+      if (reply.ok) this.freedBytes += 'bytes' in reply ? reply.bytes : 0;
       else this.log.warn({ server, ...body, code: reply.code, message: reply.message }, 'garbage collection failed');
     } finally {
       this.running -= 1;

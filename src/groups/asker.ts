@@ -2,7 +2,7 @@ import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import { assert } from '../assert.js';
 import type { DiskReply, Fence } from '../storage/disk-protocol.js';
-import type { ServerRequest } from '../servers/server-protocol.js';
+import type { ServerReplyTo, ServerRequest } from '../servers/server-protocol.js';
 
 /**
  * Requests that wait for the group's first term before they are sent: a group that has none yet
@@ -45,11 +45,16 @@ export class Asker {
     return this.fence?.term;
   }
 
-  ask(server: number, body: ServerRequest, then: (reply: DiskReply) => void): void {
+  /** Asks `server`; `then` hears the reply to this kind of request (or a failure). */
+  ask<Body extends ServerRequest>(server: number, body: Body, then: (reply: ServerReplyTo<Body>) => void): void {
+    this.askAny(server, body, then as (reply: DiskReply) => void);
+  }
+
+  private askAny(server: number, body: ServerRequest, then: (reply: DiskReply) => void): void {
     if (!fenced(body)) return this.send(server, body, then);
     if (this.fence === undefined) {
       assert(this.unfenced.length < unfencedAsksMax, `more than ${unfencedAsksMax} requests wait for a term`);
-      this.unfenced.push(() => this.ask(server, body, then));
+      this.unfenced.push(() => this.askAny(server, body, then));
       return;
     }
     const fence = this.fence;

@@ -1,13 +1,15 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { DuplicationProtocol } from '../model/catalog.js';
+import type { Answer } from '../storage/disk-protocol.js';
 import type { Layer } from '../storage/versions.js';
 
 /**
  * Requests a replica-group actor answers (from the router). Group `group-P` orders the writes of
  * every chained-declustering unit whose primary is server P (its secondary is P + 1 mod N); group
- * `mirror-P-M` those of every mirror-layout unit on the pair (P, M). Every reply is a DiskReply;
- * `complete` on a flush tells whether the primary's disk was flushed. A mirror write carries its
- * `duplication`; one answered with `lagging` (async) is followed by a `caught-up` tell.
+ * `mirror-P-M` those of every mirror-layout unit on the pair (P, M). Replies are typed per kind
+ * (`GroupAnswers`); `complete` on a flush tells whether the primary's disk was flushed. A mirror
+ * write carries its `duplication`; one answered with `lagging` (async) is followed by a `caught-up`
+ * tell.
  *
  *   | op      | kind    | meaning                                                          |
  *   |---------|---------|------------------------------------------------------------------|
@@ -47,6 +49,28 @@ export type GroupRequest =
   | { readonly op: 'flushed'; readonly token: number };
 
 export type GroupWrite = Extract<GroupRequest, { op: 'write' | 'trim' }>;
+
+/** What a write or trim answers on success. */
+export interface GroupWritten {
+  /** Servers whose copy missed it (marked stale on the other). */
+  readonly missed?: number[];
+  /**
+   * A mirror group's async write, answered while `server`'s copy is still being written; `seq`
+   * names it in the `caught-up` that follows.
+   */
+  readonly lagging?: { readonly server: number; readonly seq: number };
+}
+
+/** What each kind of group request answers on success. */
+export interface GroupAnswers {
+  write: GroupWritten;
+  trim: GroupWritten;
+  /** Whether the primary's disk was flushed (not down). */
+  flush: { readonly complete: boolean };
+  flushed: object;
+}
+
+export type GroupReplyTo<Op extends GroupRequest['op']> = Answer<GroupAnswers[Op]>;
 
 /**
  * How a mirror group writes both copies (catalog.ts `DuplicationProtocol`): `server` asks the

@@ -7,12 +7,12 @@ import { stoppedCleanFor, writable, type ClusterView, type ServerState } from '.
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import { RegionSet } from '../storage/region-set.js';
-import type { DiskReply } from '../storage/disk-protocol.js';
+import type { DiskReply, Failure } from '../storage/disk-protocol.js';
 import { regionsOf } from '../model/layout.js';
 import { Asker, isServerFailure } from './asker.js';
-import type { DiskWrite, DuplicateReply, OwnWritten } from '../servers/server-protocol.js';
+import type { DiskWrite, OwnWritten, WriteReply } from '../servers/server-protocol.js';
 import { Background } from './background.js';
-import type { CaughtUp, GroupRequest, GroupWrite } from './group-protocol.js';
+import type { CaughtUp, GroupReplyTo, GroupRequest, GroupWrite } from './group-protocol.js';
 import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
@@ -48,6 +48,8 @@ export interface GroupOptions {
 export const busyRegionsMaxDefault = 4096;
 
 type Message = GroupRequest | ControlPush | OwnWritten;
+/** What the group answers to a write or trim. */
+type WriteAnswer = GroupReplyTo<'write'>;
 type Incoming_ = Incoming<Message>;
 
 const suspectRetryMs = 300;
@@ -396,7 +398,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           ok: false,
           code: 'WHORL_IO',
           message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)`,
-        } satisfies DiskReply);
+        } satisfies Failure);
       }
       const regions = regionsOf(body.block, body.count);
       const lone =
@@ -406,7 +408,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           ok: false,
           code: 'WHORL_IO',
           message: `blocks ${body.block}+${body.count}: ${lone}`,
-        } satisfies DiskReply);
+        } satisfies Failure);
       locks.begin(keys);
       /** Set when the write was answered before its second copy had it (async duplication). */
       let early: { seq: number; lagging: number } | undefined;
@@ -416,7 +418,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
        * `holders`: the copies a failed write landed on, when it was sent to the disks (it may have
        * landed on others too, unanswered).
        */
-      const finish = (reply: DiskReply, holders?: readonly number[]): void => {
+      const finish = (reply: WriteAnswer, holders?: readonly number[]): void => {
         locks.end(keys);
         if (ownBuffer) {
           lagHandles.push(ownBuffer);
@@ -440,7 +442,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // A copy that went down or out meanwhile: the answer waits for the write's outcome.
         if (!bothComplete(body.gmap, regions)) return;
         early = { seq: background.begin(), lagging };
-        context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies DiskReply);
+        context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies WriteAnswer);
       };
       const marks = marksFor(body, targets);
       let marksLeft = marks.length;
@@ -570,7 +572,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       targets: readonly number[],
       skipped: readonly number[],
       regions: readonly number[],
-      done: (reply: DiskReply, holders: readonly number[]) => void,
+      done: (reply: WriteAnswer, holders: readonly number[]) => void,
       early?: (lagging: number) => void,
       answeredEarly: () => boolean = () => false,
       stale?: readonly number[],
@@ -602,7 +604,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
               ...(body.base ? { base: body.base } : {}),
               ...marks,
             };
-      const replies = new Map<number, DiskReply>();
+      const replies = new Map<number, WriteReply>();
       let answer = early;
       const answerOnce = (lagging: number): void => {
         const then = answer;
@@ -610,7 +612,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         then?.(lagging);
       };
       const serverDriven = body.duplication?.driver === 'server' && targets.length === 2;
-      const got = (server: number, reply: DiskReply): void => {
+      const got = (server: number, reply: WriteReply): void => {
         replies.set(server, reply);
         if (replies.size === targets.length) return settle();
         // Client-driven: the first copy written answers; server-driven: the primary's tell does.
@@ -681,7 +683,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       server: number,
       skipped: readonly number[],
       regions: readonly number[],
-      done: (reply: DiskReply, holders?: readonly number[]) => void,
+      done: (reply: WriteAnswer, holders?: readonly number[]) => void,
     ): void => {
       const stale = regions.filter((region) => !durableMarks.has(markScope(server, 'stale'), body.gmap, region));
       if (stale.length === 0) return writeCopies(body, [server], skipped, regions, done);
@@ -691,7 +693,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       beginIntents(ids);
       // Recovery replans when marks change; a region already marked with a write is carried again, not new.
       if (stale.some((region) => !markedWithWrites.has(markScope(server, 'stale'), body.gmap, region))) changes += 1;
-      const written = (reply: DiskReply, holders: readonly number[]): void => {
+      const written = (reply: WriteAnswer, holders: readonly number[]): void => {
         // Answered: the disk has put the marks. Unanswered, it may not have: the region is
         // unsettled (recovery copies it), and the listing shows any mark that did land.
         if (reply.ok) for (const region of stale) markedWithWrites.add(markScope(server, 'stale'), body.gmap, region);
@@ -710,7 +712,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const duplicateThroughPrimary = (
       disk: DiskWrite,
       early: ((lagging: number) => void) | undefined,
-      got: (server: number, reply: DiskReply) => void,
+      got: (server: number, reply: WriteReply) => void,
     ): void => {
       const ref = nextRef++;
       const notAfterMs = context.wallClockMs() + options.requestTimeoutMs / 2;
@@ -720,7 +722,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         { op: 'duplicate', ref, mirror: secondary, notAfterMs, early: early !== undefined, write: disk },
         (reply) => {
           ownWritten.delete(ref);
-          const { mirror, ...own } = reply as DuplicateReply;
+          const { mirror, ...own } = reply;
           if (mirror) {
             got(secondary, mirror);
             return got(primary, own);
@@ -748,7 +750,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           ok: false,
           code: 'WHORL_IO',
           message: `group ${options.name}: a write answered before this flush lost its second copy and could not be marked stale`,
-        } satisfies DiskReply);
+        } satisfies Failure);
       });
     };
     const flushCopies = (request: Request, token: number): void => {
@@ -763,7 +765,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           ok: false,
           code: 'WHORL_IO',
           message: `group ${options.name}: both copies (servers ${primary}, ${secondary}) are out with writes not known flushed`,
-        } satisfies DiskReply);
+        } satisfies Failure);
       }
       flushBoth(token, (flushedOk) => {
         const risks = ledger.atRisk(token);
@@ -782,7 +784,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             ok: false,
             code: 'WHORL_IO',
             message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})`,
-          } satisfies DiskReply);
+          } satisfies Failure);
         }
         markUnflushed(risks, (failure) => {
           if (!failure) settleIfPrimaryOut();
@@ -804,7 +806,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * client's FLUSH covered (one answered while the FLUSH was in flight was not), so one report
      * cannot let them go (README, "Writes").
      */
-    const markUnflushed = (risks: ReturnType<FlushLedger['atRisk']>, then: (failure?: DiskReply) => void): void => {
+    const markUnflushed = (risks: ReturnType<FlushLedger['atRisk']>, then: (failure?: Failure) => void): void => {
       const marks = new Map<string, { server: number; gmap: number; regions: number[] }>();
       for (const { key, flushed, unflushed } of risks) {
         const { gmap, region } = parseRegionKey(key);
@@ -833,7 +835,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       if (marks.size === 0) return then();
       recovery.reconcile();
       let left = marks.size;
-      let failure: DiskReply | undefined;
+      let failure: Failure | undefined;
       for (const { server, gmap, regions } of marks.values()) {
         ensureMarks(server, 'stale', gmap, regions, (ok, reply) => {
           if (!ok)

@@ -1,4 +1,4 @@
-import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import type { DiskReplyTo, DiskRequest } from '../storage/disk-protocol.js';
 
 /** A write or trim of blocks, as a disk actor takes it. */
 export type DiskWrite = Extract<DiskRequest, { op: 'write' | 'trim' }>;
@@ -31,8 +31,20 @@ export type ServerRequest =
     }
   | { readonly op: 'forwarded'; readonly notAfterMs: number; readonly write: DiskWrite };
 
+/** The answer to a write or trim, as a disk gives it. */
+export type WriteReply = DiskReplyTo<'write' | 'trim'>;
+
 /** The answer to `duplicate`: the primary's own outcome, and its mirror's under `mirror`. */
-export type DuplicateReply = DiskReply & { readonly mirror?: DiskReply };
+export type DuplicateReply = WriteReply & { readonly mirror?: WriteReply };
+
+/** What a server answers to request `Body`: a disk request's own reply, or a duplicate's. */
+export type ServerReplyTo<Body extends ServerRequest> = Body extends { op: 'duplicate' }
+  ? DuplicateReply
+  : Body extends { op: 'forwarded' }
+    ? WriteReply
+    : Body extends DiskRequest
+      ? DiskReplyTo<Body['op']>
+      : never;
 
 /** Told to the mirror group by the primary when its own copy of an `early` duplicate is written. */
 export interface OwnWritten {

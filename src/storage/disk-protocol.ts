@@ -109,29 +109,43 @@ export type DiskRequest =
   | { readonly op: 'heldAlone'; readonly gmap: number; readonly epoch: number; readonly live: readonly number[] }
   | { readonly op: 'stats'; readonly gmap?: number };
 
+/** A request refused or failed: a stable code (errors.ts) and what went wrong. */
+export interface Failure {
+  readonly ok: false;
+  readonly code: WhorlErrorCode;
+  readonly message: string;
+}
+
+/** The answer to a request: `ok` with what its kind answers, or a failure. */
+export type Answer<Fields extends object = object> = ({ readonly ok: true } & Fields) | Failure;
+
+/** What each kind of disk request answers on success (the table above says when). */
+export interface DiskAnswers {
+  /** Blocks that read as zeros (no version, a hole, or a base layer's hole). */
+  read: { readonly holes: number[] };
+  write: object;
+  trim: object;
+  lose: object;
+  flush: object;
+  setMarks: object;
+  clearMarks: object;
+  listMarks: { readonly marks: Array<{ gmap: number; region: number }> };
+  allocated: { readonly runs: Array<[number, number]> };
+  drop: object;
+  /** Bytes freed. */
+  prune: { readonly bytes: number };
+  /** Bytes only that epoch sees. */
+  heldAlone: { readonly bytes: number };
+  stats: { readonly allocatedBytes: number; readonly capacityBytes: number };
+}
+
+export type DiskOp = DiskRequest['op'];
+
 /** Every reply names the disk's incarnation (see disk-actor.ts); tests may omit it when comparing. */
-export type DiskReply = (
-  | {
-      readonly ok: true;
-      readonly holes?: number[];
-      /** A replica group's flush: whether its primary's disk was flushed (not down). */
-      readonly complete?: boolean;
-      /** A replica group's write: servers whose copy missed it (marked stale on the other). */
-      readonly missed?: number[];
-      /**
-       * A mirror group's async write, answered while `server`'s copy is still being written; `seq`
-       * names it in the `caught-up` that follows.
-       */
-      readonly lagging?: { readonly server: number; readonly seq: number };
-      readonly runs?: Array<[number, number]>;
-      readonly marks?: Array<{ gmap: number; region: number }>;
-      readonly allocatedBytes?: number;
-      readonly capacityBytes?: number;
-      /** prune: bytes freed; heldAlone: bytes only that epoch sees. */
-      readonly bytes?: number;
-    }
-  | { readonly ok: false; readonly code: WhorlErrorCode; readonly message: string }
-) & { readonly incarnation?: number };
+export type DiskReplyTo<Op extends DiskOp> = Answer<DiskAnswers[Op]> & { readonly incarnation?: number };
+
+/** Any disk reply: what a caller that does not know the request's kind may read. */
+export type DiskReply = DiskReplyTo<DiskOp>;
 
 /** The most blocks one request may cover (32 MiB, the largest NBD payload). */
 export const blocksPerRequestMax = 8192;

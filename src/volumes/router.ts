@@ -13,9 +13,16 @@ import {
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingDisk } from '../control/snapshots.js';
 import { WhorlError } from '../errors.js';
-import { duplications, type CaughtUp, type Duplication, type GroupRequest } from '../groups/group-protocol.js';
+import {
+  duplications,
+  type CaughtUp,
+  type Duplication,
+  type GroupReplyTo,
+  type GroupRequest,
+} from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
-import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import type { DiskReply, DiskReplyTo, DiskRequest } from '../storage/disk-protocol.js';
+import type { ServerReplyTo, ServerRequest } from '../servers/server-protocol.js';
 import { ordererOf, replicasOf, type Piece } from '../model/layout.js';
 import { Lag } from './lag.js';
 import { WriteGate } from './write-gate.js';
@@ -167,8 +174,8 @@ export class Router {
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
-      const reply = (await this.ask(
-        `server-${server}`,
+      const reply = await this.askServer(
+        server,
         {
           op: 'read',
           gmap: disk.gmap,
@@ -177,9 +184,9 @@ export class Router {
           count: piece.count,
           handle,
           ...withBase(disk),
-        } satisfies DiskRequest,
+        } as const,
         this.options.readTimeoutMs,
-      )) as DiskReply;
+      );
       this.queueDepth[server]! -= 1;
       if (reply.ok) return reply.holes ?? [];
       last = reply;
@@ -197,11 +204,11 @@ export class Router {
     const duplication = this.duplicationOf(disk.disk);
     for (const server of replicas) this.queueDepth[server]! += 1;
     const deathsBefore = this.deaths.length;
-    const reply = (await this.ask(
+    const reply = await this.askGroup(
       ordererOf(disk, unit),
       duplication ? { ...body, duplication } : body,
       this.options.writeTimeoutMs,
-    )) as DiskReply;
+    );
     for (const server of replicas) this.queueDepth[server]! -= 1;
     if (!reply.ok) throw failure(reply, `${body.op} failed`);
     let holders = 0;
@@ -226,8 +233,8 @@ export class Router {
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
     for (const server of await this.readableCopies(disk, piece)) {
-      const reply = (await this.ask(
-        `server-${server}`,
+      const reply = await this.askServer(
+        server,
         {
           op: 'allocated',
           gmap: disk.gmap,
@@ -235,9 +242,9 @@ export class Router {
           block: piece.block,
           count: piece.count,
           ...withBase(disk),
-        } satisfies DiskRequest,
+        } as const,
         this.options.readTimeoutMs,
-      )) as DiskReply;
+      );
       if (reply.ok) return reply.runs ?? [];
     }
     // Nobody can say: report data, which is always a safe answer.
@@ -257,13 +264,11 @@ export class Router {
     const covered = this.answered;
     this.answered = new Set();
     this.covering.add(covered);
-    let replies: DiskReply[];
+    let replies: Array<GroupReplyTo<'flush'>>;
     try {
-      replies = (await Promise.all(
-        groups.map((group) =>
-          this.ask(group, { op: 'flush', token } satisfies GroupRequest, this.options.writeTimeoutMs),
-        ),
-      )) as DiskReply[];
+      replies = await Promise.all(
+        groups.map((group) => this.askGroup(group, { op: 'flush', token } as const, this.options.writeTimeoutMs)),
+      );
     } finally {
       this.covering.delete(covered);
     }
@@ -302,13 +307,39 @@ export class Router {
   }
 
   /** Asks a server's disk actor itself, not through its server actor (which may be gone). */
-  async diskActor(server: number, body: DiskRequest, timeoutMs = 10_000): Promise<DiskReply> {
-    return (await this.ask(`disk-${server}`, body, timeoutMs)) as DiskReply;
+  async diskActor<Body extends DiskRequest>(
+    server: number,
+    body: Body,
+    timeoutMs = 10_000,
+  ): Promise<DiskReplyTo<Body['op']>> {
+    return (await this.ask(`disk-${server}`, body, timeoutMs)) as DiskReplyTo<Body['op']>;
   }
 
   /** Asks a server actor, which passes disk requests to its disk (admin statistics, replica comparison in tests). */
-  async server(server: number, body: unknown, timeoutMs = 10_000): Promise<DiskReply> {
-    return (await this.ask(`server-${server}`, body, timeoutMs)) as DiskReply;
+  async server<Body extends ServerRequest>(
+    server: number,
+    body: Body,
+    timeoutMs = 10_000,
+  ): Promise<ServerReplyTo<Body>> {
+    return this.askServer(server, body, timeoutMs);
+  }
+
+  /** The boundary where a server's reply, which arrives untyped, takes the type of its request's kind. */
+  private async askServer<Body extends ServerRequest>(
+    server: number,
+    body: Body,
+    timeoutMs: number,
+  ): Promise<ServerReplyTo<Body>> {
+    return (await this.ask(`server-${server}`, body, timeoutMs)) as ServerReplyTo<Body>;
+  }
+
+  /** The same boundary for a replica group's reply. */
+  private async askGroup<Body extends GroupRequest>(
+    group: string,
+    body: Body,
+    timeoutMs: number,
+  ): Promise<GroupReplyTo<Body['op']>> {
+    return (await this.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { ActorRuntime } from '../../src/actors/runtime.js';
 import { localClient, type LocalClient } from '../../src/actors/local-client.js';
 import type { BufferHandle } from '../../src/actors/buffer-pool.js';
-import type { DiskReply, DiskRequest, Fence } from '../../src/storage/disk-protocol.js';
+import type { DiskReply, DiskReplyTo, DiskRequest, Fence } from '../../src/storage/disk-protocol.js';
 import type { OpenDiskOptions } from '../../src/storage/disk-format.js';
 import { silentLogger } from '../../src/log.js';
 import { spawnDisk } from '../../src/storage/spawn-disk.js';
@@ -16,10 +16,22 @@ export function temporaryDirectory(prefix = 'whorl-disk-'): string {
 export interface DiskUnderTest {
   readonly runtime: ActorRuntime;
   readonly client: LocalClient;
-  ask(body: DiskRequest): Promise<DiskReply>;
+  ask<Body extends DiskRequest>(body: Body): Promise<DiskReplyTo<Body['op']>>;
   /** Writes `count` blocks filled from `fill(blockIndex)`. */
-  write(gmap: number, epoch: number, block: number, blocks: Buffer[], fua?: boolean, fence?: Fence): Promise<DiskReply>;
-  read(gmap: number, epoch: number, block: number, count: number): Promise<{ reply: DiskReply; bytes: Buffer }>;
+  write(
+    gmap: number,
+    epoch: number,
+    block: number,
+    blocks: Buffer[],
+    fua?: boolean,
+    fence?: Fence,
+  ): Promise<DiskReplyTo<'write'>>;
+  read(
+    gmap: number,
+    epoch: number,
+    block: number,
+    count: number,
+  ): Promise<{ reply: DiskReplyTo<'read'>; bytes: Buffer }>;
   stop(): Promise<void>;
 }
 
@@ -37,9 +49,9 @@ export async function startDisk(
   }
   const client = localClient(runtime, 'test');
   // Replies name the disk's incarnation; these tests compare the rest.
-  const ask = async (body: DiskRequest): Promise<DiskReply> => {
+  const ask = async <Body extends DiskRequest>(body: Body): Promise<DiskReplyTo<Body['op']>> => {
     const { incarnation: _incarnation, ...reply } = await client.request<DiskReply>('disk', body);
-    return reply as DiskReply;
+    return reply as DiskReplyTo<Body['op']>;
   };
   const withLease = async <T>(bytes: number, use: (handle: BufferHandle, view: Buffer) => Promise<T>): Promise<T> => {
     const lease = await runtime.pool.lease(bytes);

@@ -3,9 +3,15 @@ import { address } from '../../actors/address.js';
 import type { BufferHandle, BufferPool } from '../../actors/buffer-pool.js';
 import type { ClusterView, DuplicationProtocol, VirtualDisk } from '../../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../../control/control-protocol.js';
-import { duplications, type CaughtUp, type Duplication, type GroupRequest } from '../../groups/group-protocol.js';
+import {
+  duplications,
+  type CaughtUp,
+  type Duplication,
+  type GroupReplyTo,
+  type GroupRequest,
+} from '../../groups/group-protocol.js';
 import { blockContent } from '../../storage/crash/block-content.js';
-import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
+import type { DiskReplyTo, DiskRequest } from '../../storage/disk-protocol.js';
 import { Lag } from '../../volumes/lag.js';
 import { ordererOf, orderersOf, replicasOf } from '../../model/layout.js';
 import { Suspicions } from '../../volumes/suspicions.js';
@@ -261,7 +267,7 @@ export function clusterClient(
       }
     };
 
-    const settle = (requestId: number, reply: DiskReply | undefined): void => {
+    const settle = (requestId: number, reply: unknown): void => {
       const what = pending.get(requestId);
       if (!what) return;
       pending.delete(requestId);
@@ -269,7 +275,7 @@ export function clusterClient(
         case 'control': {
           // The create's answer may be lost: the disk is then looked for in the view, and created
           // again if the create itself was lost.
-          const answer = reply as unknown as (ControlReply & { disk?: VirtualDisk; view?: ClusterView }) | undefined;
+          const answer = reply as (ControlReply & { disk?: VirtualDisk; view?: ClusterView }) | undefined;
           disk = answer?.ok
             ? (answer.disk ?? answer.view?.disks.find((candidate) => candidate.name === 'sim'))
             : undefined;
@@ -278,14 +284,15 @@ export function clusterClient(
           return send('control', { op: 'view' } satisfies ControlRequest, { op: 'control' });
         }
         case 'snapshot':
-          return snapshotAnswered(what.name, reply as unknown as ControlReply | undefined);
+          return snapshotAnswered(what.name, reply as ControlReply | undefined);
         case 'sync':
-          return synced(what.name, reply as unknown as ControlReply | undefined);
+          return synced(what.name, reply as ControlReply | undefined);
         case 'flush': {
           if (!flushing || flushing.token !== what.token) return;
           flushing.left -= 1;
-          if (reply?.ok === true && reply.complete === true) flushing.completeGroups.push(what.group);
-          if (reply?.ok !== true) flushing.refused = true;
+          const answer = reply as GroupReplyTo<'flush'> | undefined;
+          if (answer?.ok === true && answer.complete === true) flushing.completeGroups.push(what.group);
+          if (answer?.ok !== true) flushing.refused = true;
           if (flushing.left > 0) return;
           // As the front end's `lostWrites`: a thread died since the last report, and groups that
           // died with it no longer know what they answered before it. The FLUSH fails (the groups
@@ -301,36 +308,46 @@ export function clusterClient(
           return;
         }
         case 'write':
-        case 'trim':
+        case 'trim': {
           busy.delete(what.block);
           if (what.handle) pool.release(what.handle);
-          if (reply?.ok) model.acked(what.block, what.seq, what.fua);
+          const answer = reply as GroupReplyTo<'write'> | undefined;
+          if (answer?.ok) model.acked(what.block, what.seq, what.fua);
           else model.failed(what.block, what.seq);
-          if (reply?.ok) suspicions.missed(reply.missed);
-          if (reply?.ok && reply.lagging) {
+          if (answer?.ok) suspicions.missed(answer.missed);
+          if (answer?.ok && answer.lagging) {
             state.earlyAnswers += 1;
             lag.add({
               group: what.group,
-              seq: reply.lagging.seq,
+              seq: answer.lagging.seq,
               gmap: disk!.gmap,
               block: what.block,
               count: 1,
-              server: reply.lagging.server,
+              server: answer.lagging.server,
             });
           }
           return;
+        }
         case 'read': {
           busy.delete(what.block);
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
-          return reportRead(model, what.block, reply, bytes, context.now(), what.ticket);
+          return reportRead(
+            model,
+            what.block,
+            reply as DiskReplyTo<'read'> | undefined,
+            bytes,
+            context.now(),
+            what.ticket,
+          );
         }
         case 'compare': {
+          const answer = reply as DiskReplyTo<'read'> | undefined;
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
           // A block torn on a copy compares as 'torn': equal only to the same loss on the other copy.
-          const torn = reply?.ok === false && reply.code === 'WHORL_CHECKSUM';
-          if ((!reply?.ok && !torn) || state.view?.version !== comparedVersion) {
+          const torn = answer?.ok === false && answer.code === 'WHORL_CHECKSUM';
+          if ((!answer?.ok && !torn) || state.view?.version !== comparedVersion) {
             comparing = undefined;
             return;
           }
@@ -338,7 +355,7 @@ export function clusterClient(
           const copies = comparing?.get(key) ?? new Map<number, Buffer>();
           copies.set(
             what.server,
-            torn ? Buffer.from('torn') : reply!.ok && reply!.holes?.length ? Buffer.alloc(4096) : bytes,
+            torn ? Buffer.from('torn') : answer!.ok && answer!.holes?.length ? Buffer.alloc(4096) : bytes,
           );
           comparing?.set(key, copies);
           // Each snapshot's blocks must hold what its model allows (one copy checked; the copies must be equal).
@@ -347,7 +364,7 @@ export function clusterClient(
             reportRead(
               snapshot.model,
               what.block,
-              reply ?? undefined,
+              answer ?? undefined,
               bytes,
               context.now(),
               snapshot.model.readSent(what.block),
@@ -406,7 +423,7 @@ export function clusterClient(
             return;
           }
           case 'reply':
-            return settle(incoming.requestId, incoming.body as DiskReply);
+            return settle(incoming.requestId, incoming.body);
           case 'failure':
             return settle(incoming.requestId, undefined);
           default:

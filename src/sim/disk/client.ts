@@ -1,7 +1,7 @@
 import type { Actor, Behavior, Incoming } from '../../actors/actor.js';
 import type { Address } from '../../actors/address.js';
 import type { BufferPool, BufferHandle } from '../../actors/buffer-pool.js';
-import type { DiskReply, DiskRequest } from '../../storage/disk-protocol.js';
+import type { DiskReply, DiskReplyTo, DiskRequest } from '../../storage/disk-protocol.js';
 import { blockContent, seqOf } from '../../storage/crash/block-content.js';
 import { torn, type DiskModel, type ReadTicket } from './model.js';
 
@@ -95,7 +95,14 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
         case 'read': {
           const bytes = Buffer.from(pool.view(what.handle));
           pool.release(what.handle);
-          return reportRead(model, what.block, reply, bytes, context.now(), what.ticket);
+          return reportRead(
+            model,
+            what.block,
+            reply as DiskReplyTo<'read'> | undefined,
+            bytes,
+            context.now(),
+            what.ticket,
+          );
         }
       }
     };
@@ -124,7 +131,7 @@ export function diskClient(disk: Address, pool: BufferPool, model: DiskModel, bl
 export function reportRead(
   model: DiskModel,
   block: number,
-  reply: DiskReply | undefined,
+  reply: DiskReplyTo<'read'> | undefined,
   bytes: Buffer,
   atMs: number,
   ticket: ReadTicket,

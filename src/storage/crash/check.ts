@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ActorRuntime } from '../../actors/runtime.js';
 import { localClient } from '../../actors/local-client.js';
 import { silentLogger } from '../../log.js';
-import type { DiskReply } from '../disk-protocol.js';
+import type { DiskReplyTo } from '../disk-protocol.js';
 import { spawnDisk } from '../spawn-disk.js';
 import { blockContent, crashBlocks, crashCapacityBytes, crashOwner, seqOf } from './block-content.js';
 
@@ -151,7 +151,7 @@ async function readBack(dir: string): Promise<Array<Buffer | 'zero' | 'corrupt'>
     const lease = await runtime.pool.lease(4096);
     const held: Array<Buffer | 'zero' | 'corrupt'> = [];
     for (let block = 0; block < crashBlocks; block++) {
-      const reply = await client.request<DiskReply>('disk', {
+      const reply = await client.request<DiskReplyTo<'read'>>('disk', {
         op: 'read',
         gmap: 0,
         epoch: 0,

@@ -3,7 +3,7 @@ import { ActorRuntime } from '../../actors/runtime.js';
 import { localClient } from '../../actors/local-client.js';
 import { silentLogger } from '../../log.js';
 import { Prng } from '../../prng.js';
-import type { DiskReply, DiskRequest } from '../disk-protocol.js';
+import type { DiskReplyTo, DiskRequest } from '../disk-protocol.js';
 import { spawnDisk } from '../spawn-disk.js';
 import { blockContent, crashBlocks, crashCapacityBytes, crashOwner } from './block-content.js';
 
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const runtime = await ActorRuntime.start({ threads: 1, log: silentLogger() });
   await spawnDisk(runtime, 'disk', { path: dir!, owner: crashOwner, capacityBytes: crashCapacityBytes, create: true });
   const client = localClient(runtime, 'writer');
-  const ask = (body: DiskRequest) => client.request<DiskReply>('disk', body);
+  const ask = <Body extends DiskRequest>(body: Body) => client.request<DiskReplyTo<Body['op']>>('disk', body);
   log('ready');
   let seq = Number(firstSeqText);
   let flushId = 0;
