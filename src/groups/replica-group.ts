@@ -158,6 +158,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * the region is complete meanwhile.
      */
     const trailing = new Map<string, number>();
+    /**
+     * Regions with a write answered early, by the copy still being written: until that copy has it
+     * (or its loss is marked stale on the other), it lacks an acknowledged write and is incomplete
+     * there (sim client-async --strict-flush seed 182: a FLUSH vouched for the lagging copy alone,
+     * marking the region stale on it, and the write it had not yet received was lost).
+     */
+    const laggingIn = new Map<string, number>();
     const behindTrailing: Array<{ keys: readonly string[]; run: () => void }> = [];
     const afterTrailing = (keys: readonly string[], run: () => void): void => {
       if (keys.some((key) => trailing.has(key))) behindTrailing.push({ keys, run });
@@ -351,6 +358,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
       if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
+      const behind = regions.find((region) => laggingIn.get(regionKey(gmap, region)) === server);
+      if (behind !== undefined)
+        return `server ${server} has not yet received a write to region ${behind} that was answered with its partner's copy`;
       const partner = server === primary ? secondary : primary;
       const stale = regions.find((region) => markedStale(partner, gmap, region));
       return stale === undefined
@@ -419,6 +429,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
        * landed on others too, unanswered).
        */
       const finish = (reply: WriteAnswer, holders?: readonly number[]): void => {
+        // Both copies have the write now, or a stale mark says which lacks it.
+        if (early) for (const key of keys) laggingIn.delete(key);
         locks.end(keys);
         if (ownBuffer) {
           lagHandles.push(ownBuffer);
@@ -442,6 +454,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // A copy that went down or out meanwhile: the answer waits for the write's outcome.
         if (!bothComplete(body.gmap, regions)) return;
         early = { seq: background.begin(), lagging };
+        for (const key of keys) laggingIn.set(key, lagging);
         context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies WriteAnswer);
       };
       const marks = marksFor(body, targets);
