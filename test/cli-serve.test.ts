@@ -19,6 +19,7 @@ const badArguments: Array<[string[], RegExp]> = [
   [['--nbd-listen', '127.0.0.1:70000'], /port '70000' is out of range/],
   [['--backend', 'floppy'], /--backend: 'floppy' is not one of cluster, memory/],
   [['--log-level', 'loud'], /--log-level: 'loud'/],
+  [['--log-format', 'fancy'], /--log-format: 'fancy' is not one of json, pretty/],
   [['--servers', 'four'], /--servers: 'four' is not a whole number/],
   [['--threads', '0'], /--threads: '0' is not a whole number from 1 to 64/],
   [['--threads', 'two'], /--threads: 'two' is not a whole number from 1 to 64/],

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { assert } from '../assert.js';
-import type { Logger } from '../log.js';
+import type { LogFormat, Logger } from '../log.js';
 import type { Behavior } from './actor.js';
 import type { BehaviorSpec, StorageSpec } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   readonly threads?: number;
   readonly log: Logger;
   readonly logLevel?: string;
+  /** How the worker threads write their logs (the main thread's logger says for itself). */
+  readonly logFormat?: LogFormat;
   readonly poolMaxBytes?: number;
 }
 
@@ -158,7 +160,12 @@ export class ActorRuntime {
 
   private startWorker(thread: number): void {
     const worker = new Worker(workerEntry, {
-      workerData: { node: this.node, thread, logLevel: this.options.logLevel ?? 'warn' },
+      workerData: {
+        node: this.node,
+        thread,
+        logLevel: this.options.logLevel ?? 'warn',
+        logFormat: this.options.logFormat ?? 'json',
+      },
       resourceLimits: { maxYoungGenerationSizeMb: workerYoungGenerationMbMax },
     });
     worker.on('message', (message: FromWorker) => this.onWorkerMessage(message));

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { assertNever } from '../assert.js';
-import { createLogger } from '../log.js';
+import { createLogger, type LogFormat } from '../log.js';
 import { loadBehavior, openStorage } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
@@ -8,8 +8,13 @@ import { MemoryStorage } from './memory-storage.js';
 import { ThreadHost } from './thread-host.js';
 
 /** A worker thread of the actor runtime: one ThreadHost, driven by control messages. */
-const { node, thread, logLevel } = workerData as { node: string; thread: number; logLevel: string };
-const log = createLogger(logLevel, { name: 'whorl', thread });
+const { node, thread, logLevel, logFormat } = workerData as {
+  node: string;
+  thread: number;
+  logLevel: string;
+  logFormat: LogFormat;
+};
+const log = createLogger(logLevel, { name: 'whorl', thread }, logFormat);
 const pool = BufferPool.attached();
 const host = new ThreadHost(node, thread, log, () => pool);
 const port = parentPort!;

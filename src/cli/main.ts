@@ -3,6 +3,7 @@ import { diskCommand, serverCommand } from './admin-commands.js';
 import { serve } from './serve.js';
 import { cloneCommand, snapshotCommand } from './snapshot-commands.js';
 import { UsageError } from './usage-error.js';
+import { versionText } from './version.js';
 
 const help = `Usage: whorl <command> [options]
 
@@ -14,6 +15,7 @@ Commands:
   snapshot  create, list and delete snapshots, exported read-only as DISK@NAME (whorl snapshot help)
   clone     make a writable disk from a snapshot (whorl clone help)
   server    list, stop and start server actors (whorl server help)
+  version   the package version and the on-disk format version (also --version)
   help      this text
 `;
 
@@ -30,6 +32,11 @@ async function main(argv: string[]): Promise<number> {
       return snapshotCommand(rest);
     case 'clone':
       return cloneCommand(rest);
+    case 'version':
+    case '--version':
+    case '-V':
+      process.stdout.write(versionText());
+      return 0;
     case undefined:
     case 'help':
     case '--help':

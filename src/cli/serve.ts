@@ -5,11 +5,12 @@ import { AdminServer } from '../admin/admin-server.js';
 import { MemoryBackend } from '../backends/memory.js';
 import { SingleExportCatalog } from '../backends/single-export.js';
 import { EmbeddedCluster, mirrorLagBytesDefault, mirrorLagBytesMax } from '../cluster/embedded.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, defaultLogFormat, logFormats, type LogFormat, type Logger } from '../log.js';
 import { NbdServer, type ListenAddress } from '../nbd/server.js';
 import { capacityBytesMax } from '../storage/block-census.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { VolumeCatalog } from '../volumes/volume-catalog.js';
+import { greeting } from './greeting.js';
 import { parseHostPort } from './listen.js';
 import { notifyReady } from './notify.js';
 import { formatSize, parseSize } from './size.js';
@@ -39,6 +40,8 @@ Options:
                           server-async and client-async wait for both copies)
   --size SIZE             size of the memory export (default 1G; 512M, 10G, 1T ...)
   --log-level LEVEL       trace, debug, info, warn, error (default info)
+  --log-format FORMAT     pretty: one short line per event; json: JSON lines (default pretty on
+                          a terminal, json when stderr is not one or under systemd)
   -h, --help              this text
 
 SIGTERM or SIGINT stops whorl gracefully: requests in flight are answered, new ones get
@@ -64,6 +67,7 @@ export async function serve(argv: string[]): Promise<number> {
       'mirror-lag': { type: 'string', default: formatSize(mirrorLagBytesDefault) },
       size: { type: 'string', default: '1G' },
       'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,6 +78,10 @@ export async function serve(argv: string[]): Promise<number> {
   const listen = parseHostPort('--nbd-listen', values['nbd-listen']!);
   const level = values['log-level']!;
   if (!logLevels.has(level)) throw new UsageError(`--log-level: '${level}' is not one of ${[...logLevels].join(', ')}`);
+  const format = values['log-format'] ?? defaultLogFormat();
+  if (!logFormats.includes(format as LogFormat))
+    throw new UsageError(`--log-format: '${format}' is not one of ${logFormats.join(', ')}`);
+  const logFormat = format as LogFormat;
   if (values.backend !== 'memory' && values.backend !== 'cluster')
     throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
   const servers = Number(values.servers);
@@ -99,7 +107,9 @@ export async function serve(argv: string[]): Promise<number> {
     );
   }
 
-  const log = createLogger(level, { name: 'whorl' });
+  const log = createLogger(level, { name: 'whorl' }, logFormat);
+  // The greeting is for a person at a terminal: not for journald, a pipe or a log file.
+  const greet = logFormat === 'pretty' && process.stderr.isTTY === true;
   const addresses: ListenAddress[] = [{ kind: 'tcp', ...listen }];
   if (values['nbd-socket']) addresses.push({ kind: 'unix', path: values['nbd-socket'] });
 
@@ -132,16 +142,18 @@ export async function serve(argv: string[]): Promise<number> {
     mirrorLagBytes,
     log,
     logLevel: level,
+    logFormat,
   });
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
   const server = new NbdServer(catalog, cluster.runtime.pool, log);
   const admin = new AdminServer(cluster, catalog, log);
   await admin.listen(path.join(dataDir, 'admin.sock'));
-  await listenAll(server, addresses, log);
+  const bound = await listenAll(server, addresses, log);
   // Handlers first: a SIGTERM sent on reading "serving" (systemd, a test) must find them in place,
   // or the default action kills whorl without the graceful stop.
   const stopping = stopOnSignal();
   log.info({ disks: cluster.view?.disks.map((disk) => disk.name), admin: path.join(dataDir, 'admin.sock') }, 'serving');
+  if (greet) process.stderr.write(greeting({ addresses: bound, disks: cluster.view?.disks ?? [], dataDir }));
   notifyReady(log);
   await stopping;
   log.info('stopping: answering requests in flight');
@@ -152,11 +164,14 @@ export async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function listenAll(server: NbdServer, addresses: ListenAddress[], log: Logger): Promise<void> {
+/** Listens on every address; returns them as bound (a port 0 becomes the port chosen). */
+async function listenAll(server: NbdServer, addresses: ListenAddress[], log: Logger): Promise<ListenAddress[]> {
+  const bound: ListenAddress[] = [];
   for (const address of addresses) {
-    const bound = await server.listen(address);
-    log.info({ address: bound }, 'listening');
+    bound.push(await server.listen(address));
+    log.info({ address: bound.at(-1) }, 'listening');
   }
+  return bound;
 }
 
 function stopOnSignal(): Promise<void> {

@@ -4,7 +4,7 @@ import { ActorRuntime } from '../actors/runtime.js';
 import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
 import { liveGmaps, stoppedCleanFor, type ClusterView } from '../model/catalog.js';
 import { WhorlError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { LogFormat, Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { spawnDisk } from '../storage/spawn-disk.js';
 import { Router } from '../volumes/router.js';
@@ -23,6 +23,7 @@ export interface ClusterOptions {
   readonly defaultReplicas: 1 | 2;
   readonly log: Logger;
   readonly logLevel?: string;
+  readonly logFormat?: LogFormat;
   readonly threads?: number;
   readonly readyTimeoutMs?: number;
   /** Per mirror pair: bytes of async writes answered before their second copy is written. */
@@ -97,6 +98,7 @@ export class EmbeddedCluster {
       threads: options.threads ?? 2,
       log: options.log,
       logLevel: options.logLevel,
+      ...(options.logFormat ? { logFormat: options.logFormat } : {}),
     });
     const commits = Array.from({ length: config.servers }, () => CommitTable.create());
     const direct = new DirectReads(
