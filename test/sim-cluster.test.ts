@@ -31,7 +31,7 @@ for (let first = 1; first <= ciSeeds; first += chunk) {
   });
 }
 
-// Mirror layouts, the async ones answering writes before the second copy is written: seeds 1-50,
+// Mirror layouts, the async ones answering writes before the second copy is written: seeds 1-200,
 // and the seeds that found bugs in them. Hybrid with the simulator's one client switches between
 // client-sync and server-sync at random.
 // server-sync 298, client-sync 175 and server-async 298: recovery planned from a listing that missed
@@ -52,8 +52,8 @@ const foundBugs: Record<string, number[]> = {
   hybrid: [54, 162],
 };
 for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-async', 'hybrid'] as const) {
-  const seeds = [...Array.from({ length: 50 }, (_, i) => i + 1), ...(foundBugs[layout] ?? [])];
-  test(`a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-50${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`, (t) => {
+  const seeds = [...Array.from({ length: 200 }, (_, i) => i + 1), ...(foundBugs[layout] ?? [])];
+  test(`a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-200${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`, (t) => {
     t.timeout(10 * 60_000);
     let early = 0;
     for (const seed of seeds) {
@@ -107,8 +107,8 @@ for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', '
 // Worker-thread deaths (--thread-deaths): half the server kills also kill the replica group that
 // shares the server's thread in the daemon, and the client's next FLUSH fails once, as the front
 // end's does. Seed 335 found a restarted group copying its restarted primary over the secondary.
-const threadDeathSeeds = [...Array.from({ length: 150 }, (_, i) => i + 1), 335];
-test(`a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-150 and 335`, (t) => {
+const threadDeathSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 335];
+test(`a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-200 and 335`, (t) => {
   t.timeout(10 * 60_000);
   let writes = 0;
   for (const seed of threadDeathSeeds) {
@@ -131,8 +131,8 @@ test(`a replica group that dies with its primary's thread restarts without losin
 // the primary, and wrote the secondary alone: both copies stale again, the same loss. Seed 4569: a
 // failed write was settled from the partner because its holder showed resyncing (for its other
 // group's regions), and a reader saw the write on the holder before the copy took it away.
-const wholeThreadSeeds = [...Array.from({ length: 100 }, (_, i) => i + 1), 650, 2786, 4569];
-test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-100, 650, 2786 and 4569`, (t) => {
+const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569];
+test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786 and 4569`, (t) => {
   t.timeout(10 * 60_000);
   let writes = 0;
   for (const seed of wholeThreadSeeds) {
