@@ -72,12 +72,17 @@ test('the prerequisite check installs what is missing, apt-get update once, then
   ]);
 });
 
-test('with everything present the prerequisite check says nothing', async (t) => {
-  if (busyboxMissing.length > 0) return t.pass('this machine lacks /bin/busybox: the check rightly reports it');
+test('with every program present the prerequisite check says nothing and installs nothing', async (t) => {
   const { dir, aptLog } = pathWithout([]);
   const result = await run('/bin/bash', [prerequisites], { env: { PATH: dir } });
-  t.deepEqual([result.code, result.stderr], [0, '']);
-  t.false(fs.existsSync(aptLog));
+  t.is(result.code, 0);
+  if (busyboxMissing.length === 0) {
+    t.is(result.stderr, '');
+    t.false(fs.existsSync(aptLog));
+  } else {
+    // This machine lacks /bin/busybox, which the check looks for by path: that alone is installed.
+    t.regex(fs.readFileSync(aptLog, 'utf8'), /install -y -qq --no-install-recommends busybox-static\n$/);
+  }
 });
 
 test('whorl --version and whorl version print the package and on-disk format versions', async (t) => {

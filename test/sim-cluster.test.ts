@@ -1,6 +1,11 @@
 import test from 'ava';
 import { runClusterSeed } from '../src/sim/cluster/scenario.js';
 
+// Every test here computes for many seconds without awaiting anything: they run one at a time,
+// and the event loop turns after each, so that ava hears each result as it comes (its inactivity
+// timeout is 3 minutes; the whole file takes longer than that).
+test.afterEach(() => new Promise((resolve) => setImmediate(resolve)));
+
 const ciSeeds = Number(process.env['SIM_CLUSTER_SEEDS'] ?? 400);
 const chunk = 25;
 /**
@@ -12,7 +17,7 @@ const strictFlush = true;
 // Chunks keep each test well inside ava's timeout; together they cover seeds 1..ciSeeds.
 for (let first = 1; first <= ciSeeds; first += chunk) {
   const last = Math.min(first + chunk - 1, ciSeeds);
-  test(`the cluster (control, servers, replica groups, disks) keeps the disk model and heals to identical copies on seeds ${first}-${last}`, (t) => {
+  test.serial(`the cluster (control, servers, replica groups, disks) keeps the disk model and heals to identical copies on seeds ${first}-${last}`, (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;
     let kills = 0;
@@ -53,7 +58,7 @@ const foundBugs: Record<string, number[]> = {
 };
 for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-async', 'hybrid'] as const) {
   const seeds = [...Array.from({ length: 200 }, (_, i) => i + 1), ...(foundBugs[layout] ?? [])];
-  test(`a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-200${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`, (t) => {
+  test.serial(`a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-200${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`, (t) => {
     t.timeout(10 * 60_000);
     let early = 0;
     for (const seed of seeds) {
@@ -88,7 +93,7 @@ const ownFlushBugs: Record<string, number[]> = {
 for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', 'client-async', 'hybrid'] as const) {
   const count = layout === 'chained' ? 100 : 30;
   const seeds = [...Array.from({ length: count }, (_, i) => i + 1), ...(ownFlushBugs[layout] ?? [])];
-  test(`groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`, (t) => {
+  test.serial(`groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`, (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;
     for (const seed of seeds) {
@@ -108,7 +113,7 @@ for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', '
 // shares the server's thread in the daemon, and the client's next FLUSH fails once, as the front
 // end's does. Seed 335 found a restarted group copying its restarted primary over the secondary.
 const threadDeathSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 335];
-test(`a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-200 and 335`, (t) => {
+test.serial(`a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-200 and 335`, (t) => {
   t.timeout(10 * 60_000);
   let writes = 0;
   for (const seed of threadDeathSeeds) {
@@ -132,7 +137,7 @@ test(`a replica group that dies with its primary's thread restarts without losin
 // failed write was settled from the partner because its holder showed resyncing (for its other
 // group's regions), and a reader saw the write on the holder before the copy took it away.
 const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569];
-test(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786 and 4569`, (t) => {
+test.serial(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786 and 4569`, (t) => {
   t.timeout(10 * 60_000);
   let writes = 0;
   for (const seed of wholeThreadSeeds) {
@@ -147,7 +152,7 @@ test(`whole worker threads dying with their servers, groups and control actor ke
   t.true(writes > wholeThreadSeeds.length * 100, `${writes} writes acknowledged`);
 });
 
-test('the cluster model catches a router that reads a mirror copy still being written by an answered async write', (t) => {
+test.serial('the cluster model catches a router that reads a mirror copy still being written by an answered async write', (t) => {
   t.timeout(10 * 60_000);
   let found: number | undefined;
   for (let seed = 1; seed <= 200 && found === undefined; seed++) {
@@ -156,7 +161,7 @@ test('the cluster model catches a router that reads a mirror copy still being wr
   t.not(found, undefined, 'no violation in 200 seeds');
 });
 
-test('the cluster model catches a router that reads copies which missed writes', (t) => {
+test.serial('the cluster model catches a router that reads copies which missed writes', (t) => {
   t.timeout(10 * 60_000);
   let found: number | undefined;
   for (let seed = 1; seed <= ciSeeds && found === undefined; seed++) {
@@ -165,7 +170,7 @@ test('the cluster model catches a router that reads copies which missed writes',
   t.not(found, undefined, `no violation in ${ciSeeds} seeds`);
 });
 
-test('a cluster seed reproduces its run exactly', (t) => {
+test.serial('a cluster seed reproduces its run exactly', (t) => {
   t.deepEqual(runClusterSeed(9), runClusterSeed(9));
   t.not(runClusterSeed(10).traceHash, runClusterSeed(9).traceHash);
 });
