@@ -17,23 +17,26 @@ const strictFlush = true;
 // Chunks keep each test well inside ava's timeout; together they cover seeds 1..ciSeeds.
 for (let first = 1; first <= ciSeeds; first += chunk) {
   const last = Math.min(first + chunk - 1, ciSeeds);
-  test.serial(`the cluster (control, servers, replica groups, disks) keeps the disk model and heals to identical copies on seeds ${first}-${last}`, (t) => {
-    t.timeout(10 * 60_000);
-    let writes = 0;
-    let kills = 0;
-    for (let seed = first; seed <= last; seed++) {
-      const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush });
-      if (result.violation || !result.converged) {
-        return t.fail(
-          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --seed ${seed} --trace; ${result.faults})`,
-        );
+  test.serial(
+    `the cluster (control, servers, replica groups, disks) keeps the disk model and heals to identical copies on seeds ${first}-${last}`,
+    (t) => {
+      t.timeout(10 * 60_000);
+      let writes = 0;
+      let kills = 0;
+      for (let seed = first; seed <= last; seed++) {
+        const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush });
+        if (result.violation || !result.converged) {
+          return t.fail(
+            `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --seed ${seed} --trace; ${result.faults})`,
+          );
+        }
+        writes += result.writesAcked;
+        kills += result.kills;
       }
-      writes += result.writesAcked;
-      kills += result.kills;
-    }
-    t.true(writes > (last - first + 1) * 100, `${writes} writes acknowledged`);
-    t.true(kills > 0, `${kills} server kills`);
-  });
+      t.true(writes > (last - first + 1) * 100, `${writes} writes acknowledged`);
+      t.true(kills > 0, `${kills} server kills`);
+    },
+  );
 }
 
 // Mirror layouts, the async ones answering writes before the second copy is written: seeds 1-200,
@@ -58,21 +61,24 @@ const foundBugs: Record<string, number[]> = {
 };
 for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-async', 'hybrid'] as const) {
   const seeds = [...Array.from({ length: 200 }, (_, i) => i + 1), ...(foundBugs[layout] ?? [])];
-  test.serial(`a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-200${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`, (t) => {
-    t.timeout(10 * 60_000);
-    let early = 0;
-    for (const seed of seeds) {
-      const result = runClusterSeed(seed, 'correct', layout, { strictFlush });
-      if (result.violation || !result.converged) {
-        return t.fail(
-          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --strict-flush --seed ${seed} --trace; ${result.faults})`,
-        );
+  test.serial(
+    `a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-200${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`,
+    (t) => {
+      t.timeout(10 * 60_000);
+      let early = 0;
+      for (const seed of seeds) {
+        const result = runClusterSeed(seed, 'correct', layout, { strictFlush });
+        if (result.violation || !result.converged) {
+          return t.fail(
+            `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --strict-flush --seed ${seed} --trace; ${result.faults})`,
+          );
+        }
+        early += result.earlyAnswers;
       }
-      early += result.earlyAnswers;
-    }
-    if (layout.endsWith('-async')) t.true(early > 1000, `${early} writes answered with one copy written`);
-    else t.is(early, 0);
-  });
+      if (layout.endsWith('-async')) t.true(early > 1000, `${early} writes answered with one copy written`);
+      else t.is(early, 0);
+    },
+  );
 }
 
 // Replica groups that flush on their own after nearly every write (busyRegionsMax 1): their
@@ -93,40 +99,46 @@ const ownFlushBugs: Record<string, number[]> = {
 for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', 'client-async', 'hybrid'] as const) {
   const count = layout === 'chained' ? 100 : 30;
   const seeds = [...Array.from({ length: count }, (_, i) => i + 1), ...(ownFlushBugs[layout] ?? [])];
-  test.serial(`groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`, (t) => {
-    t.timeout(10 * 60_000);
-    let writes = 0;
-    for (const seed of seeds) {
-      const result = runClusterSeed(seed, 'correct', layout, { busyRegionsMax: 1, strictFlush });
-      if (result.violation || !result.converged) {
-        return t.fail(
-          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --busy-regions-max 1 --strict-flush --seed ${seed} --trace; ${result.faults})`,
-        );
+  test.serial(
+    `groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`,
+    (t) => {
+      t.timeout(10 * 60_000);
+      let writes = 0;
+      for (const seed of seeds) {
+        const result = runClusterSeed(seed, 'correct', layout, { busyRegionsMax: 1, strictFlush });
+        if (result.violation || !result.converged) {
+          return t.fail(
+            `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --busy-regions-max 1 --strict-flush --seed ${seed} --trace; ${result.faults})`,
+          );
+        }
+        writes += result.writesAcked;
       }
-      writes += result.writesAcked;
-    }
-    t.true(writes > seeds.length * 100, `${writes} writes acknowledged`);
-  });
+      t.true(writes > seeds.length * 100, `${writes} writes acknowledged`);
+    },
+  );
 }
 
 // Worker-thread deaths (--thread-deaths): half the server kills also kill the replica group that
 // shares the server's thread in the daemon, and the client's next FLUSH fails once, as the front
 // end's does. Seed 335 found a restarted group copying its restarted primary over the secondary.
 const threadDeathSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 335];
-test.serial(`a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-200 and 335`, (t) => {
-  t.timeout(10 * 60_000);
-  let writes = 0;
-  for (const seed of threadDeathSeeds) {
-    const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true });
-    if (result.violation || !result.converged) {
-      return t.fail(
-        `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --thread-deaths --seed ${seed} --trace; ${result.faults})`,
-      );
+test.serial(
+  `a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-200 and 335`,
+  (t) => {
+    t.timeout(10 * 60_000);
+    let writes = 0;
+    for (const seed of threadDeathSeeds) {
+      const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true });
+      if (result.violation || !result.converged) {
+        return t.fail(
+          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --thread-deaths --seed ${seed} --trace; ${result.faults})`,
+        );
+      }
+      writes += result.writesAcked;
     }
-    writes += result.writesAcked;
-  }
-  t.true(writes > threadDeathSeeds.length * 100, `${writes} writes acknowledged`);
-});
+    t.true(writes > threadDeathSeeds.length * 100, `${writes} writes acknowledged`);
+  },
+);
 
 // Whole-thread deaths (--whole-threads): each such death takes what shares a thread in the daemon
 // (two servers, their groups, and on the first thread the control actor). Seed 650 found a stale
@@ -137,29 +149,39 @@ test.serial(`a replica group that dies with its primary's thread restarts withou
 // failed write was settled from the partner because its holder showed resyncing (for its other
 // group's regions), and a reader saw the write on the holder before the copy took it away.
 const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569];
-test.serial(`whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786 and 4569`, (t) => {
-  t.timeout(10 * 60_000);
-  let writes = 0;
-  for (const seed of wholeThreadSeeds) {
-    const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true, wholeThreads: true });
-    if (result.violation || !result.converged) {
-      return t.fail(
-        `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --whole-threads --seed ${seed} --trace; ${result.faults})`,
-      );
+test.serial(
+  `whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786 and 4569`,
+  (t) => {
+    t.timeout(10 * 60_000);
+    let writes = 0;
+    for (const seed of wholeThreadSeeds) {
+      const result = runClusterSeed(seed, 'correct', 'chained', {
+        strictFlush,
+        threadDeaths: true,
+        wholeThreads: true,
+      });
+      if (result.violation || !result.converged) {
+        return t.fail(
+          `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --whole-threads --seed ${seed} --trace; ${result.faults})`,
+        );
+      }
+      writes += result.writesAcked;
     }
-    writes += result.writesAcked;
-  }
-  t.true(writes > wholeThreadSeeds.length * 100, `${writes} writes acknowledged`);
-});
+    t.true(writes > wholeThreadSeeds.length * 100, `${writes} writes acknowledged`);
+  },
+);
 
-test.serial('the cluster model catches a router that reads a mirror copy still being written by an answered async write', (t) => {
-  t.timeout(10 * 60_000);
-  let found: number | undefined;
-  for (let seed = 1; seed <= 200 && found === undefined; seed++) {
-    if (runClusterSeed(seed, 'read-lagging-copy', 'client-async').violation) found = seed;
-  }
-  t.not(found, undefined, 'no violation in 200 seeds');
-});
+test.serial(
+  'the cluster model catches a router that reads a mirror copy still being written by an answered async write',
+  (t) => {
+    t.timeout(10 * 60_000);
+    let found: number | undefined;
+    for (let seed = 1; seed <= 200 && found === undefined; seed++) {
+      if (runClusterSeed(seed, 'read-lagging-copy', 'client-async').violation) found = seed;
+    }
+    t.not(found, undefined, 'no violation in 200 seeds');
+  },
+);
 
 test.serial('the cluster model catches a router that reads copies which missed writes', (t) => {
   t.timeout(10 * 60_000);
