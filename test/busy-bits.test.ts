@@ -1,13 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { EmbeddedCluster } from '../src/cluster/embedded.js';
-import { silentLogger } from '../src/log.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
-import { NbdServer } from '../src/nbd/server.js';
 import { blockBytes, regionBytes } from '../src/storage/block-keys.js';
-import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
 import { stripeBytesDefault } from '../src/model/layout.js';
 import { RawClient } from './helpers/raw-client.js';
-import { scratchDirectory } from './helpers/scratch.js';
+import { servedCluster } from './helpers/served-cluster.js';
 
 const busyRegionsMax = 32;
 const servers = 4;
@@ -24,28 +21,11 @@ function payload(index: number): Buffer {
 async function clusterAndClient(
   t: ExecutionContext,
 ): Promise<{ cluster: EmbeddedCluster; client: RawClient; port: number }> {
-  const cluster = await EmbeddedCluster.start({
-    dataDir: scratchDirectory('whorl-busy-'),
-    servers,
-    diskCapacityBytes: 1024 ** 3,
-    defaultDiskSizeBytes: 1024 ** 3,
-    defaultReplicas: 2,
-    log: silentLogger(),
-    busyRegionsMax,
-  });
-  t.teardown(() => cluster.stop());
-  const server = new NbdServer(
-    new VolumeCatalog(cluster.router, cluster.runtime.pool),
-    cluster.runtime.pool,
-    silentLogger(),
-  );
-  t.teardown(() => server.close(2000));
-  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
-  const client = await RawClient.connect(bound.port);
+  const { cluster, port } = await servedCluster(t, 'whorl-busy-', { servers, busyRegionsMax });
+  const client = await RawClient.connect(port);
   t.teardown(() => client.destroy());
   await client.go();
-  return { cluster, client, port: bound.port };
+  return { cluster, client, port };
 }
 
 /**

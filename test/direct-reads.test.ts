@@ -1,12 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
-import { EmbeddedCluster } from '../src/cluster/embedded.js';
-import { silentLogger } from '../src/log.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
-import { NbdServer } from '../src/nbd/server.js';
 import { blockBytes } from '../src/storage/block-keys.js';
 import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
 import { RawClient } from './helpers/raw-client.js';
-import { scratchDirectory } from './helpers/scratch.js';
+import { servedCluster } from './helpers/served-cluster.js';
 
 const lanes = 4;
 const rounds = 400;
@@ -17,27 +14,6 @@ function payload(lane: number, round: number): Buffer {
   const bytes = Buffer.alloc(blockBytes);
   for (let at = 0; at < bytes.length; at += 8) bytes.writeUInt32BE(lane * 1_000_003 + round * 7919 + at, at);
   return bytes;
-}
-
-async function servedCluster(t: ExecutionContext): Promise<{ cluster: EmbeddedCluster; port: number }> {
-  const cluster = await EmbeddedCluster.start({
-    dataDir: scratchDirectory('whorl-direct-'),
-    servers: 4,
-    diskCapacityBytes: 1024 ** 3,
-    defaultDiskSizeBytes: 1024 ** 3,
-    defaultReplicas: 2,
-    log: silentLogger(),
-  });
-  t.teardown(() => cluster.stop());
-  const server = new NbdServer(
-    new VolumeCatalog(cluster.router, cluster.runtime.pool),
-    cluster.runtime.pool,
-    silentLogger(),
-  );
-  t.teardown(() => server.close(2000));
-  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
-  return { cluster, port: bound.port };
 }
 
 /**
@@ -80,7 +56,7 @@ async function writeThenReadLanes(
 // writes before lmdb-js commits them: a read right after its write's answer must still see it.
 test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
   t.timeout(120_000);
-  const { cluster, port } = await servedCluster(t);
+  const { cluster, port } = await servedCluster(t, 'whorl-direct-');
   const stale = await writeThenReadLanes(t, port, rounds, (lane, round) => {
     // Lanes write different 64 KiB units, so they land on different servers.
     const offset = (lane * 16 + (round % blocksPerLane)) * blockBytes;
@@ -97,7 +73,7 @@ test('a read right after a write answered sees the write, while most reads are s
 // must show the write of any one of its blocks answered just before.
 test('a whole stripe unit read right after a write of one of its blocks sees it, served on the front end thread', async (t) => {
   t.timeout(120_000);
-  const { cluster, port } = await servedCluster(t);
+  const { cluster, port } = await servedCluster(t, 'whorl-direct-');
   const unitBytes = 16 * blockBytes;
   const expected = Array.from({ length: lanes }, () => Buffer.alloc(unitBytes));
   const stale = await writeThenReadLanes(t, port, rounds / 2, (lane, round) => {
@@ -117,7 +93,7 @@ test('a whole stripe unit read right after a write of one of its blocks sees it,
 
 // A read learns its holes with its data: each run of blocks alike is one extent, read directly or not.
 test('a read of written blocks and holes reports one extent per run, and the data', async (t) => {
-  const { cluster } = await servedCluster(t);
+  const { cluster } = await servedCluster(t, 'whorl-direct-');
   const backend = new VolumeCatalog(cluster.router, cluster.runtime.pool).open('default')!;
   const pool = cluster.runtime.pool;
   const written = [1, 2, 5, 9, 10, 11];

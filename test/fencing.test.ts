@@ -1,12 +1,8 @@
 import test from 'ava';
-import { EmbeddedCluster } from '../src/cluster/embedded.js';
-import { silentLogger } from '../src/log.js';
 import { Command } from '../src/nbd/protocol.js';
-import { NbdServer } from '../src/nbd/server.js';
-import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
 import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
 import { RawClient, type TransmissionReply } from './helpers/raw-client.js';
-import { scratchDirectory } from './helpers/scratch.js';
+import { servedCluster } from './helpers/served-cluster.js';
 
 const group = 'group-0';
 const errorOf = (reply: TransmissionReply | undefined): number => {
@@ -64,24 +60,8 @@ test('a malformed fence is a bad argument that changes nothing', async (t) => {
 });
 
 test('a replica group whose term a copy has moved past steps down; its next incarnation claims a newer term and writes on', async (t) => {
-  const cluster = await EmbeddedCluster.start({
-    dataDir: scratchDirectory('whorl-fence-'),
-    servers: 4,
-    diskCapacityBytes: 1024 ** 3,
-    defaultDiskSizeBytes: 1024 ** 3,
-    defaultReplicas: 2,
-    log: silentLogger(),
-  });
-  t.teardown(() => cluster.stop());
-  const server = new NbdServer(
-    new VolumeCatalog(cluster.router, cluster.runtime.pool),
-    cluster.runtime.pool,
-    silentLogger(),
-  );
-  t.teardown(() => server.close(2000));
-  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
-  const client = await RawClient.connect(bound.port);
+  const { cluster, port } = await servedCluster(t, 'whorl-fence-');
+  const client = await RawClient.connect(port);
   t.teardown(() => client.destroy());
   await client.go();
   const write = async (byte: number): Promise<number> => {
