@@ -1,14 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { verifyReplicas } from '../src/admin/verify.js';
 import { EmbeddedCluster } from '../src/cluster/embedded.js';
-import { silentLogger } from '../src/log.js';
 import { Command, Errno } from '../src/nbd/protocol.js';
-import { NbdServer } from '../src/nbd/server.js';
 import { blockBytes, regionBytes } from '../src/storage/block-keys.js';
 import { stripeBytesDefault } from '../src/model/layout.js';
-import { VolumeCatalog } from '../src/volumes/volume-catalog.js';
 import { RawClient } from './helpers/raw-client.js';
-import { scratchDirectory } from './helpers/scratch.js';
+import { servedCluster } from './helpers/served-cluster.js';
 
 /**
  * A worker thread that dies takes its actors' memory with it: a replica group's record of what it
@@ -27,15 +24,10 @@ async function clusterAndClient(
   t: ExecutionContext,
   replicas: number,
 ): Promise<{ cluster: EmbeddedCluster; client: RawClient; connect: () => Promise<RawClient> }> {
-  const cluster = await EmbeddedCluster.start({
-    dataDir: scratchDirectory('whorl-thread-death-'),
+  const { cluster, port } = await servedCluster(t, 'whorl-thread-death-', {
     servers,
-    diskCapacityBytes: 1024 ** 3,
     defaultDiskSizeBytes: 256 * 1024 ** 2,
-    defaultReplicas: 2,
-    log: silentLogger(),
   });
-  t.teardown(() => cluster.stop());
   if (replicas === 1) {
     const created = await cluster.router.control({
       op: 'create',
@@ -46,16 +38,8 @@ async function clusterAndClient(
     });
     if (!created.ok) throw new Error(created.message);
   }
-  const server = new NbdServer(
-    new VolumeCatalog(cluster.router, cluster.runtime.pool),
-    cluster.runtime.pool,
-    silentLogger(),
-  );
-  t.teardown(() => server.close(2000));
-  const bound = await server.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-  if (bound.kind !== 'tcp') throw new Error('expected a TCP address');
   const connect = async (): Promise<RawClient> => {
-    const client = await RawClient.connect(bound.port);
+    const client = await RawClient.connect(port);
     t.teardown(() => client.destroy());
     await client.go(replicas === 1 ? 'striped' : 'default');
     return client;

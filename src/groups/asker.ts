@@ -41,10 +41,6 @@ export class Asker {
     for (const send of this.unfenced.splice(0)) send();
   }
 
-  get term(): number | undefined {
-    return this.fence?.term;
-  }
-
   /** Asks `server`; `then` hears the reply to this kind of request (or a failure). */
   ask<Body extends ServerRequest>(server: number, body: Body, then: (reply: ServerReplyTo<Body>) => void): void {
     this.askAny(server, body, then as (reply: DiskReply) => void);
@@ -91,10 +87,10 @@ export class Asker {
 
 /** Requests that carry the group's fence: every change to a disk, and the listing of its marks. */
 function fenced(body: ServerRequest): body is Extract<ServerRequest, { op: FencedOp }> {
-  return fencedOps.has(body.op);
+  return (fencedOps as readonly string[]).includes(body.op);
 }
-type FencedOp = 'write' | 'trim' | 'lose' | 'setMarks' | 'clearMarks' | 'listMarks' | 'duplicate';
-const fencedOps = new Set<string>(['write', 'trim', 'lose', 'setMarks', 'clearMarks', 'listMarks', 'duplicate']);
+const fencedOps = ['write', 'trim', 'lose', 'setMarks', 'clearMarks', 'listMarks', 'duplicate'] as const;
+type FencedOp = (typeof fencedOps)[number];
 
 /** Failures that say the server, not the request, is the problem: the other copy takes over. */
 export function isServerFailure(reply: DiskReply): boolean {

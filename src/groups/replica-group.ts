@@ -789,9 +789,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // (sim hybrid --strict-flush seed 162: a failed FLUSH let them go, the next one answered
         // OK with no stale mark on the one copy that had flushed them, and recovery later copied
         // the other copy, which had lost them in a crash, over it).
-        const settleIfPrimaryOut = (): void => {
-          if (!writable(state(primary))) ledger.settle(token);
-        };
         if (![...flushedOk.values()].some((ok) => ok)) {
           return context.reply(request, {
             ok: false,
@@ -800,7 +797,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           } satisfies Failure);
         }
         markUnflushed(risks, (failure) => {
-          if (!failure) settleIfPrimaryOut();
+          if (!failure && !writable(state(primary))) ledger.settle(token);
           context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true });
         });
       });

@@ -174,7 +174,7 @@ export class Router {
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
-      const reply = await this.askServer(
+      const reply = await this.server(
         server,
         {
           op: 'read',
@@ -233,7 +233,7 @@ export class Router {
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
     for (const server of await this.readableCopies(disk, piece)) {
-      const reply = await this.askServer(
+      const reply = await this.server(
         server,
         {
           op: 'allocated',
@@ -315,25 +315,20 @@ export class Router {
     return (await this.ask(`disk-${server}`, body, timeoutMs)) as DiskReplyTo<Body['op']>;
   }
 
-  /** Asks a server actor, which passes disk requests to its disk (admin statistics, replica comparison in tests). */
+  /**
+   * Asks a server actor, which passes disk requests to its disk (reads, admin statistics, replica
+   * comparison in tests). The boundary where its reply, which arrives untyped, takes the type of
+   * its request's kind.
+   */
   async server<Body extends ServerRequest>(
     server: number,
     body: Body,
     timeoutMs = 10_000,
   ): Promise<ServerReplyTo<Body>> {
-    return this.askServer(server, body, timeoutMs);
-  }
-
-  /** The boundary where a server's reply, which arrives untyped, takes the type of its request's kind. */
-  private async askServer<Body extends ServerRequest>(
-    server: number,
-    body: Body,
-    timeoutMs: number,
-  ): Promise<ServerReplyTo<Body>> {
     return (await this.ask(`server-${server}`, body, timeoutMs)) as ServerReplyTo<Body>;
   }
 
-  /** The same boundary for a replica group's reply. */
+  /** The boundary where a replica group's reply, which arrives untyped, takes its request's type. */
   private async askGroup<Body extends GroupRequest>(
     group: string,
     body: Body,
