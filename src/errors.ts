@@ -20,7 +20,8 @@ export type WhorlErrorCode =
   | 'WHORL_STALE_INCARNATION'
   | 'WHORL_STALE_TERM'
   | 'WHORL_TIMEOUT'
-  | 'WHORL_TOO_MANY_PENDING';
+  | 'WHORL_TOO_MANY_PENDING'
+  | 'WHORL_UNREACHABLE';
 
 export class WhorlError extends Error {
   readonly code: WhorlErrorCode;

@@ -1,11 +1,14 @@
 import type { Actor, Incoming } from './actor.js';
-import { address } from './address.js';
+import { address, type Address } from './address.js';
 import { WhorlError } from '../errors.js';
 import type { ActorRuntime } from './runtime.js';
 
 export interface LocalClient {
-  /** Resolves with the reply's body; rejects with a WhorlError (timeout, stopped, …) on failure. */
-  request<R = unknown>(actor: string, body: unknown, timeoutMs?: number): Promise<R>;
+  /**
+   * Resolves with the reply's body; rejects with a WhorlError (timeout, stopped, …) on failure.
+   * A name is an actor of this node; an address may name another node's.
+   */
+  request<R = unknown>(actor: string | Address, body: unknown, timeoutMs?: number): Promise<R>;
 }
 
 /**
@@ -14,9 +17,10 @@ export interface LocalClient {
  */
 export function localClient(runtime: ActorRuntime, name: string): LocalClient {
   const waiting = new Map<number, { resolve: (body: unknown) => void; reject: (error: Error) => void }>();
-  let send: ((actor: string, body: unknown, timeoutMs: number) => number) | undefined;
+  let send: ((actor: string | Address, body: unknown, timeoutMs: number) => number) | undefined;
   runtime.spawnLocal(name, (context): Actor => {
-    send = (actor, body, timeoutMs) => context.request(address(runtime.node, actor), body, timeoutMs);
+    send = (actor, body, timeoutMs) =>
+      context.request(typeof actor === 'string' ? address(runtime.node, actor) : actor, body, timeoutMs);
     return {
       receive(incoming: Incoming<unknown>): void {
         if (incoming.kind !== 'reply' && incoming.kind !== 'failure') return;
@@ -28,7 +32,7 @@ export function localClient(runtime: ActorRuntime, name: string): LocalClient {
     };
   });
   return {
-    request: <R>(actor: string, body: unknown, timeoutMs = 10_000) =>
+    request: <R>(actor: string | Address, body: unknown, timeoutMs = 10_000) =>
       new Promise<R>((resolve, reject) => {
         waiting.set(send!(actor, body, timeoutMs), { resolve: resolve as (body: unknown) => void, reject });
       }),

@@ -8,6 +8,7 @@ import type { Behavior } from './actor.js';
 import type { BehaviorSpec, StorageSpec } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
+import type { Envelope } from './envelope.js';
 import { MemoryStorage } from './memory-storage.js';
 import { ringChannelPair, type RingChannelEnds } from './ring-channel.js';
 import { ThreadHost } from './thread-host.js';
@@ -118,6 +119,19 @@ export class ActorRuntime {
     const retired = new Promise<void>((resolve) => this.retireWaiters.set(actor, resolve));
     this.workers.get(placed.thread)?.postMessage({ type: 'retire', actor } satisfies ToWorker);
     await retired;
+  }
+
+  /**
+   * Joins this node to others: envelopes for another node's actors go to `send` (the node links,
+   * transport/node-links.ts), and `deliver` takes those that arrive from other nodes.
+   */
+  connectNodes(send: ((envelope: Envelope) => void) | undefined): void {
+    this.host.connectRemote(send);
+  }
+
+  /** An envelope from another node, for one of this node's actors (on any of its threads). */
+  deliver(envelope: Envelope): void {
+    this.host.route(envelope);
   }
 
   /** Starts an actor on the main thread (used by the front end and tests). */

@@ -25,6 +25,8 @@ export class ThreadHost implements CellHost {
   private readonly placement = new Map<string, number>();
   private readonly peers = new Map<number, RingChannel>();
   private flushScheduled = false;
+  /** On the main thread of a node with peers: takes envelopes for actors of other nodes. */
+  private remote: ((envelope: Envelope) => void) | undefined;
 
   constructor(
     readonly node: string,
@@ -49,6 +51,14 @@ export class ThreadHost implements CellHost {
       },
     );
     this.peers.set(thread, channel);
+  }
+
+  /**
+   * Envelopes for other nodes go to `send` (the main thread's node links); worker threads pass
+   * them to the main thread. Without it they are undeliverable, as to an actor that does not exist.
+   */
+  connectRemote(send: ((envelope: Envelope) => void) | undefined): void {
+    this.remote = send;
   }
 
   /** A new shared slab: every peer learns of it before any envelope that could carry a handle into it. */
@@ -107,9 +117,18 @@ export class ThreadHost implements CellHost {
   }
 
   route(envelope: Envelope): void {
+    if (envelope.to.node !== this.node) return this.routeRemote(envelope);
     const local = this.cells.get(envelope.to.actor);
-    if (local && envelope.to.node === this.node) return local.deliver(envelope);
-    const thread = this.placement.get(envelope.to.actor);
+    if (local) return local.deliver(envelope);
+    this.toThread(envelope, this.placement.get(envelope.to.actor));
+  }
+
+  private routeRemote(envelope: Envelope): void {
+    if (this.remote) return this.remote(envelope);
+    this.toThread(envelope, this.thread === 0 ? undefined : 0);
+  }
+
+  private toThread(envelope: Envelope, thread: number | undefined): void {
     const channel = thread === undefined ? undefined : this.peers.get(thread);
     if (!channel) return this.unreachable(envelope);
     channel.send(envelope);

@@ -1,0 +1,60 @@
+import type { BufferHandle } from '../actors/buffer-pool.js';
+
+/**
+ * Buffer handles name memory of one node's pool: between nodes each travels as a payload of its
+ * frame (frame.ts) and the body carries `{payload: i}` in its place. A handle is recognised by its
+ * shape (exactly slab, offsetBytes, lengthBytes, generation), wherever it sits in a body.
+ */
+const handleKeys = ['generation', 'lengthBytes', 'offsetBytes', 'slab'];
+const depthMax = 32;
+
+export function isHandle(value: unknown): value is BufferHandle {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const keys = Object.keys(value).sort();
+  return (
+    keys.length === handleKeys.length &&
+    keys.every((key, i) => key === handleKeys[i] && typeof (value as Record<string, unknown>)[key] === 'number')
+  );
+}
+
+function isPlaceholder(value: unknown): value is { payload: number } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && keys[0] === 'payload' && Number.isInteger((value as { payload: unknown }).payload);
+}
+
+/** The body with each handle replaced by its placeholder, and the handles in payload order. */
+export function takeHandles(body: unknown): { body: unknown; handles: BufferHandle[] } {
+  const handles: BufferHandle[] = [];
+  const walk = (value: unknown, depth: number): unknown => {
+    if (value === null || typeof value !== 'object' || depth > depthMax) return value;
+    if (isHandle(value)) {
+      handles.push(value);
+      return { payload: handles.length - 1 };
+    }
+    if (Array.isArray(value)) return value.map((item) => walk(item, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = walk(item, depth + 1);
+    return out;
+  };
+  const replaced = walk(body, 0);
+  return { body: handles.length === 0 ? body : replaced, handles };
+}
+
+/** The body with each placeholder replaced by `handles[i]`; throws on a placeholder out of range. */
+export function putHandles(body: unknown, handles: readonly BufferHandle[]): unknown {
+  if (handles.length === 0) return body;
+  const walk = (value: unknown, depth: number): unknown => {
+    if (value === null || typeof value !== 'object' || depth > depthMax) return value;
+    if (isPlaceholder(value)) {
+      const handle = handles[value.payload];
+      if (!handle) throw new Error(`payload ${value.payload} of ${handles.length} named in a message`);
+      return handle;
+    }
+    if (Array.isArray(value)) return value.map((item) => walk(item, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = walk(item, depth + 1);
+    return out;
+  };
+  return walk(body, 0);
+}
