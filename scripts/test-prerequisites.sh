@@ -19,6 +19,7 @@ needs=(
   "cpio:cpio:the guest's initramfs"
   "systemd-analyze:systemd:checking the systemd units"
   "python3:python3:a stand-in for systemd's notify socket"
+  "etcd:etcd-server:the multi-host control plane's store (the tests start their own)"
 )
 missing=()
 reasons=()

@@ -27,6 +27,7 @@ const commands = [
   'cpio',
   'systemd-analyze',
   'python3',
+  'etcd',
 ];
 
 /**

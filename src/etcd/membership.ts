@@ -1,0 +1,233 @@
+import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { WhorlError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { checkReachable, etcdClient } from './connect.js';
+
+/**
+ * A node's place in a multi-host cluster, in etcd under the prefix (default /whorl):
+ *
+ *   | key                 | value                                   | written                        |
+ *   |---------------------|-----------------------------------------|--------------------------------|
+ *   | PREFIX/cluster      | {id, createdAt}                         | once, by the first node        |
+ *   | PREFIX/nodes/NAME   | {node, peer: "host:port", pid, startedAt} | on the node's lease, only if absent |
+ *
+ * A node's key lives on its lease: while the node renews it, no other process can take the name;
+ * peers treat the node as gone only when the key is gone (the lease expired or was revoked).
+ * Keepalives go over a gRPC connection of their own, so bulk traffic cannot starve them.
+ *
+ * The node keeps its own clock: it *holds* its lease until (time the last acknowledged keepalive
+ * was sent) + TTL − margin. etcd cannot expire the lease before that, so a node that stops
+ * acting as primary when it stops holding never acts after its peers think it gone. The `etcd3`
+ * client reports a lost lease only after twice the TTL; this does not wait for that.
+ */
+export interface NodeRecord {
+  readonly node: string;
+  readonly peer: string;
+  readonly pid: number;
+  readonly startedAt: string;
+}
+
+export interface MembershipOptions {
+  readonly urls: readonly string[];
+  readonly prefix: string;
+  readonly node: string;
+  /** Where this node accepts peer connections, host:port. */
+  readonly peer: string;
+  readonly log: Logger;
+  readonly ttlSeconds?: number;
+}
+
+const ttlSecondsDefault = 5;
+const nodeNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export class Membership {
+  private readonly members = new Map<string, NodeRecord>();
+  private readonly listeners: Array<(nodes: ReadonlyMap<string, NodeRecord>) => void> = [];
+  private readonly lostListeners: Array<() => void> = [];
+  private holdsUntil: number;
+  private lastFiredAt: number;
+  private expiry: NodeJS.Timeout | undefined;
+  private watcher: Watcher | undefined;
+  private left = false;
+  private lost = false;
+
+  private constructor(
+    private readonly options: MembershipOptions,
+    private readonly client: Etcd3,
+    private readonly leaseClient: Etcd3,
+    private readonly lease: Lease,
+    grantedAt: number,
+    private readonly ttlMs: number,
+  ) {
+    this.lastFiredAt = grantedAt;
+    this.holdsUntil = grantedAt + ttlMs - marginMs(ttlMs);
+    lease.on('keepaliveFired', () => (this.lastFiredAt = Date.now()));
+    lease.on('keepaliveSucceeded', () => this.renewed(this.lastFiredAt));
+    lease.on('lost', (error) => this.expire(`etcd says the lease is lost: ${error.message}`, true));
+    this.armExpiry();
+  }
+
+  /**
+   * Joins the cluster under `prefix` as `node` (creating the cluster record when this is the first
+   * node). Throws a one-line WhorlError: WHORL_BAD_ARGUMENT for a bad name or a name another live
+   * process holds, WHORL_UNREACHABLE when etcd does not answer.
+   */
+  static async join(options: MembershipOptions): Promise<Membership> {
+    if (!nodeNamePattern.test(options.node))
+      throw new WhorlError(
+        'WHORL_BAD_ARGUMENT',
+        `--node ${JSON.stringify(options.node)}: a node name is 1–63 letters, digits, '.', '_' or '-'`,
+      );
+    const client = etcdClient(options.urls);
+    const leaseClient = etcdClient(options.urls, true);
+    try {
+      await checkReachable(client, options.urls);
+      const ttlSeconds = options.ttlSeconds ?? ttlSecondsDefault;
+      const sentAt = Date.now();
+      const lease = leaseClient.lease(ttlSeconds);
+      await lease.grant();
+      const membership = new Membership(options, client, leaseClient, lease, sentAt, ttlSeconds * 1000);
+      try {
+        await membership.claim();
+        await membership.watchNodes();
+      } catch (error) {
+        await membership.leave();
+        throw error;
+      }
+      return membership;
+    } catch (error) {
+      client.close();
+      leaseClient.close();
+      throw error;
+    }
+  }
+
+  get node(): string {
+    return this.options.node;
+  }
+
+  /** Whether this node may still act for the cluster by its own clock (see the file's comment). */
+  get holding(): boolean {
+    return !this.left && !this.lost && Date.now() < this.holdsUntil;
+  }
+
+  /** The nodes whose keys exist (this one included), by name. */
+  get nodes(): ReadonlyMap<string, NodeRecord> {
+    return this.members;
+  }
+
+  /** Called with every node set after a change (a node came or went). */
+  onChange(listener: (nodes: ReadonlyMap<string, NodeRecord>) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Called once this node stops holding its lease (its own clock ran out, or etcd said so). */
+  onLost(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  /** Leaves the cluster: the lease is revoked (its key goes at once) and the clients close. */
+  async leave(): Promise<void> {
+    if (this.left) return;
+    this.left = true;
+    clearTimeout(this.expiry);
+    await this.watcher?.cancel().catch(() => undefined);
+    await this.lease.revoke().catch(() => undefined);
+    this.client.close();
+    this.leaseClient.close();
+  }
+
+  private key(node: string): string {
+    return `${this.options.prefix}/nodes/${node}`;
+  }
+
+  private async claim(): Promise<void> {
+    const { prefix, node, peer } = this.options;
+    const cluster = JSON.stringify({ id: `${Date.now().toString(36)}`, createdAt: new Date().toISOString() });
+    await this.client
+      .if(`${prefix}/cluster`, 'Create', '==', 0)
+      .then(this.client.put(`${prefix}/cluster`).value(cluster))
+      .commit();
+    const record: NodeRecord = { node, peer, pid: process.pid, startedAt: new Date().toISOString() };
+    const result = await this.client
+      .if(this.key(node), 'Create', '==', 0)
+      .then(this.lease.put(this.key(node)).value(JSON.stringify(record)))
+      .else(this.client.get(this.key(node)))
+      .commit();
+    if (result.succeeded) return;
+    const holder = parseRecord(result.responses[0]?.response_range?.kvs[0]?.value?.toString());
+    const where = holder ? ` (peer ${holder.peer}, pid ${holder.pid}, since ${holder.startedAt})` : '';
+    throw new WhorlError(
+      'WHORL_BAD_ARGUMENT',
+      `node name ${node} is taken: another whorl process is running as it${where}; node names are unique`,
+    );
+  }
+
+  /** Loads the node set and follows it from the revision loaded (a watch resumes from there). */
+  private async watchNodes(): Promise<void> {
+    const from = `${this.options.prefix}/nodes/`;
+    const loaded = await this.client.getAll().prefix(from).exec();
+    for (const kv of loaded.kvs) {
+      const record = parseRecord(kv.value.toString());
+      if (record) this.members.set(record.node, record);
+    }
+    const revision = BigInt(loaded.header.revision) + 1n;
+    const watcher = await this.client.watch().prefix(from).startRevision(revision.toString()).create();
+    this.watcher = watcher;
+    watcher.on('put', (kv) => {
+      const record = parseRecord(kv.value.toString());
+      if (record) this.changed(() => this.members.set(record.node, record));
+    });
+    watcher.on('delete', (kv) => {
+      const node = kv.key.toString().slice(from.length);
+      this.changed(() => this.members.delete(node));
+    });
+    watcher.on('error', (error) => this.options.log.warn({ err: error }, 'watch of the node set failed'));
+    this.changed(() => undefined);
+  }
+
+  private changed(change: () => void): void {
+    change();
+    for (const listener of this.listeners) listener(this.members);
+  }
+
+  private renewed(sentAt: number): void {
+    if (this.left || this.lost) return;
+    this.holdsUntil = Math.max(this.holdsUntil, sentAt + this.ttlMs - marginMs(this.ttlMs));
+    this.armExpiry();
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiry);
+    const wait = this.holdsUntil - Date.now();
+    this.expiry = setTimeout(
+      () => this.expire('no keepalive acknowledged in time (own clock)', false),
+      Math.max(0, wait),
+    );
+  }
+
+  /** Stops holding for good (a new lease means joining again); `fromEtcd`: etcd said so, not the clock. */
+  private expire(reason: string, fromEtcd: boolean): void {
+    if (this.left || this.lost) return;
+    if (!fromEtcd && Date.now() < this.holdsUntil) return this.armExpiry();
+    this.lost = true;
+    this.options.log.error({ node: this.options.node, reason }, 'this node no longer holds its lease');
+    for (const listener of this.lostListeners) listener();
+  }
+}
+
+/** A fifth of the TTL, at least 500 ms: room for clock rate differences and a late timer. */
+function marginMs(ttlMs: number): number {
+  return Math.max(500, ttlMs / 5);
+}
+
+function parseRecord(value: string | undefined): NodeRecord | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const record = JSON.parse(value) as Partial<NodeRecord>;
+    if (typeof record.node !== 'string' || typeof record.peer !== 'string') return undefined;
+    return record as NodeRecord;
+  } catch {
+    return undefined;
+  }
+}
