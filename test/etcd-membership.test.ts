@@ -141,3 +141,89 @@ test.serial(
     t.false(members[0]!.nodes.has('b'));
   },
 );
+
+const controlModule = new URL('../src/control/control-actor.js', import.meta.url).pathname;
+const etcdStorageModule = new URL('../src/etcd/etcd-storage.js', import.meta.url).pathname;
+
+/** A control actor whose state lives in etcd, fenced by `fence` (as the monitor node runs it). */
+async function startControl(prefix: string, fence: { key: string; createRevision: string }) {
+  const runtime = await ActorRuntime.start({ node: 'm', threads: 1, log });
+  await runtime.spawn(
+    'control',
+    {
+      module: controlModule,
+      export: 'controlActor',
+      args: [{ servers: 2, subscribers: [], heartbeatTimeoutMs: 1500 }],
+    },
+    undefined,
+    {
+      module: etcdStorageModule,
+      export: 'openEtcdStorage',
+      args: [{ urls: [etcd.url], prefix, actor: 'control', fence }],
+    },
+  );
+  return { runtime, client: localClient(runtime, 'admin') };
+}
+
+test.serial(
+  'the control state lives in etcd: a control actor started anew (on any node) finds the disks',
+  async (t) => {
+    const prefix = `/test-${++prefixes}`;
+    const node = await join('n1', prefix);
+    t.teardown(() => node.leave());
+    const fence = await node.claimMonitor();
+    t.truthy(fence);
+    t.deepEqual(await node.claimMonitor(), fence, 'claiming again while holding it gives the same fence');
+    const first = await startControl(prefix, fence!);
+    const created = await first.client.request<{ ok: boolean }>('control', {
+      op: 'create',
+      name: 'vd1',
+      sizeBytes: 1 << 30,
+      replicas: 2,
+      stripeBytes: 64 * 1024,
+    });
+    t.like(created, { ok: true });
+    await first.runtime.stop();
+    const second = await startControl(prefix, fence!);
+    t.teardown(() => second.runtime.stop());
+    const { view } = await second.client.request<{ view: { disks: Array<{ name: string; sizeBytes: number }> } }>(
+      'control',
+      { op: 'view' },
+    );
+    t.deepEqual(
+      view.disks.map((disk) => [disk.name, disk.sizeBytes]),
+      [['vd1', 1 << 30]],
+    );
+  },
+);
+
+test.serial('a monitor that lost its role writes nothing: its fence no longer matches', async (t) => {
+  const prefix = `/test-${++prefixes}`;
+  const { EtcdStorage } = await import('../src/etcd/etcd-storage.js');
+  const old = await join('n1', prefix);
+  const oldFence = (await old.claimMonitor())!;
+  const rival = await join('n2', prefix);
+  t.teardown(() => rival.leave());
+  t.is(await rival.claimMonitor(), undefined, 'n1 holds it');
+  const stale = await EtcdStorage.open({ urls: [etcd.url], prefix, actor: 'control', fence: oldFence });
+  t.teardown(() => stale.close());
+  const outcomes: boolean[] = [];
+  stale.onFlushed((_, ok) => outcomes.push(ok));
+  stale.put('vdir:a', new TextEncoder().encode('"first"'));
+  stale.flush();
+  await until(() => outcomes.length === 1);
+  t.deepEqual(outcomes, [true], 'the holder writes');
+  // n1's lease goes (as when it is paused past its TTL); n2 takes the role.
+  await old.leave();
+  const newFence = (await rival.claimMonitor())!;
+  t.truthy(newFence);
+  t.not(newFence.createRevision, oldFence.createRevision);
+  stale.put('vdir:a', new TextEncoder().encode('"late"'));
+  stale.delete('vdir:b');
+  stale.flush();
+  await until(() => outcomes.length === 2);
+  t.deepEqual(outcomes, [true, false], 'the old monitor is refused');
+  const fresh = await EtcdStorage.open({ urls: [etcd.url], prefix, actor: 'control', fence: newFence });
+  t.teardown(() => fresh.close());
+  t.is(new TextDecoder().decode(fresh.get('vdir:a')), '"first"', 'its late write did not land');
+});

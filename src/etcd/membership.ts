@@ -10,6 +10,8 @@ import { checkReachable, etcdClient } from './connect.js';
  *   |---------------------|-----------------------------------------|--------------------------------|
  *   | PREFIX/cluster      | {id, createdAt}                         | once, by the first node        |
  *   | PREFIX/nodes/NAME   | {node, peer: "host:port", pid, startedAt} | on the node's lease, only if absent |
+ *   | PREFIX/monitor      | the node that runs the control actor    | on its lease, only if absent   |
+ *   | PREFIX/state/ACTOR/ | that actor's storage (etcd-storage.ts)  | fenced by PREFIX/monitor       |
  *
  * A node's key lives on its lease: while the node renews it, no other process can take the name;
  * peers treat the node as gone only when the key is gone (the lease expired or was revoked).
@@ -135,6 +137,25 @@ export class Membership {
     await this.lease.revoke().catch(() => undefined);
     this.client.close();
     this.leaseClient.close();
+  }
+
+  /**
+   * Takes the monitor role (the node that runs the cluster's control actor) if no live node holds
+   * it: the key's create revision, which fences the control state's writes (etcd-storage.ts), or
+   * undefined while another node holds it.
+   */
+  async claimMonitor(): Promise<{ key: string; createRevision: string } | undefined> {
+    const key = `${this.options.prefix}/monitor`;
+    const result = await this.client
+      .if(key, 'Create', '==', 0)
+      .then(this.lease.put(key).value(this.options.node))
+      .else(this.client.get(key))
+      .commit();
+    if (result.succeeded) return { key, createRevision: String(result.header.revision) };
+    const holder = result.responses[0]?.response_range?.kvs[0];
+    if (holder?.value.toString() !== this.options.node || String(holder.lease) !== String(await this.lease.grant()))
+      return undefined;
+    return { key, createRevision: String(holder.create_revision) };
   }
 
   private key(node: string): string {
