@@ -29,6 +29,8 @@ const badArguments: Array<[string[], RegExp]> = [
   [['--mirror-lag', '100K'], /--mirror-lag: '100K' is not a multiple of 64K from 0 to 64M/],
   [['--mirror-lag', '1G'], /--mirror-lag: '1G' is not a multiple of 64K from 0 to 64M/],
   [['--frobnicate'], /Unknown option '--frobnicate'/],
+  [['--disk', '/tmp/whorl-a', '--disk', '/tmp/whorl-a'], /--disk \/tmp\/whorl-a is given twice/],
+  [['--disk', '/tmp/whorl-a', '--servers', '3'], /--servers 3 with 1 --disk paths: each server has one disk/],
 ];
 
 for (const [args, message] of badArguments) {

@@ -29,7 +29,9 @@ Options:
                           cluster: the replicated, durable virtual disks (default)
                           memory: one sparse in-memory export named 'default', for development
                           and protocol tests. IT LOSES ALL DATA WHEN whorl EXITS.
-  --servers N             server actors, each with one disk (default 4; fixed when DIR is created)
+  --servers N             server actors, each with one disk (default 4, or one per --disk; fixed when DIR is created)
+  --disk PATH             a physical disk (a directory on its own file system) for one server actor;
+                          repeat it, one per disk; default: DIR/servers/<i> (fixed when DIR is created)
   --default-disk-size SIZE
                           size of the thin disk 'default' made when DIR is new (default 10G)
   --threads N             worker threads for the server, disk and replica-group actors, 1 to 64
@@ -60,7 +62,8 @@ export async function serve(argv: string[]): Promise<number> {
       'nbd-listen': { type: 'string', default: '127.0.0.1:10809' },
       'nbd-socket': { type: 'string' },
       backend: { type: 'string', default: 'cluster' },
-      servers: { type: 'string', default: '4' },
+      servers: { type: 'string' },
+      disk: { type: 'string', multiple: true },
       threads: { type: 'string', default: '2' },
       'default-disk-size': { type: 'string', default: '10G' },
       'disk-capacity': { type: 'string', default: '64G' },
@@ -84,9 +87,13 @@ export async function serve(argv: string[]): Promise<number> {
   const logFormat = format as LogFormat;
   if (values.backend !== 'memory' && values.backend !== 'cluster')
     throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
-  const servers = Number(values.servers);
-  if (!/^\d+$/.test(values.servers!) || servers < 1 || servers > 64)
-    throw new UsageError(`--servers: '${values.servers}' is not a whole number from 1 to 64`);
+  const diskPaths = parseDiskPaths(values.disk ?? []);
+  const serversGiven = values.servers ?? String(diskPaths.length || serversDefault);
+  const servers = Number(serversGiven);
+  if (!/^\d+$/.test(serversGiven) || servers < 1 || servers > 64)
+    throw new UsageError(`--servers: '${serversGiven}' is not a whole number from 1 to 64`);
+  if (diskPaths.length > 0 && servers !== diskPaths.length)
+    throw new UsageError(`--servers ${servers} with ${diskPaths.length} --disk paths: each server has one disk`);
   const threads = Number(values.threads);
   if (!/^\d+$/.test(values.threads!) || threads < 1 || threads > 64)
     throw new UsageError(`--threads: '${values.threads}' is not a whole number from 1 to 64`);
@@ -131,10 +138,14 @@ export async function serve(argv: string[]): Promise<number> {
   }
 
   const dataDir = path.resolve(values['data-dir']!);
-  log.info({ dataDir, servers, threads }, 'starting the cluster');
+  log.info(
+    { dataDir, servers, threads, ...(diskPaths.length > 0 ? { disks: diskPaths } : {}) },
+    'starting the cluster',
+  );
   const cluster = await EmbeddedCluster.start({
     dataDir,
     servers,
+    ...(diskPaths.length > 0 ? { diskPaths } : {}),
     threads,
     diskCapacityBytes,
     defaultDiskSizeBytes,
@@ -184,4 +195,15 @@ function stopOnSignal(): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+const serversDefault = 4;
+
+/** `--disk PATH`, repeated: absolute paths, each given once. */
+function parseDiskPaths(given: readonly string[]): string[] {
+  const paths = given.map((disk) => path.resolve(disk));
+  const twice = paths.find((disk, i) => paths.indexOf(disk) !== i);
+  if (twice !== undefined) throw new UsageError(`--disk ${twice} is given twice: each server needs a disk of its own`);
+  if (paths.length > 64) throw new UsageError(`${paths.length} --disk paths: at most 64 servers`);
+  return paths;
 }

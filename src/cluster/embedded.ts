@@ -18,6 +18,8 @@ import { loadClusterConfig, type ClusterConfig } from './cluster-config.js';
 export interface ClusterOptions {
   readonly dataDir: string;
   readonly servers: number;
+  /** Each server's disk directory (`--disk`); default DIR/servers/<i>. */
+  readonly diskPaths?: readonly string[];
   readonly diskCapacityBytes: number;
   readonly defaultDiskSizeBytes: number;
   readonly defaultReplicas: 1 | 2;
@@ -47,7 +49,8 @@ export const mirrorLagBytesMax = 64 * 1024 * 1024;
  */
 const mirrorLagBytesTotal = 64 * 1024 * 1024;
 
-const serverDiskPath = (dataDir: string, server: number): string => path.join(dataDir, 'servers', String(server));
+const serverDiskPath = (dataDir: string, config: ClusterConfig, server: number): string =>
+  config.disks?.[server] ?? path.join(dataDir, 'servers', String(server));
 const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const copyHandlesPerGroup = 4;
 const controlCapacityBytes = 256 * 1024 * 1024;
@@ -93,6 +96,7 @@ export class EmbeddedCluster {
     const { config, fresh } = loadClusterConfig(dataDir, {
       servers: options.servers,
       diskCapacityBytes: options.diskCapacityBytes,
+      ...(options.diskPaths ? { disks: options.diskPaths } : {}),
     });
     const runtime = await ActorRuntime.start({
       threads: options.threads ?? 2,
@@ -102,7 +106,7 @@ export class EmbeddedCluster {
     });
     const commits = Array.from({ length: config.servers }, () => CommitTable.create());
     const direct = new DirectReads(
-      (server) => serverDiskPath(dataDir, server),
+      (server) => serverDiskPath(dataDir, config, server),
       (server) => commits[server]!,
     );
     const router = new Router(runtime, {
@@ -273,7 +277,7 @@ export class EmbeddedCluster {
       this.runtime,
       `disk-${id}`,
       {
-        path: serverDiskPath(this.options.dataDir, id),
+        path: serverDiskPath(this.options.dataDir, this.config, id),
         owner: `server-${id}`,
         capacityBytes: this.config.diskCapacityBytes,
         create: true,
