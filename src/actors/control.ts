@@ -10,6 +10,7 @@ import type { RingChannelEnds } from './ring-channel.js';
  *   |---------|---------------|------------------------------------------------------------|
  *   | peer    | main → worker | a channel to another thread: port (transferred), rings    |
  *   | place   | main → worker | actor now runs on thread                                   |
+ *   | locate  | main → worker | actor runs on another node (node absent: no longer)        |
  *   | spawn   | main → worker | open its storage, build actor from spec, this incarnation |
  *   | slabs   | main → worker | shared buffer slabs to attach                              |
  *   | stop    | main → worker | stop every actor, then let the thread exit by itself       |
@@ -21,6 +22,7 @@ import type { RingChannelEnds } from './ring-channel.js';
 export type ToWorker =
   | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort; readonly ends: RingChannelEnds }
   | { readonly type: 'place'; readonly actor: string; readonly thread: number }
+  | { readonly type: 'locate'; readonly actor: string; readonly node?: string }
   | {
       readonly type: 'spawn';
       readonly actor: string;

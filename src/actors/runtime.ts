@@ -51,6 +51,7 @@ export class ActorRuntime {
   private readonly workers = new Map<number, Worker>();
   private readonly placed = new Map<string, Placed>();
   private readonly localActors = new Set<string>();
+  private readonly located = new Map<string, string | undefined>();
   private readonly spawnWaiters = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
   private readonly retireWaiters = new Map<string, () => void>();
   private nextThread = 0;
@@ -127,6 +128,13 @@ export class ActorRuntime {
    */
   connectNodes(send: ((envelope: Envelope) => void) | undefined): void {
     this.host.connectRemote(send);
+  }
+
+  /** `actor` runs on another node: every thread sends what is addressed to it there (undefined: it does not). */
+  locate(actor: string, node: string | undefined): void {
+    this.located.set(actor, node);
+    if (node === undefined) this.located.delete(actor);
+    this.broadcast({ type: 'locate', actor, ...(node === undefined ? {} : { node }) });
   }
 
   /** An envelope from another node, for one of this node's actors (on any of its threads). */
@@ -210,6 +218,7 @@ export class ActorRuntime {
     for (const [actor, placed] of this.placed)
       worker.postMessage({ type: 'place', actor, thread: placed.thread } satisfies ToWorker);
     for (const actor of this.localActors) worker.postMessage({ type: 'place', actor, thread: 0 } satisfies ToWorker);
+    for (const [actor, node] of this.located) worker.postMessage({ type: 'locate', actor, node } satisfies ToWorker);
   }
 
   private givePort(owner: number, peer: number, port: MessageChannel['port1'], ends: RingChannelEnds): void {
@@ -266,6 +275,7 @@ export class ActorRuntime {
 
   private broadcast(message: ToWorker): void {
     if (message.type === 'place') this.host.place(message.actor, message.thread < 0 ? undefined : message.thread);
+    if (message.type === 'locate') this.host.locate(message.actor, message.node);
     for (const worker of this.workers.values()) worker.postMessage(message);
   }
 }

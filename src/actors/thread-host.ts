@@ -25,6 +25,8 @@ export class ThreadHost implements CellHost {
   private readonly placement = new Map<string, number>();
   private readonly peers = new Map<number, RingChannel>();
   private flushScheduled = false;
+  /** Actors of this node's name space that run on another node (the cluster's directory). */
+  private readonly elsewhere = new Map<string, string>();
   /** On the main thread of a node with peers: takes envelopes for actors of other nodes. */
   private remote: ((envelope: Envelope) => void) | undefined;
 
@@ -71,6 +73,15 @@ export class ThreadHost implements CellHost {
     else this.placement.set(actor, thread);
     // A retired actor fails what it held itself; one restarted elsewhere (its thread died) cannot.
     if (thread !== undefined) for (const cell of this.cells.values()) cell.targetMoved(actor, thread);
+  }
+
+  /**
+   * `actor` runs on `node` (undefined: not elsewhere any more). Envelopes addressed to it on this
+   * node go there, unless it runs here: actors name each other without knowing which node runs them.
+   */
+  locate(actor: string, node: string | undefined): void {
+    if (node === undefined || node === this.node) this.elsewhere.delete(actor);
+    else this.elsewhere.set(actor, node);
   }
 
   threadOf(to: Address): number | undefined {
@@ -120,7 +131,10 @@ export class ThreadHost implements CellHost {
     if (envelope.to.node !== this.node) return this.routeRemote(envelope);
     const local = this.cells.get(envelope.to.actor);
     if (local) return local.deliver(envelope);
-    this.toThread(envelope, this.placement.get(envelope.to.actor));
+    const thread = this.placement.get(envelope.to.actor);
+    const node = thread === undefined ? this.elsewhere.get(envelope.to.actor) : undefined;
+    if (node !== undefined) return this.routeRemote({ ...envelope, to: { node, actor: envelope.to.actor } });
+    this.toThread(envelope, thread);
   }
 
   private routeRemote(envelope: Envelope): void {

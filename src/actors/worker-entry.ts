@@ -40,6 +40,8 @@ port.on('message', (message: ToWorker) => {
       return host.connectPeer(message.thread, message.port, message.ends);
     case 'place':
       return host.place(message.actor, message.thread < 0 ? undefined : message.thread);
+    case 'locate':
+      return host.locate(message.actor, message.node);
     case 'slabs':
       return pool.attach(message.slabs);
     case 'spawn':

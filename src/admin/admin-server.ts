@@ -1,6 +1,6 @@
 import net from 'node:net';
 import fs from 'node:fs';
-import type { EmbeddedCluster } from '../cluster/embedded.js';
+import type { ServedCluster } from '../cluster/served.js';
 import { stoppedCleanFor, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
 import { WhorlError, isWhorlError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -26,7 +26,7 @@ export class AdminServer {
   private readonly snapshots: SnapshotAdmin;
 
   constructor(
-    private readonly cluster: EmbeddedCluster,
+    private readonly cluster: ServedCluster,
     private readonly catalog: VolumeCatalog,
     private readonly log: Logger,
   ) {

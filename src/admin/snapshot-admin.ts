@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { EmbeddedCluster } from '../cluster/embedded.js';
+import type { ServedCluster } from '../cluster/served.js';
 import { liveGmaps, snapshotSeparator, type Snapshot, type VirtualDisk } from '../model/catalog.js';
 import type { ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingSnapshot } from '../control/snapshots.js';
@@ -19,7 +19,7 @@ type ControlAnswer = Extract<ControlReply, { ok: true }>;
  */
 export class SnapshotAdmin {
   constructor(
-    private readonly cluster: EmbeddedCluster,
+    private readonly cluster: ServedCluster,
     private readonly catalog: VolumeCatalog,
     private readonly collector: GarbageCollector,
     private readonly runningServers: () => number[],

@@ -13,6 +13,7 @@ import { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { greeting } from './greeting.js';
 import { parseHostPort } from './listen.js';
 import { notifyReady } from './notify.js';
+import { serveNode } from './serve-node.js';
 import { formatSize, parseSize } from './size.js';
 import { UsageError } from './usage-error.js';
 
@@ -32,6 +33,13 @@ Options:
   --servers N             server actors, each with one disk (default 4, or one per --disk; fixed when DIR is created)
   --disk PATH             a physical disk (a directory on its own file system) for one server actor;
                           repeat it, one per disk; default: DIR/servers/<i> (fixed when DIR is created)
+  --etcd URL[,URL…]       be a node of a multi-host cluster whose state is in this etcd
+  --node NAME             (with --etcd) this node's name, unique in the cluster
+  --peer-listen HOST:PORT (with --etcd) where other nodes connect to this one
+  --etcd-prefix PREFIX    (with --etcd) the cluster's keys in etcd (default /whorl)
+  --no-disks              (with --etcd) a gateway: serves every disk over NBD, stores nothing
+                          With --etcd, --servers is the size of the ring the first node creates and
+                          each node's --disk paths (default DIR/disk) claim servers of it.
   --default-disk-size SIZE
                           size of the thin disk 'default' made when DIR is new (default 10G)
   --threads N             worker threads for the server, disk and replica-group actors, 1 to 64
@@ -64,6 +72,11 @@ export async function serve(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'cluster' },
       servers: { type: 'string' },
       disk: { type: 'string', multiple: true },
+      etcd: { type: 'string' },
+      node: { type: 'string' },
+      'peer-listen': { type: 'string' },
+      'etcd-prefix': { type: 'string', default: '/whorl' },
+      'no-disks': { type: 'boolean' },
       threads: { type: 'string', default: '2' },
       'default-disk-size': { type: 'string', default: '10G' },
       'disk-capacity': { type: 'string', default: '64G' },
@@ -88,11 +101,12 @@ export async function serve(argv: string[]): Promise<number> {
   if (values.backend !== 'memory' && values.backend !== 'cluster')
     throw new UsageError(`--backend: '${values.backend}' is not one of cluster, memory`);
   const diskPaths = parseDiskPaths(values.disk ?? []);
-  const serversGiven = values.servers ?? String(diskPaths.length || serversDefault);
+  const multiHost = values.etcd !== undefined;
+  const serversGiven = values.servers ?? String((multiHost ? 0 : diskPaths.length) || serversDefault);
   const servers = Number(serversGiven);
   if (!/^\d+$/.test(serversGiven) || servers < 1 || servers > 64)
     throw new UsageError(`--servers: '${serversGiven}' is not a whole number from 1 to 64`);
-  if (diskPaths.length > 0 && servers !== diskPaths.length)
+  if (!multiHost && diskPaths.length > 0 && servers !== diskPaths.length)
     throw new UsageError(`--servers ${servers} with ${diskPaths.length} --disk paths: each server has one disk`);
   const threads = Number(values.threads);
   if (!/^\d+$/.test(values.threads!) || threads < 1 || threads > 64)
@@ -138,6 +152,29 @@ export async function serve(argv: string[]): Promise<number> {
   }
 
   const dataDir = path.resolve(values['data-dir']!);
+  if (values.etcd !== undefined)
+    return serveNode({
+      etcd: values.etcd,
+      node: values.node,
+      peerListen: values['peer-listen'],
+      prefix: values['etcd-prefix']!,
+      noDisks: values['no-disks'] === true,
+      diskPaths,
+      dataDir,
+      servers,
+      diskCapacityBytes,
+      defaultDiskSizeBytes,
+      threads,
+      log,
+      level,
+      logFormat,
+      addresses,
+      listenAll: (server) => listenAll(server, addresses, log),
+      stopping: stopOnSignal,
+    });
+  for (const flag of ['node', 'peer-listen', 'no-disks'] as const)
+    if (values[flag] !== undefined)
+      throw new UsageError(`--${flag} is for a node of a multi-host cluster: give --etcd URL`);
   log.info(
     { dataDir, servers, threads, ...(diskPaths.length > 0 ? { disks: diskPaths } : {}) },
     'starting the cluster',

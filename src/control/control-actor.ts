@@ -1,5 +1,5 @@
 import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
-import { address } from '../actors/address.js';
+import { address, addressKey, type Address } from '../actors/address.js';
 import { FlushWaiters } from '../actors/flush-waiters.js';
 import { assertNever } from '../assert.js';
 import { WhorlError, isWhorlError } from '../errors.js';
@@ -32,6 +32,8 @@ export interface ControlOptions {
   /** Actors told of every change of the view (the router, the replica groups). */
   readonly subscribers: readonly string[];
   readonly heartbeatTimeoutMs: number;
+  /** The view epoch (ClusterView.epoch) when control actors may move between nodes. */
+  readonly epoch?: number;
 }
 
 /** The largest virtual disk: 2^52 bytes (block numbers stay below the disk's 2^48 limit). */
@@ -108,6 +110,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
 
     const view = (): ClusterView => ({
       version,
+      ...(options.epoch !== undefined ? { epoch: options.epoch } : {}),
       ...(moved.length > 0 ? { resumed: moved } : {}),
       disks: [...disks.values()].sort((a, b) => a.name.localeCompare(b.name)),
       servers: servers.map((server, id): ServerStatus => {
@@ -127,10 +130,13 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
         };
       }),
     });
+    /** Subscribers that asked (the routers of other nodes); kept in memory only. */
+    const subscribed = new Map<string, Address>();
     const publish = (): void => {
       version += 1;
       const push: ControlPush = { type: 'view', view: view() };
       for (const subscriber of options.subscribers) context.send(address(context.self.node, subscriber), push);
+      for (const subscriber of subscribed.values()) context.send(subscriber, push);
     };
     const setState = (id: number, state: ServerState, why: string): void => {
       const server = servers[id]!;
@@ -184,6 +190,9 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const handle = (request: Request): void => {
       const body = request.body;
       switch (body.op) {
+        case 'subscribe':
+          subscribed.set(addressKey(request.from), request.from);
+          return answer(request);
         case 'view': {
           // A restarted group lost the recovery rounds it owed: ask it again.
           servers.forEach((server, id) => {

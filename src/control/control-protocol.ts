@@ -7,6 +7,8 @@ import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from '..
  *   | op          | kind    | from            | meaning                                            |
  *   |-------------|---------|-----------------|----------------------------------------------------|
  *   | view        | request | anyone          | the current ClusterView                            |
+ *   | subscribe   | request | a node's router | the view now, and every view after it (pushed);    |
+ *   |             |         |                 | repeated, as a control actor forgets it on restart |
  *   | create      | request | admin           | a new virtual disk (durable before the answer)     |
  *   | resize      | request | admin           | grow a disk                                        |
  *   | set         | request | admin           | a mirror disk's duplication protocol               |
@@ -31,6 +33,7 @@ import type { ClusterView, DuplicationProtocol, Snapshot, VirtualDisk } from '..
  */
 export type ControlRequest =
   | { readonly op: 'view' }
+  | { readonly op: 'subscribe' }
   | { readonly op: 'term'; readonly group: string }
   | {
       readonly op: 'create';

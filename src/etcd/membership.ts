@@ -108,6 +108,11 @@ export class Membership {
     return this.options.node;
   }
 
+  /** The client for everything but keepalives (which have a connection of their own). */
+  get etcd(): Etcd3 {
+    return this.client;
+  }
+
   /** Whether this node may still act for the cluster by its own clock (see the file's comment). */
   get holding(): boolean {
     return !this.left && !this.lost && Date.now() < this.holdsUntil;

@@ -3,7 +3,7 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
-import { stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
+import { newerView, stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import { RegionSet } from '../storage/region-set.js';
@@ -92,7 +92,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     if (context.incarnation > 0) restarted.add(primary);
     const adopt = (next: ClusterView): void => {
-      if (view && next.version <= view.version) return;
+      if (!newerView(next, view)) return;
       view = next;
       for (const server of next.servers) {
         if (server.incarnation < 0) continue;

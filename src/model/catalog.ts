@@ -174,6 +174,11 @@ export function stoppedCleanFor(server: ServerStatus | undefined, group: string)
 /** What the control actor pushes to the router and the replica groups whenever it changes. */
 export interface ClusterView {
   readonly version: number;
+  /**
+   * Which control actor made the view, when one may move between nodes: the monitor's fence
+   * (etcd-storage.ts). A newer control actor's views supersede the older one's whatever their version.
+   */
+  readonly epoch?: number;
   readonly disks: readonly VirtualDisk[];
   readonly servers: readonly ServerStatus[];
   /**
@@ -194,3 +199,10 @@ export function readable(state: ServerState | undefined): boolean {
 }
 
 export const diskNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Whether `next` supersedes `current`: a newer control epoch, or the same epoch and a higher version. */
+export function newerView(next: ClusterView, current: ClusterView | undefined): boolean {
+  if (!current) return true;
+  const [nextEpoch, currentEpoch] = [next.epoch ?? 0, current.epoch ?? 0];
+  return nextEpoch !== currentEpoch ? nextEpoch > currentEpoch : next.version > current.version;
+}

@@ -9,6 +9,7 @@ import {
   type ClusterView,
   type ExportTarget,
   type VirtualDisk,
+  newerView,
 } from '../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
 import { existingDisk } from '../control/snapshots.js';
@@ -37,6 +38,11 @@ export interface RouterOptions {
   readonly orderers: readonly string[];
   /** Reads of the disks on this thread, where the disks' files are at hand (direct-reads.ts). */
   readonly direct?: DirectReads;
+  /**
+   * When the control actor runs on another node: how often to (re)subscribe to its views. It keeps
+   * its subscribers in memory, so one started anew on another node learns of this router again.
+   */
+  readonly subscribeEveryMs?: number;
 }
 
 /**
@@ -46,6 +52,9 @@ export interface RouterOptions {
  * spread their copies and checksums over the workers.
  */
 const directBlocksMax = 256;
+
+/** How soon a request to a group that is moving between nodes is sent again. */
+const groupRetryMs = 100;
 
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
@@ -86,6 +95,11 @@ export class Router {
   ) {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
     runtime.onThreadDeath((actors) => this.threadDied(actors));
+    if (options.subscribeEveryMs) {
+      const subscribe = () => void this.control({ op: 'subscribe' }, options.subscribeEveryMs).catch(() => undefined);
+      setInterval(subscribe, options.subscribeEveryMs).unref();
+      setImmediate(subscribe);
+    }
     runtime.spawnLocal('router', (context): Actor => {
       this.context = context;
       return { receive: (incoming) => this.receive(incoming) };
@@ -334,7 +348,15 @@ export class Router {
     body: Body,
     timeoutMs: number,
   ): Promise<GroupReplyTo<Body['op']>> {
-    return (await this.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
+    const deadline = this.context.now() + timeoutMs;
+    for (;;) {
+      const reply = (await this.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
+      // Across nodes a group moves when its node goes (placement.ts): until this node learns where
+      // it runs now, it is unreachable or not there. Clients see a stall, not an error.
+      const moving = !reply.ok && (reply.code === 'WHORL_UNREACHABLE' || reply.code === 'WHORL_ACTOR_STOPPED');
+      if (!moving || !this.options.subscribeEveryMs || this.context.now() + groupRetryMs > deadline) return reply;
+      await new Promise((resolve) => setTimeout(resolve, groupRetryMs));
+    }
   }
 
   /**
@@ -398,7 +420,7 @@ export class Router {
   }
 
   private adopt(view: ClusterView): void {
-    if (this.view_ && view.version <= this.view_.version) return;
+    if (!newerView(view, this.view_)) return;
     this.view_ = view;
     this.targets.clear();
     this.disksByName.clear();

@@ -1,0 +1,343 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Watcher } from 'etcd3';
+import { ActorRuntime } from '../actors/runtime.js';
+import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
+import type { ClusterView } from '../model/catalog.js';
+import { stripeBytesDefault } from '../model/layout.js';
+import { WhorlError } from '../errors.js';
+import type { LogFormat, Logger } from '../log.js';
+import { regionBytes } from '../storage/block-keys.js';
+import { spawnDisk } from '../storage/spawn-disk.js';
+import { Router } from '../volumes/router.js';
+import type { GroupOptions } from '../groups/replica-group.js';
+import { Membership } from '../etcd/membership.js';
+import { claimSlots, ensureConfig, loadSlots, type SharedConfig, type SlotRecord } from '../etcd/cluster-keys.js';
+import { linkNodes, type NodeLinks } from '../transport/node-links.js';
+import { followPeers } from './peers.js';
+import { placedGroups, groupNodes } from './placement.js';
+
+export interface NodeOptions {
+  readonly urls: readonly string[];
+  readonly prefix: string;
+  readonly node: string;
+  /** Where this node accepts peer connections; its host is what peers dial (not 0.0.0.0). */
+  readonly peerListen: { readonly host: string; readonly port: number };
+  readonly dataDir: string;
+  /** This node's disks, one server each; none for a gateway. */
+  readonly diskPaths: readonly string[];
+  /** The cluster's shape if this node creates it (the first node on an empty prefix). */
+  readonly create: SharedConfig;
+  readonly log: Logger;
+  readonly logLevel?: string;
+  readonly logFormat?: LogFormat;
+  readonly threads?: number;
+  readonly readyTimeoutMs?: number;
+  /** Called when this node must stop acting for the cluster (it lost its lease): the process should exit. */
+  readonly onFatal?: (reason: string) => void;
+}
+
+const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+const copyHandlesPerGroup = 4;
+const heartbeatMs = 200;
+const heartbeatTimeoutMs = 1500;
+const diskTimeoutMs = 10_000;
+const requestTimeoutMs = 12_000;
+const subscribeEveryMs = 1_000;
+
+/**
+ * One node of a multi-host cluster (`whorl serve --etcd`): the servers of its own disks, the
+ * replica groups placement gives it (placement.ts), the control actor while it holds the monitor
+ * role, and a router serving every virtual disk over NBD. Actors name each other as on one host;
+ * the runtime's directory sends what is addressed to another node's actors over the node links.
+ */
+export class ClusterNode {
+  readonly mirrorLagBytes = 0;
+  private readonly groupLeases = new Map<string, Lease[]>();
+  private slots = new Map<number, SlotRecord>();
+  private monitor: string | undefined;
+  private controlSpawned = false;
+  private placing: Promise<void> = Promise.resolve();
+  private readonly watchers: Watcher[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly runtime: ActorRuntime,
+    readonly router: Router,
+    readonly config: SharedConfig,
+    private readonly options: NodeOptions,
+    private readonly membership: Membership,
+    private readonly links: NodeLinks,
+    private readonly local: readonly SlotRecord[],
+  ) {}
+
+  static async start(options: NodeOptions): Promise<ClusterNode> {
+    if (options.peerListen.host === '0.0.0.0' || options.peerListen.host === '::')
+      throw new WhorlError('WHORL_BAD_ARGUMENT', '--peer-listen: give the address peers dial, not a wildcard');
+    const runtime = await ActorRuntime.start({
+      node: options.node,
+      threads: options.threads ?? 2,
+      log: options.log,
+      ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+      ...(options.logFormat ? { logFormat: options.logFormat } : {}),
+    });
+    let links: NodeLinks | undefined;
+    let membership: Membership | undefined;
+    try {
+      const linked = await linkNodes(runtime, {
+        cluster: options.prefix,
+        log: options.log,
+        listen: options.peerListen,
+      });
+      links = linked.links;
+      membership = await Membership.join({
+        urls: options.urls,
+        prefix: options.prefix,
+        node: options.node,
+        peer: `${options.peerListen.host}:${linked.port}`,
+        log: options.log,
+      });
+      const { config, fresh } = await ensureConfig(membership.etcd, options.prefix, options.create);
+      const local = await claimSlots(membership.etcd, options.prefix, options.node, options.diskPaths, config.servers);
+      const router = new Router(runtime, {
+        servers: config.servers,
+        readTimeoutMs: requestTimeoutMs,
+        writeTimeoutMs: requestTimeoutMs * 3,
+        orderers: placedGroups(config.servers).map((group) => group.name),
+        subscribeEveryMs,
+      });
+      const node = new ClusterNode(runtime, router, config, options, membership, links, local);
+      await node.begin(fresh);
+      return node;
+    } catch (error) {
+      await membership?.leave();
+      await links?.close();
+      await runtime.stop();
+      throw error;
+    }
+  }
+
+  get servers(): number {
+    return this.config.servers;
+  }
+
+  get view(): ClusterView | undefined {
+    return this.router.view;
+  }
+
+  /** Servers are stopped and started on the node that has their disk. */
+  async stopServer(id: number): Promise<void> {
+    this.checkLocal(id);
+    const reply = await this.router.control({ op: 'setStopped', server: id, stopped: true });
+    if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+    await this.runtime.retire(`server-${id}`);
+    await this.runtime.retire(`disk-${id}`);
+  }
+
+  async startServer(id: number): Promise<void> {
+    this.checkLocal(id);
+    if (this.runtime.where(`server-${id}`))
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `server ${id} is already running`);
+    await this.spawnServer(this.local.find((slot) => slot.server === id)!);
+    const reply = await this.router.control({ op: 'setStopped', server: id, stopped: false });
+    if (!reply.ok) throw new WhorlError(reply.code, reply.message);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const watcher of this.watchers) await watcher.cancel().catch(() => undefined);
+    await this.placing.catch(() => undefined);
+    await this.membership.leave();
+    await this.links.close();
+    await this.runtime.stop();
+    for (const leases of this.groupLeases.values()) for (const lease of leases) this.runtime.pool.release(lease.handle);
+  }
+
+  private checkLocal(id: number): void {
+    const slot = this.slots.get(id);
+    if (!slot) throw new WhorlError('WHORL_BAD_ARGUMENT', `no server ${id} in this cluster`);
+    if (slot.node !== this.options.node)
+      throw new WhorlError('WHORL_BAD_ARGUMENT', `server ${id} is on node ${slot.node}: stop or start it there`);
+  }
+
+  private async begin(fresh: boolean): Promise<void> {
+    const { etcd } = this.membership;
+    const { prefix } = this.options;
+    this.slots = await loadSlots(etcd, prefix);
+    for (const slot of this.local) await this.spawnServer(slot);
+    const follow = followPeers(this.options.node, this.links);
+    follow(this.membership.nodes);
+    this.membership.onChange((nodes) => {
+      follow(nodes);
+      this.place();
+    });
+    this.membership.onLost(() => this.options.onFatal?.('this node lost its etcd lease'));
+    const slots = await etcd.watch().prefix(`${prefix}/servers/`).create();
+    slots.on('put', () => void loadSlots(etcd, prefix).then((loaded) => ((this.slots = loaded), this.place())));
+    const monitor = await etcd.watch().key(`${prefix}/monitor`).create();
+    monitor.on('put', (kv) => {
+      this.monitor = kv.value.toString();
+      this.place();
+    });
+    monitor.on('delete', () => {
+      this.monitor = undefined;
+      this.place();
+    });
+    this.watchers.push(slots, monitor);
+    this.place();
+    await this.placing;
+    if (fresh) await this.createDefaultDisk();
+    await this.waitUntilServing(this.options.readyTimeoutMs ?? 60_000);
+  }
+
+  /** Brings the actors this node runs, and the directory of those it does not, in line with etcd. */
+  private place(): void {
+    this.placing = this.placing
+      .then(() => this.placeNow())
+      .catch((error: unknown) => this.options.log.error({ err: error }, 'placing actors failed'));
+  }
+
+  private async placeNow(): Promise<void> {
+    if (this.stopped) return;
+    const self = this.options.node;
+    if (this.monitor === undefined) await this.claimMonitor();
+    this.runtime.locate('control', this.monitor === self ? undefined : this.monitor);
+    for (const [server, slot] of this.slots) {
+      const elsewhere = slot.node === self ? undefined : slot.node;
+      this.runtime.locate(`server-${server}`, elsewhere);
+      this.runtime.locate(`disk-${server}`, elsewhere);
+    }
+    const live = new Set(this.membership.nodes.keys());
+    for (const [group, node] of groupNodes(this.config.servers, this.slots, live)) {
+      const here = this.runtime.where(group) !== undefined;
+      if (node === self && !here) await this.spawnGroup(group);
+      if (node !== self && here) await this.retireGroup(group);
+      this.runtime.locate(group, node === self ? undefined : node);
+    }
+  }
+
+  /** Takes the monitor role if nobody holds it, and then runs the control actor on etcd storage. */
+  private async claimMonitor(): Promise<void> {
+    const fence = await this.membership.claimMonitor();
+    if (!fence) {
+      const holder = await this.membership.etcd.get(`${this.options.prefix}/monitor`).string();
+      this.monitor = holder ?? undefined;
+      return;
+    }
+    this.monitor = this.options.node;
+    if (this.controlSpawned) return;
+    this.controlSpawned = true;
+    const { urls, prefix } = this.options;
+    await this.runtime.spawn(
+      'control',
+      {
+        module: module('../control/control-actor.js'),
+        export: 'controlActor',
+        args: [
+          {
+            servers: this.config.servers,
+            subscribers: placedGroups(this.config.servers).map((group) => group.name),
+            heartbeatTimeoutMs,
+            epoch: Number(fence.createRevision),
+          },
+        ],
+      },
+      undefined,
+      {
+        module: module('../etcd/etcd-storage.js'),
+        export: 'openEtcdStorage',
+        args: [{ urls, prefix, actor: 'control', fence }],
+      },
+    );
+    this.options.log.info({ node: this.options.node }, 'this node is the monitor: it runs the control actor');
+  }
+
+  private async spawnServer(slot: SlotRecord): Promise<void> {
+    const thread = this.threadFor(slot.server);
+    await spawnDisk(
+      this.runtime,
+      `disk-${slot.server}`,
+      { path: slot.disk, owner: `server-${slot.server}`, capacityBytes: this.config.diskCapacityBytes, create: true },
+      thread,
+    );
+    await this.runtime.spawn(
+      `server-${slot.server}`,
+      {
+        module: module('../servers/server-actor.js'),
+        export: 'serverActor',
+        args: [{ id: slot.server, heartbeatMs, diskTimeoutMs }],
+      },
+      thread,
+    );
+  }
+
+  private async spawnGroup(name: string): Promise<void> {
+    const group = placedGroups(this.config.servers).find((candidate) => candidate.name === name)!;
+    const leases: Lease[] = [];
+    for (let i = 0; i < copyHandlesPerGroup; i++) leases.push(await this.runtime.pool.lease(regionBytes));
+    this.groupLeases.set(name, leases);
+    const options: GroupOptions = {
+      name,
+      primary: group.primary,
+      secondary: group.secondary,
+      servers: this.config.servers,
+      requestTimeoutMs,
+      copyHandles: leases.map((lease): BufferHandle => lease.handle),
+      lagHandles: [],
+    };
+    const spec = { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] };
+    await this.runtime.spawn(name, spec, this.threadFor(group.primary));
+    this.options.log.info({ group: name }, 'running replica group here');
+  }
+
+  private async retireGroup(name: string): Promise<void> {
+    await this.runtime.retire(name);
+    for (const lease of this.groupLeases.get(name) ?? []) this.runtime.pool.release(lease.handle);
+    this.groupLeases.delete(name);
+    this.options.log.info({ group: name }, 'replica group moved to another node');
+  }
+
+  private threadFor(index: number): number {
+    const threads = this.runtime.threadIds.sort((a, b) => a - b);
+    return threads[index % threads.length]!;
+  }
+
+  private async createDefaultDisk(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const created = await this.router
+        .control({
+          op: 'create',
+          name: 'default',
+          sizeBytes: this.config.defaultDiskSizeBytes,
+          replicas: this.config.defaultReplicas,
+          stripeBytes: stripeBytesDefault,
+        })
+        .catch((error: Error) => ({ ok: false as const, code: 'WHORL_IO' as const, message: error.message }));
+      if (created.ok || created.message.includes('exists')) return;
+      if (Date.now() > deadline) throw new WhorlError(created.code, `creating the default disk: ${created.message}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** Serving starts once the control actor's view has come and this node's own servers are up. */
+  private async waitUntilServing(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = this.router.view?.servers ?? [];
+      if (states.length > 0 && this.local.every((slot) => states[slot.server]?.state === 'up')) return;
+      if (Date.now() > deadline)
+        throw new WhorlError(
+          'WHORL_TIMEOUT',
+          `node ${this.options.node} not serving after ${timeoutMs} ms (control actor on ${this.monitor ?? 'no node'}; servers ${states.map((server) => server.state).join(', ') || 'unknown'})`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** A node's data directory holds nothing of the cluster's state; its disks default to DIR/disk. */
+export function defaultNodeDisk(dataDir: string): string {
+  return path.join(dataDir, 'disk');
+}

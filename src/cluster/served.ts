@@ -1,0 +1,10 @@
+import type { EmbeddedCluster } from './embedded.js';
+
+/**
+ * What the admin socket needs of a running cluster, whether the embedded one (embedded.ts) or one
+ * node of a multi-host cluster (node.ts).
+ */
+export type ServedCluster = Pick<
+  EmbeddedCluster,
+  'router' | 'runtime' | 'servers' | 'view' | 'mirrorLagBytes' | 'stopServer' | 'startServer'
+>;
