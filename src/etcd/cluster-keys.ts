@@ -4,10 +4,11 @@ import { WhorlError } from '../errors.js';
 /**
  * The cluster's shape in etcd, beside membership (membership.ts):
  *
- *   | key                  | value                                          | written                     |
- *   |----------------------|------------------------------------------------|-----------------------------|
- *   | PREFIX/config        | {servers, diskCapacityBytes, defaultDiskSizeBytes, defaultReplicas} | once, by the first node |
- *   | PREFIX/servers/ID    | {server, node, disk}: the node whose disk is server ID | once, when a node claims it |
+ *   | key               | value                                         | written                     |
+ *   |-------------------|-----------------------------------------------|-----------------------------|
+ *   | PREFIX/config     | {servers, diskCapacityBytes,                  | once, by the first node     |
+ *   |                   |  defaultDiskSizeBytes, defaultReplicas}       |                             |
+ *   | PREFIX/servers/ID | {server, node, disk}: whose disk is server ID | once, when a node claims it |
  *
  * Server ids are slots of the ring chained declustering places units on (0 … servers − 1), fixed
  * when the cluster is created; each node claims one per disk the first time it starts and keeps
