@@ -3,8 +3,9 @@ import type { SlotRecord } from '../etcd/cluster-keys.js';
 
 /**
  * Which node runs each replica group (chained and mirror pairs alike) across hosts: the node of
- * the group's primary server while that node is alive (its etcd key exists), else the node of its secondary — the surviving copy,
- * which then writes alone and marks what it writes stale for the primary's return. Every node
+ * the group's primary server while that node is alive (its etcd key exists), else the node of its
+ * secondary — the surviving copy, which then writes alone and marks what it writes stale for the
+ * primary's return. Every node
  * computes this from the same etcd state, so they agree once they have seen the same changes; while
  * they have not, two incarnations of a group may both run for a moment, and the term fences the
  * older one (replica-group.ts, storage/terms.ts).
