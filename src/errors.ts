@@ -11,6 +11,7 @@ export type WhorlErrorCode =
   | 'WHORL_IO'
   | 'WHORL_MAILBOX_FULL'
   | 'WHORL_NOT_SUPPORTED'
+  | 'WHORL_NOT_READY'
   | 'WHORL_NO_SPACE'
   | 'WHORL_OUT_OF_RANGE'
   | 'WHORL_POOL_EXHAUSTED'

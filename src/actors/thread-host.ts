@@ -132,7 +132,10 @@ export class ThreadHost implements CellHost {
     const local = this.cells.get(envelope.to.actor);
     if (local) return local.deliver(envelope);
     const thread = this.placement.get(envelope.to.actor);
-    const node = thread === undefined ? this.elsewhere.get(envelope.to.actor) : undefined;
+    // Only this node's own envelopes follow the directory: one that came from another node for an
+    // actor not here fails back to its sender (which asks again) rather than hop on (one hop each).
+    const node =
+      thread === undefined && envelope.from.node === this.node ? this.elsewhere.get(envelope.to.actor) : undefined;
     if (node !== undefined) return this.routeRemote({ ...envelope, to: { node, actor: envelope.to.actor } });
     this.toThread(envelope, thread);
   }

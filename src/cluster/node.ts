@@ -285,6 +285,7 @@ export class ClusterNode {
       requestTimeoutMs,
       copyHandles: leases.map((lease): BufferHandle => lease.handle),
       lagHandles: [],
+      successor: true,
     };
     const spec = { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] };
     await this.runtime.spawn(name, spec, this.threadFor(group.primary));

@@ -36,6 +36,12 @@ export interface GroupOptions {
   readonly lagHandles?: readonly BufferHandle[];
   /** Regions written since the last flush past which the group flushes both copies on its own. */
   readonly busyRegionsMax?: number;
+  /**
+   * It takes over from an incarnation that ran on another node (placement across hosts): like a
+   * restarted one, it counts its primary as restarted, so recovery copies the busy regions from
+   * the secondary when the primary returns.
+   */
+  readonly successor?: boolean;
 }
 
 /**
@@ -90,7 +96,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * and a write a read had seen there was lost). A view cannot say which: a restarted control
      * actor shows every server resyncing.
      */
-    if (context.incarnation > 0) restarted.add(primary);
+    if (context.incarnation > 0 || options.successor) restarted.add(primary);
     const adopt = (next: ClusterView): void => {
       if (!newerView(next, view)) return;
       view = next;
@@ -922,6 +928,13 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       switch (body.op) {
         case 'write':
         case 'trim': {
+          // Just started: until the control actor's view comes, it cannot tell which copies are up.
+          if (!view)
+            return context.reply(request, {
+              ok: false,
+              code: 'WHORL_NOT_READY',
+              message: `${options.name} has no view of the cluster yet`,
+            } satisfies Failure);
           const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
           return afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
         }

@@ -55,6 +55,8 @@ const directBlocksMax = 256;
 
 /** How soon a request to a group that is moving between nodes is sent again. */
 const groupRetryMs = 100;
+/** What a group that is moving answers: not reachable, not on that node (yet), no view yet. */
+const groupMoving = new Set<string>(['WHORL_UNREACHABLE', 'WHORL_ACTOR_STOPPED', 'WHORL_NOT_READY']);
 
 /** How often a read with no readable copy looks again, besides at every view. */
 const readableRecheckMs = 250;
@@ -353,7 +355,7 @@ export class Router {
       const reply = (await this.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
       // Across nodes a group moves when its node goes (placement.ts): until this node learns where
       // it runs now, it is unreachable or not there. Clients see a stall, not an error.
-      const moving = !reply.ok && (reply.code === 'WHORL_UNREACHABLE' || reply.code === 'WHORL_ACTOR_STOPPED');
+      const moving = !reply.ok && groupMoving.has(reply.code);
       if (!moving || !this.options.subscribeEveryMs || this.context.now() + groupRetryMs > deadline) return reply;
       await new Promise((resolve) => setTimeout(resolve, groupRetryMs));
     }
