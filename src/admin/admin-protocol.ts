@@ -103,6 +103,8 @@ export interface SnapshotInfo {
 
 export interface ServerInfo {
   readonly id: number;
+  /** In a multi-host cluster: the node whose disk it is. */
+  readonly node?: string;
   readonly state: string;
   readonly incarnation: number;
   readonly allocatedBytes: number | null;

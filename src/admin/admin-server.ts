@@ -229,8 +229,10 @@ export class AdminServer {
       servers.map(async (server): Promise<ServerInfo> => {
         const running = server.state !== 'stopped' && server.state !== 'down';
         const stats = running ? await this.cluster.router.server(server.id, { op: 'stats' }, 5000) : undefined;
+        const node = this.cluster.nodeOf?.(server.id);
         return {
           id: server.id,
+          ...(node !== undefined ? { node } : {}),
           state: server.state,
           incarnation: server.incarnation,
           allocatedBytes: stats?.ok ? (stats.allocatedBytes ?? null) : null,

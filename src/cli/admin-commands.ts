@@ -252,15 +252,17 @@ function layoutOf(disk: DiskInfo): string {
 }
 
 function printServers(servers: ServerInfo[]): void {
+  const nodes = servers.some((server) => server.node !== undefined);
   const rows = servers.map((server) => [
     String(server.id),
+    ...(nodes ? [server.node ?? '-'] : []),
     server.state,
     server.allocatedBytes === null ? '-' : formatSize(server.allocatedBytes),
     server.capacityBytes === null ? '-' : formatSize(server.capacityBytes),
     server.resyncBytesLeft > 0 ? formatSize(server.resyncBytesLeft) : '-',
     server.resyncEtaSeconds === null ? '-' : `${server.resyncEtaSeconds}s`,
   ]);
-  printTable(['ID', 'STATE', 'ALLOCATED', 'CAPACITY', 'RESYNC LEFT', 'ETA'], rows);
+  printTable(['ID', ...(nodes ? ['NODE'] : []), 'STATE', 'ALLOCATED', 'CAPACITY', 'RESYNC LEFT', 'ETA'], rows);
 }
 
 export function printTable(header: string[], rows: string[][]): void {

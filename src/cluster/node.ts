@@ -125,6 +125,10 @@ export class ClusterNode {
     return this.router.view;
   }
 
+  nodeOf(id: number): string | undefined {
+    return this.slots.get(id)?.node;
+  }
+
   /** Servers are stopped and started on the node that has their disk. */
   async stopServer(id: number): Promise<void> {
     this.checkLocal(id);
@@ -174,7 +178,7 @@ export class ClusterNode {
     });
     this.membership.onLost(() => this.options.onFatal?.('this node lost its etcd lease'));
     const slots = await etcd.watch().prefix(`${prefix}/servers/`).create();
-    slots.on('put', () => void loadSlots(etcd, prefix).then((loaded) => ((this.slots = loaded), this.place())));
+    slots.on('put', () => this.place());
     const monitor = await etcd.watch().key(`${prefix}/monitor`).create();
     monitor.on('put', (kv) => {
       this.monitor = kv.value.toString();
@@ -201,6 +205,9 @@ export class ClusterNode {
   private async placeNow(): Promise<void> {
     if (this.stopped) return;
     const self = this.options.node;
+    // Read afresh each time: a node that claimed servers between this node's first read and its
+    // watch would otherwise stay unknown, and two nodes would run the same group.
+    this.slots = await loadSlots(this.membership.etcd, this.options.prefix);
     if (this.monitor === undefined) await this.claimMonitor();
     this.runtime.locate('control', this.monitor === self ? undefined : this.monitor);
     for (const [server, slot] of this.slots) {
@@ -322,12 +329,17 @@ export class ClusterNode {
     }
   }
 
-  /** Serving starts once the control actor's view has come and this node's own servers are up. */
+  /**
+   * Serving starts once the control actor's view has come and has heard from this node's own
+   * servers (up, or resyncing: a copy waits for its partners, which may be on nodes not started
+   * yet; the router then waits for a readable copy, as on one host).
+   */
   private async waitUntilServing(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const states = this.router.view?.servers ?? [];
-      if (states.length > 0 && this.local.every((slot) => states[slot.server]?.state === 'up')) return;
+      const heard = (state: string | undefined): boolean => state === 'up' || state === 'resyncing';
+      if (states.length > 0 && this.local.every((slot) => heard(states[slot.server]?.state))) return;
       if (Date.now() > deadline)
         throw new WhorlError(
           'WHORL_TIMEOUT',

@@ -7,4 +7,7 @@ import type { EmbeddedCluster } from './embedded.js';
 export type ServedCluster = Pick<
   EmbeddedCluster,
   'router' | 'runtime' | 'servers' | 'view' | 'mirrorLagBytes' | 'stopServer' | 'startServer'
->;
+> & {
+  /** The node whose disk server `id` is (multi-host clusters only). */
+  nodeOf?(id: number): string | undefined;
+};

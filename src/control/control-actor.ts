@@ -53,6 +53,8 @@ interface Server {
   groupsLeft: Set<string>;
   roundAskedMs: number;
   progress: Map<string, { bytesLeft: number; bytesPerSecond: number }>;
+  /** Per group this round: the bytes it first reported left to copy (what the resync copies). */
+  planned: Map<string, number>;
 }
 
 type Request = RequestIncoming<ControlRequest>;
@@ -79,6 +81,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       groupsLeft: new Set(),
       roundAskedMs: 0,
       progress: new Map(),
+      planned: new Map(),
     }));
     // Views of a restarted control actor must supersede its earlier ones: subscribers keep the newest.
     let version = context.incarnation * 2 ** 32 + 1;
@@ -141,7 +144,9 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     const setState = (id: number, state: ServerState, why: string): void => {
       const server = servers[id]!;
       if (server.state === state) return;
-      context.log('server state', { server: id, from: server.state, to: state, why });
+      const resynced = state === 'up' ? { resyncedBytes: [...server.planned.values()].reduce((a, b) => a + b, 0) } : {};
+      context.log('server state', { server: id, from: server.state, to: state, why, ...resynced });
+      server.planned.clear();
       server.state = state;
       server.groupsLeft.clear();
       server.progress.clear();
@@ -342,6 +347,7 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           const server = servers[body.server];
           if (!server || server.state !== 'resyncing') return;
           server.progress.set(body.group, { bytesLeft: body.bytesLeft, bytesPerSecond: body.bytesPerSecond });
+          if (!server.planned.has(body.group)) server.planned.set(body.group, body.bytesLeft);
           publish();
           return;
         }
