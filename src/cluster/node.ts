@@ -247,6 +247,7 @@ export class ClusterNode {
             subscribers: placedGroups(this.config.servers).map((group) => group.name),
             heartbeatTimeoutMs,
             epoch: Number(fence.createRevision),
+            rememberServers: true,
           },
         ],
       },

@@ -34,6 +34,13 @@ export interface ControlOptions {
   readonly heartbeatTimeoutMs: number;
   /** The view epoch (ClusterView.epoch) when control actors may move between nodes. */
   readonly epoch?: number;
+  /**
+   * Keep servers' states in storage and resume from them (a control actor moving to another node
+   * when its node goes): live servers stay up rather than all resync. A server leaving `up` is
+   * on stable storage before the view says so, so a successor never calls up a copy that missed
+   * writes; other changes are recorded with the next flush.
+   */
+  readonly rememberServers?: boolean;
 }
 
 /** The largest virtual disk: 2^52 bytes (block numbers stay below the disk's 2^48 limit). */
@@ -72,11 +79,13 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
     /** The disks as on stable storage (as of the last flush done): what a restart would find. */
     let durable = new Map(disks);
     const stopped = store.stoppedServers();
+    const remembered = options.rememberServers ? store.liveness() : new Map<number, undefined>();
     const servers: Server[] = Array.from({ length: options.servers }, (_, id) => ({
-      state: stopped.has(id) ? 'stopped' : 'down',
+      state: stopped.has(id) ? 'stopped' : (remembered.get(id)?.state ?? 'down'),
       cleanFor: stopped.get(id) ?? [],
-      incarnation: -1,
-      lastSeenMs: 0,
+      incarnation: remembered.get(id)?.incarnation ?? -1,
+      // A remembered server gets a heartbeat timeout's grace from the moment this actor starts.
+      lastSeenMs: remembered.has(id) ? context.now() : 0,
       round: 0,
       groupsLeft: new Set(),
       roundAskedMs: 0,
@@ -147,12 +156,20 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       const resynced = state === 'up' ? { resyncedBytes: [...server.planned.values()].reduce((a, b) => a + b, 0) } : {};
       context.log('server state', { server: id, from: server.state, to: state, why, ...resynced });
       server.planned.clear();
+      const from = server.state;
       server.state = state;
       server.groupsLeft.clear();
       server.progress.clear();
       // The view goes out first: a group must see the server as writable before it recovers.
-      publish();
-      if (state === 'resyncing') startRecovery(id);
+      const announce = (): void => {
+        publish();
+        if (state === 'resyncing' && server.state === 'resyncing') startRecovery(id);
+      };
+      if (!options.rememberServers) return announce();
+      store.setLiveness(id, state, server.incarnation);
+      if (from === 'up') return durably(announce);
+      announce();
+      durably(() => undefined);
     };
     /** The groups holding copies with server `id`: its own (as primary), its left neighbour's, its mirror pairs. */
     const startRecovery = (id: number): void => {
@@ -377,6 +394,10 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
       context.setTimer(tickMs, { op: 'tick' });
     };
     context.setTimer(tickMs, { op: 'tick' });
+    // Resyncing when the previous control actor stopped: its rounds went with it.
+    servers.forEach((server, id) => {
+      if (server.state === 'resyncing') startRecovery(id);
+    });
 
     return {
       receive(incoming: Incoming<ControlRequest>): void {

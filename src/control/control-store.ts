@@ -1,5 +1,5 @@
 import type { ActorStorage } from '../actors/actor.js';
-import type { VirtualDisk } from '../model/catalog.js';
+import type { ServerState, VirtualDisk } from '../model/catalog.js';
 
 /**
  * The control actor's keys (one LMDB environment, opened with the disk format's checks and owner
@@ -67,6 +67,22 @@ export class ControlStore {
           value.length > 0 ? ((JSON.parse(decoder.decode(value)) as { cleanFor?: string[] }).cleanFor ?? []) : [],
         ]),
     );
+  }
+
+  /** Servers' states as last recorded (`setLiveness`): a control actor started anew resumes from them. */
+  liveness(): Map<number, { state: ServerState; incarnation: number }> {
+    return new Map(
+      this.storage
+        .range('live:', 'live;')
+        .map(([key, value]) => [
+          Number(key.slice('live:'.length)),
+          JSON.parse(decoder.decode(value)) as { state: ServerState; incarnation: number },
+        ]),
+    );
+  }
+
+  setLiveness(server: number, state: ServerState, incarnation: number): void {
+    this.storage.put(`live:${server}`, encoder.encode(JSON.stringify({ state, incarnation })));
   }
 
   /** `cleanFor`: groups whose regions had no stale mark on the server's disk once no write could reach it. */
