@@ -35,6 +35,8 @@ export interface CellHost {
   viewHandle(handle: BufferHandle): Buffer;
   /** Optional: the thread a request to `to` goes to now (hosts that place actors on threads). */
   threadOf?(to: Address): number | undefined;
+  /** The node an envelope to `to` goes to now (the runtime's directory; hosts without one: none). */
+  nodeOf?(to: Address): string | undefined;
 }
 
 /** A request sent and not yet answered: its timeout, and where it went (to fail it if its target moves). */
@@ -42,6 +44,7 @@ interface Pending {
   readonly timer: unknown;
   readonly to: Address;
   readonly thread: number | undefined;
+  readonly node: string | undefined;
 }
 
 /**
@@ -154,6 +157,26 @@ export class ActorCell {
         requestId,
         code: 'WHORL_STALE_INCARNATION',
         reason: `${addressKey(pending.to)} moved from thread ${pending.thread} to ${thread}`,
+      });
+    }
+  }
+
+  /**
+   * `actor` (named on this node) now runs on `node`: requests sent to it on another node may never
+   * be answered (that node may be paused or cut off), so they fail now with WHORL_UNREACHABLE, and
+   * the sender asks again where it runs now, instead of waiting for their timeouts.
+   */
+  targetRelocated(actor: string, node: string): void {
+    for (const [requestId, pending] of this.pending) {
+      if (pending.to.actor !== actor || pending.to.node !== this.self.node) continue;
+      if (pending.node === undefined || pending.node === node) continue;
+      this.host.cancelTimer(pending.timer);
+      this.pending.delete(requestId);
+      this.enqueue({
+        kind: 'failure',
+        requestId,
+        code: 'WHORL_UNREACHABLE',
+        reason: `${actor} moved from node ${pending.node} to ${node}`,
       });
     }
   }
@@ -298,7 +321,7 @@ export class ActorCell {
         reason: `no reply from ${addressKey(to)} in ${timeoutMs} ms`,
       });
     });
-    this.pending.set(requestId, { timer, to, thread: this.host.threadOf?.(to) });
+    this.pending.set(requestId, { timer, to, thread: this.host.threadOf?.(to), node: this.host.nodeOf?.(to) });
     this.host.route(
       toIncarnation === undefined
         ? { kind: 'request', from: this.self, to, requestId, body }

@@ -80,8 +80,17 @@ export class ThreadHost implements CellHost {
    * node go there, unless it runs here: actors name each other without knowing which node runs them.
    */
   locate(actor: string, node: string | undefined): void {
+    const before = this.elsewhere.get(actor) ?? this.node;
     if (node === undefined || node === this.node) this.elsewhere.delete(actor);
     else this.elsewhere.set(actor, node);
+    const after = node ?? this.node;
+    if (after !== before) for (const cell of this.cells.values()) cell.targetRelocated(actor, after);
+  }
+
+  nodeOf(to: Address): string | undefined {
+    if (to.node !== this.node) return to.node;
+    if (this.cells.has(to.actor) || this.placement.has(to.actor)) return this.node;
+    return this.elsewhere.get(to.actor) ?? this.node;
   }
 
   threadOf(to: Address): number | undefined {

@@ -80,9 +80,11 @@ export async function serveNode(args: NodeServeArgs): Promise<number> {
   notifyReady(log);
   const why = await Promise.race([stopping.then(() => undefined), lost]);
   if (why !== undefined) {
-    // Its lease is gone: peers may already have moved its groups. It must not act any more.
-    log.error({ reason: why }, 'stopping at once: this node may no longer act for the cluster');
-    return 1;
+    // Its lease is gone: peers may already have moved its groups. It must not act any more, and an
+    // orderly stop would still run its actors: it exits now (systemd starts it again, and it joins
+    // anew; what it held is fenced by terms and copied back by resync).
+    log.error({ reason: why }, 'exiting at once: this node may no longer act for the cluster');
+    process.exit(1);
   }
   log.info('stopping: answering requests in flight');
   admin.close();

@@ -56,7 +56,8 @@ export class ClusterNode {
   private readonly groupLeases = new Map<string, Lease[]>();
   private slots = new Map<number, SlotRecord>();
   private monitor: string | undefined;
-  private controlSpawned = false;
+  /** Whether this node may act as a primary: it holds its etcd lease (membership.ts). */
+  private acting = true;
   private placing: Promise<void> = Promise.resolve();
   private readonly watchers: Watcher[] = [];
   private stopped = false;
@@ -176,7 +177,16 @@ export class ClusterNode {
       follow(nodes);
       this.place();
     });
-    this.membership.onLost(() => this.options.onFatal?.('this node lost its etcd lease'));
+    this.membership.onLost(() => {
+      // Its peers may soon think it gone and take over its groups: it stops coordinating at once.
+      this.acting = false;
+      this.place();
+    });
+    this.membership.onRegained(() => {
+      this.acting = true;
+      this.place();
+    });
+    this.membership.onGone((reason) => this.options.onFatal?.(`this node's etcd lease is gone: ${reason}`));
     const slots = await etcd.watch().prefix(`${prefix}/servers/`).create();
     slots.on('put', () => this.place());
     const monitor = await etcd.watch().key(`${prefix}/monitor`).create();
@@ -208,7 +218,8 @@ export class ClusterNode {
     // Read afresh each time: a node that claimed servers between this node's first read and its
     // watch would otherwise stay unknown, and two nodes would run the same group.
     this.slots = await loadSlots(this.membership.etcd, this.options.prefix);
-    if (this.monitor === undefined) await this.claimMonitor();
+    if (this.acting && (this.monitor === undefined || (this.monitor === self && !this.runtime.where('control'))))
+      await this.claimMonitor();
     this.runtime.locate('control', this.monitor === self ? undefined : this.monitor);
     for (const [server, slot] of this.slots) {
       const elsewhere = slot.node === self ? undefined : slot.node;
@@ -218,8 +229,9 @@ export class ClusterNode {
     const live = new Set(this.membership.nodes.keys());
     for (const [group, node] of groupNodes(this.config.servers, this.slots, live)) {
       const here = this.runtime.where(group) !== undefined;
-      if (node === self && !here) await this.spawnGroup(group);
-      if (node !== self && here) await this.retireGroup(group);
+      const mine = node === self && this.acting;
+      if (mine && !here) await this.spawnGroup(group);
+      if (!mine && here) await this.retireGroup(group);
       this.runtime.locate(group, node === self ? undefined : node);
     }
   }
@@ -233,8 +245,7 @@ export class ClusterNode {
       return;
     }
     this.monitor = this.options.node;
-    if (this.controlSpawned) return;
-    this.controlSpawned = true;
+    if (this.runtime.where('control')) return;
     const { urls, prefix } = this.options;
     await this.runtime.spawn(
       'control',

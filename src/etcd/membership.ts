@@ -46,12 +46,15 @@ export class Membership {
   private readonly members = new Map<string, NodeRecord>();
   private readonly listeners: Array<(nodes: ReadonlyMap<string, NodeRecord>) => void> = [];
   private readonly lostListeners: Array<() => void> = [];
+  private readonly regainedListeners: Array<() => void> = [];
+  private readonly goneListeners: Array<(reason: string) => void> = [];
   private holdsUntil: number;
   private lastFiredAt: number;
   private expiry: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
   private left = false;
   private lost = false;
+  private gonePermanently = false;
 
   private constructor(
     private readonly options: MembershipOptions,
@@ -65,7 +68,7 @@ export class Membership {
     this.holdsUntil = grantedAt + ttlMs - marginMs(ttlMs);
     lease.on('keepaliveFired', () => (this.lastFiredAt = Date.now()));
     lease.on('keepaliveSucceeded', () => this.renewed(this.lastFiredAt));
-    lease.on('lost', (error) => this.expire(`etcd says the lease is lost: ${error.message}`, true));
+    lease.on('lost', (error) => this.gone(`etcd says the lease is lost: ${error.message}`));
     this.armExpiry();
   }
 
@@ -115,7 +118,7 @@ export class Membership {
 
   /** Whether this node may still act for the cluster by its own clock (see the file's comment). */
   get holding(): boolean {
-    return !this.left && !this.lost && Date.now() < this.holdsUntil;
+    return !this.left && !this.lost && !this.gonePermanently && Date.now() < this.holdsUntil;
   }
 
   /** The nodes whose keys exist (this one included), by name. */
@@ -128,9 +131,23 @@ export class Membership {
     this.listeners.push(listener);
   }
 
-  /** Called once this node stops holding its lease (its own clock ran out, or etcd said so). */
+  /**
+   * Called when this node stops holding its lease by its own clock (no keepalive acknowledged in
+   * time: etcd is slow, down or cut off). It must stop acting as a primary; it may hold the lease
+   * again (`onRegained`) when etcd acknowledges a keepalive of the same lease.
+   */
   onLost(listener: () => void): void {
     this.lostListeners.push(listener);
+  }
+
+  /** Called when etcd acknowledges a keepalive again after `onLost`: the lease (and key) never went. */
+  onRegained(listener: () => void): void {
+    this.regainedListeners.push(listener);
+  }
+
+  /** Called when the lease is gone for good (etcd said so): the node must leave and join anew. */
+  onGone(listener: (reason: string) => void): void {
+    this.goneListeners.push(listener);
   }
 
   /** Leaves the cluster: the lease is revoked (its key goes at once) and the clients close. */
@@ -218,9 +235,21 @@ export class Membership {
   }
 
   private renewed(sentAt: number): void {
-    if (this.left || this.lost) return;
+    if (this.left || this.gonePermanently) return;
     this.holdsUntil = Math.max(this.holdsUntil, sentAt + this.ttlMs - marginMs(this.ttlMs));
+    if (this.lost && Date.now() < this.holdsUntil) {
+      this.lost = false;
+      this.options.log.warn({ node: this.options.node }, 'this node holds its lease again');
+      for (const listener of this.regainedListeners) listener();
+    }
     this.armExpiry();
+  }
+
+  private gone(reason: string): void {
+    if (this.left || this.gonePermanently) return;
+    this.gonePermanently = true;
+    this.expire(reason, true);
+    for (const listener of this.goneListeners) listener(reason);
   }
 
   private armExpiry(): void {
@@ -232,7 +261,7 @@ export class Membership {
     );
   }
 
-  /** Stops holding for good (a new lease means joining again); `fromEtcd`: etcd said so, not the clock. */
+  /** Stops holding (until `renewed` by etcd, unless it said the lease is gone); `fromEtcd`: etcd said so. */
   private expire(reason: string, fromEtcd: boolean): void {
     if (this.left || this.lost) return;
     if (!fromEtcd && Date.now() < this.holdsUntil) return this.armExpiry();
