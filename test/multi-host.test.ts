@@ -132,10 +132,10 @@ function fio(host: Host, args: string[]): Promise<{ code: number | null; output:
   return running.exited.then((code) => ({ code, output: running.logs }));
 }
 
-test.before(async () => {
-  hosts = makeHosts(hostNames);
-  etcdUrl = `http://${hosts.address('etcd')}:2379`;
-  const etcdDir = scratchDirectory('whorl-etcd-');
+let etcdDir: string | undefined;
+
+function startEtcd(): void {
+  etcdDir ??= scratchDirectory('whorl-etcd-');
   const peer = `http://${hosts.address('etcd')}:2380`;
   start('etcd', 'etcd', [
     '--name=e',
@@ -147,6 +147,9 @@ test.before(async () => {
     `--initial-cluster=e=${peer}`,
     '--log-level=error',
   ]);
+}
+
+async function etcdAnswering(): Promise<void> {
   const health = `fetch('${etcdUrl}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
   await until('etcd answering', () => {
     try {
@@ -156,6 +159,13 @@ test.before(async () => {
       return false;
     }
   });
+}
+
+test.before(async () => {
+  hosts = makeHosts(hostNames);
+  etcdUrl = `http://${hosts.address('etcd')}:2379`;
+  startEtcd();
+  await etcdAnswering();
   await Promise.all((['n1', 'n2', 'n3'] as const).map((host) => startNode(host)));
   await startNode('gw', ['--no-disks']);
   await until('every server up', async () => (await serverStates('gw')).every((state) => state === 'up')).catch(
@@ -240,6 +250,122 @@ test.serial(
     );
   },
 );
+
+/** The node running the control actor now (the newest to say so in its log). */
+function monitorNow(): Host {
+  const said = (['n1', 'n2', 'n3'] as const)
+    .filter((host) => processes.get(host)!.child.exitCode === null)
+    .map((host) => {
+      const logs = processes.get(host)!.logs;
+      const at = logs.lastIndexOf('this node is the monitor');
+      const time = at < 0 ? 0 : Number(/"time":(\d+)/.exec(logs.slice(logs.lastIndexOf('\n', at)))?.[1] ?? 0);
+      return { host, time };
+    })
+    .filter((entry) => entry.time > 0)
+    .sort((a, b) => b.time - a.time);
+  return said[0]!.host;
+}
+
+function notMonitor(): Host {
+  const monitor = monitorNow();
+  return (['n1', 'n2', 'n3'] as const).find((host) => host !== monitor)!;
+}
+
+async function allUp(): Promise<void> {
+  await until('every server up', async () => (await serverStates('gw')).every((state) => state === 'up'));
+}
+
+async function bothCopiesEqual(t: import('ava').ExecutionContext): Promise<void> {
+  const verified = await cli('gw', ['disk', 'verify', 'default', '--json']);
+  t.is(verified.code, 0, verified.stderr);
+  t.deepEqual((JSON.parse(verified.stdout) as { differing: unknown[] }).differing, []);
+}
+
+/** fio --verify through the gateway while `fault` runs 2 s in; it must finish with no error. */
+async function fioThrough(t: import('ava').ExecutionContext, fault: () => Promise<void>): Promise<void> {
+  const writing = fio('gw', ['--rw=randwrite', '--size=16M', '--offset=16M', '--runtime=100']);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await fault();
+  const written = await writing;
+  const notable = (logs: string) =>
+    logs
+      .split('\n')
+      .filter((line) => /"level":[45]0|server state|replica group|monitor|lease/.test(line))
+      .map((line) => line.slice(0, 300))
+      .slice(-40)
+      .join('\n');
+  const nodes = [...processes].map(([host, running]) => `${host}:\n${notable(running.logs)}`).join('\n');
+  t.is(written.code, 0, `${written.output}\n${nodes}`);
+}
+
+test.serial(
+  'the monitor node killed -9 mid-write: another node takes the control actor, fio finishes and verifies',
+  async (t) => {
+    const monitor = monitorNow();
+    await fioThrough(t, () => kill9(monitor));
+    const successor = monitorNow();
+    t.not(successor, monitor, 'another node runs the control actor');
+    await startNode(monitor);
+    await allUp();
+    await bothCopiesEqual(t);
+  },
+);
+
+test.serial(
+  'a node paused (SIGSTOP) past its lease: its groups move, and when it resumes it lets go and exits; nothing it held back lands',
+  async (t) => {
+    const victim = notMonitor();
+    const paused = processes.get(victim)!;
+    await fioThrough(t, async () => {
+      paused.child.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 9_000));
+      paused.child.kill('SIGCONT');
+    });
+    t.is(await paused.exited, 1, 'it exits once etcd says its lease is gone');
+    t.regex(paused.logs, /this node no longer holds its lease/);
+    t.regex(paused.logs, /exiting at once: this node may no longer act for the cluster/);
+    await startNode(victim);
+    await allUp();
+    await bothCopiesEqual(t);
+  },
+);
+
+test.serial(
+  'a node cut off from etcd only: it stops coordinating, its peers take over, the cluster serves',
+  async (t) => {
+    const victim = notMonitor();
+    const cut = processes.get(victim)!;
+    await fioThrough(t, async () => {
+      hosts.cut(victim, 'etcd');
+      await until(`${victim} lets go`, () => cut.logs.includes('this node no longer holds its lease'), 15_000);
+      // Past the lease's TTL: etcd drops its key and the peers take its groups over.
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      hosts.heal(victim, 'etcd');
+    });
+    const code = await Promise.race([
+      cut.exited,
+      new Promise((resolve) => setTimeout(() => resolve('running'), 20_000)),
+    ]);
+    if (code !== 1) cut.child.kill('SIGKILL');
+    await cut.exited;
+    t.is(code, 1, `back in touch, etcd says its lease is gone: it exits (${victim}: ${cut.logs.slice(-2000)})`);
+    await startNode(victim);
+    await allUp();
+    await bothCopiesEqual(t);
+  },
+);
+
+test.serial('etcd restarted during I/O: no client error', async (t) => {
+  const etcdProcess = processes.get('etcd')!;
+  await fioThrough(t, async () => {
+    etcdProcess.child.kill('SIGTERM');
+    await etcdProcess.exited;
+    startEtcd();
+    await etcdAnswering();
+  });
+  await allUp();
+  await bothCopiesEqual(t);
+});
 
 test.serial(
   'a second process with a taken node name, a bad --etcd URL, an etcd nobody runs: one-line errors, exit code 2',
