@@ -4,6 +4,7 @@ import { benchCeft } from './ceft.js';
 import { benchCluster } from './cluster.js';
 import { benchFloor } from './floor.js';
 import { benchHandoff } from './handoff.js';
+import { benchHosts } from './hosts.js';
 import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
 import { benchSnapshot } from './snapshot.js';
@@ -22,6 +23,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   stripe: benchStripe,
   handoff: benchHandoff,
   floor: benchFloor,
+  hosts: benchHosts,
 };
 
 async function main(): Promise<void> {

@@ -4,6 +4,7 @@ import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { daemonNodeFlags } from '../src/cli/node-flags.js';
 import { whorlBin } from './helpers/daemon.js';
+import { bootGuest, buildGuest } from './helpers/guest.js';
 import { makeHosts, type Hosts } from './helpers/hosts.js';
 import { run, runOk } from './helpers/run.js';
 import { scratchDirectory } from './helpers/scratch.js';
@@ -366,6 +367,33 @@ test.serial('etcd restarted during I/O: no client error', async (t) => {
   await allUp();
   await bothCopiesEqual(t);
 });
+
+test.serial(
+  'the kernel client in a qemu guest attached through a node: ext4 through another node killed mid-write, no I/O error, e2fsck clean',
+  async (t) => {
+    t.timeout(300_000);
+    await buildGuest();
+    const victim = notMonitor();
+    // The guest runs in the gateway's namespace: its user-mode network reaches that namespace's
+    // loopback (10.0.2.2), where the gateway node serves NBD.
+    const console = await bootGuest(
+      10809,
+      1,
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await kill9(victim);
+      },
+      'write',
+      (command, args, options) => hosts.spawn('gw', command, args, options),
+    );
+    const verdict = /WHORL-VERDICT: (PASS|FAIL)[^\r\n]*/.exec(console)?.[0];
+    t.is(verdict, 'WHORL-VERDICT: PASS conns=1 files=9', console.slice(-3000));
+    t.notRegex(console, /I\/O error|blk_update_request|EXT4-fs error/, 'no I/O error in the guest kernel log');
+    await startNode(victim);
+    await allUp();
+    await bothCopiesEqual(t);
+  },
+);
 
 test.serial(
   'a second process with a taken node name, a bad --etcd URL, an etcd nobody runs: one-line errors, exit code 2',

@@ -100,6 +100,8 @@ export function isServerFailure(reply: DiskReply): boolean {
     reply.code === 'WHORL_TIMEOUT' ||
     reply.code === 'WHORL_STALE_INCARNATION' ||
     reply.code === 'WHORL_IO' ||
-    reply.code === 'WHORL_MAILBOX_FULL'
+    reply.code === 'WHORL_MAILBOX_FULL' ||
+    // Its node is out of reach (multi-host): as good as stopped, for the group and for readers.
+    reply.code === 'WHORL_UNREACHABLE'
   );
 }

@@ -7,6 +7,9 @@ OUT=${1:?usage: build.sh OUTPUT_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# Test files run at once may both want the guest: one builds it, the other waits and finds it cached.
+exec 9>"$OUT/.build.lock"
+flock 9
 if [[ -f "$OUT/vmlinuz" && -f "$OUT/initrd.img" && "$OUT/initrd.img" -nt "$HERE/init.sh" && "$OUT/initrd.img" -nt "$HERE/snapshot.sh" ]]; then exit 0; fi
 
 WORK=$(mktemp -d)

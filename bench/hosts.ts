@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runFio, waitForPort, workloads, type Workload } from './nbd.js';
+import { cpuSeconds, settle } from './cluster.js';
+import { arg } from './args.js';
+import { daemonNodeFlags } from '../src/cli/node-flags.js';
+
+/**
+ * `npm run bench -- hosts [--runtime=S]`: the same fio jobs against a cluster of three nodes
+ * (each one process with one disk, over etcd and node links, on this machine's loopback) and
+ * against the single-host default with three servers, in the same run. Reports throughput
+ * ratios, the CPU per 4 KiB moved (every whorl process, etcd apart) and queue-depth-1 write
+ * latency. Both have 2 replicas on 3 servers; the machine's cores serve every node at once, so
+ * this measures the network path's overhead, not scale-out.
+ */
+const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const common = ['--default-disk-size', '2G', '--disk-capacity', '16G', '--servers', '3', '--log-level', 'warn'];
+const qd1: Workload = { name: '4k randwrite qd1', rw: 'randwrite', bs: '4k', iodepth: 1 };
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function whorl(args: string[]): ChildProcess {
+  return spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', ...args, ...common], { stdio: 'ignore' });
+}
+
+async function startEtcd(dir: string): Promise<{ child: ChildProcess; url: string }> {
+  const [client, peer] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${client}`;
+  const child = spawn(
+    'etcd',
+    [
+      `--data-dir=${dir}`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=default=http://127.0.0.1:${peer}`,
+      '--log-level=error',
+    ],
+    { stdio: 'ignore' },
+  );
+  await waitForPort(client);
+  return { child, url };
+}
+
+async function stopAll(children: readonly ChildProcess[]): Promise<void> {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)));
+}
+
+interface Figures {
+  value: Map<string, number>;
+  cpuUs: Map<string, number>;
+  qd1Ms: number;
+}
+
+async function measure(pids: readonly number[], port: number, runtimeS: number): Promise<Figures> {
+  const figures: Figures = { value: new Map(), cpuUs: new Map(), qd1Ms: 0 };
+  // Written once through first, so reads find data (a thin disk reads holes from memory).
+  await runFio(port, 'default', workloads[3]!, 0);
+  for (const workload of workloads) {
+    await settle();
+    const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const result = await runFio(port, 'default', workload, runtimeS);
+    const cpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before;
+    figures.value.set(workload.name, result.value);
+    figures.cpuUs.set(workload.name, (cpu * 1e6) / (result.movedBytes / 4096));
+  }
+  await settle();
+  const latency = await runFio(port, 'default', qd1, runtimeS);
+  figures.qd1Ms = 1000 / latency.value;
+  return figures;
+}
+
+export async function benchHosts(args: string[]): Promise<void> {
+  const runtimeS = Number(arg(args, 'runtime', '10'));
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-hosts-'));
+  try {
+    // The single host first: one process, three servers.
+    const singlePort = await freePort();
+    const single = whorl(['--data-dir', path.join(root, 'single'), '--nbd-listen', `127.0.0.1:${singlePort}`]);
+    await waitForPort(singlePort);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const one = await measure([single.pid!], singlePort, runtimeS);
+    await stopAll([single]);
+
+    const etcd = await startEtcd(path.join(root, 'etcd'));
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const nodes = await Promise.all(
+      [1, 2, 3].map(async (n, i) => {
+        const peer = await freePort();
+        return whorl([
+          '--etcd',
+          etcd.url,
+          '--node',
+          `n${n}`,
+          '--peer-listen',
+          `127.0.0.1:${peer}`,
+          '--data-dir',
+          path.join(root, `n${n}`),
+          '--nbd-listen',
+          `127.0.0.1:${ports[i]}`,
+        ]);
+      }),
+    );
+    for (const port of ports) await waitForPort(port);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const three = await measure(
+      nodes.map((node) => node.pid!),
+      ports[0]!,
+      runtimeS,
+    );
+    await stopAll([...nodes, etcd.child]);
+
+    console.log('\n| job | single host | three nodes | ratio | CPU µs/4K single | CPU µs/4K nodes | CPU ratio |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const workload of workloads) {
+      const [a, b] = [one.value.get(workload.name)!, three.value.get(workload.name)!];
+      const [ca, cb] = [one.cpuUs.get(workload.name)!, three.cpuUs.get(workload.name)!];
+      const unit = workload.bs === '4k' ? 'IOPS' : 'MiB/s';
+      console.log(
+        `| ${workload.name} | ${a.toFixed(0)} ${unit} | ${b.toFixed(0)} ${unit} | ${(b / a).toFixed(2)} | ${ca.toFixed(0)} | ${cb.toFixed(0)} | ${(cb / ca).toFixed(2)} |`,
+      );
+    }
+    console.log(
+      `| 4k randwrite qd1 latency | ${one.qd1Ms.toFixed(2)} ms | ${three.qd1Ms.toFixed(2)} ms | ${(three.qd1Ms / one.qd1Ms).toFixed(2)} | | | |`,
+    );
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
