@@ -8,6 +8,7 @@ import { runFio, waitForPort, workloads, type Workload } from './nbd.js';
 import { cpuSeconds, settle } from './cluster.js';
 import { arg } from './args.js';
 import { daemonNodeFlags } from '../src/cli/node-flags.js';
+import { freePort, startEtcd } from '../test/helpers/etcd.js';
 
 /**
  * `npm run bench -- hosts [--runtime=S]`: the same fio jobs against a cluster of three nodes
@@ -21,37 +22,8 @@ const whorlBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const common = ['--default-disk-size', '2G', '--disk-capacity', '16G', '--servers', '3', '--log-level', 'warn'];
 const qd1: Workload = { name: '4k randwrite qd1', rw: 'randwrite', bs: '4k', iodepth: 1 };
 
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 function whorl(args: string[]): ChildProcess {
   return spawn(process.execPath, [...daemonNodeFlags, whorlBin, 'serve', ...args, ...common], { stdio: 'ignore' });
-}
-
-async function startEtcd(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const [client, peer] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${client}`;
-  const child = spawn(
-    'etcd',
-    [
-      `--data-dir=${dir}`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      `--listen-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-cluster=default=http://127.0.0.1:${peer}`,
-      '--log-level=error',
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(client);
-  return { child, url };
 }
 
 async function stopAll(children: readonly ChildProcess[]): Promise<void> {
@@ -95,7 +67,7 @@ export async function benchHosts(args: string[]): Promise<void> {
     const one = await measure([single.pid!], singlePort, runtimeS);
     await stopAll([single]);
 
-    const etcd = await startEtcd(path.join(root, 'etcd'));
+    const etcd = await startEtcd();
     const ports = [await freePort(), await freePort(), await freePort()];
     const nodes = await Promise.all(
       [1, 2, 3].map(async (n, i) => {
@@ -121,7 +93,8 @@ export async function benchHosts(args: string[]): Promise<void> {
       ports[0]!,
       runtimeS,
     );
-    await stopAll([...nodes, etcd.child]);
+    await stopAll(nodes);
+    await etcd.stop();
 
     console.log('\n| job | single host | three nodes | ratio | CPU µs/4K single | CPU µs/4K nodes | CPU ratio |');
     console.log('|---|---|---|---|---|---|---|');

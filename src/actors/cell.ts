@@ -148,17 +148,9 @@ export class ActorCell {
    * WHORL_STALE_INCARNATION instead of at their timeout.
    */
   targetMoved(actor: string, thread: number): void {
-    for (const [requestId, pending] of this.pending) {
-      if (pending.to.actor !== actor || pending.to.node !== this.self.node || pending.thread === thread) continue;
-      this.host.cancelTimer(pending.timer);
-      this.pending.delete(requestId);
-      this.enqueue({
-        kind: 'failure',
-        requestId,
-        code: 'WHORL_STALE_INCARNATION',
-        reason: `${addressKey(pending.to)} moved from thread ${pending.thread} to ${thread}`,
-      });
-    }
+    this.failSentTo(actor, 'WHORL_STALE_INCARNATION', (pending) =>
+      pending.thread === thread ? undefined : `moved from thread ${pending.thread} to ${thread}`,
+    );
   }
 
   /**
@@ -167,17 +159,20 @@ export class ActorCell {
    * the sender asks again where it runs now, instead of waiting for their timeouts.
    */
   targetRelocated(actor: string, node: string): void {
+    this.failSentTo(actor, 'WHORL_UNREACHABLE', (pending) =>
+      pending.node === undefined || pending.node === node ? undefined : `moved from node ${pending.node} to ${node}`,
+    );
+  }
+
+  /** Fails now each request sent to `actor` (of this node) for which `why` names a reason. */
+  private failSentTo(actor: string, code: WhorlErrorCode, why: (pending: Pending) => string | undefined): void {
     for (const [requestId, pending] of this.pending) {
       if (pending.to.actor !== actor || pending.to.node !== this.self.node) continue;
-      if (pending.node === undefined || pending.node === node) continue;
+      const reason = why(pending);
+      if (reason === undefined) continue;
       this.host.cancelTimer(pending.timer);
       this.pending.delete(requestId);
-      this.enqueue({
-        kind: 'failure',
-        requestId,
-        code: 'WHORL_UNREACHABLE',
-        reason: `${actor} moved from node ${pending.node} to ${node}`,
-      });
+      this.enqueue({ kind: 'failure', requestId, code, reason: `${addressKey(pending.to)} ${reason}` });
     }
   }
 

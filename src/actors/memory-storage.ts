@@ -10,8 +10,8 @@ import { MemorySlots } from './slot-file.js';
 export class MemoryStorage implements CellStorage {
   private readonly entries = new Map<string, Uint8Array>();
   readonly blocks = new MemorySlots();
-  private nextToken = 1;
-  private flushed: (token: number, ok: boolean) => void = () => undefined;
+  protected nextToken = 1;
+  protected flushed: (token: number, ok: boolean) => void = () => undefined;
 
   get(key: string): Uint8Array | undefined {
     return this.entries.get(key);

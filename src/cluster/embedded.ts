@@ -1,12 +1,10 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ActorRuntime } from '../actors/runtime.js';
 import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
 import { liveGmaps, stoppedCleanFor, type ClusterView } from '../model/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { LogFormat, Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
-import { spawnDisk } from '../storage/spawn-disk.js';
 import { Router } from '../volumes/router.js';
 import { DirectReads } from '../volumes/direct-reads.js';
 import { CommitTable } from '../storage/commit-table.js';
@@ -14,6 +12,7 @@ import { ordererOf, orderersHolding, orderersOf, stripeBytesDefault, unitOfRegio
 import { replicaGroup, type GroupOptions } from '../groups/replica-group.js';
 import type { Behavior } from '../actors/actor.js';
 import { loadClusterConfig, type ClusterConfig } from './cluster-config.js';
+import { actorModule, copyHandlesPerGroup, heartbeatTimeoutMs, requestTimeoutMs, spawnServer } from './server-spawn.js';
 
 export interface ClusterOptions {
   readonly dataDir: string;
@@ -51,13 +50,7 @@ const mirrorLagBytesTotal = 64 * 1024 * 1024;
 
 const serverDiskPath = (dataDir: string, config: ClusterConfig, server: number): string =>
   config.disks?.[server] ?? path.join(dataDir, 'servers', String(server));
-const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
-const copyHandlesPerGroup = 4;
 const controlCapacityBytes = 256 * 1024 * 1024;
-const heartbeatMs = 200;
-const heartbeatTimeoutMs = 1500;
-const diskTimeoutMs = 10_000;
-const requestTimeoutMs = 12_000;
 /** How long start-up waits for resyncing servers when a server stopped unclean may be what they wait for. */
 const unknownWaitMs = 5_000;
 
@@ -215,13 +208,13 @@ export class EmbeddedCluster {
     await this.runtime.spawn(
       'control',
       {
-        module: module('../control/control-actor.js'),
+        module: actorModule('../control/control-actor.js'),
         export: 'controlActor',
         args: [{ servers, subscribers: ['router', ...orderers.map((orderer) => orderer.name)], heartbeatTimeoutMs }],
       },
       this.threadFor(0),
       {
-        module: module('../storage/disk-format.js'),
+        module: actorModule('../storage/disk-format.js'),
         export: 'openDiskStorage',
         args: [
           {
@@ -252,7 +245,7 @@ export class EmbeddedCluster {
       else
         await this.runtime.spawn(
           name,
-          { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] },
+          { module: actorModule('../groups/replica-group.js'), export: 'replicaGroup', args: [options] },
           this.threadFor(primary),
         );
     }
@@ -273,27 +266,9 @@ export class EmbeddedCluster {
   }
 
   private async spawnServer(id: number): Promise<void> {
-    await spawnDisk(
-      this.runtime,
-      `disk-${id}`,
-      {
-        path: serverDiskPath(this.options.dataDir, this.config, id),
-        owner: `server-${id}`,
-        capacityBytes: this.config.diskCapacityBytes,
-        create: true,
-        commits: this.commits[id]!.buffer,
-      },
-      this.threadFor(id),
-    );
-    await this.runtime.spawn(
-      `server-${id}`,
-      {
-        module: module('../servers/server-actor.js'),
-        export: 'serverActor',
-        args: [{ id, heartbeatMs, diskTimeoutMs }],
-      },
-      this.threadFor(id),
-    );
+    const path = serverDiskPath(this.options.dataDir, this.config, id);
+    const disk = { path, capacityBytes: this.config.diskCapacityBytes, commits: this.commits[id]!.buffer };
+    await spawnServer(this.runtime, id, disk, this.threadFor(id));
   }
 
   /** Serving starts once every server the operator did not stop is up (recovered after a crash). */

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Watcher } from 'etcd3';
 import { ActorRuntime } from '../actors/runtime.js';
 import type { BufferHandle, Lease } from '../actors/buffer-pool.js';
@@ -8,7 +7,6 @@ import { stripeBytesDefault } from '../model/layout.js';
 import { WhorlError } from '../errors.js';
 import type { LogFormat, Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
-import { spawnDisk } from '../storage/spawn-disk.js';
 import { Router } from '../volumes/router.js';
 import type { GroupOptions } from '../groups/replica-group.js';
 import { Membership } from '../etcd/membership.js';
@@ -16,6 +14,7 @@ import { claimSlots, ensureConfig, loadSlots, type SharedConfig, type SlotRecord
 import { linkNodes, type NodeLinks } from '../transport/node-links.js';
 import { followPeers } from './peers.js';
 import { placedGroups, groupNodes } from './placement.js';
+import { actorModule, copyHandlesPerGroup, heartbeatTimeoutMs, requestTimeoutMs, spawnServer } from './server-spawn.js';
 
 export interface NodeOptions {
   readonly urls: readonly string[];
@@ -37,12 +36,6 @@ export interface NodeOptions {
   readonly onFatal?: (reason: string) => void;
 }
 
-const module = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
-const copyHandlesPerGroup = 4;
-const heartbeatMs = 200;
-const heartbeatTimeoutMs = 1500;
-const diskTimeoutMs = 10_000;
-const requestTimeoutMs = 12_000;
 const subscribeEveryMs = 1_000;
 
 /**
@@ -250,7 +243,7 @@ export class ClusterNode {
     await this.runtime.spawn(
       'control',
       {
-        module: module('../control/control-actor.js'),
+        module: actorModule('../control/control-actor.js'),
         export: 'controlActor',
         args: [
           {
@@ -264,7 +257,7 @@ export class ClusterNode {
       },
       undefined,
       {
-        module: module('../etcd/etcd-storage.js'),
+        module: actorModule('../etcd/etcd-storage.js'),
         export: 'openEtcdStorage',
         args: [{ urls, prefix, actor: 'control', fence }],
       },
@@ -273,22 +266,8 @@ export class ClusterNode {
   }
 
   private async spawnServer(slot: SlotRecord): Promise<void> {
-    const thread = this.threadFor(slot.server);
-    await spawnDisk(
-      this.runtime,
-      `disk-${slot.server}`,
-      { path: slot.disk, owner: `server-${slot.server}`, capacityBytes: this.config.diskCapacityBytes, create: true },
-      thread,
-    );
-    await this.runtime.spawn(
-      `server-${slot.server}`,
-      {
-        module: module('../servers/server-actor.js'),
-        export: 'serverActor',
-        args: [{ id: slot.server, heartbeatMs, diskTimeoutMs }],
-      },
-      thread,
-    );
+    const disk = { path: slot.disk, capacityBytes: this.config.diskCapacityBytes };
+    await spawnServer(this.runtime, slot.server, disk, this.threadFor(slot.server));
   }
 
   private async spawnGroup(name: string): Promise<void> {
@@ -306,7 +285,7 @@ export class ClusterNode {
       lagHandles: [],
       successor: true,
     };
-    const spec = { module: module('../groups/replica-group.js'), export: 'replicaGroup', args: [options] };
+    const spec = { module: actorModule('../groups/replica-group.js'), export: 'replicaGroup', args: [options] };
     await this.runtime.spawn(name, spec, this.threadFor(group.primary));
     this.options.log.info({ group: name }, 'running replica group here');
   }

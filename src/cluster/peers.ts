@@ -1,14 +1,6 @@
+import { splitHostPort } from '../transport/host-port.js';
 import type { NodeRecord } from '../etcd/membership.js';
 import type { NodeLinks } from '../transport/node-links.js';
-
-/** "host:port" (an IPv6 host in brackets) as its parts; undefined when it is not one. */
-export function parseHostPort(value: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
-  if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65_535) return undefined;
-  return { host: match[1] ?? match[2]!, port };
-}
 
 /**
  * Keeps `links` connected to the nodes etcd lists: a node whose key appears gets a link (the
@@ -18,8 +10,8 @@ export function followPeers(self: string, links: NodeLinks): (nodes: ReadonlyMap
   const known = new Set<string>();
   return (nodes) => {
     for (const [node, record] of nodes) {
-      const at = parseHostPort(record.peer);
-      if (node === self || !at) continue;
+      const at = splitHostPort(record.peer);
+      if (node === self || !at || at.host === '' || at.port < 1 || at.port > 65_535) continue;
       known.add(node);
       links.addPeer(node, at.host, at.port);
     }

@@ -1,7 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import type { CellStorage } from '../actors/cell.js';
-import { MemorySlots } from '../actors/slot-file.js';
-import { floorOf, rangeOf } from '../actors/sorted-map-storage.js';
+import { MemoryStorage } from '../actors/memory-storage.js';
 import { etcdClient } from './connect.js';
 
 /**
@@ -26,19 +24,16 @@ export interface EtcdStorageOptions {
 /** etcd's default limit on operations per transaction. */
 const opsPerTransactionMax = 128;
 
-export class EtcdStorage implements CellStorage {
-  readonly blocks = new MemorySlots();
-  private readonly entries = new Map<string, Uint8Array>();
+export class EtcdStorage extends MemoryStorage {
   private dirty = new Map<string, Uint8Array | undefined>();
-  private nextToken = 1;
   private chain: Promise<void> = Promise.resolve();
-  private flushed: (token: number, ok: boolean) => void = () => undefined;
   private readonly base: string;
 
   private constructor(
     private readonly client: Etcd3,
     private readonly options: EtcdStorageOptions,
   ) {
+    super();
     this.base = `${options.prefix}/state/${options.actor}/`;
   }
 
@@ -46,46 +41,26 @@ export class EtcdStorage implements CellStorage {
     const storage = new EtcdStorage(etcdClient(options.urls), options);
     try {
       const loaded = await storage.client.getAll().prefix(storage.base).exec();
-      for (const kv of loaded.kvs)
-        storage.entries.set(kv.key.toString().slice(storage.base.length), new Uint8Array(kv.value));
+      for (const kv of loaded.kvs) storage.put(kv.key.toString().slice(storage.base.length), new Uint8Array(kv.value));
     } catch (error) {
       storage.client.close();
       throw error;
     }
+    storage.dirty.clear(); // what was loaded is what etcd holds
     return storage;
   }
 
-  get(key: string): Uint8Array | undefined {
-    return this.entries.get(key);
-  }
-
-  put(key: string, value: Uint8Array): void {
-    this.entries.set(key, value);
+  override put(key: string, value: Uint8Array): void {
+    super.put(key, value);
     this.dirty.set(key, value);
   }
 
-  delete(key: string): void {
-    this.entries.delete(key);
+  override delete(key: string): void {
+    super.delete(key);
     this.dirty.set(key, undefined);
   }
 
-  range(from: string, to: string, limit?: number): Array<[string, Uint8Array]> {
-    return rangeOf(this.entries, from, to, limit);
-  }
-
-  keys(from: string, to: string, limit?: number): string[] {
-    return rangeOf(this.entries, from, to, limit).map(([key]) => key);
-  }
-
-  count(from: string, to: string): number {
-    return rangeOf(this.entries, from, to).length;
-  }
-
-  floor(atMost: string, above: string): [string, Uint8Array] | undefined {
-    return floorOf(this.entries, atMost, above);
-  }
-
-  flush(): number {
+  override flush(): number {
     const token = this.nextToken++;
     const changes = [...this.dirty];
     this.dirty = new Map();
@@ -95,12 +70,6 @@ export class EtcdStorage implements CellStorage {
     });
     return token;
   }
-
-  onFlushed(callback: (token: number, ok: boolean) => void): void {
-    this.flushed = callback;
-  }
-
-  crash(): void {}
 
   async close(): Promise<void> {
     await this.chain;

@@ -23,8 +23,17 @@ function isPlaceholder(value: unknown): value is { payload: number } {
   return keys.length === 1 && keys[0] === 'payload' && Number.isInteger((value as { payload: unknown }).payload);
 }
 
+/** Whether a handle sits anywhere in `value` (no allocation: most bodies carry none). */
+export function holdsHandle(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object' || depth > depthMax) return false;
+  if (isHandle(value)) return true;
+  const items = Array.isArray(value) ? value : Object.values(value);
+  return items.some((item) => holdsHandle(item, depth + 1));
+}
+
 /** The body with each handle replaced by its placeholder, and the handles in payload order. */
 export function takeHandles(body: unknown): { body: unknown; handles: BufferHandle[] } {
+  if (!holdsHandle(body)) return { body, handles: [] };
   const handles: BufferHandle[] = [];
   const walk = (value: unknown, depth: number): unknown => {
     if (value === null || typeof value !== 'object' || depth > depthMax) return value;
@@ -37,8 +46,7 @@ export function takeHandles(body: unknown): { body: unknown; handles: BufferHand
     for (const [key, item] of Object.entries(value)) out[key] = walk(item, depth + 1);
     return out;
   };
-  const replaced = walk(body, 0);
-  return { body: handles.length === 0 ? body : replaced, handles };
+  return { body: walk(body, 0), handles };
 }
 
 /** The body with each placeholder replaced by `handles[i]`; throws on a placeholder out of range. */

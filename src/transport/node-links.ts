@@ -5,7 +5,7 @@ import type { Envelope } from '../actors/envelope.js';
 import type { WhorlErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { frameTypes, type FrameStart } from './frame.js';
-import { putHandles, takeHandles } from './handles.js';
+import { holdsHandle, putHandles, takeHandles } from './handles.js';
 import { PeerLink, type Hello } from './peer-link.js';
 
 export interface NodeLinksOptions {
@@ -135,8 +135,7 @@ export class NodeLinks {
     if (!link) return this.undeliverable(envelope, `node ${envelope.to.node} is not connected`);
     if (envelope.kind === 'request') return this.sendRequest(link, envelope);
     if (envelope.kind === 'tell') {
-      const { handles } = takeHandles(envelope.body);
-      if (handles.length > 0) {
+      if (holdsHandle(envelope.body)) {
         this.options.log.error({ to: envelope.to }, 'a tell carrying buffers cannot go to another node; dropped');
         return;
       }
@@ -178,7 +177,7 @@ export class NodeLinks {
     const lent = this.received.get(key);
     this.received.delete(key);
     let answer: Envelope = envelope;
-    if (envelope.kind === 'reply' && takeHandles(envelope.body).handles.length > 0) {
+    if (envelope.kind === 'reply' && holdsHandle(envelope.body)) {
       answer = { ...envelope, kind: 'failure', code: 'WHORL_NOT_SUPPORTED', reason: 'a reply carrying buffers' };
     }
     const back = lent?.fill && answer.kind === 'reply' ? lent.leases.map((lease) => this.options.pool.view(lease)) : [];
