@@ -17,6 +17,7 @@ import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
 import { RegionLocks } from './region-locks.js';
+import { OutConfirmation } from './out-confirmation.js';
 import { regionKey, parseRegionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
@@ -78,6 +79,14 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     );
     termClaim.start();
     const locks = new RegionLocks();
+    const outConfirmation = new OutConfirmation(
+      {
+        isOut: (server) => !writable(state(server)),
+        isWritable: (server) => writable(state(server)),
+        setTimer: (delayMs, ref) => context.setTimer(delayMs, { op: 'confirm-deadline', ref }),
+      },
+      options.requestTimeoutMs / 2,
+    );
     const control = address(context.self.node, 'control');
     let view: ClusterView | undefined;
     const state = (server: number): ServerState | undefined => view?.servers[server]?.state;
@@ -106,6 +115,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         if (before !== undefined && before !== server.incarnation) restarted.add(server.id);
         incarnations.set(server.id, server.incarnation);
       }
+      outConfirmation.onView(next.servers.map((server) => server.id));
     };
 
     /** Marks known to be on stable storage, under the scope `server:kind` (see `markScope`). */
@@ -430,11 +440,29 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       let early: { seq: number; lagging: number } | undefined;
       /** The group's buffer holding the data of a write that may be answered early. */
       let ownBuffer: BufferHandle | undefined;
+      /** Set once the control actor was asked to confirm the copies the write missed (out-confirmation.ts). */
+      let confirmed = false;
       /**
        * `holders`: the copies a failed write landed on, when it was sent to the disks (it may have
        * landed on others too, unanswered).
        */
+      const admittedAt = outConfirmation.views;
       const finish = (reply: WriteAnswer, holders?: readonly number[]): void => {
+        if (reply.ok && reply.missed?.length && !confirmed) {
+          confirmed = true;
+          return outConfirmation.confirm(reply.missed, holders ?? [], admittedAt, (out) =>
+            finish(
+              out
+                ? reply
+                : {
+                    ok: false,
+                    code: 'WHORL_NOT_READY',
+                    message: `blocks ${body.block}+${body.count}: the control actor has not put server ${reply.missed!.join(', ')} out`,
+                  },
+              holders,
+            ),
+          );
+        }
         // Both copies have the write now, or a stale mark says which lacks it.
         if (early) for (const key of keys) laggingIn.delete(key);
         locks.end(keys);
@@ -999,6 +1027,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             const timer = incoming.body as { op?: string; ref?: number };
             if (timer.op === 'suspect-retry') return resuspect();
             if (timer.op === 'term-retry') return termClaim.start();
+            if (timer.op === 'confirm-deadline' && outConfirmation.onTimer(timer.ref!)) return;
             if (timer.op === 'deadline') {
               const then = afterDeadline.get(timer.ref!);
               afterDeadline.delete(timer.ref!);
