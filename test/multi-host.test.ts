@@ -356,6 +356,38 @@ test.serial(
   },
 );
 
+/** Cuts `victim` off from every other whorl host (etcd stays reachable) for `ms`, then heals. */
+async function cutFromPeers(victim: Host, ms: number): Promise<void> {
+  const others = (['n1', 'n2', 'n3', 'gw'] as const).filter((host) => host !== victim);
+  for (const other of others) hosts.cut(victim, other);
+  try {
+    const cut = processes.get(victim)!;
+    await until(`${victim} stands down`, () => cut.logs.includes('it stops coordinating'), 15_000);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  } finally {
+    for (const other of others) hosts.heal(victim, other);
+  }
+}
+
+for (const role of ['a node', 'the monitor node'] as const) {
+  test.serial(
+    `${role} cut off from its peers only (etcd reachable): it stands down, its groups move, the cluster serves; healed, it takes them back`,
+    async (t) => {
+      const victim = role === 'a node' ? notMonitor() : monitorNow();
+      const cut = processes.get(victim)!;
+      const logsBefore = cut.logs.length;
+      await fioThrough(t, () => cutFromPeers(victim, 8_000));
+      await until(`${victim} coordinates again`, () =>
+        cut.logs.slice(logsBefore).includes('peers again: it coordinates'),
+      );
+      t.is(cut.child.exitCode, null, 'it kept its lease and kept running');
+      if (role === 'the monitor node') t.not(monitorNow(), victim, 'another node took the control actor');
+      await allUp();
+      await bothCopiesEqual(t);
+    },
+  );
+}
+
 test.serial('etcd restarted during I/O: no client error', async (t) => {
   const etcdProcess = processes.get('etcd')!;
   await fioThrough(t, async () => {

@@ -5,7 +5,7 @@ import { address } from '../src/actors/address.js';
 import { localClient } from '../src/actors/local-client.js';
 import type { BufferHandle } from '../src/actors/buffer-pool.js';
 import type { DiskReply } from '../src/storage/disk-protocol.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../src/log.js';
 import { spawnDisk } from '../src/storage/spawn-disk.js';
 import { linkNodes } from '../src/transport/node-links.js';
 import { isWhorlError } from '../src/errors.js';
@@ -17,7 +17,7 @@ import { temporaryDirectory, pattern } from './helpers/disk.js';
  * `a` asks it from its main thread, as a replica group on one host asks a disk on another.
  */
 async function twoNodes(t: import('ava').ExecutionContext, options: { inFlightBytesMax?: number } = {}) {
-  const log = silentLogger();
+  const log = process.env.DEBUG_LINKS ? createLogger('debug') : silentLogger();
   const a = await ActorRuntime.start({ node: 'a', threads: 1, log });
   const b = await ActorRuntime.start({ node: 'b', threads: 1, log });
   await spawnDisk(b, 'disk-0', {
@@ -113,6 +113,55 @@ test('a lost link fails what waits on it at once, redials, and carries requests 
   await until(() => nodes.links.a.isUp('b') && nodes.links.b.isUp('a'));
   t.like(await nodes.write(0, pattern(2)), { ok: true });
   t.is((await nodes.read(0, 1)).bytes[0], 2);
+});
+
+/** A TCP relay to `port` that can go silent (drop every byte both ways, close nothing): a cut network. */
+async function relay(port: number) {
+  let silent = false;
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, '127.0.0.1');
+    inbound.on('data', (chunk) => silent || outbound.write(chunk));
+    outbound.on('data', (chunk) => silent || inbound.write(chunk));
+    const end = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('close', end).on('error', end);
+    outbound.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    silence: (on: boolean) => (silent = on),
+    close: () => server.close(),
+  };
+}
+
+test('a link that goes silent (a cut network: no RST) closes within seconds and fails what waits on it', async (t) => {
+  const nodes = await twoNodes(t);
+  const cut = await relay(nodes.ports.b);
+  t.teardown(() => cut.close());
+  // Node a dials b through the relay from now on.
+  (nodes.links.a as unknown as { peers: Map<string, { link?: { socket: net.Socket } }> }).peers
+    .get('b')!
+    .link!.socket.destroy();
+  nodes.links.a.addPeer('b', '127.0.0.1', cut.port);
+  await until(() => !nodes.links.b.isUp('a'));
+  await until(() => nodes.links.a.isUp('b') && nodes.links.b.isUp('a'));
+  t.like(await nodes.write(0, pattern(1)), { ok: true });
+  // Idle links stay up: pings keep them heard.
+  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  t.true(nodes.links.a.isUp('b') && nodes.links.b.isUp('a'), 'an idle link is not taken for a cut one');
+  cut.silence(true);
+  const started = Date.now();
+  const waiting = nodes.read(0, 1).catch((error: unknown) => error);
+  const outcome = await waiting;
+  t.true(isWhorlError(outcome, 'WHORL_UNREACHABLE'), String(outcome));
+  t.true(Date.now() - started < 6_000, `failed after ${Date.now() - started} ms, not a request timeout`);
+  await until(() => !nodes.links.b.isUp('a'), 6_000);
+  cut.silence(false);
+  await until(() => nodes.links.a.isUp('b') && nodes.links.b.isUp('a'), 10_000);
+  t.is((await nodes.read(0, 1)).bytes[0], 1);
 });
 
 test('a peer that sends garbage loses its connection; the other links carry on', async (t) => {

@@ -14,7 +14,8 @@ import { claimSlots, ensureConfig, loadSlots, type SharedConfig, type SlotRecord
 import { linkNodes, type NodeLinks } from '../transport/node-links.js';
 import { followPeers } from './peers.js';
 import { placedGroups, groupNodes } from './placement.js';
-import { actorModule, copyHandlesPerGroup, heartbeatTimeoutMs, requestTimeoutMs, spawnServer } from './server-spawn.js';
+import { isIsolated, nodeHeartbeatTimeoutMs, PeerReach, reachCheckMs } from './reach.js';
+import { actorModule, copyHandlesPerGroup, requestTimeoutMs, spawnServer } from './server-spawn.js';
 
 export interface NodeOptions {
   readonly urls: readonly string[];
@@ -51,6 +52,9 @@ export class ClusterNode {
   private monitor: string | undefined;
   /** Whether this node may act as a primary: it holds its etcd lease (membership.ts). */
   private acting = true;
+  /** Whether this node reaches too few peers to coordinate (reach.ts). */
+  private isolated = false;
+  private reachTimer: NodeJS.Timeout | undefined;
   private placing: Promise<void> = Promise.resolve();
   private readonly watchers: Watcher[] = [];
   private stopped = false;
@@ -144,6 +148,7 @@ export class ClusterNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.reachTimer);
     for (const watcher of this.watchers) await watcher.cancel().catch(() => undefined);
     await this.placing.catch(() => undefined);
     await this.membership.leave();
@@ -192,10 +197,37 @@ export class ClusterNode {
       this.place();
     });
     this.watchers.push(slots, monitor);
+    const reach = new PeerReach((node) => this.links.isUp(node));
+    this.reachTimer = setInterval(() => this.checkReach(reach), reachCheckMs);
     this.place();
     await this.placing;
     if (fresh) await this.createDefaultDisk();
     await this.waitUntilServing(this.options.readyTimeoutMs ?? 60_000);
+  }
+
+  /** Applies the reach rule (reach.ts): this node stands down, or back up, and says so in etcd. */
+  private checkReach(reach: PeerReach): void {
+    const live = new Set(this.membership.nodes.keys());
+    const self = this.options.node;
+    const reached = reach.reached(self, live, Date.now());
+    const isolated = isIsolated({ self, live, reached, monitor: this.monitor });
+    if (isolated === this.isolated) return;
+    this.isolated = isolated;
+    const peers = `${reached.size} of ${live.size - 1}`;
+    if (isolated)
+      this.options.log.error(
+        { node: self, reached: [...reached] },
+        `this node reaches ${peers} peers: it stops coordinating`,
+      );
+    else
+      this.options.log.warn(
+        { node: self, reached: [...reached] },
+        `this node reaches ${peers} peers again: it coordinates`,
+      );
+    this.membership
+      .setIsolated(isolated)
+      .catch((error: unknown) => this.options.log.warn({ err: error }, 'could not record isolation in etcd'));
+    this.place();
   }
 
   /** Brings the actors this node runs, and the directory of those it does not, in line with etcd. */
@@ -211,18 +243,31 @@ export class ClusterNode {
     // Read afresh each time: a node that claimed servers between this node's first read and its
     // watch would otherwise stay unknown, and two nodes would run the same group.
     this.slots = await loadSlots(this.membership.etcd, this.options.prefix);
-    if (this.acting && (this.monitor === undefined || (this.monitor === self && !this.runtime.where('control'))))
+    const coordinating = this.acting && !this.isolated;
+    if (
+      !this.isolated &&
+      this.acting &&
+      (this.monitor === undefined || (this.monitor === self && !this.runtime.where('control')))
+    )
       await this.claimMonitor();
+    if (this.isolated && this.runtime.where('control')) {
+      await this.membership.releaseMonitor();
+      await this.runtime.retire('control');
+      this.options.log.warn({ node: self }, 'this node gave up the monitor role');
+    }
     this.runtime.locate('control', this.monitor === self ? undefined : this.monitor);
     for (const [server, slot] of this.slots) {
       const elsewhere = slot.node === self ? undefined : slot.node;
       this.runtime.locate(`server-${server}`, elsewhere);
       this.runtime.locate(`disk-${server}`, elsewhere);
     }
-    const live = new Set(this.membership.nodes.keys());
+    const live = new Set(
+      [...this.membership.nodes.values()].filter((record) => !record.isolated).map((record) => record.node),
+    );
+    if (this.isolated) live.delete(self);
     for (const [group, node] of groupNodes(this.config.servers, this.slots, live)) {
       const here = this.runtime.where(group) !== undefined;
-      const mine = node === self && this.acting;
+      const mine = node === self && coordinating;
       if (mine && !here) await this.spawnGroup(group);
       if (!mine && here) await this.retireGroup(group);
       this.runtime.locate(group, node === self ? undefined : node);
@@ -249,7 +294,7 @@ export class ClusterNode {
           {
             servers: this.config.servers,
             subscribers: placedGroups(this.config.servers).map((group) => group.name),
-            heartbeatTimeoutMs,
+            heartbeatTimeoutMs: nodeHeartbeatTimeoutMs,
             epoch: Number(fence.createRevision),
             rememberServers: true,
           },

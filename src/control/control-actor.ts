@@ -347,6 +347,9 @@ export function controlActor(options: ControlOptions): Behavior<ControlRequest> 
           return;
         }
         case 'suspect': {
+          // A node that cannot be reached may be the one cut off, or this one may be: heartbeats
+          // judge it, and they wait longer than a cut-off node takes to stand down (cluster/reach.ts).
+          if (body.code === 'WHORL_UNREACHABLE') return;
           const server = servers[body.server];
           if (server && (server.state === 'up' || server.state === 'resyncing'))
             setState(body.server, 'down', body.why);

@@ -68,7 +68,8 @@ export type ControlRequest =
       readonly cleanFor?: readonly string[];
     }
   | { readonly op: 'heartbeat'; readonly server: number; readonly incarnation: number }
-  | { readonly op: 'suspect'; readonly server: number; readonly why: string }
+  /** `code`: the failure seen. WHORL_UNREACHABLE (the server's node is cut off or gone) is left to heartbeats. */
+  | { readonly op: 'suspect'; readonly server: number; readonly why: string; readonly code: WhorlErrorCode }
   | { readonly op: 'recovered'; readonly group: string; readonly server: number; readonly round: number }
   | {
       readonly op: 'progress';

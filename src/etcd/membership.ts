@@ -6,12 +6,14 @@ import { checkReachable, etcdClient } from './connect.js';
 /**
  * A node's place in a multi-host cluster, in etcd under the prefix (default /whorl):
  *
- *   | key                 | value                                   | written                        |
- *   |---------------------|-----------------------------------------|--------------------------------|
- *   | PREFIX/cluster      | {id, createdAt}                         | once, by the first node        |
- *   | PREFIX/nodes/NAME   | {node, peer: "host:port", pid, startedAt} | on the node's lease, only if absent |
- *   | PREFIX/monitor      | the node that runs the control actor    | on its lease, only if absent   |
- *   | PREFIX/state/ACTOR/ | that actor's storage (etcd-storage.ts)  | fenced by PREFIX/monitor       |
+ *   | key                 | value                                      | written                          |
+ *   |---------------------|--------------------------------------------|----------------------------------|
+ *   | PREFIX/cluster      | {id, createdAt}                            | once, by the first node          |
+ *   | PREFIX/nodes/NAME   | {node, peer, pid, startedAt, isolated?}    | on the node's lease, if absent   |
+ *   | PREFIX/monitor      | the node that runs the control actor       | on its lease, only if absent     |
+ *   | PREFIX/state/ACTOR/ | that actor's storage (etcd-storage.ts)     | fenced by PREFIX/monitor         |
+ *
+ * `peer` is "host:port"; `isolated` is rewritten by the node itself (cluster/reach.ts).
  *
  * A node's key lives on its lease: while the node renews it, no other process can take the name;
  * peers treat the node as gone only when the key is gone (the lease expired or was revoked).
@@ -27,6 +29,8 @@ export interface NodeRecord {
   readonly peer: string;
   readonly pid: number;
   readonly startedAt: string;
+  /** The node reaches too few peers to coordinate (cluster/reach.ts): placement puts nothing on it. */
+  readonly isolated?: boolean;
 }
 
 export interface MembershipOptions {
@@ -55,6 +59,7 @@ export class Membership {
   private left = false;
   private lost = false;
   private gonePermanently = false;
+  private record: NodeRecord | undefined;
 
   private constructor(
     private readonly options: MembershipOptions,
@@ -180,6 +185,28 @@ export class Membership {
     return { key, createRevision: String(holder.create_revision) };
   }
 
+  /**
+   * Says in this node's record whether it is isolated (cluster/reach.ts). The record is rewritten
+   * on the same lease, only while this lease still holds the key.
+   */
+  async setIsolated(isolated: boolean): Promise<void> {
+    const record: NodeRecord = { ...this.record!, isolated };
+    const key = this.key(this.options.node);
+    const lease = await this.lease.grant();
+    const result = await this.client
+      .if(key, 'Lease', '==', lease)
+      .then(this.lease.put(key).value(JSON.stringify(record)))
+      .commit();
+    if (result.succeeded) this.record = record;
+  }
+
+  /** Gives up the monitor role if this node holds it (its key goes; another node may claim it). */
+  async releaseMonitor(): Promise<void> {
+    const key = `${this.options.prefix}/monitor`;
+    const lease = await this.lease.grant();
+    await this.client.if(key, 'Lease', '==', lease).then(this.client.delete().key(key)).commit();
+  }
+
   private key(node: string): string {
     return `${this.options.prefix}/nodes/${node}`;
   }
@@ -192,6 +219,7 @@ export class Membership {
       .then(this.client.put(`${prefix}/cluster`).value(cluster))
       .commit();
     const record: NodeRecord = { node, peer, pid: process.pid, startedAt: new Date().toISOString() };
+    this.record = record;
     const result = await this.client
       .if(this.key(node), 'Create', '==', 0)
       .then(this.lease.put(this.key(node)).value(JSON.stringify(record)))

@@ -460,6 +460,7 @@ export class Recovery {
         op: 'suspect',
         server,
         why: `recovery: ${reply.code}`,
+        code: reply.code,
       } satisfies ControlRequest);
     }
     this.deps.context.log('recovery copy failed', { server, code: reply.code, message: reply.message });

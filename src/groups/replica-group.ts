@@ -3,6 +3,7 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
+import type { WhorlErrorCode } from '../errors.js';
 import { newerView, stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
@@ -205,21 +206,21 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     };
 
     /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
-    const suspected = new Map<number, string>();
+    const suspected = new Map<number, { why: string; code: WhorlErrorCode }>();
     let changes = 0;
     const suspect = (server: number, reply: DiskReply): void => {
       if (reply.ok) return;
       changes += 1;
       const why = `${reply.code}: ${reply.message}`;
       if (suspected.size === 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
-      suspected.set(server, why);
-      context.send(control, { op: 'suspect', server, why } satisfies ControlRequest);
+      suspected.set(server, { why, code: reply.code });
+      context.send(control, { op: 'suspect', server, why, code: reply.code } satisfies ControlRequest);
     };
     const resuspect = (): void => {
-      for (const [server, why] of suspected) {
+      for (const [server, { why, code }] of suspected) {
         // Ends once the view shows the server out; a resyncing server is still in, and suspect.
         if (!writable(state(server))) suspected.delete(server);
-        else context.send(control, { op: 'suspect', server, why } satisfies ControlRequest);
+        else context.send(control, { op: 'suspect', server, why, code } satisfies ControlRequest);
       }
       if (suspected.size > 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
     };

@@ -6,7 +6,7 @@ import { ValueDecoder, ValueEncoder } from '../actors/value-codec.js';
  *   | offset      | bytes   | field                                                       |
  *   |-------------|---------|-------------------------------------------------------------|
  *   | 0           | 4       | magic "WHL1"                                                |
- *   | 4           | 1       | type: 1 hello, 2 envelope                                   |
+ *   | 4           | 1       | type: 1 hello, 2 envelope, 3 ping                           |
  *   | 5           | 3       | zero                                                        |
  *   | 8           | 4       | meta bytes M (at most 1 MiB)                                |
  *   | 12          | 4       | payload count P (at most 64)                                |
@@ -18,11 +18,12 @@ import { ValueDecoder, ValueEncoder } from '../actors/value-codec.js';
  * envelope's meta is the envelope (actors/envelope.ts) with every buffer handle in its body
  * replaced by `{payload: i}`; payload i carries the handle's bytes (or none, length 0, when the
  * receiver fills the buffer: see node-links.ts). The receiver knows every payload's length before
- * its first byte arrives, so it reads payloads straight into buffers of its own pool.
+ * its first byte arrives, so it reads payloads straight into buffers of its own pool. A ping
+ * (meta null, no payloads) goes out when a side has sent nothing for a while (peer-link.ts).
  * Strings are interned per connection, in order (the codec's rule): a new connection starts afresh.
  */
 export const frameMagic = 0x314c4857; // "WHL1" read as a little-endian u32
-export const frameTypes = { hello: 1, envelope: 2 } as const;
+export const frameTypes = { hello: 1, envelope: 2, ping: 3 } as const;
 export type FrameType = (typeof frameTypes)[keyof typeof frameTypes];
 const fixedBytes = 16;
 export const metaBytesMax = 1024 * 1024;
@@ -102,7 +103,7 @@ export class FrameReader {
     const head = this.held;
     if (head.readUInt32LE(0) !== frameMagic) throw new Error('not a whorl frame (bad magic)');
     const type = head.readUInt32LE(4);
-    if (type !== frameTypes.hello && type !== frameTypes.envelope) throw new Error(`unknown frame type ${type}`);
+    if (!Object.values<number>(frameTypes).includes(type)) throw new Error(`unknown frame type ${type}`);
     const metaBytes = head.readUInt32LE(8);
     const payloads = head.readUInt32LE(12);
     if (metaBytes > metaBytesMax) throw new Error(`frame meta of ${metaBytes} bytes (at most ${metaBytesMax})`);

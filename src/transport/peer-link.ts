@@ -18,16 +18,27 @@ export interface LinkHandlers {
   closed(link: PeerLink, reason: string | undefined): void;
 }
 
+/** A link that has sent nothing for this long sends a ping. */
+export const pingEveryMs = 500;
 /**
- * One TCP connection to another node: it says hello first, then carries envelope frames both ways.
- * A frame that does not parse closes the connection (never the process); the node's links
- * (node-links.ts) decide what a closed link means.
+ * A link that has heard nothing for this long (while reading) closes: a peer behind a cut network
+ * sends no RST, and TCP alone would notice only after many minutes of retransmissions.
+ */
+export const silenceMs = 2_000;
+
+/**
+ * One TCP connection to another node: it says hello first, then carries envelope frames both ways,
+ * and pings when idle. A frame that does not parse, or a silence past `silenceMs`, closes the
+ * connection (never the process); the node's links (node-links.ts) decide what a closed link means.
  */
 export class PeerLink {
   private readonly encoder = new ValueEncoder();
   private readonly reader: FrameReader;
   peer: Hello | undefined;
   private closedWith: string | undefined | null = null;
+  private lastHeardMs = Date.now();
+  private lastSentMs = Date.now();
+  private readonly watch: NodeJS.Timeout;
 
   constructor(
     readonly socket: net.Socket,
@@ -46,6 +57,8 @@ export class PeerLink {
     socket.on('error', (error) => this.close(error.message));
     socket.on('close', () => this.close(undefined));
     this.write(frameTypes.hello, self, [], []);
+    this.watch = setInterval(() => this.tick(), pingEveryMs / 2);
+    this.watch.unref();
   }
 
   get isClosed(): boolean {
@@ -72,6 +85,7 @@ export class PeerLink {
       done?.();
       return;
     }
+    this.lastSentMs = Date.now();
     const head = encodeFrame(this.encoder, type, meta, lengths);
     if (payloads.length === 0) {
       this.socket.write(head, done && (() => done()));
@@ -88,12 +102,23 @@ export class PeerLink {
   close(reason: string | undefined): void {
     if (this.isClosed) return;
     this.closedWith = reason;
+    clearInterval(this.watch);
     this.socket.destroy();
     this.handlers.closed(this, reason);
   }
 
+  private tick(): void {
+    const now = Date.now();
+    // Time spent not reading (backpressure, node-links.ts) is no silence of the peer's.
+    if (this.socket.isPaused() || this.socket.connecting) this.lastHeardMs = now;
+    if (now - this.lastHeardMs > silenceMs)
+      return this.close(`nothing from ${this.peer?.node ?? this.socket.remoteAddress} in ${now - this.lastHeardMs} ms`);
+    if (this.peer && now - this.lastSentMs >= pingEveryMs) this.write(frameTypes.ping, null, [], []);
+  }
+
   private onData(chunk: Buffer): void {
     if (this.isClosed) return;
+    this.lastHeardMs = Date.now();
     try {
       this.reader.push(chunk);
     } catch (error) {
@@ -113,6 +138,10 @@ export class PeerLink {
       return [];
     }
     if (!this.peer) throw new Error('an envelope before hello');
+    if (frame.type === frameTypes.ping) {
+      if (frame.payloadLengths.length > 0) throw new Error('ping with payloads');
+      return [];
+    }
     return this.handlers.start(this, frame);
   }
 }

@@ -412,6 +412,7 @@ export class Router {
       op: 'suspect',
       server,
       why: `router: ${reply.code}`,
+      code: reply.code,
     } satisfies ControlRequest);
   }
 
