@@ -376,10 +376,15 @@ for (const role of ['a node', 'the monitor node'] as const) {
       const victim = role === 'a node' ? notMonitor() : monitorNow();
       const cut = processes.get(victim)!;
       const logsBefore = cut.logs.length;
+      const gateway = processes.get('gw')!;
+      const gatewayBefore = gateway.logs.length;
       await fioThrough(t, () => cutFromPeers(victim, 8_000));
       await until(`${victim} coordinates again`, () =>
         cut.logs.slice(logsBefore).includes('peers again: it coordinates'),
       );
+      // The gateway redials with backoff: disk verify reads every copy through it.
+      const relinked = new RegExp(`"peer":"${victim}","msg":"peer link up"`);
+      await until(`the gateway reaches ${victim}`, () => relinked.test(gateway.logs.slice(gatewayBefore)));
       t.is(cut.child.exitCode, null, 'it kept its lease and kept running');
       if (role === 'the monitor node') t.not(monitorNow(), victim, 'another node took the control actor');
       await allUp();

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { AdminServer } from '../admin/admin-server.js';
 import { ClusterNode, defaultNodeDisk } from '../cluster/node.js';
@@ -46,6 +47,8 @@ export async function serveNode(args: NodeServeArgs): Promise<number> {
   const urls = usage(() => parseEtcdUrls(args.etcd));
   const diskPaths = args.noDisks ? [] : args.diskPaths.length > 0 ? args.diskPaths : [defaultNodeDisk(args.dataDir)];
   const { log } = args;
+  // The admin socket lives here even on a gateway, which has no disk to create it.
+  fs.mkdirSync(args.dataDir, { recursive: true });
   log.info({ node: args.node, etcd: urls, prefix: args.prefix, disks: diskPaths }, 'starting a node of the cluster');
   let fatal: (reason: string) => void = () => undefined;
   const lost = new Promise<string>((resolve) => (fatal = resolve));

@@ -7,7 +7,10 @@ import { stripeBytesDefault } from '../model/layout.js';
 import { WhorlError } from '../errors.js';
 import type { LogFormat, Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
-import { Router } from '../volumes/router.js';
+import { directBlocksMax, Router } from '../volumes/router.js';
+import type { ServerRequest } from '../servers/server-protocol.js';
+import { DirectReads } from '../volumes/direct-reads.js';
+import { CommitTable } from '../storage/commit-table.js';
 import type { GroupOptions } from '../groups/replica-group.js';
 import { Membership } from '../etcd/membership.js';
 import { claimSlots, ensureConfig, loadSlots, type SharedConfig, type SlotRecord } from '../etcd/cluster-keys.js';
@@ -67,6 +70,9 @@ export class ClusterNode {
     private readonly membership: Membership,
     private readonly links: NodeLinks,
     private readonly local: readonly SlotRecord[],
+    /** Per local server: its disk's count of writes not yet committed, shared with `direct`. */
+    private readonly commits: ReadonlyMap<number, CommitTable>,
+    private readonly direct: DirectReads,
   ) {}
 
   static async start(options: NodeOptions): Promise<ClusterNode> {
@@ -97,14 +103,22 @@ export class ClusterNode {
       });
       const { config, fresh } = await ensureConfig(membership.etcd, options.prefix, options.create);
       const local = await claimSlots(membership.etcd, options.prefix, options.node, options.diskPaths, config.servers);
+      const commits = new Map(local.map((slot) => [slot.server, CommitTable.create()]));
+      const direct = new DirectReads(
+        (server) => local.find((slot) => slot.server === server)!.disk,
+        (server) => commits.get(server)!,
+        (server) => commits.has(server),
+      );
       const router = new Router(runtime, {
         servers: config.servers,
         readTimeoutMs: requestTimeoutMs,
         writeTimeoutMs: requestTimeoutMs * 3,
         orderers: placedGroups(config.servers).map((group) => group.name),
         subscribeEveryMs,
+        direct,
       });
-      const node = new ClusterNode(runtime, router, config, options, membership, links, local);
+      const node = new ClusterNode(runtime, router, config, options, membership, links, local, commits, direct);
+      links.answerAtOnceWith((request) => node.readHere(request));
       await node.begin(fresh);
       return node;
     } catch (error) {
@@ -134,6 +148,7 @@ export class ClusterNode {
     if (!reply.ok) throw new WhorlError(reply.code, reply.message);
     await this.runtime.retire(`server-${id}`);
     await this.runtime.retire(`disk-${id}`);
+    this.direct.close(id);
   }
 
   async startServer(id: number): Promise<void> {
@@ -153,8 +168,23 @@ export class ClusterNode {
     await this.placing.catch(() => undefined);
     await this.membership.leave();
     await this.links.close();
+    this.direct.closeAll();
     await this.runtime.stop();
     for (const leases of this.groupLeases.values()) for (const lease of leases) this.runtime.pool.release(lease.handle);
+  }
+
+  /**
+   * A router's read of one of this node's servers, from another node: served from the disk's files
+   * on this thread when direct reads can (direct-reads.ts), as the router on this node does, sparing
+   * the hand-off to the server's worker and back. Undefined: the server actor answers it.
+   */
+  private readHere(request: { from: { actor: string }; to: { actor: string }; body: unknown }): unknown {
+    const read = request.body as Extract<ServerRequest, { op: 'read' }>;
+    if (request.from.actor !== 'router' || read?.op !== 'read' || !request.to.actor.startsWith('server-')) return;
+    const server = Number(request.to.actor.slice('server-'.length));
+    if (!this.runtime.where(request.to.actor) || read.count > directBlocksMax) return;
+    const into = this.runtime.pool.view(read.handle);
+    return this.direct.read(server, read.gmap, read.epoch, read.block, read.count, into) ? { ok: true } : undefined;
   }
 
   private checkLocal(id: number): void {
@@ -197,6 +227,8 @@ export class ClusterNode {
       this.place();
     });
     this.watchers.push(slots, monitor);
+    // Who holds the role now (a gateway never claims it, so it would not learn it from a claim).
+    this.monitor ??= (await etcd.get(`${prefix}/monitor`).string()) ?? undefined;
     const reach = new PeerReach((node) => this.links.isUp(node));
     this.reachTimer = setInterval(() => this.checkReach(reach), reachCheckMs);
     this.place();
@@ -245,6 +277,8 @@ export class ClusterNode {
     this.slots = await loadSlots(this.membership.etcd, this.options.prefix);
     const coordinating = this.acting && !this.isolated;
     if (
+      // A gateway (no disks; often on a client host) never runs the control actor.
+      this.local.length > 0 &&
       !this.isolated &&
       this.acting &&
       (this.monitor === undefined || (this.monitor === self && !this.runtime.where('control')))
@@ -311,7 +345,11 @@ export class ClusterNode {
   }
 
   private async spawnServer(slot: SlotRecord): Promise<void> {
-    const disk = { path: slot.disk, capacityBytes: this.config.diskCapacityBytes };
+    const disk = {
+      path: slot.disk,
+      capacityBytes: this.config.diskCapacityBytes,
+      commits: this.commits.get(slot.server)!.buffer,
+    };
     await spawnServer(this.runtime, slot.server, disk, this.threadFor(slot.server));
   }
 

@@ -53,6 +53,7 @@ interface Received {
   delivered?: boolean;
 }
 
+type RequestEnvelope = Extract<Envelope, { kind: 'request' }>;
 const inFlightBytesDefault = 64 * 1024 * 1024;
 const noFills = (): boolean => false;
 
@@ -77,6 +78,7 @@ export class NodeLinks {
   private readonly accepted = new Set<PeerLink>();
   private server: net.Server | undefined;
   private closing = false;
+  private answerAtOnce: (request: RequestEnvelope) => unknown = () => undefined;
   private readonly inFlightBytesMax: number;
   private readonly backoff: { readonly first: number; readonly max: number };
   private readonly fills: (body: unknown) => boolean;
@@ -119,6 +121,15 @@ export class NodeLinks {
     this.peers.delete(node);
     clearTimeout(peer.redial);
     peer.link?.close(undefined);
+  }
+
+  /**
+   * Requests this node answers on its main thread as they arrive, without handing them to their
+   * actor: `answer` returns the reply's body (a read of a local disk's files, into the lent
+   * buffers), or undefined to deliver the request as usual.
+   */
+  answerAtOnceWith(answer: (request: RequestEnvelope) => unknown): void {
+    this.answerAtOnce = answer;
   }
 
   isUp(node: string): boolean {
@@ -287,7 +298,13 @@ export class NodeLinks {
         for (const lease of lent!.leases) this.options.pool.release(lease);
         throw error;
       }
-      this.options.deliver({ ...envelope, body });
+      const request = { ...envelope, body };
+      const answered = this.answerAtOnce(request);
+      if (answered !== undefined) {
+        const { from, to, requestId } = envelope;
+        return this.sendAnswer(link, { kind: 'reply', from: to, to: from, requestId, body: answered });
+      }
+      this.options.deliver(request);
       // Reading stops between frames only, counting whole requests: a half-read frame is never answered.
       const peer = this.peerOf(node);
       if (lent) lent.delivered = true;

@@ -38,6 +38,7 @@ export class PeerLink {
   private closedWith: string | undefined | null = null;
   private lastHeardMs = Date.now();
   private lastSentMs = Date.now();
+  private corked = false;
   private readonly watch: NodeJS.Timeout;
 
   constructor(
@@ -87,16 +88,29 @@ export class PeerLink {
     }
     this.lastSentMs = Date.now();
     const head = encodeFrame(this.encoder, type, meta, lengths);
+    this.batch();
     if (payloads.length === 0) {
       this.socket.write(head, done && (() => done()));
       return;
     }
-    this.socket.cork();
     this.socket.write(head);
     payloads.forEach((bytes, i) =>
       this.socket.write(bytes, i === payloads.length - 1 && done ? () => done() : undefined),
     );
-    this.socket.uncork();
+  }
+
+  /**
+   * Frames written in one turn of the event loop leave in one `writev` (a system call per frame
+   * was a third of a node's main thread under 4 KiB reads across hosts).
+   */
+  private batch(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
   }
 
   close(reason: string | undefined): void {

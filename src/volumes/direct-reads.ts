@@ -29,10 +29,13 @@ export class DirectReads {
   constructor(
     private readonly diskPath: (server: number) => string,
     private readonly commits: (server: number) => CommitTable,
+    /** Whether `server`'s disk is on this host (across hosts, only a node's own disks are). */
+    readonly holds: (server: number) => boolean = () => true,
   ) {}
 
   /** Fills `into` with blocks [block, block + count) of `server`'s copy, or returns false. */
   read(server: number, gmap: number, epoch: number, block: number, count: number, into: Uint8Array): boolean {
+    if (!this.holds(server)) return false;
     let served = false;
     try {
       served = this.reader(server).read(gmap, epoch, block, count, into);

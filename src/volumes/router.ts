@@ -51,7 +51,7 @@ export interface RouterOptions {
  * leaving pieces over 8 blocks to the workers (BENCHMARKS.md, "The floor"). Larger units still
  * spread their copies and checksums over the workers.
  */
-const directBlocksMax = 256;
+export const directBlocksMax = 256;
 
 /** How soon a request to a group that is moving between nodes is sent again. */
 const groupRetryMs = 100;
@@ -177,8 +177,10 @@ export class Router {
 
   async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
     const replicas = replicasOf(disk, piece.unit);
+    // A copy on this host first (across hosts: no network), then the shorter queue.
+    const far = (server: number): number => (this.options.direct?.holds(server) === false ? 1 : 0);
     const candidates = (await this.readableCopies(disk, piece)).sort(
-      (a, b) => this.queueDepth[a]! - this.queueDepth[b]!,
+      (a, b) => far(a) - far(b) || this.queueDepth[a]! - this.queueDepth[b]!,
     );
     const nearest = candidates[0];
     if (
