@@ -95,10 +95,16 @@ export class ActorRuntime {
    * from `storage` on that thread (thread memory without one). Rejects, placing nothing, when the
    * behavior or the storage cannot be opened.
    */
-  async spawn(actor: string, spec: BehaviorSpec, thread?: number, storage?: StorageSpec): Promise<void> {
+  async spawn(
+    actor: string,
+    spec: BehaviorSpec,
+    thread?: number,
+    storage?: StorageSpec,
+    incarnation = 0,
+  ): Promise<void> {
     assert(!this.placed.has(actor), `actor ${actor} exists`);
     const target = thread ?? this.pickThread();
-    const placed: Placed = { thread: target, incarnation: 0, spec, storage };
+    const placed: Placed = { thread: target, incarnation, spec, storage };
     this.placed.set(actor, placed);
     try {
       await this.startOn(actor, placed);

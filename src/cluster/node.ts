@@ -350,7 +350,7 @@ export class ClusterNode {
       capacityBytes: this.config.diskCapacityBytes,
       commits: this.commits.get(slot.server)!.buffer,
     };
-    await spawnServer(this.runtime, slot.server, disk, this.threadFor(slot.server));
+    await spawnServer(this.runtime, slot.server, disk, this.threadFor(slot.server), this.membership.incarnation);
   }
 
   private async spawnGroup(name: string): Promise<void> {

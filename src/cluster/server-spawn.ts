@@ -16,13 +16,16 @@ export const actorModule = (file: string): string => fileURLToPath(new URL(file,
 /**
  * Starts server `id`: its disk actor (the LMDB environment at `path`, opened on `thread`) and the
  * server actor in front of it, on the same thread. `commits` shares the disk's count of writes not
- * yet committed with direct reads (volumes/direct-reads.ts), where there are any.
+ * yet committed with direct reads (volumes/direct-reads.ts), where there are any. `incarnation`:
+ * the first incarnation of both actors (a node process starts above every earlier process's, so
+ * that its peers see its servers restarted: membership.ts).
  */
 export async function spawnServer(
   runtime: ActorRuntime,
   id: number,
   disk: { readonly path: string; readonly capacityBytes: number; readonly commits?: SharedArrayBuffer },
   thread: number,
+  incarnation = 0,
 ): Promise<void> {
   await spawnDisk(
     runtime,
@@ -35,6 +38,7 @@ export async function spawnServer(
       ...(disk.commits ? { commits: disk.commits } : {}),
     },
     thread,
+    incarnation,
   );
   await runtime.spawn(
     `server-${id}`,
@@ -44,5 +48,7 @@ export async function spawnServer(
       args: [{ id, heartbeatMs, diskTimeoutMs }],
     },
     thread,
+    undefined,
+    incarnation,
   );
 }

@@ -60,6 +60,7 @@ export class Membership {
   private lost = false;
   private gonePermanently = false;
   private record: NodeRecord | undefined;
+  private createdRevision = 0;
 
   private constructor(
     private readonly options: MembershipOptions,
@@ -114,6 +115,16 @@ export class Membership {
 
   get node(): string {
     return this.options.node;
+  }
+
+  /**
+   * The first incarnation of this process's servers: above every earlier process's of any node (the
+   * etcd revision that created this node's key, times 1000: room for a thousand restarts of an actor
+   * within the process). Peers and the control actor then see a node that restarted as servers with
+   * a new incarnation, whose unflushed writes may be lost, as on one host.
+   */
+  get incarnation(): number {
+    return this.createdRevision * 1000;
   }
 
   /** The client for everything but keepalives (which have a connection of their own). */
@@ -225,7 +236,10 @@ export class Membership {
       .then(this.lease.put(this.key(node)).value(JSON.stringify(record)))
       .else(this.client.get(this.key(node)))
       .commit();
-    if (result.succeeded) return;
+    if (result.succeeded) {
+      this.createdRevision = Number(result.header.revision);
+      return;
+    }
     const holder = parseRecord(result.responses[0]?.response_range?.kvs[0]?.value?.toString());
     const where = holder ? ` (peer ${holder.peer}, pid ${holder.pid}, since ${holder.startedAt})` : '';
     throw new WhorlError(

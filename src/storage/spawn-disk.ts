@@ -9,11 +9,18 @@ const diskFormatModule = fileURLToPath(new URL('./disk-format.js', import.meta.u
  * Starts a disk actor named `actor` whose LMDB environment is opened (and checked) on the worker
  * thread that runs it. Rejects, starting nothing, when the disk cannot be opened.
  */
-export function spawnDisk(runtime: ActorRuntime, actor: string, disk: OpenDiskOptions, thread?: number): Promise<void> {
+export function spawnDisk(
+  runtime: ActorRuntime,
+  actor: string,
+  disk: OpenDiskOptions,
+  thread?: number,
+  incarnation = 0,
+): Promise<void> {
   return runtime.spawn(
     actor,
     { module: diskActorModule, export: 'diskActor', args: [{ capacityBytes: disk.capacityBytes }] },
     thread,
     { module: diskFormatModule, export: 'openDiskStorage', args: [disk] },
+    incarnation,
   );
 }
