@@ -157,8 +157,8 @@ export class RawClient {
   }
 
   /** The next reply: a simple reply (READ data is left for the caller) or one structured chunk. */
-  async reply(): Promise<TransmissionReply | undefined> {
-    const magic = await this.read(4);
+  async reply(timeoutMs = 5000): Promise<TransmissionReply | undefined> {
+    const magic = await this.read(4, timeoutMs);
     if (!magic) return undefined;
     const value = magic.readUInt32BE(0);
     if (value === SIMPLE_REPLY_MAGIC) {
