@@ -17,7 +17,7 @@ test('a write one copy missed is not answered until the control actor has put th
   const write = async (offset: number, byte: number): Promise<{ error: number; ms: number }> => {
     const started = Date.now();
     client.request(Command.Write, { offset, payload: pattern(byte) });
-    return { error: errorOf(await client.reply(30_000)), ms: Date.now() - started };
+    return { error: errorOf(await client.reply(60_000)), ms: Date.now() - started };
   };
   // Block 0 is unit 0: group-0, primary server 0, secondary server 1.
   t.is((await write(0, 1)).error, 0);

@@ -496,6 +496,16 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       let marksLeft = marks.length;
       const failed = new Set<number>();
       const afterMarks = (): void => {
+        // A copy that was out at admission and is back (the marks waited, e.g. on a clear): written
+        // alone now, the write would leave it short after its resync may have ended. Nothing is
+        // written yet: the write is refused, to be sent again (sim server-sync seed 2231).
+        const back = copies.filter((server) => !targets.includes(server) && writable(state(server)));
+        if (back.length > 0)
+          return finish({
+            ok: false,
+            code: 'WHORL_NOT_READY',
+            message: `blocks ${body.block}+${body.count}: server ${back.join(', ')} came back while the write waited`,
+          });
         const live = targets.filter((server) => !failed.has(server));
         if (live.length === 0)
           return finish({

@@ -357,8 +357,12 @@ export class Router {
       const reply = (await this.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
       // Across nodes a group moves when its node goes (placement.ts): until this node learns where
       // it runs now, it is unreachable or not there. Clients see a stall, not an error.
-      const moving = !reply.ok && groupMoving.has(reply.code);
-      if (!moving || !this.options.subscribeEveryMs || this.context.now() + groupRetryMs > deadline) return reply;
+      // A group that is not ready (no view yet, or its copies changed while the write waited) is
+      // asked again on one host too.
+      const again =
+        !reply.ok &&
+        (reply.code === 'WHORL_NOT_READY' || (groupMoving.has(reply.code) && this.options.subscribeEveryMs));
+      if (!again || this.context.now() + groupRetryMs > deadline) return reply;
       await new Promise((resolve) => setTimeout(resolve, groupRetryMs));
     }
   }
