@@ -289,6 +289,13 @@ async function bothCopiesEqual(t: import('ava').ExecutionContext): Promise<void>
   t.deepEqual((JSON.parse(verified.stdout) as { differing: unknown[] }).differing, []);
 }
 
+/** `host` starts again, every server comes up, and both copies of the disk are equal. */
+async function rejoin(t: import('ava').ExecutionContext, host: Host): Promise<void> {
+  await startNode(host);
+  await allUp();
+  await bothCopiesEqual(t);
+}
+
 /** fio --verify through the gateway while `fault` runs 2 s in; it must finish with no error. */
 async function fioThrough(t: import('ava').ExecutionContext, fault: () => Promise<void>): Promise<void> {
   const writing = fio('gw', ['--rw=randwrite', '--size=16M', '--offset=16M', '--runtime=100']);
@@ -313,9 +320,7 @@ test.serial(
     await fioThrough(t, () => kill9(monitor));
     const successor = monitorNow();
     t.not(successor, monitor, 'another node runs the control actor');
-    await startNode(monitor);
-    await allUp();
-    await bothCopiesEqual(t);
+    await rejoin(t, monitor);
   },
 );
 
@@ -332,9 +337,7 @@ test.serial(
     t.is(await paused.exited, 1, 'it exits once etcd says its lease is gone');
     t.regex(paused.logs, /this node no longer holds its lease/);
     t.regex(paused.logs, /exiting at once: this node may no longer act for the cluster/);
-    await startNode(victim);
-    await allUp();
-    await bothCopiesEqual(t);
+    await rejoin(t, victim);
   },
 );
 
@@ -357,9 +360,7 @@ test.serial(
     if (code !== 1) cut.child.kill('SIGKILL');
     await cut.exited;
     t.is(code, 1, `back in touch, etcd says its lease is gone: it exits (${victim}: ${cut.logs.slice(-2000)})`);
-    await startNode(victim);
-    await allUp();
-    await bothCopiesEqual(t);
+    await rejoin(t, victim);
   },
 );
 
@@ -433,9 +434,7 @@ test.serial(
     const verdict = /WHORL-VERDICT: (PASS|FAIL)[^\r\n]*/.exec(console)?.[0];
     t.is(verdict, 'WHORL-VERDICT: PASS conns=1 files=9', console.slice(-3000));
     t.notRegex(console, /I\/O error|blk_update_request|EXT4-fs error/, 'no I/O error in the guest kernel log');
-    await startNode(victim);
-    await allUp();
-    await bothCopiesEqual(t);
+    await rejoin(t, victim);
   },
 );
 

@@ -279,8 +279,7 @@ export class ClusterNode {
     if (
       // A gateway (no disks; often on a client host) never runs the control actor.
       this.local.length > 0 &&
-      !this.isolated &&
-      this.acting &&
+      coordinating &&
       (this.monitor === undefined || (this.monitor === self && !this.runtime.where('control')))
     )
       await this.claimMonitor();

@@ -15,9 +15,7 @@
  * (`WHORL_NOT_READY`, which a router retries where the group may have moved).
  */
 export interface OutConfirmationHost {
-  /** Whether the group's current view shows `server` out (down or stopped). */
-  isOut(server: number): boolean;
-  /** Whether the group's current view shows `server` writable (up or resyncing). */
+  /** Whether the group's current view shows `server` writable (up or resyncing); else it is out. */
   isWritable(server: number): boolean;
   setTimer(delayMs: number, ref: number): void;
 }
@@ -67,7 +65,7 @@ export class OutConfirmation {
   /** A new view was adopted: answers the waiters it settles. */
   onView(servers: readonly number[]): void {
     this.seen += 1;
-    for (const server of servers) if (this.host.isOut(server)) this.lastOut.set(server, this.seen);
+    for (const server of servers) if (!this.host.isWritable(server)) this.lastOut.set(server, this.seen);
     for (const [ref, waiter] of this.waiters) if (this.settle(waiter)) this.waiters.delete(ref);
   }
 
@@ -78,10 +76,6 @@ export class OutConfirmation {
     this.waiters.delete(ref);
     waiter.then(false);
     return true;
-  }
-
-  get waiting(): number {
-    return this.waiters.size;
   }
 
   private settle(waiter: Waiter): boolean {

@@ -82,7 +82,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const locks = new RegionLocks();
     const outConfirmation = new OutConfirmation(
       {
-        isOut: (server) => !writable(state(server)),
         isWritable: (server) => writable(state(server)),
         setTimer: (delayMs, ref) => context.setTimer(delayMs, { op: 'confirm-deadline', ref }),
       },
