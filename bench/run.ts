@@ -5,6 +5,7 @@ import { benchCluster } from './cluster.js';
 import { benchFloor } from './floor.js';
 import { benchHandoff } from './handoff.js';
 import { benchHosts } from './hosts.js';
+import { benchLinks } from './links.js';
 import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
 import { benchSnapshot } from './snapshot.js';
@@ -24,6 +25,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   handoff: benchHandoff,
   floor: benchFloor,
   hosts: benchHosts,
+  links: benchLinks,
 };
 
 async function main(): Promise<void> {

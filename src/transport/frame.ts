@@ -26,6 +26,7 @@ export const frameMagic = 0x314c4857; // "WHL1" read as a little-endian u32
 export const frameTypes = { hello: 1, envelope: 2, ping: 3 } as const;
 export type FrameType = (typeof frameTypes)[keyof typeof frameTypes];
 const fixedBytes = 16;
+const noBytes = Buffer.alloc(0);
 export const metaBytesMax = 1024 * 1024;
 export const payloadsMax = 64;
 export const payloadBytesMax = 32 * 1024 * 1024;
@@ -48,6 +49,19 @@ export function encodeFrame(
   payloadLengths.forEach((length, i) => head.writeUInt32LE(length, fixedBytes + 4 * i));
   head.set(metaBytes, fixedBytes + 4 * payloadLengths.length);
   return head;
+}
+
+/** The bytes of a frame's head (fixed part, payload lengths and meta), from its fixed part; throws if malformed. */
+function headBytes(bytes: Buffer, at: number): number {
+  if (bytes.readUInt32LE(at) !== frameMagic) throw new Error('not a whorl frame (bad magic)');
+  const type = bytes.readUInt32LE(at + 4);
+  if (type !== frameTypes.hello && type !== frameTypes.envelope && type !== frameTypes.ping)
+    throw new Error(`unknown frame type ${type}`);
+  const metaBytes = bytes.readUInt32LE(at + 8);
+  const payloads = bytes.readUInt32LE(at + 12);
+  if (metaBytes > metaBytesMax) throw new Error(`frame meta of ${metaBytes} bytes (at most ${metaBytesMax})`);
+  if (payloads > payloadsMax) throw new Error(`frame with ${payloads} payloads (at most ${payloadsMax})`);
+  return fixedBytes + 4 * payloads + metaBytes;
 }
 
 /** A frame as the reader hands it over, before its payloads arrive. */
@@ -78,7 +92,7 @@ type ReadState =
  */
 export class FrameReader {
   private readonly decoder = new ValueDecoder();
-  private held = Buffer.alloc(0);
+  private held = noBytes;
   private state: ReadState = { at: 'head', need: fixedBytes };
 
   constructor(private readonly sink: FrameSink) {}
@@ -91,28 +105,32 @@ export class FrameReader {
     }
   }
 
-  /** Collects header bytes until `need` are held, then moves on. */
+  /**
+   * Collects header bytes until `need` are held, then moves on. A head that lies whole in the
+   * chunk is read where it is; only one split across chunks is copied together.
+   */
   private gather(chunk: Buffer, offset: number, need: number): number {
+    if (this.held.length === 0 && chunk.length - offset >= fixedBytes) {
+      const whole = headBytes(chunk, offset);
+      if (chunk.length - offset >= whole) {
+        this.headReady(chunk.subarray(offset, offset + whole));
+        return offset + whole;
+      }
+    }
     const take = Math.min(need - this.held.length, chunk.length - offset);
     this.held = Buffer.concat([this.held, chunk.subarray(offset, offset + take)]);
-    if (this.held.length === need) this.headReady();
+    if (this.held.length === need) this.headReady(this.held);
     return offset + take;
   }
 
-  private headReady(): void {
-    const head = this.held;
-    if (head.readUInt32LE(0) !== frameMagic) throw new Error('not a whorl frame (bad magic)');
-    const type = head.readUInt32LE(4);
-    if (!Object.values<number>(frameTypes).includes(type)) throw new Error(`unknown frame type ${type}`);
-    const metaBytes = head.readUInt32LE(8);
-    const payloads = head.readUInt32LE(12);
-    if (metaBytes > metaBytesMax) throw new Error(`frame meta of ${metaBytes} bytes (at most ${metaBytesMax})`);
-    if (payloads > payloadsMax) throw new Error(`frame with ${payloads} payloads (at most ${payloadsMax})`);
-    const need = fixedBytes + 4 * payloads + metaBytes;
+  private headReady(head: Buffer): void {
+    const need = headBytes(head, 0);
     if (head.length < need) {
       this.state = { at: 'head', need };
       return;
     }
+    const type = head.readUInt32LE(4);
+    const payloads = head.readUInt32LE(12);
     const payloadLengths = Array.from({ length: payloads }, (_, i) => head.readUInt32LE(fixedBytes + 4 * i));
     for (const length of payloadLengths)
       if (length > payloadBytesMax) throw new Error(`frame payload of ${length} bytes (at most ${payloadBytesMax})`);
@@ -123,7 +141,7 @@ export class FrameReader {
     const into = this.sink.start(frame);
     if (into.length !== payloads || into.some((bytes, i) => bytes.length !== payloadLengths[i]))
       throw new Error('frame sink gave buffers of the wrong sizes');
-    this.held = Buffer.alloc(0);
+    if (this.held.length > 0) this.held = noBytes;
     this.state = { at: 'payload', frame, into, index: 0, filled: 0 };
     this.finishEmpty(this.state);
   }

@@ -5,30 +5,44 @@ import type { BufferHandle } from '../actors/buffer-pool.js';
  * frame (frame.ts) and the body carries `{payload: i}` in its place. A handle is recognised by its
  * shape (exactly slab, offsetBytes, lengthBytes, generation), wherever it sits in a body.
  */
-const handleKeys = ['generation', 'lengthBytes', 'offsetBytes', 'slab'];
 const depthMax = 32;
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** How many own enumerable keys `value` has, without building their list. */
+function keyCount(value: Record<string, unknown>): number {
+  let count = 0;
+  for (const key in value) if (Object.hasOwn(value, key)) count += 1;
+  return count;
+}
+
 export function isHandle(value: unknown): value is BufferHandle {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const keys = Object.keys(value).sort();
   return (
-    keys.length === handleKeys.length &&
-    keys.every((key, i) => key === handleKeys[i] && typeof (value as Record<string, unknown>)[key] === 'number')
+    isRecord(value) &&
+    typeof value.slab === 'number' &&
+    typeof value.offsetBytes === 'number' &&
+    typeof value.lengthBytes === 'number' &&
+    typeof value.generation === 'number' &&
+    keyCount(value) === 4
   );
 }
 
 function isPlaceholder(value: unknown): value is { payload: number } {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const keys = Object.keys(value);
-  return keys.length === 1 && keys[0] === 'payload' && Number.isInteger((value as { payload: unknown }).payload);
+  return isRecord(value) && Number.isInteger(value.payload) && keyCount(value) === 1;
 }
 
 /** Whether a handle sits anywhere in `value` (no allocation: most bodies carry none). */
 export function holdsHandle(value: unknown, depth = 0): boolean {
   if (value === null || typeof value !== 'object' || depth > depthMax) return false;
+  if (Array.isArray(value)) return value.some((item) => holdsHandle(item, depth + 1));
   if (isHandle(value)) return true;
-  const items = Array.isArray(value) ? value : Object.values(value);
-  return items.some((item) => holdsHandle(item, depth + 1));
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === 'object' && Object.hasOwn(value, key) && holdsHandle(item, depth + 1)) return true;
+  }
+  return false;
 }
 
 /** The body with each handle replaced by its placeholder, and the handles in payload order. */
