@@ -11,7 +11,7 @@ import { daemonNodeFlags } from '../src/cli/node-flags.js';
 import { freePort, startEtcd } from '../test/helpers/etcd.js';
 
 /**
- * `npm run bench -- hosts [--runtime=S]`: the same fio jobs against a cluster of three nodes
+ * `npm run bench -- hosts [--runtime=S] [--single-threads=N] [--node-threads=N]`: the same fio jobs against a cluster of three nodes
  * (each one process with one disk, over etcd and node links, on this machine's loopback) and
  * against the single-host default with three servers, in the same run. Reports throughput
  * ratios, the CPU per 4 KiB moved (every whorl process, etcd apart) and queue-depth-1 write
@@ -57,11 +57,24 @@ async function measure(pids: readonly number[], port: number, runtimeS: number):
 
 export async function benchHosts(args: string[]): Promise<void> {
   const runtimeS = Number(arg(args, 'runtime', '10'));
+  // Each side's own default unless given (--single-threads=N, --node-threads=N).
+  const threads = (name: string): string[] => {
+    const given = arg(args, name, '');
+    return given === '' ? [] : ['--threads', given];
+  };
+  const singleThreads = threads('single-threads');
+  const nodeThreads = threads('node-threads');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-hosts-'));
   try {
     // The single host first: one process, three servers.
     const singlePort = await freePort();
-    const single = whorl(['--data-dir', path.join(root, 'single'), '--nbd-listen', `127.0.0.1:${singlePort}`]);
+    const single = whorl([
+      '--data-dir',
+      path.join(root, 'single'),
+      '--nbd-listen',
+      `127.0.0.1:${singlePort}`,
+      ...singleThreads,
+    ]);
     await waitForPort(singlePort);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const one = await measure([single.pid!], singlePort, runtimeS);
@@ -83,6 +96,7 @@ export async function benchHosts(args: string[]): Promise<void> {
           path.join(root, `n${n}`),
           '--nbd-listen',
           `127.0.0.1:${ports[i]}`,
+          ...nodeThreads,
         ]);
       }),
     );

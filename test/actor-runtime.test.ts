@@ -5,6 +5,10 @@ import type { Actor, Incoming } from '../src/actors/actor.js';
 import { address } from '../src/actors/address.js';
 import { ActorRuntime } from '../src/actors/runtime.js';
 import { silentLogger } from '../src/log.js';
+import { localClient } from '../src/actors/local-client.js';
+import type { DiskReply } from '../src/storage/disk-protocol.js';
+import { spawnDisk } from '../src/storage/spawn-disk.js';
+import { pattern, temporaryDirectory } from './helpers/disk.js';
 import type { TestMessage } from './helpers/behaviors.js';
 
 const behaviors = fileURLToPath(new URL('./helpers/behaviors.js', import.meta.url));
@@ -142,4 +146,29 @@ test('worker threads log JSON lines with the actor, its incarnation and the thre
     .map((line) => JSON.parse(line))
     .find((entry) => entry.msg === 'actor crashed');
   t.like(crashed, { actor: 'logger', incarnation: 0, thread: 1, err: 'boom', name: 'whorl' });
+});
+
+test('with no worker threads every actor runs on the main thread, a disk actor with its LMDB storage too', async (t) => {
+  const runtime = await ActorRuntime.start({ threads: 0, log: silentLogger() });
+  t.teardown(() => runtime.stop());
+  const ask = caller(runtime);
+  await runtime.spawn('a', spec);
+  t.like(await ask('a', { op: 'echo', text: 'here' }), { text: 'here', threadId });
+  const path = temporaryDirectory('whorl-main-thread-');
+  const disk = { path, owner: 'server-0', capacityBytes: 64 * 1024 * 1024, create: true };
+  await spawnDisk(runtime, 'disk-0', disk);
+  const client = localClient(runtime, 'tester');
+  const lease = await runtime.pool.lease(4096);
+  lease.bytes.set(pattern(0x5a));
+  const write = { op: 'write', gmap: 1, epoch: 0, block: 3, count: 1, handle: lease.handle, fua: true };
+  t.like(await client.request<DiskReply>('disk-0', write), { ok: true });
+  // Retired (its storage closed) and started again from its files, still on the main thread.
+  await runtime.retire('disk-0');
+  await spawnDisk(runtime, 'disk-0', { ...disk, create: false });
+  lease.bytes.fill(0);
+  const read = { op: 'read', gmap: 1, epoch: 0, block: 3, count: 1, handle: lease.handle };
+  t.like(await client.request<DiskReply>('disk-0', read), { ok: true });
+  t.true(Buffer.from(lease.bytes).equals(pattern(0x5a)));
+  t.is(runtime.where('disk-0')?.thread, 0);
+  runtime.pool.release(lease.handle);
 });

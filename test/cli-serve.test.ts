@@ -21,8 +21,8 @@ const badArguments: Array<[string[], RegExp]> = [
   [['--log-level', 'loud'], /--log-level: 'loud'/],
   [['--log-format', 'fancy'], /--log-format: 'fancy' is not one of json, pretty/],
   [['--servers', 'four'], /--servers: 'four' is not a whole number/],
-  [['--threads', '0'], /--threads: '0' is not a whole number from 1 to 64/],
-  [['--threads', 'two'], /--threads: 'two' is not a whole number from 1 to 64/],
+  [['--threads', '65'], /--threads: '65' is not a whole number from 0 to 64/],
+  [['--threads', 'two'], /--threads: 'two' is not a whole number from 0 to 64/],
   [['--default-disk-size', '10Q'], /--default-disk-size: '10Q' is not a size/],
   [['--disk-capacity', '1M'], /--disk-capacity: '1M' is not from the 64M minimum to the 8191G maximum/],
   [['--disk-capacity', '8T'], /--disk-capacity: '8T' is not from the 64M minimum to the 8191G maximum/],
@@ -133,11 +133,11 @@ test('whorl serve --servers 64 starts: each of the 528 mirror pairs gets its sha
   t.regex(listed.stdout, /default .* chained/);
 });
 
-test('whorl serve --threads N runs the actors on N worker threads, and one thread serves a replicated disk', async (t) => {
-  t.timeout(90_000);
+test('whorl serve --threads N runs the actors on N worker threads (0: on the main thread), and one thread serves a replicated disk', async (t) => {
+  t.timeout(120_000);
   const osThreads = (pid: number): number => fs.readdirSync(`/proc/${pid}/task`).length;
   const started: number[] = [];
-  for (const threads of [1, 3]) {
+  for (const threads of [0, 1, 3]) {
     const dataDir = scratchDirectory(`whorl-serve-threads-${threads}-`);
     const daemon = await startDaemon(
       ['--data-dir', dataDir, '--threads', String(threads), '--default-disk-size', '64M', '--disk-capacity', '64M'],
@@ -145,7 +145,7 @@ test('whorl serve --threads N runs the actors on N worker threads, and one threa
     );
     t.teardown(() => daemon.child.kill('SIGKILL'));
     started.push(osThreads(daemon.child.pid!));
-    if (threads === 1) {
+    if (threads <= 1) {
       const data = crypto.randomBytes(8 * 1024 * 1024);
       const file = `${dataDir}-in.bin`;
       fs.writeFileSync(file, data);
@@ -159,7 +159,11 @@ test('whorl serve --threads N runs the actors on N worker threads, and one threa
     t.is((await daemon.exited).code, 0);
   }
   // Everything else (V8's helpers, libuv's pool, lmdb-js's writers) is the same in both.
-  t.is(started[1]! - started[0]!, 2, `OS threads: ${started.join(' with --threads 1, ')} with --threads 3`);
+  t.deepEqual(
+    [started[1]! - started[0]!, started[2]! - started[1]!],
+    [1, 2],
+    `OS threads with --threads 0, 1 and 3: ${started.join(', ')}`,
+  );
 });
 
 test('the whorl executable and npm start run the daemon with its V8 flags (a bounded young generation)', async (t) => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { assert } from '../assert.js';
 import type { LogFormat, Logger } from '../log.js';
 import type { Behavior } from './actor.js';
-import type { BehaviorSpec, StorageSpec } from './behavior-spec.js';
+import { loadBehavior, openStorage, type BehaviorSpec, type StorageSpec } from './behavior-spec.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FromWorker, ToWorker } from './control.js';
 import type { Envelope } from './envelope.js';
@@ -15,7 +15,7 @@ import { ThreadHost } from './thread-host.js';
 
 export interface RuntimeOptions {
   readonly node?: string;
-  /** Worker threads; default one per core. Thread 0 is the main thread. */
+  /** Worker threads; default one per core. Thread 0 is the main thread; with none, every actor runs on it. */
   readonly threads?: number;
   readonly log: Logger;
   readonly logLevel?: string;
@@ -76,7 +76,7 @@ export class ActorRuntime {
   static async start(options: RuntimeOptions): Promise<ActorRuntime> {
     const runtime = new ActorRuntime(options.node ?? 'local', options);
     const threads = options.threads ?? os.availableParallelism();
-    assert(threads >= 1 && threads <= 256, `threads ${threads}`);
+    assert(threads >= 0 && threads <= 256, `threads ${threads}`);
     for (let thread = 1; thread <= threads; thread++) runtime.startWorker(thread);
     runtime.connectAll();
     return runtime;
@@ -91,7 +91,8 @@ export class ActorRuntime {
   }
 
   /**
-   * Starts an actor on a worker (round robin unless `thread` is given), with its storage opened
+   * Starts an actor on a worker (round robin unless `thread` is given; with no workers, on the
+   * main thread), with its storage opened
    * from `storage` on that thread (thread memory without one). Rejects, placing nothing, when the
    * behavior or the storage cannot be opened.
    */
@@ -123,6 +124,7 @@ export class ActorRuntime {
     if (!placed) return;
     this.placed.delete(actor);
     this.broadcast({ type: 'place', actor, thread: -1 });
+    if (placed.thread === 0) return this.host.retire(actor);
     const retired = new Promise<void>((resolve) => this.retireWaiters.set(actor, resolve));
     this.workers.get(placed.thread)?.postMessage({ type: 'retire', actor } satisfies ToWorker);
     await retired;
@@ -234,6 +236,12 @@ export class ActorRuntime {
 
   private async startOn(actor: string, placed: Placed): Promise<void> {
     const { thread, incarnation, spec, storage } = placed;
+    if (thread === 0) {
+      const behavior = await loadBehavior(spec);
+      this.host.spawn(actor, behavior, storage ? await openStorage(storage) : new MemoryStorage(), incarnation);
+      this.broadcast({ type: 'place', actor, thread });
+      return;
+    }
     const started = new Promise<void>((resolve, reject) => this.spawnWaiters.set(actor, { resolve, reject }));
     const worker = this.workers.get(thread);
     assert(worker, `no thread ${thread}`);
@@ -275,6 +283,7 @@ export class ActorRuntime {
 
   private pickThread(): number {
     const threads = [...this.workers.keys()].sort((a, b) => a - b);
+    if (threads.length === 0 && this.options.threads === 0) return 0;
     assert(threads.length > 0, 'no worker threads left');
     return threads[this.nextThread++ % threads.length]!;
   }

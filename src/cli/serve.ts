@@ -42,8 +42,9 @@ Options:
                           each node's --disk paths (default DIR/disk) claim servers of it.
   --default-disk-size SIZE
                           size of the thin disk 'default' made when DIR is new (default 10G)
-  --threads N             worker threads for the server, disk and replica-group actors, 1 to 64
-                          (default 2; see BENCHMARKS.md for what 1 and 2 cost on 2 cores)
+  --threads N             worker threads for the server, disk and replica-group actors, 0 to 64;
+                          0 runs them on the main thread, beside the NBD front end and the peer
+                          links (default 2 on one host, 0 for a node with --etcd: BENCHMARKS.md)
   --disk-capacity SIZE    capacity of each server's disk, 64M to 8191G (default 64G; fixed when DIR is created)
   --mirror-lag SIZE       per mirror pair, bytes of async-protocol writes answered before the
                           second copy has them (default 1M; a multiple of 64K; 0 makes
@@ -77,7 +78,7 @@ export async function serve(argv: string[]): Promise<number> {
       'peer-listen': { type: 'string' },
       'etcd-prefix': { type: 'string', default: '/whorl' },
       'no-disks': { type: 'boolean' },
-      threads: { type: 'string', default: '2' },
+      threads: { type: 'string' },
       'default-disk-size': { type: 'string', default: '10G' },
       'disk-capacity': { type: 'string', default: '64G' },
       'mirror-lag': { type: 'string', default: formatSize(mirrorLagBytesDefault) },
@@ -108,9 +109,10 @@ export async function serve(argv: string[]): Promise<number> {
     throw new UsageError(`--servers: '${serversGiven}' is not a whole number from 1 to 64`);
   if (!multiHost && diskPaths.length > 0 && servers !== diskPaths.length)
     throw new UsageError(`--servers ${servers} with ${diskPaths.length} --disk paths: each server has one disk`);
-  const threads = Number(values.threads);
-  if (!/^\d+$/.test(values.threads!) || threads < 1 || threads > 64)
-    throw new UsageError(`--threads: '${values.threads}' is not a whole number from 1 to 64`);
+  const threadsGiven = values.threads ?? (multiHost ? '0' : '2');
+  const threads = Number(threadsGiven);
+  if (!/^\d+$/.test(threadsGiven) || threads > 64)
+    throw new UsageError(`--threads: '${threadsGiven}' is not a whole number from 0 to 64`);
   const memorySizeBytes = parseSize('--size', values.size!);
   const defaultDiskSizeBytes = parseSize('--default-disk-size', values['default-disk-size']!);
   if (defaultDiskSizeBytes % 4096 !== 0 || defaultDiskSizeBytes === 0)

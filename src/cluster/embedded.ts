@@ -193,7 +193,7 @@ export class EmbeddedCluster {
 
   private threadFor(index: number): number {
     const threads = this.runtime.threadIds.sort((a, b) => a - b);
-    return threads[index % threads.length]!;
+    return threads.length === 0 ? 0 : threads[index % threads.length]!;
   }
 
   private async spawnAll(): Promise<void> {

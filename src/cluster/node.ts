@@ -34,6 +34,7 @@ export interface NodeOptions {
   readonly log: Logger;
   readonly logLevel?: string;
   readonly logFormat?: LogFormat;
+  /** Worker threads for its actors; default 0: they share the main thread with the peer links (BENCHMARKS.md). */
   readonly threads?: number;
   readonly readyTimeoutMs?: number;
   /** Called when this node must stop acting for the cluster (it lost its lease): the process should exit. */
@@ -80,7 +81,7 @@ export class ClusterNode {
       throw new WhorlError('WHORL_BAD_ARGUMENT', '--peer-listen: give the address peers dial, not a wildcard');
     const runtime = await ActorRuntime.start({
       node: options.node,
-      threads: options.threads ?? 2,
+      threads: options.threads ?? 0,
       log: options.log,
       ...(options.logLevel ? { logLevel: options.logLevel } : {}),
       ...(options.logFormat ? { logFormat: options.logFormat } : {}),
@@ -381,7 +382,7 @@ export class ClusterNode {
 
   private threadFor(index: number): number {
     const threads = this.runtime.threadIds.sort((a, b) => a - b);
-    return threads[index % threads.length]!;
+    return threads.length === 0 ? 0 : threads[index % threads.length]!;
   }
 
   private async createDefaultDisk(): Promise<void> {
