@@ -11,8 +11,9 @@ import { daemonNodeFlags } from '../src/cli/node-flags.js';
 import { freePort, startEtcd } from '../test/helpers/etcd.js';
 
 /**
- * `npm run bench -- hosts [--runtime=S] [--single-threads=N] [--node-threads=N]`: the same fio jobs against a cluster of three nodes
- * (each one process with one disk, over etcd and node links, on this machine's loopback) and
+ * `npm run bench -- hosts [--runtime=S] [--single-threads=N] [--node-threads=N]`: the same fio
+ * jobs against a cluster of three nodes (each one process with one disk, over etcd and node links,
+ * on this machine's loopback; each side's own `--threads` default unless given) and
  * against the single-host default with three servers, in the same run. Reports throughput
  * ratios, the CPU per 4 KiB moved (every whorl process, etcd apart) and queue-depth-1 write
  * latency. Both have 2 replicas on 3 servers; the machine's cores serve every node at once, so
