@@ -10,12 +10,14 @@
  *   |-------------|--------------------------------------------------------------|
  *   | 0           | generation: commits made visible so far (wraps)              |
  *   | 1 .. slots  | writes not yet committed whose key hashes to this slot        |
+ *   | slots + 1   | writes not yet committed, of any key                          |
  *
  * A disk bumps the generation *before* it counts a commit's keys down, and a reader reads the count
  * *before* the generation: a zero count then implies a generation that covers the commit.
  * Colliding keys only send a reader the slow way (through the disk actor).
  */
 const slots = 1 << 16;
+const totalCell = slots + 1;
 
 export class CommitTable {
   private readonly cells: Int32Array;
@@ -25,18 +27,25 @@ export class CommitTable {
   }
 
   static create(): CommitTable {
-    return new CommitTable(new SharedArrayBuffer((slots + 1) * 4));
+    return new CommitTable(new SharedArrayBuffer((slots + 2) * 4));
   }
 
   /** A write of `key` is queued for the next commit. */
   written(key: string): void {
     Atomics.add(this.cells, slotOf(key), 1);
+    Atomics.add(this.cells, totalCell, 1);
   }
 
   /** These keys' writes are now visible to every thread (`keys` as written, one per write). */
   committed(keys: readonly string[]): void {
     Atomics.add(this.cells, 0, 1);
     for (const key of keys) Atomics.sub(this.cells, slotOf(key), 1);
+    Atomics.sub(this.cells, totalCell, keys.length);
+  }
+
+  /** Whether a write of any key may be answered and not yet visible (read it before the generation, too). */
+  anyUncommitted(): boolean {
+    return Atomics.load(this.cells, totalCell) !== 0;
   }
 
   /** Whether a write of `key` (or of a key in the same slot) may be answered and not yet visible. */

@@ -66,6 +66,11 @@ export class RegionEntry {
     return slot < slotLimitMax ? { slot, crc: u32(value, at + 4) } : undefined;
   }
 
+  /** Whether block i holds anything (data, a hole, lost) in a stored value; a damaged one holds every block, lost. */
+  static holds(value: Uint8Array, i: number): boolean {
+    return RegionEntry.isDamaged(value) || ((value[0]! | (value[1]! << 8)) & (1 << i)) !== 0;
+  }
+
   static allLost(): RegionEntry {
     const entry = RegionEntry.empty();
     for (let i = 0; i < blocksPerRegion; i++) entry.setLost(i);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { crc32c } from '../actors/crc32c.js';
 import { slotBytes } from '../actors/slot-file.js';
-import { blockBytes, blocksPerRegion, regionKey } from '../storage/block-keys.js';
+import { blockBytes, blocksPerRegion, regionKey, regionPrefix } from '../storage/block-keys.js';
 import { CommitTable } from '../storage/commit-table.js';
 import { blocksFile } from '../storage/disk-format.js';
 import { RegionEntry } from '../storage/region-entry.js';
@@ -13,8 +13,9 @@ import { RegionEntry } from '../storage/region-entry.js';
  * to a server's worker and back costs about 40 µs of CPU in hand-offs alone, twice nbdkit's whole
  * read (BENCHMARKS.md, "Where random I/O time goes"). A read is served here only when it is sure to
  * be what the disk actor would answer; otherwise `read` says no and the caller asks the actor:
- * - every block has data in its region's entry at exactly the requested epoch (no older version,
- *   hole or base layer to look through);
+ * - every block has data in the newest version of its region, at or below the requested epoch,
+ *   that holds anything for it (as the disk actor finds it: storage/region-versions.ts); a hole,
+ *   a lost block or one no version holds (zeros, or a clone's base layer) is the actor's;
  * - no write of those keys is still uncommitted (the disk answers writes before lmdb-js commits
  *   them; see commit-table.ts), and the read transaction is renewed past every commit counted;
  * - every block's data matches its CRC32C (a slot reused under the read fails it).
@@ -96,6 +97,9 @@ class DiskReader {
       if (this.commits.uncommitted(key)) return false;
       keys.push(key);
     }
+    // Older versions are read only while nothing at all waits to commit: a write of one (a
+    // recovery copy writes regions at their own epochs) could hide behind another key's slot.
+    const settled = !this.commits.anyUncommitted();
     // After the counts (see commit-table.ts): a commit that zeroed them has moved the generation.
     const generation = this.commits.generation;
     if (generation !== this.generation) {
@@ -106,12 +110,23 @@ class DiskReader {
     this.crcs.length = 0;
     let at = block;
     for (const key of keys) {
-      const value = this.db.getBinaryFast(key);
-      if (!value) return false;
-      const stored = value.subarray(0, value.length);
-      const end = Math.min(block + count, (Math.floor(at / blocksPerRegion) + 1) * blocksPerRegion);
+      const region = Math.floor(at / blocksPerRegion);
+      let exact: Uint8Array | undefined = this.db.getBinaryFast(key)?.subarray(0);
+      let older: Uint8Array[] | undefined;
+      const end = Math.min(block + count, (region + 1) * blocksPerRegion);
       for (; at < end; at++) {
-        const data = RegionEntry.dataIn(stored, at % blocksPerRegion);
+        const i = at % blocksPerRegion;
+        let version = exact && RegionEntry.holds(exact, i) ? exact : undefined;
+        if (!version && epoch > 0) {
+          if (!settled) return false;
+          if (!older) {
+            // A copy first: reading older versions may reuse the buffer getBinaryFast answered in.
+            exact = exact && Uint8Array.from(exact);
+            older = this.older(gmap, region, epoch);
+          }
+          version = older.find((entry) => RegionEntry.holds(entry, i));
+        }
+        const data = version && RegionEntry.dataIn(version, i);
         if (!data) return false;
         this.slots.push(data.slot);
         this.crcs.push(data.crc);
@@ -130,6 +145,14 @@ class DiskReader {
       if (crc32c(into.subarray(i * blockBytes, (i + 1) * blockBytes)) !== this.crcs[i]) return false;
     }
     return true;
+  }
+
+  /** The stored versions of a region below `epoch`, newest first. */
+  private older(gmap: number, region: number, epoch: number): Uint8Array[] {
+    const versions: Uint8Array[] = [];
+    const range = this.db.getRange({ start: regionPrefix(gmap, region), end: regionKey(gmap, region, epoch) });
+    for (const { value } of range) versions.push(Buffer.from(value));
+    return versions.reverse();
   }
 
   close(): void {
