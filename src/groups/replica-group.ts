@@ -17,6 +17,7 @@ import type { CaughtUp, GroupReplyTo, GroupRequest, GroupWrite } from './group-p
 import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
+import { TrailingWrites } from './trailing-writes.js';
 import { RegionLocks } from './region-locks.js';
 import { OutConfirmation } from './out-confirmation.js';
 import { regionKey, parseRegionKey } from '../model/region-key.js';
@@ -167,13 +168,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     /** What waits for a wall-clock deadline to pass, by timer ref. */
     const afterDeadline = new Map<number, () => void>();
     let nextRef = 1;
-    /**
-     * Regions with a write that may be answered early, from its admission until both copies have
-     * it (or it ended). The client may write the same blocks again at once; that write waits, so
-     * that both copies apply the two in the same order and no other write changes which copy of
-     * the region is complete meanwhile.
-     */
-    const trailing = new Map<string, number>();
+    const trailing = new TrailingWrites();
     /**
      * Regions with a write answered early, by the copy still being written: until that copy has it
      * (or its loss is marked stale on the other), it lacks an acknowledged write and is incomplete
@@ -181,28 +176,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * marking the region stale on it, and the write it had not yet received was lost).
      */
     const laggingIn = new Map<string, number>();
-    const behindTrailing: Array<{ keys: readonly string[]; run: () => void }> = [];
-    const afterTrailing = (keys: readonly string[], run: () => void): void => {
-      if (keys.some((key) => trailing.has(key))) behindTrailing.push({ keys, run });
-      else run();
-    };
-    const trail = (keys: readonly string[], delta: 1 | -1): void => {
-      for (const key of keys) {
-        const left = (trailing.get(key) ?? 0) + delta;
-        if (left === 0) trailing.delete(key);
-        else trailing.set(key, left);
-      }
-      if (delta > 0) return;
-      // In arrival order: a write still blocked keeps the ones behind it on the same keys waiting.
-      const waiting = behindTrailing.splice(0);
-      const blocked = new Set<string>(trailing.keys());
-      for (const entry of waiting) {
-        if (entry.keys.some((key) => blocked.has(key))) {
-          behindTrailing.push(entry);
-          for (const key of entry.keys) blocked.add(key);
-        } else entry.run();
-      }
-    };
 
     /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
     const suspected = new Map<number, { why: string; code: WhorlErrorCode }>();
@@ -468,7 +441,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         locks.end(keys);
         if (ownBuffer) {
           lagHandles.push(ownBuffer);
-          trail(keys, -1);
+          trailing.trail(keys, -1);
         }
         if (!reply.ok && holders) {
           for (const key of keys) unsettled.set(key, settlingSource(holders, body.gmap, regions, early !== undefined));
@@ -557,7 +530,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const copy = { ...own, lengthBytes: body.count * blockBytes };
         context.view(body.handle).copy(context.view(copy));
         ownBuffer = own;
-        trail(keys, 1);
+        trailing.trail(keys, 1);
         writeCopies(
           { ...body, handle: copy },
           live,
@@ -974,7 +947,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
               message: `${options.name} has no view of the cluster yet`,
             } satisfies Failure);
           const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-          return afterTrailing(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
+          return trailing.after(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
         }
         case 'flush':
           return flush(request, body.token);
