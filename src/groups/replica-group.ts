@@ -3,7 +3,6 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
-import type { WhorlErrorCode } from '../errors.js';
 import { newerView, stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
@@ -18,6 +17,7 @@ import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
 import { TrailingWrites } from './trailing-writes.js';
+import { GroupSuspicions } from './group-suspicions.js';
 import { RegionLocks } from './region-locks.js';
 import { OutConfirmation } from './out-confirmation.js';
 import { regionKey, parseRegionKey } from '../model/region-key.js';
@@ -61,7 +61,6 @@ type Message = GroupRequest | ControlPush | OwnWritten;
 type WriteAnswer = GroupReplyTo<'write'>;
 type Incoming_ = Incoming<Message>;
 
-const suspectRetryMs = 300;
 type Request = RequestIncoming<GroupRequest>;
 
 /**
@@ -177,24 +176,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const laggingIn = new Map<string, number>();
 
-    /** Servers reported down and not yet seen down or stopped: reported again until the view agrees. */
-    const suspected = new Map<number, { why: string; code: WhorlErrorCode }>();
+    const suspicions = new GroupSuspicions(context, control, (server) => writable(state(server)));
     let changes = 0;
     const suspect = (server: number, reply: DiskReply): void => {
       if (reply.ok) return;
       changes += 1;
-      const why = `${reply.code}: ${reply.message}`;
-      if (suspected.size === 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
-      suspected.set(server, { why, code: reply.code });
-      context.send(control, { op: 'suspect', server, why, code: reply.code } satisfies ControlRequest);
-    };
-    const resuspect = (): void => {
-      for (const [server, { why, code }] of suspected) {
-        // Ends once the view shows the server out; a resyncing server is still in, and suspect.
-        if (!writable(state(server))) suspected.delete(server);
-        else context.send(control, { op: 'suspect', server, why, code } satisfies ControlRequest);
-      }
-      if (suspected.size > 0) context.setTimer(suspectRetryMs, { op: 'suspect-retry' });
+      suspicions.suspect(server, `${reply.code}: ${reply.message}`, reply.code);
     };
 
     /**
@@ -314,7 +301,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       view: () => view,
       refreshView: () => refreshView(),
       changes: () => changes,
-      suspected: () => new Set(suspected.keys()),
+      suspected: () => suspicions.servers(),
       restarted,
       unsettled,
       staleMarksSettled: (server) => staleSettled.add(server),
@@ -969,7 +956,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         case 'view':
           adopt(body.view);
           // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
-          for (const server of suspected.keys()) if (!writable(state(server))) suspected.delete(server);
+          suspicions.forgetOut();
           return recovery.onView();
         case 'recover':
           return recovery.request(body.server, body.round);
@@ -1008,7 +995,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             return;
           case 'timer': {
             const timer = incoming.body as { op?: string; ref?: number };
-            if (timer.op === 'suspect-retry') return resuspect();
+            if (timer.op === 'suspect-retry') return suspicions.retry();
             if (timer.op === 'term-retry') return termClaim.start();
             if (timer.op === 'confirm-deadline' && outConfirmation.onTimer(timer.ref!)) return;
             if (timer.op === 'deadline') {
