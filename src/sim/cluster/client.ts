@@ -20,6 +20,11 @@ import type { DiskModel, ReadTicket } from '../disk/model.js';
 
 export const clusterClientTimeoutMs = 2000;
 const inFlightMax = 6;
+/**
+ * How long the comparison after healing waits for copies that lag behind early answers: longer
+ * than a group's request timeout (600 ms), after which a copy write that was lost is marked stale.
+ */
+const lagWaitMs = 1000;
 const tickMs = 3;
 /** Chance per issued request that the client takes a snapshot (at most `snapshotsMax` per run). */
 const snapshotRate = 0.002;
@@ -113,6 +118,8 @@ export function clusterClient(
     const writesInFlight = (): boolean =>
       [...pending.values()].some((what) => what.op === 'write' || what.op === 'trim');
     let comparedVersion = -1;
+    /** Since when no request of the workload has been in flight (while comparing is due). */
+    let quietSince: number | undefined;
     const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
     const suspicions = new Suspicions();
     const lag = new Lag();
@@ -395,7 +402,13 @@ export function clusterClient(
         switch (incoming.kind) {
           case 'timer':
             if (state.compare) {
-              if (pending.size === 0 && !comparing && state.differing === undefined && allUp()) startComparing();
+              // Not while a copy may still lag behind an early answer: it is being written, not
+              // different. A lag whose caught-up tell was lost never clears: wait for it a while only.
+              if (pending.size > 0) quietSince = undefined;
+              else quietSince ??= context.now();
+              const lagged = lag.bytes(disk!.gmap) > 0 && context.now() - quietSince! < lagWaitMs;
+              if (pending.size === 0 && !lagged && !comparing && state.differing === undefined && allUp())
+                startComparing();
             } else if (snapshotting && !snapshotting.asked) {
               if (!writesInFlight()) askSnapshot();
             } else {
