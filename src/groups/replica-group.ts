@@ -17,6 +17,7 @@ import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
 import { TrailingWrites } from './trailing-writes.js';
+import { Counts } from './counts.js';
 import { GroupSuspicions } from './group-suspicions.js';
 import { RegionLocks } from './region-locks.js';
 import { OutConfirmation } from './out-confirmation.js';
@@ -194,19 +195,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * Stale marks being set, by `markId`: two writes that each lost a different copy of a region
      * would otherwise each see no stale mark on the other copy and both be acknowledged.
      */
-    const staleIntents = new Map<string, number>();
+    const staleIntents = new Counts<string>();
     /** Marks whose clear failed or whose set failed: they may be on the disk. Recovery settles them. */
     const doubtful = new Set<string>();
-    const beginIntents = (ids: readonly string[]): void => {
-      for (const id of ids) staleIntents.set(id, (staleIntents.get(id) ?? 0) + 1);
-    };
-    const endIntents = (ids: readonly string[]): void => {
-      for (const id of ids) {
-        const left = staleIntents.get(id)! - 1;
-        if (left === 0) staleIntents.delete(id);
-        else staleIntents.set(id, left);
-      }
-    };
     /**
      * A clear of one of these marks still on its way, if any: marks sent now wait for it, since it
      * could arrive after them and wipe them (messages between two actors may be reordered).
@@ -226,9 +217,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
               .filter((region) => !durableMarks.has(markScope(server, kind), gmap, region))
               .map((region) => markId(server, kind, gmap, region))
           : [];
-      beginIntents(intents);
+      staleIntents.add(intents);
       setMarks(server, kind, gmap, regions, (ok, reply) => {
-        endIntents(intents);
+        staleIntents.remove(intents);
         then(ok, reply);
       });
     };
@@ -707,14 +698,14 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       const pending = pendingClear(server, 'stale', body.gmap, stale);
       if (pending) return void pending.waiters.push(() => writeAlone(body, server, skipped, regions, done));
       const ids = stale.map((region) => markId(server, 'stale', body.gmap, region));
-      beginIntents(ids);
+      staleIntents.add(ids);
       // Recovery replans when marks change; a region already marked with a write is carried again, not new.
       if (stale.some((region) => !markedWithWrites.has(markScope(server, 'stale'), body.gmap, region))) changes += 1;
       const written = (reply: WriteAnswer, holders: readonly number[]): void => {
         // Answered: the disk has put the marks. Unanswered, it may not have: the region is
         // unsettled (recovery copies it), and the listing shows any mark that did land.
         if (reply.ok) for (const region of stale) markedWithWrites.add(markScope(server, 'stale'), body.gmap, region);
-        endIntents(ids);
+        staleIntents.remove(ids);
         done(reply, holders);
       };
       writeCopies(body, [server], skipped, regions, written, undefined, undefined, stale);

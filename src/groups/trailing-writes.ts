@@ -1,3 +1,5 @@
+import { Counts } from './counts.js';
+
 /**
  * Regions with a write that may be answered early (an async mirror protocol), from its admission
  * until both copies have it (or it ended). The client may write the same blocks again at once;
@@ -6,7 +8,7 @@
  * write (region-locks.ts).
  */
 export class TrailingWrites {
-  private readonly trailing = new Map<string, number>();
+  private readonly trailing = new Counts<string>();
   private readonly behind: Array<{ keys: readonly string[]; run: () => void }> = [];
 
   /** Runs `run` now when none of `keys` has a trailing write, else once none has. */
@@ -17,12 +19,8 @@ export class TrailingWrites {
 
   /** A write on `keys` starts (1) or stops (-1) trailing; writes it held back may then start. */
   trail(keys: readonly string[], delta: 1 | -1): void {
-    for (const key of keys) {
-      const left = (this.trailing.get(key) ?? 0) + delta;
-      if (left === 0) this.trailing.delete(key);
-      else this.trailing.set(key, left);
-    }
-    if (delta > 0) return;
+    if (delta > 0) return this.trailing.add(keys);
+    this.trailing.remove(keys);
     // In arrival order: a write still blocked keeps the ones behind it on the same keys waiting.
     const waiting = this.behind.splice(0);
     const blocked = new Set<string>(this.trailing.keys());
