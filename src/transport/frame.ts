@@ -119,16 +119,15 @@ export class FrameReader {
     }
     const take = Math.min(need - this.held.length, chunk.length - offset);
     this.held = Buffer.concat([this.held, chunk.subarray(offset, offset + take)]);
-    if (this.held.length === need) this.headReady(this.held);
+    if (this.held.length < need) return offset + take;
+    const whole = headBytes(this.held, 0);
+    if (this.held.length < whole) this.state = { at: 'head', need: whole };
+    else this.headReady(this.held);
     return offset + take;
   }
 
+  /** Parses a whole head (`headBytes` has checked its fixed part) and starts reading payloads. */
   private headReady(head: Buffer): void {
-    const need = headBytes(head, 0);
-    if (head.length < need) {
-      this.state = { at: 'head', need };
-      return;
-    }
     const type = head.readUInt32LE(4);
     const payloads = head.readUInt32LE(12);
     const payloadLengths = Array.from({ length: payloads }, (_, i) => head.readUInt32LE(fixedBytes + 4 * i));
