@@ -174,7 +174,8 @@ async function throughDiskActor(blocks: number[], reads: number[], readDepth: nu
   const into = leases[0]!.bytes;
   const directStarted = performance.now();
   for (const block of reads)
-    if (!direct.read(0, 1, 0, block, 1, into)) throw new Error(`direct read of block ${block} declined`);
+    if (!direct.read(0, { gmap: 1, epoch: 0, block, count: 1, based: false }, into))
+      throw new Error(`direct read of block ${block} declined`);
   const directReadsPerSecond = reads.length / ((performance.now() - directStarted) / 1000);
   direct.closeAll();
   for (const lease of leases) runtime.pool.release(lease.handle);

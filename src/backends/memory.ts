@@ -1,3 +1,4 @@
+import { zeroFill } from '../actors/buffer-pool.js';
 import { assert } from '../assert.js';
 import type { Backend, BlockSizes, Extent, ZeroOptions } from '../nbd/backend.js';
 
@@ -42,7 +43,7 @@ export class MemoryBackend implements Backend {
     this.forEachPiece(offsetBytes, into.length, (page, inPage, at, n) => {
       const stored = this.pages.get(page);
       if (stored) stored.copy(into, at, inPage, inPage + n);
-      else into.fill(0, at, at + n);
+      else zeroFill(into, at, at + n);
     });
   }
 

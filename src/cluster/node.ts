@@ -185,7 +185,9 @@ export class ClusterNode {
     const server = Number(request.to.actor.slice('server-'.length));
     if (!this.runtime.where(request.to.actor) || read.count > directBlocksMax) return;
     const into = this.runtime.pool.view(read.handle);
-    return this.direct.read(server, read.gmap, read.epoch, read.block, read.count, into) ? { ok: true } : undefined;
+    const based = (read.base?.length ?? 0) > 0;
+    const holes = this.direct.read(server, { ...read, based }, into);
+    return holes ? { ok: true, holes } : undefined;
   }
 
   private checkLocal(id: number): void {

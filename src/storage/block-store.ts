@@ -1,5 +1,6 @@
 import { fail } from '../assert.js';
 import type { ActorStorage } from '../actors/actor.js';
+import { zeroFill } from '../actors/buffer-pool.js';
 import { crc32c } from '../actors/crc32c.js';
 import type { SlotFile } from '../actors/slot-file.js';
 import { WhorlError } from '../errors.js';
@@ -68,7 +69,7 @@ export class BlockStore {
       for (let l = 0; version === undefined && l < layers.length; l++)
         version = regions[l]!.find(layers[l]!.gmap, layers[l]!.epoch, block, at);
       if (version === undefined || version === 'hole') {
-        into.fill(0, at * blockBytes, (at + 1) * blockBytes);
+        zeroFill(into, at * blockBytes, (at + 1) * blockBytes);
         holes.push(at);
         continue;
       }

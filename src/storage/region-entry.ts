@@ -66,6 +66,14 @@ export class RegionEntry {
     return slot < slotLimitMax ? { slot, crc: u32(value, at + 4) } : undefined;
   }
 
+  /** Whether block i is a hole (reads as zeros at this epoch) in a stored value. */
+  static holeIn(value: Uint8Array, i: number): boolean {
+    if (RegionEntry.isDamaged(value)) return false;
+    const bits = value[0]! | (value[1]! << 8);
+    if ((bits & (1 << i)) === 0) return false;
+    return u32(value, 2 + 8 * bitCount(bits & ((1 << i) - 1))) === hole;
+  }
+
   /** Whether block i holds anything (data, a hole, lost) in a stored value; a damaged one holds every block, lost. */
   static holds(value: Uint8Array, i: number): boolean {
     return RegionEntry.isDamaged(value) || ((value[0]! | (value[1]! << 8)) & (1 << i)) !== 0;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
+import { zeroFill } from '../actors/buffer-pool.js';
 import { crc32c } from '../actors/crc32c.js';
 import { slotBytes } from '../actors/slot-file.js';
 import { blockBytes, blocksPerRegion, regionKey, regionPrefix } from '../storage/block-keys.js';
@@ -13,9 +14,10 @@ import { RegionEntry } from '../storage/region-entry.js';
  * to a server's worker and back costs about 40 µs of CPU in hand-offs alone, twice nbdkit's whole
  * read (BENCHMARKS.md, "Where random I/O time goes"). A read is served here only when it is sure to
  * be what the disk actor would answer; otherwise `read` says no and the caller asks the actor:
- * - every block has data in the newest version of its region, at or below the requested epoch,
- *   that holds anything for it (as the disk actor finds it: storage/region-versions.ts); a hole,
- *   a lost block or one no version holds (zeros, or a clone's base layer) is the actor's;
+ * - every block is found in the newest version of its region, at or below the requested epoch,
+ *   that holds anything for it (as the disk actor finds it: storage/region-versions.ts): data, or
+ *   a hole (zeros); a block no version holds reads as zeros too, unless the disk reads through to
+ *   a base layer (a clone); a lost block is the actor's to report;
  * - no write of those keys is still uncommitted (the disk answers writes before lmdb-js commits
  *   them; see commit-table.ts), and the read transaction is renewed past every commit counted;
  * - every block's data matches its CRC32C (a slot reused under the read fails it).
@@ -34,19 +36,27 @@ export class DirectReads {
     readonly holds: (server: number) => boolean = () => true,
   ) {}
 
-  /** Fills `into` with blocks [block, block + count) of `server`'s copy, or returns false. */
-  read(server: number, gmap: number, epoch: number, block: number, count: number, into: Uint8Array): boolean {
-    if (!this.holds(server)) return false;
-    let served = false;
+  /**
+   * Fills `into` with blocks [block, block + count) of `server`'s copy and returns the blocks that
+   * read as zeros (as a disk's read answers `holes`), or returns undefined. `based`: the disk reads
+   * through to base layers where its own have nothing.
+   */
+  read(
+    server: number,
+    read: { gmap: number; epoch: number; block: number; count: number; based: boolean },
+    into: Uint8Array,
+  ): number[] | undefined {
+    if (!this.holds(server)) return undefined;
+    let holes: number[] | undefined;
     try {
-      served = this.reader(server).read(gmap, epoch, block, count, into);
+      holes = this.reader(server).read(read, into);
     } catch {
       // A disk that cannot be read here (gone, closed, damaged) is the actor's to report.
       this.close(server);
     }
-    if (served) this.served += 1;
+    if (holes) this.served += 1;
     else this.declined += 1;
-    return served;
+    return holes;
   }
 
   /** Lets go of a server's files (the server is being taken out); reopened on the next read. */
@@ -75,6 +85,8 @@ class DiskReader {
   private generation = Number.NaN;
   private readonly slots: number[] = [];
   private readonly crcs: number[] = [];
+  /** Blocks of the read that are holes (zeros), in order. */
+  private readonly holes: number[] = [];
 
   constructor(
     where: string,
@@ -89,12 +101,15 @@ class DiskReader {
     }
   }
 
-  read(gmap: number, epoch: number, block: number, count: number, into: Uint8Array): boolean {
+  read(
+    { gmap, epoch, block, count, based }: { gmap: number; epoch: number; block: number; count: number; based: boolean },
+    into: Uint8Array,
+  ): number[] | undefined {
     const keys: string[] = [];
     const lastRegion = Math.floor((block + count - 1) / blocksPerRegion);
     for (let region = Math.floor(block / blocksPerRegion); region <= lastRegion; region++) {
       const key = regionKey(gmap, region, epoch);
-      if (this.commits.uncommitted(key)) return false;
+      if (this.commits.uncommitted(key)) return undefined;
       keys.push(key);
     }
     // Older versions are read only while nothing at all waits to commit: a write of one (a
@@ -108,6 +123,7 @@ class DiskReader {
     }
     this.slots.length = 0;
     this.crcs.length = 0;
+    this.holes.length = 0;
     let at = block;
     for (const key of keys) {
       const region = Math.floor(at / blocksPerRegion);
@@ -118,7 +134,7 @@ class DiskReader {
         const i = at % blocksPerRegion;
         let version = exact && RegionEntry.holds(exact, i) ? exact : undefined;
         if (!version && epoch > 0) {
-          if (!settled) return false;
+          if (!settled) return undefined;
           if (!older) {
             // A copy first: reading older versions may reuse the buffer getBinaryFast answered in.
             exact = exact && Uint8Array.from(exact);
@@ -126,23 +142,44 @@ class DiskReader {
           }
           version = older.find((entry) => RegionEntry.holds(entry, i));
         }
+        if (version ? RegionEntry.holeIn(version, i) : !based) {
+          this.holes.push(at - block);
+          continue;
+        }
         const data = version && RegionEntry.dataIn(version, i);
-        if (!data) return false;
+        if (!data) return undefined;
         this.slots.push(data.slot);
         this.crcs.push(data.crc);
       }
     }
+    return this.fill(count, into) ? [...this.holes] : undefined;
+  }
+
+  /** Reads the blocks found (in `slots`, skipping `holes`) into `into` and checks them; zeros the holes. */
+  private fill(count: number, into: Uint8Array): boolean {
+    let found = 0;
+    let hole = 0;
     // Blocks written together sit in consecutive slots: one read per run.
     for (let first = 0; first < count;) {
+      if (this.holes[hole] === first) {
+        zeroFill(into, first * blockBytes, (first + 1) * blockBytes);
+        hole += 1;
+        first += 1;
+        continue;
+      }
       let last = first;
-      while (last + 1 < count && this.slots[last + 1] === this.slots[last]! + 1) last += 1;
+      let next = found;
+      while (last + 1 < count && this.holes[hole] !== last + 1 && this.slots[next + 1] === this.slots[next]! + 1) {
+        last += 1;
+        next += 1;
+      }
       const length = (last - first + 1) * blockBytes;
-      if (fs.readSync(this.fd, into, first * blockBytes, length, this.slots[first]! * slotBytes) !== length)
+      if (fs.readSync(this.fd, into, first * blockBytes, length, this.slots[found]! * slotBytes) !== length)
         return false;
+      for (let at = first; at <= last; at++, found++) {
+        if (crc32c(into.subarray(at * blockBytes, (at + 1) * blockBytes)) !== this.crcs[found]) return false;
+      }
       first = last + 1;
-    }
-    for (let i = 0; i < count; i++) {
-      if (crc32c(into.subarray(i * blockBytes, (i + 1) * blockBytes)) !== this.crcs[i]) return false;
     }
     return true;
   }

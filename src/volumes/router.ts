@@ -183,12 +183,17 @@ export class Router {
       (a, b) => far(a) - far(b) || this.queueDepth[a]! - this.queueDepth[b]!,
     );
     const nearest = candidates[0];
-    if (
-      nearest !== undefined &&
-      piece.count <= directBlocksMax &&
-      this.options.direct?.read(nearest, disk.gmap, disk.epoch, piece.block, piece.count, this.context.view(handle))
-    )
-      return [];
+    if (nearest !== undefined && piece.count <= directBlocksMax && this.options.direct) {
+      const read = {
+        gmap: disk.gmap,
+        epoch: disk.epoch,
+        block: piece.block,
+        count: piece.count,
+        based: disk.base.length > 0,
+      };
+      const holes = this.options.direct.read(nearest, read, this.context.view(handle));
+      if (holes) return holes;
+    }
     let last: DiskReply | undefined;
     for (const server of candidates) {
       this.queueDepth[server]! += 1;
