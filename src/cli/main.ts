@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { diskCommand, serverCommand } from './admin-commands.js';
 import { serve } from './serve.js';
 import { cloneCommand, snapshotCommand } from './snapshot-commands.js';

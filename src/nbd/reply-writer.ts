@@ -6,7 +6,7 @@ import * as encode from './replies.js';
 import type { Request } from './request.js';
 
 /** Bytes queued in the socket past which the connection stops reading new requests. */
-export const socketQueuedBytesMax = 16 * 1024 * 1024;
+export const socketQueuedBytesMax = 4 * 1024 * 1024;
 
 /**
  * Writes replies to one socket. Replies produced in the same tick go out in one writev (cork until
