@@ -56,7 +56,7 @@ test('each bad request gets the spec error and the connection carries on', async
       Errno.EINVAL,
     ],
     ['block status without a meta context', () => client.request(Command.BlockStatus, { length: 4096 }), Errno.EINVAL],
-    ['read longer than 32 MiB', () => client.request(Command.Read, { length: 33 * MiB }), Errno.EINVAL],
+    ['read longer than 64 MiB', () => client.request(Command.Read, { length: 65 * MiB }), Errno.EINVAL],
     ['zero-length read', () => client.request(Command.Read, { length: 0 }), Errno.OK],
     ['zero-length write', () => client.request(Command.Write, { length: 0 }), Errno.OK],
     ['zero-length trim', () => client.request(Command.Trim, { length: 0 }), Errno.OK],
@@ -91,11 +91,11 @@ test('each bad request gets the spec error and the connection carries on', async
   t.is(served.pool.leased, 0);
 });
 
-test('a write longer than 32 MiB has its payload drained and is refused', async (t) => {
+test('a write longer than 64 MiB has its payload drained and is refused', async (t) => {
   const served = await startServer(new MemoryBackend(64 * MiB));
   const client = await RawClient.connect(served.port);
   await client.go();
-  client.request(Command.Write, { payload: Buffer.alloc(33 * MiB, 9) });
+  client.request(Command.Write, { payload: Buffer.alloc(65 * MiB, 9) });
   t.is(simpleError(await client.reply()), Errno.EINVAL);
   client.request(Command.Read, { length: 512 });
   t.is(simpleError(await client.reply()), Errno.OK);

@@ -16,7 +16,7 @@ import { WhorlError } from '../errors.js';
  *   | free[0]     | Int32 (shared, Atomics)| slots not leased: a full slab is passed over   |
  *   |             |                        | without visiting its slots                     |
  *
- * Size classes are powers of two from 4 KiB to 32 MiB (the largest NBD payload). The pool grows
+ * Size classes are powers of two from 4 KiB to 64 MiB (the largest NBD payload). The pool grows
  * one slab at a time up to `maxBytes`; past that `tryLease` returns undefined and `lease` waits
  * for a release (backpressure, never unbounded growth).
  */
@@ -44,7 +44,7 @@ export interface SlabDescriptor {
 }
 
 export const slotBytesMin = 4096;
-export const slotBytesMax = 32 * 1024 * 1024;
+export const slotBytesMax = 64 * 1024 * 1024;
 const slabBytesTarget = 4 * 1024 * 1024;
 const waitersMax = 4096;
 /**

@@ -1,6 +1,7 @@
 import { zeroFill } from '../actors/buffer-pool.js';
 import { assert } from '../assert.js';
 import type { Backend, BlockSizes, Extent, ZeroOptions } from '../nbd/backend.js';
+import { PAYLOAD_BYTES_MAX } from '../nbd/protocol.js';
 
 /** Allocation unit of the memory backend; untouched pages take no memory and read as zeros. */
 export const pageBytes = 64 * 1024;
@@ -19,7 +20,7 @@ export class MemoryBackend implements Backend {
   readonly readOnly: boolean;
   readonly description: string;
   readonly multiConn = true;
-  readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: 4096, maximumBytes: 32 * 1024 * 1024 };
+  readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: 4096, maximumBytes: PAYLOAD_BYTES_MAX };
   private readonly pages = new Map<number, Buffer>();
 
   constructor(

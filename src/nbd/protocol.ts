@@ -122,7 +122,7 @@ export const Errno = {
 export type Errno = (typeof Errno)[keyof typeof Errno];
 
 /** Largest READ/WRITE payload whorl accepts (and advertises as the maximum block size). */
-export const PAYLOAD_BYTES_MAX = 32 * 1024 * 1024;
+export const PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
 /** Longest option whorl buffers; longer ones are skipped without buffering and refused. */
 export const OPTION_BYTES_MAX = 64 * 1024;
 /** Strings (export names, queries) are at most 4096 bytes by the spec. */

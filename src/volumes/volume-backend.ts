@@ -2,6 +2,7 @@ import type { BufferPool } from '../actors/buffer-pool.js';
 import { snapshotSeparator, withBase, type ExportTarget } from '../model/catalog.js';
 import { WhorlError } from '../errors.js';
 import type { Backend, BlockSizes, Extent, ZeroOptions } from '../nbd/backend.js';
+import { PAYLOAD_BYTES_MAX } from '../nbd/protocol.js';
 import { blockBytes } from '../storage/block-keys.js';
 import { blocksPerRequestMax } from '../storage/disk-protocol.js';
 import { BlockLocks } from './block-locks.js';
@@ -21,7 +22,7 @@ const statusBytesMax = 32 * 1024 * 1024;
  */
 export class VolumeBackend implements Backend {
   readonly multiConn = true;
-  readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: blockBytes, maximumBytes: 32 * 1024 * 1024 };
+  readonly blockSizes: BlockSizes = { minimumBytes: 1, preferredBytes: blockBytes, maximumBytes: PAYLOAD_BYTES_MAX };
   private readonly edgeLocks = new BlockLocks();
 
   constructor(
