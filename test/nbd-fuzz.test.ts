@@ -51,7 +51,7 @@ function request(prng: Prng): Buffer {
     BigInt(prng.int(2 ** 32)),
   ]);
   header.writeBigUInt64BE(offset, 16);
-  const length = prng.pick([0, prng.int(65536), 2 ** 32 - 1, 32 * MiB + 1, prng.int(2 ** 32), 4096]);
+  const length = prng.pick([0, prng.int(65536), 2 ** 32 - 1, 64 * MiB + 1, prng.int(2 ** 32), 4096]);
   header.writeUInt32BE(length, 24);
   const type = header.readUInt16BE(6);
   if (type !== Command.Write) return header;

@@ -55,7 +55,7 @@ test('INFO answers EXPORT, NAME, DESCRIPTION and BLOCK_SIZE; unknown exports get
   const blockSize = infos.find((d) => d.readUInt16BE(0) === InfoType.BlockSize)!;
   t.deepEqual(
     [blockSize.readUInt32BE(2), blockSize.readUInt32BE(6), blockSize.readUInt32BE(10)],
-    [1, 4096, 32 * 1024 * 1024],
+    [1, 4096, 64 * 1024 * 1024],
   );
   t.is(replies[replies.length - 1]!.type, Reply.Ack);
 

@@ -17,7 +17,7 @@ for (const kind of backendKinds) {
     t.is(exported['export-size'], 64 * MiB);
     t.true(exported.can_multi_conn);
     t.true(exported.can_flush && exported.can_fua && exported.can_trim && exported.can_zero && exported.can_fast_zero);
-    t.is(exported.block_size_maximum, 32 * MiB);
+    t.is(exported.block_size_maximum, 64 * MiB);
     t.false(exported.is_read_only);
     const byDefaultName = JSON.parse((await runOk('nbdinfo', ['--json', `nbd://127.0.0.1:${served.port}/`])).stdout);
     t.is(byDefaultName.exports[0]['export-size'], 64 * MiB, 'the empty name is the default export');

@@ -37,11 +37,25 @@ export class AdminServer {
   async listen(socketPath: string): Promise<void> {
     fs.rmSync(socketPath, { force: true });
     const server = net.createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => resolve());
-    });
+    // Made owner-only from the start (no moment when others may connect), then checked: a file
+    // system that ignores modes would leave every admin command open to every local user.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socketPath, () => resolve());
+      });
+    } finally {
+      process.umask(umask);
+    }
     fs.chmodSync(socketPath, 0o600);
+    const { mode, uid } = fs.statSync(socketPath);
+    if ((mode & 0o777) !== 0o600 || uid !== process.getuid?.()) {
+      server.close();
+      throw new Error(
+        `admin socket ${socketPath}: mode ${(mode & 0o777).toString(8)}, owner ${uid}; it must be 600 and ours`,
+      );
+    }
     this.server = server;
     const view = this.cluster.view;
     if (view?.resumed) void this.collector.collectResumed(view);

@@ -6,6 +6,7 @@ import { parseEtcdUrls } from '../etcd/connect.js';
 import { isWhorlError } from '../errors.js';
 import type { LogFormat, Logger } from '../log.js';
 import { NbdServer, type ListenAddress } from '../nbd/server.js';
+import type { TlsPolicy } from '../nbd/tls-policy.js';
 import { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { parseHostPort } from './listen.js';
 import { notifyReady } from './notify.js';
@@ -27,6 +28,7 @@ export interface NodeServeArgs {
   readonly level: string;
   readonly logFormat: LogFormat;
   readonly addresses: readonly ListenAddress[];
+  readonly tls: TlsPolicy;
   readonly listenAll: (server: NbdServer) => Promise<ListenAddress[]>;
   readonly stopping: () => Promise<void>;
 }
@@ -74,7 +76,7 @@ export async function serveNode(args: NodeServeArgs): Promise<number> {
     }),
   );
   const catalog = new VolumeCatalog(node.router, node.runtime.pool);
-  const server = new NbdServer(catalog, node.runtime.pool, log);
+  const server = new NbdServer(catalog, node.runtime.pool, log, args.tls);
   const admin = new AdminServer(node, catalog, log);
   await admin.listen(path.join(args.dataDir, 'admin.sock'));
   await args.listenAll(server);

@@ -15,6 +15,7 @@ import { parseHostPort } from './listen.js';
 import { notifyReady } from './notify.js';
 import { serveNode } from './serve-node.js';
 import { formatSize, parseSize } from './size.js';
+import { tlsFromFlags, tlsHelp, tlsOptions } from './tls-flags.js';
 import { UsageError } from './usage-error.js';
 
 export const serveHelp = `Usage: whorl serve [options]
@@ -26,7 +27,7 @@ Options:
                           (default ./whorl-data); the admin socket is DIR/admin.sock
   --nbd-listen HOST:PORT  TCP address for NBD clients (default 127.0.0.1:10809, loopback only)
   --nbd-socket PATH       also listen on a Unix socket
-  --backend cluster|memory
+${tlsHelp}  --backend cluster|memory
                           cluster: the replicated, durable virtual disks (default)
                           memory: one sparse in-memory export named 'default', for development
                           and protocol tests. IT LOSES ALL DATA WHEN whorl EXITS.
@@ -86,6 +87,7 @@ export async function serve(argv: string[]): Promise<number> {
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...tlsOptions,
     },
   });
   if (values.help) {
@@ -135,10 +137,12 @@ export async function serve(argv: string[]): Promise<number> {
   const greet = logFormat === 'pretty' && process.stderr.isTTY === true;
   const addresses: ListenAddress[] = [{ kind: 'tcp', ...listen }];
   if (values['nbd-socket']) addresses.push({ kind: 'unix', path: values['nbd-socket'] });
+  const tls = tlsFromFlags(values, addresses);
 
   if (values.backend === 'memory') {
     const pool = new BufferPool();
-    const server = new NbdServer(new SingleExportCatalog('default', new MemoryBackend(memorySizeBytes)), pool, log);
+    const catalog = new SingleExportCatalog('default', new MemoryBackend(memorySizeBytes));
+    const server = new NbdServer(catalog, pool, log, tls);
     await listenAll(server, addresses, log);
     const stopping = stopOnSignal();
     log.warn(
@@ -171,6 +175,7 @@ export async function serve(argv: string[]): Promise<number> {
       level,
       logFormat,
       addresses,
+      tls,
       listenAll: (server) => listenAll(server, addresses, log),
       stopping: stopOnSignal,
     });
@@ -195,7 +200,7 @@ export async function serve(argv: string[]): Promise<number> {
     logFormat,
   });
   const catalog = new VolumeCatalog(cluster.router, cluster.runtime.pool);
-  const server = new NbdServer(catalog, cluster.runtime.pool, log);
+  const server = new NbdServer(catalog, cluster.runtime.pool, log, tls);
   const admin = new AdminServer(cluster, catalog, log);
   await admin.listen(path.join(dataDir, 'admin.sock'));
   const bound = await listenAll(server, addresses, log);

@@ -1,10 +1,12 @@
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import { readInPlace, type ReadTarget } from './socket-reader.js';
 import type { BufferPool } from '../actors/buffer-pool.js';
 import type { Logger } from '../log.js';
 import type { ExportCatalog } from './backend.js';
 import { ByteQueue } from './byte-queue.js';
 import { negotiate, type HandshakeIO } from './handshake.js';
+import type { TlsPolicy } from './tls-policy.js';
 import { Transmission } from './transmission.js';
 
 /** A client that has not finished its handshake in this long is dropped. */
@@ -21,22 +23,23 @@ export class Connection implements HandshakeIO, ReadTarget {
   private readonly finished: Promise<void>;
   private resolveFinished!: () => void;
 
-  private readonly socket: Socket;
+  private socket: Socket;
 
-  /** Takes over an accepted socket that was paused on connect. */
+  /**
+   * Takes over an accepted socket that was paused on connect. Where TLS may start, bytes come as
+   * 'data' events (a TLS socket takes the stream over); otherwise they land in place.
+   */
   constructor(
     accepted: Socket,
     private readonly catalog: ExportCatalog,
     private readonly pool: BufferPool,
     private readonly log: Logger,
+    private readonly tls: TlsPolicy = { mode: 'off' },
   ) {
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    const socket = readInPlace(accepted, this);
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.on('drain', () => this.transmission?.pump());
-    socket.on('error', (error) => this.log.debug({ err: error }, 'socket error'));
-    socket.on('close', () => this.onClose());
+    this.socket = tls.mode === 'off' ? readInPlace(accepted, this) : this.dataEvents(accepted);
+    this.socket.setNoDelay(true);
+    this.watch(this.socket);
   }
 
   /** Resolves when the socket has closed and every buffer is back in the pool. */
@@ -47,7 +50,7 @@ export class Connection implements HandshakeIO, ReadTarget {
   async run(): Promise<void> {
     const timer = setTimeout(() => this.socket.destroy(), handshakeTimeoutMs);
     try {
-      const negotiated = await negotiate(this, this.catalog, this.log);
+      const negotiated = await negotiate(this, this.catalog, this.log, this.tls.mode);
       if (!negotiated) {
         this.socket.end(() => this.socket.destroy());
         return;
@@ -100,6 +103,50 @@ export class Connection implements HandshakeIO, ReadTarget {
     if (!this.closed) this.socket.write(data);
   }
 
+  async startTls(): Promise<boolean> {
+    const plain = this.socket;
+    if (this.queue.length > 0) {
+      this.log.info('bytes sent ahead of the TLS handshake; closing');
+      plain.destroy();
+      return false;
+    }
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('drain');
+    const secure = new tls.TLSSocket(plain, this.tls.options);
+    this.socket = secure;
+    this.watch(secure, true);
+    secure.on('data', (bytes: Buffer) => this.onBytes(bytes));
+    return new Promise((resolve) => {
+      secure.once('secure', () => {
+        const refusal = this.tls.options?.requestCert ? peerRefusal(secure) : undefined;
+        if (refusal !== undefined) {
+          this.log.warn({ reason: refusal }, 'TLS client certificate refused');
+          secure.destroy();
+          return resolve(false);
+        }
+        resolve(true);
+      });
+      secure.once('close', () => resolve(false));
+    });
+  }
+
+  /** Reads an accepted socket through 'data' events. */
+  private dataEvents(accepted: Socket): Socket {
+    accepted.on('data', (bytes: Buffer) => this.onBytes(bytes));
+    accepted.resume();
+    return accepted;
+  }
+
+  private watch(socket: Socket, secure = false): void {
+    socket.on('drain', () => this.transmission?.pump());
+    socket.on('error', (error) => {
+      // A failed TLS handshake (wrong CA, wrong key, no client certificate) is the operator's to see.
+      if (secure && this.transmission === undefined) this.log.warn({ reason: error.message }, 'TLS handshake failed');
+      else this.log.debug({ err: error }, 'socket error');
+    });
+    socket.on('close', () => this.onClose());
+  }
+
   private waitForData(): Promise<void> {
     if (this.closed) return Promise.reject(new ConnectionClosed());
     return new Promise((resolve, reject) => (this.wake = { resolve, reject }));
@@ -127,6 +174,7 @@ export class Connection implements HandshakeIO, ReadTarget {
   }
 
   private onClose(): void {
+    if (this.closed) return;
     this.closed = true;
     this.queue.clear();
     this.wake?.reject(new ConnectionClosed());
@@ -135,4 +183,17 @@ export class Connection implements HandshakeIO, ReadTarget {
     // Requests still running release their own buffers when they finish.
     void (this.transmission?.whenIdle() ?? Promise.resolve()).then(() => this.resolveFinished());
   }
+}
+
+/**
+ * Why a client's certificate is not accepted (none, or not signed by the CA), or undefined. A
+ * TLSSocket made outside a tls.Server leaves this to its maker: Node's server asks the handle
+ * the same way (lib/_tls_wrap.js); a handle that cannot say refuses.
+ */
+function peerRefusal(secure: tls.TLSSocket): string | undefined {
+  if (Object.keys(secure.getPeerCertificate()).length === 0) return 'no client certificate';
+  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (typeof handle?.verifyError !== 'function') return 'the certificate could not be checked';
+  const error = handle.verifyError();
+  return error ? `${(error as { code?: string }).code ?? ''} ${error.message}`.trim() : undefined;
 }

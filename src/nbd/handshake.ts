@@ -15,6 +15,7 @@ import {
   STRING_BYTES_MAX,
 } from './protocol.js';
 import * as replies from './option-replies.js';
+import type { TlsMode } from './tls-policy.js';
 import { transmissionFlags } from './transmission-flags.js';
 
 /** The byte stream a handshake runs over; reads reject when the client goes away. */
@@ -22,6 +23,11 @@ export interface HandshakeIO {
   readExact(n: number): Promise<Buffer>;
   skip(n: number): Promise<void>;
   write(data: Buffer): void;
+  /**
+   * Upgrades the stream to TLS (after STARTTLS was acknowledged); resolves false when the client
+   * sent bytes ahead of its TLS handshake or the handshake failed (the connection is then closed).
+   */
+  startTls(): Promise<boolean>;
 }
 
 export interface Negotiated {
@@ -74,12 +80,16 @@ class OptionData {
 }
 
 interface State {
+  readonly tls: TlsMode;
+  /** STARTTLS has upgraded the stream. */
+  secured: boolean;
   structured: boolean;
   /** Export name for which base:allocation is selected, if any. */
   metaContextExport: string | undefined;
 }
 
-type Step = { kind: 'continue' } | { kind: 'close' } | { kind: 'transmit'; negotiated: Negotiated };
+type Step =
+  { kind: 'continue' } | { kind: 'close' } | { kind: 'starttls' } | { kind: 'transmit'; negotiated: Negotiated };
 const carryOn: Step = { kind: 'continue' };
 const close: Step = { kind: 'close' };
 
@@ -87,7 +97,12 @@ const close: Step = { kind: 'close' };
  * Runs fixed-newstyle option haggling. Returns what transmission needs, or undefined when the
  * connection should close (ABORT, protocol violation, unknown export on EXPORT_NAME).
  */
-export async function negotiate(io: HandshakeIO, catalog: ExportCatalog, log: Logger): Promise<Negotiated | undefined> {
+export async function negotiate(
+  io: HandshakeIO,
+  catalog: ExportCatalog,
+  log: Logger,
+  tls: TlsMode = 'off',
+): Promise<Negotiated | undefined> {
   const greeting = Buffer.allocUnsafe(18);
   greeting.writeBigUInt64BE(NBDMAGIC, 0);
   greeting.writeBigUInt64BE(IHAVEOPT, 8);
@@ -100,7 +115,7 @@ export async function negotiate(io: HandshakeIO, catalog: ExportCatalog, log: Lo
     return undefined;
   }
   const noZeroes = (clientFlags & FLAG_NO_ZEROES) !== 0;
-  const state: State = { structured: false, metaContextExport: undefined };
+  const state: State = { tls, secured: false, structured: false, metaContextExport: undefined };
 
   for (;;) {
     const header = await io.readExact(16);
@@ -127,6 +142,14 @@ export async function negotiate(io: HandshakeIO, catalog: ExportCatalog, log: Lo
     }
     if (step.kind === 'close') return undefined;
     if (step.kind === 'transmit') return step.negotiated;
+    if (step.kind === 'starttls') {
+      // Whatever was haggled in plaintext is forgotten (the spec: an attacker may have injected it).
+      if (!(await io.startTls())) return undefined;
+      state.secured = true;
+      state.structured = false;
+      state.metaContextExport = undefined;
+      log.info('TLS started');
+    }
   }
 }
 
@@ -138,7 +161,15 @@ function handleOption(
   io: HandshakeIO,
   catalog: ExportCatalog,
 ): Step {
+  if (state.tls === 'require' && !state.secured && option !== Option.StartTls && option !== Option.Abort) {
+    // EXPORT_NAME has no error reply: the spec has the server close instead.
+    if (option === Option.ExportName) return close;
+    io.write(replies.errorReply(option, Reply.ErrTlsReqd, 'this server requires TLS: send STARTTLS first'));
+    return carryOn;
+  }
   switch (option) {
+    case Option.StartTls:
+      return startTls(data, state, io);
     case Option.ExportName:
       return exportName(data, state, noZeroes, io, catalog);
     case Option.Abort:
@@ -163,10 +194,24 @@ function handleOption(
     case Option.SetMetaContext:
       return metaContext(option, data, state, io, catalog);
     default:
-      // STARTTLS (until the TLS issue), EXTENDED_HEADERS and everything unknown.
+      // EXTENDED_HEADERS and everything unknown.
       io.write(replies.errorReply(option, Reply.ErrUnsup, `option ${option} is not supported`));
       return carryOn;
   }
+}
+
+function startTls(data: Buffer, state: State, io: HandshakeIO): Step {
+  if (state.tls === 'off') {
+    io.write(replies.errorReply(Option.StartTls, Reply.ErrUnsup, 'TLS is not configured on this server'));
+    return carryOn;
+  }
+  if (data.length !== 0) throw new Malformed('STARTTLS takes no data');
+  if (state.secured) {
+    io.write(replies.errorReply(Option.StartTls, Reply.ErrInvalid, 'TLS is already started'));
+    return carryOn;
+  }
+  io.write(replies.optionReply(Option.StartTls, Reply.Ack));
+  return { kind: 'starttls' };
 }
 
 function exportName(data: Buffer, state: State, noZeroes: boolean, io: HandshakeIO, catalog: ExportCatalog): Step {

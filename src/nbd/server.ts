@@ -4,6 +4,7 @@ import type { BufferPool } from '../actors/buffer-pool.js';
 import type { Logger } from '../log.js';
 import type { ExportCatalog } from './backend.js';
 import { Connection } from './connection.js';
+import type { TlsPolicy } from './tls-policy.js';
 
 /** Connections one server holds at once; more are closed as soon as they are accepted. */
 export const connectionsMax = 1024;
@@ -21,6 +22,7 @@ export class NbdServer {
     private readonly catalog: ExportCatalog,
     private readonly pool: BufferPool,
     private readonly log: Logger,
+    private readonly tls: TlsPolicy = { mode: 'off' },
   ) {}
 
   get connectionCount(): number {
@@ -74,7 +76,7 @@ export class NbdServer {
       return;
     }
     const log = this.log.child({ peer: `${socket.remoteAddress ?? 'unix'}:${socket.remotePort ?? ''}` });
-    const connection = new Connection(socket, this.catalog, this.pool, log);
+    const connection = new Connection(socket, this.catalog, this.pool, log, this.tls);
     this.connections.add(connection);
     void connection.done.then(() => this.connections.delete(connection));
     log.debug('connected');

@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+
+/**
+ * TLS for NBD clients, as nbdkit and qemu-nbd offer it (NBD_OPT_STARTTLS, NBD.md):
+ *
+ *   | mode    | STARTTLS  | before TLS: GO, INFO, LIST, STRUCTURED_REPLY, meta contexts      |
+ *   |---------|-----------|-----------------------------------------------------------------|
+ *   | off     | ERR_UNSUP | answered                                                         |
+ *   | on      | upgrades  | answered (a client may stay in plaintext)                        |
+ *   | require | upgrades  | ERR_TLS_REQD; EXPORT_NAME (which has no error reply) closes      |
+ *
+ * Credentials are X.509 (a directory in the layout nbdkit and qemu use: ca-cert.pem,
+ * server-cert.pem, server-key.pem; with `verifyPeer` a client must show a certificate the CA
+ * signed) or pre-shared keys (a file of `identity:hexkey` lines, GnuTLS psktool's format), not
+ * both: OpenSSL serves PSK clients only in TLS 1.2 (its TLS 1.3 keys need a hash per key), and a
+ * GnuTLS client offered TLS 1.3 with certificates fails its PSK handshake.
+ */
+export type TlsMode = 'off' | 'on' | 'require';
+export const tlsModes: readonly TlsMode[] = ['off', 'on', 'require'];
+
+export interface TlsPolicy {
+  readonly mode: TlsMode;
+  /** What the server side of each upgraded connection is made with (undefined when off). */
+  readonly options?: tls.TLSSocketOptions;
+}
+
+export interface TlsCredentials {
+  readonly certificatesDir?: string;
+  readonly verifyPeer?: boolean;
+  readonly pskFile?: string;
+}
+
+/** A credential file or setting that cannot be used; the message names it. */
+export class TlsSetupError extends Error {}
+
+/** Checks and loads what `mode` needs; throws TlsSetupError naming the offending file or flag. */
+export function tlsPolicy(mode: TlsMode, credentials: TlsCredentials): TlsPolicy {
+  const { certificatesDir, verifyPeer = false, pskFile } = credentials;
+  if (verifyPeer && certificatesDir === undefined)
+    throw new TlsSetupError('--tls-verify-peer needs --tls-certificates DIR (its ca-cert.pem signs the clients)');
+  if (mode === 'off') return { mode };
+  if (certificatesDir === undefined && pskFile === undefined)
+    throw new TlsSetupError(`--tls ${mode} needs --tls-certificates DIR or --tls-psk FILE`);
+  if (certificatesDir !== undefined && pskFile !== undefined)
+    throw new TlsSetupError('--tls-certificates and --tls-psk: give one (X.509 or pre-shared keys), not both');
+  const options: tls.TLSSocketOptions = { isServer: true, minVersion: 'TLSv1.2' };
+  Object.assign(options, pskFile !== undefined ? preSharedKeys(pskFile) : certificates(certificatesDir!, verifyPeer));
+  return { mode, options };
+}
+
+function certificates(dir: string, verifyPeer: boolean): tls.TLSSocketOptions {
+  const read = (name: string): Buffer => {
+    const file = path.join(dir, name);
+    try {
+      return fs.readFileSync(file);
+    } catch (error) {
+      throw new TlsSetupError(`--tls-certificates: cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  const options: tls.TLSSocketOptions = { key: read('server-key.pem'), cert: read('server-cert.pem') };
+  if (verifyPeer) Object.assign(options, { ca: read('ca-cert.pem'), requestCert: true, rejectUnauthorized: true });
+  try {
+    tls.createSecureContext(options);
+  } catch (error) {
+    throw new TlsSetupError(`--tls-certificates ${dir}: ${(error as Error).message}`);
+  }
+  return options;
+}
+
+/** The longest PSK identity GnuTLS and OpenSSL take. */
+const identityBytesMax = 128;
+
+function preSharedKeys(file: string): tls.TLSSocketOptions {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new TlsSetupError(`--tls-psk: cannot read ${file}: ${(error as Error).message}`);
+  }
+  const keys = new Map<string, Buffer>();
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
+    const colon = line.indexOf(':');
+    const identity = line.slice(0, colon);
+    const hex = line.slice(colon + 1).trim();
+    if (colon <= 0 || Buffer.byteLength(identity) > identityBytesMax || !/^([0-9a-fA-F]{2})+$/.test(hex))
+      throw new TlsSetupError(`--tls-psk ${file} line ${index + 1}: not 'identity:hexkey'`);
+    keys.set(identity, Buffer.from(hex, 'hex'));
+  });
+  if (keys.size === 0) throw new TlsSetupError(`--tls-psk ${file}: no 'identity:hexkey' line`);
+  return {
+    pskCallback: (_socket: tls.TLSSocket, identity: string) => keys.get(identity) ?? null,
+    // OpenSSL offers PSK suites only when named.
+    ciphers: 'PSK',
+    maxVersion: 'TLSv1.2',
+  } as tls.TLSSocketOptions;
+}
