@@ -1,6 +1,9 @@
+import fs from 'node:fs';
 import test from 'ava';
 import { startCluster, type ClusterUnderTest } from './helpers/cluster.js';
+import { temporaryDirectory } from './helpers/disk.js';
 import { bootGuest, buildGuest } from './helpers/guest.js';
+import { makeCredentials } from './helpers/tls-certs.js';
 
 test.before(async () => {
   await buildGuest();
@@ -19,16 +22,24 @@ function assertGuestPassed(
   t.is(handshakes, connections, 'one handshake per kernel connection');
 }
 
-test.serial('the Linux kernel client (nbd-client -C 1) runs ext4 on the replicated default disk', async (t) => {
-  t.timeout(300_000);
-  const cluster = await startCluster();
-  t.teardown(() => cluster.stop());
-  const console = await bootGuest(cluster.port, 1, async () => undefined);
-  assertGuestPassed(t, console, 1, cluster);
-  t.deepEqual((await cluster.json<{ differing: unknown[] }>(['disk', 'verify', 'default'])).differing, []);
-  await cluster.stop();
-  t.is((await cluster.daemon.exited).code, 0);
-});
+test.serial(
+  'the Linux kernel client (nbd-client -C 1, over TLS with a client certificate) runs ext4 on the replicated default disk',
+  async (t) => {
+    t.timeout(300_000);
+    const root = temporaryDirectory('whorl-guest-credentials-');
+    t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+    const credentials = makeCredentials(root);
+    const tls = ['--tls', 'require', '--tls-certificates', credentials.server, '--tls-verify-peer'];
+    const cluster = await startCluster({ args: tls });
+    t.teardown(() => cluster.stop());
+    const console = await bootGuest(cluster.port, 1, async () => undefined, 'write', undefined, credentials.client);
+    assertGuestPassed(t, console, 1, cluster);
+    t.is(cluster.daemon.logs().match(/TLS started/g)?.length, 1, 'the kernel client attached over TLS');
+    t.deepEqual((await cluster.json<{ differing: unknown[] }>(['disk', 'verify', 'default'])).differing, []);
+    await cluster.stop();
+    t.is((await cluster.daemon.exited).code, 0);
+  },
+);
 
 test.serial(
   'ext4 in the kernel guest (nbd-client -C 2) survives a server stopped mid-write; resync makes the copies equal',

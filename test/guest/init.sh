@@ -10,14 +10,19 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
 
-PORT=10809; CONNS=1; MODE=write
+PORT=10809; CONNS=1; MODE=write; TLS=0
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     whorl.port=*) PORT=${arg#whorl.port=} ;;
     whorl.conns=*) CONNS=${arg#whorl.conns=} ;;
     whorl.mode=*) MODE=${arg#whorl.mode=} ;;
+    whorl.tls=*) TLS=${arg#whorl.tls=} ;;
   esac
 done
+# With whorl.tls=1 the host appended /tls (ca-cert.pem, client-cert.pem, client-key.pem) to the
+# initramfs; the server's certificate names localhost, not 10.0.2.2.
+TLSARGS=""
+[ "$TLS" = 1 ] && TLSARGS="-certfile /tls/client-cert.pem -keyfile /tls/client-key.pem -cacertfile /tls/ca-cert.pem -tlshostname localhost"
 
 fail() { echo "WHORL-VERDICT: FAIL $*"; poweroff -f; }
 ip link set lo up
@@ -25,7 +30,7 @@ ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 
-/usr/local/sbin/nbd-client 10.0.2.2 "$PORT" /dev/nbd0 -N default -C "$CONNS" || fail "nbd-client attach"
+/usr/local/sbin/nbd-client 10.0.2.2 "$PORT" /dev/nbd0 -N default -C "$CONNS" $TLSARGS || fail "nbd-client attach"
 [ "$MODE" = snapshot ] && . /snapshot.sh
 /usr/local/sbin/mke2fs -q -t ext4 -F /dev/nbd0 || fail "mke2fs"
 mount -t ext4 /dev/nbd0 /mnt || fail "mount"
