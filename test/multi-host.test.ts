@@ -8,6 +8,7 @@ import { bootGuest, buildGuest } from './helpers/guest.js';
 import { makeHosts, type Hosts } from './helpers/hosts.js';
 import { run, runOk } from './helpers/run.js';
 import { scratchDirectory } from './helpers/scratch.js';
+import { makeCredentials, type TestCredentials } from './helpers/tls-certs.js';
 
 /**
  * A whorl cluster of three nodes and a gateway, each host a network namespace (helpers/hosts.ts),
@@ -25,6 +26,8 @@ interface Running {
 
 let hosts: Hosts;
 let etcdUrl: string;
+/** Every node has --tls-certificates: node links are mutual TLS; NBD on loopback offers TLS. */
+let credentials: TestCredentials;
 const dataDirs = new Map<Host, string>();
 /** The node (or etcd) each host runs now. */
 const processes = new Map<Host, Running>();
@@ -80,6 +83,8 @@ function nodeArgs(host: Host, extra: string[] = []): string[] {
     '1',
     '--log-level',
     'info',
+    '--tls-certificates',
+    credentials.server,
     ...extra,
   ];
 }
@@ -164,6 +169,7 @@ async function etcdAnswering(): Promise<void> {
 
 test.before(async () => {
   hosts = makeHosts(hostNames);
+  credentials = makeCredentials(scratchDirectory('whorl-hosts-tls-'));
   etcdUrl = `http://${hosts.address('etcd')}:2379`;
   startEtcd();
   await etcdAnswering();

@@ -6,7 +6,7 @@ import { parseEtcdUrls } from '../etcd/connect.js';
 import { isWhorlError } from '../errors.js';
 import type { LogFormat, Logger } from '../log.js';
 import { NbdServer, type ListenAddress } from '../nbd/server.js';
-import type { TlsPolicy } from '../nbd/tls-policy.js';
+import { peerTls, TlsSetupError, type TlsPolicy } from '../nbd/tls-policy.js';
 import { VolumeCatalog } from '../volumes/volume-catalog.js';
 import { parseHostPort } from './listen.js';
 import { notifyReady } from './notify.js';
@@ -29,6 +29,8 @@ export interface NodeServeArgs {
   readonly logFormat: LogFormat;
   readonly addresses: readonly ListenAddress[];
   readonly tls: TlsPolicy;
+  /** --tls-certificates DIR, if given: node links use it too (mutual TLS). */
+  readonly certificatesDir: string | undefined;
   readonly listenAll: (server: NbdServer) => Promise<ListenAddress[]>;
   readonly stopping: () => Promise<void>;
 }
@@ -49,6 +51,10 @@ export async function serveNode(args: NodeServeArgs): Promise<number> {
   const urls = usage(() => parseEtcdUrls(args.etcd));
   const diskPaths = args.noDisks ? [] : args.diskPaths.length > 0 ? args.diskPaths : [defaultNodeDisk(args.dataDir)];
   const { log } = args;
+  const peerCredentials =
+    args.certificatesDir === undefined ? undefined : tlsUsage(() => peerTls(args.certificatesDir!));
+  if (args.tls.mode !== 'off' && peerCredentials === undefined)
+    log.warn('node links are plain TCP: only --tls-certificates (not --tls-psk) makes them TLS');
   // The admin socket lives here even on a gateway, which has no disk to create it.
   fs.mkdirSync(args.dataDir, { recursive: true });
   log.info({ node: args.node, etcd: urls, prefix: args.prefix, disks: diskPaths }, 'starting a node of the cluster');
@@ -60,6 +66,7 @@ export async function serveNode(args: NodeServeArgs): Promise<number> {
       prefix: args.prefix,
       node: args.node!,
       peerListen,
+      ...(peerCredentials ? { peerTls: peerCredentials } : {}),
       dataDir: args.dataDir,
       diskPaths,
       create: {
@@ -97,6 +104,14 @@ export async function serveNode(args: NodeServeArgs): Promise<number> {
   await node.stop();
   log.info('stopped');
   return 0;
+}
+
+function tlsUsage<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw error instanceof TlsSetupError ? new UsageError(error.message) : error;
+  }
 }
 
 /** etcd's refusals at start are the command line's fault (a URL, a name): exit code 2. */

@@ -176,6 +176,7 @@ export async function serve(argv: string[]): Promise<number> {
       logFormat,
       addresses,
       tls,
+      certificatesDir: values['tls-certificates'],
       listenAll: (server) => listenAll(server, addresses, log),
       stopping: stopOnSignal,
     });

@@ -7,7 +7,9 @@ export const tlsHelp = `  --tls off|on|require    TLS for NBD clients (NBD_OPT_S
                           without credentials; with them, on when every --nbd-listen is loopback,
                           require otherwise
   --tls-certificates DIR  X.509 credentials: DIR/server-cert.pem, DIR/server-key.pem (and
-                          DIR/ca-cert.pem with --tls-verify-peer), as nbdkit and qemu lay them out
+                          DIR/ca-cert.pem with --tls-verify-peer), as nbdkit and qemu lay them out.
+                          With --etcd, node links use them too: mutual TLS against DIR/ca-cert.pem
+                          (the certificate must allow both client and server use)
   --tls-verify-peer       clients must show a certificate signed by DIR/ca-cert.pem
   --tls-psk FILE          pre-shared keys, one 'identity:hexkey' line each (GnuTLS psktool format)
 `;

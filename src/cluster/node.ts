@@ -1,3 +1,4 @@
+import type { SecureContextOptions } from 'node:tls';
 import path from 'node:path';
 import type { Watcher } from 'etcd3';
 import { ActorRuntime } from '../actors/runtime.js';
@@ -39,6 +40,8 @@ export interface NodeOptions {
   readonly readyTimeoutMs?: number;
   /** Called when this node must stop acting for the cluster (it lost its lease): the process should exit. */
   readonly onFatal?: (reason: string) => void;
+  /** X.509 credentials for node links (mutual TLS, transport/node-links.ts); plain TCP without. */
+  readonly peerTls?: SecureContextOptions;
 }
 
 const subscribeEveryMs = 1_000;
@@ -93,6 +96,7 @@ export class ClusterNode {
         cluster: options.prefix,
         log: options.log,
         listen: options.peerListen,
+        ...(options.peerTls ? { tls: options.peerTls } : {}),
       });
       links = linked.links;
       membership = await Membership.join({

@@ -97,3 +97,19 @@ function preSharedKeys(file: string): tls.TLSSocketOptions {
     maxVersion: 'TLSv1.2',
   } as tls.TLSSocketOptions;
 }
+
+/**
+ * A node's credentials for node links (transport/node-links.ts), from its --tls-certificates DIR:
+ * its certificate serves both ends of a link, so it must allow client and server use.
+ */
+export function peerTls(dir: string): tls.SecureContextOptions {
+  const read = (name: string): Buffer => {
+    const file = path.join(dir, name);
+    try {
+      return fs.readFileSync(file);
+    } catch (error) {
+      throw new TlsSetupError(`--tls-certificates: cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  return { key: read('server-key.pem'), cert: read('server-cert.pem'), ca: read('ca-cert.pem') };
+}

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { BufferHandle, BufferPool } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
 import type { Envelope } from '../actors/envelope.js';
@@ -23,6 +24,12 @@ export interface NodeLinksOptions {
   /** Bytes of requests from one peer held in this node's buffers before its link stops reading. */
   readonly inFlightBytesMax?: number;
   readonly backoffMs?: { readonly first: number; readonly max: number };
+  /**
+   * X.509 credentials (key, cert, ca): every link is TLS, and each side must show a certificate
+   * the CA signed (mutual verification; names are checked by the links' hello, not the
+   * certificate's host name, since nodes dial addresses). Without them links are plain TCP.
+   */
+  readonly tls?: tls.SecureContextOptions;
 }
 
 interface Peer {
@@ -93,10 +100,17 @@ export class NodeLinks {
 
   /** Accepts connections from other nodes on host:port (port 0: any); resolves with the port bound. */
   async listen(host: string, port: number): Promise<number> {
-    const server = net.createServer((socket) => {
+    const accept = (socket: net.Socket): void => {
       const link = new PeerLink(socket, this.self, this.handlers);
       this.accepted.add(link);
-    });
+    };
+    const credentials = this.options.tls;
+    const server = credentials
+      ? tls.createServer({ ...credentials, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, accept)
+      : net.createServer(accept);
+    server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) =>
+      this.options.log.warn({ peer: socket.remoteAddress, reason: error.message }, 'peer link refused: TLS'),
+    );
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -350,12 +364,25 @@ export class NodeLinks {
   private dial(node: string, peer: Peer): void {
     const address = peer.address;
     if (!address || this.closing) return;
-    const socket = net.connect(address.port, address.host);
+    const credentials = this.options.tls;
+    const socket = credentials
+      ? tls.connect({ ...credentials, host: address.host, port: address.port, checkServerIdentity: () => undefined })
+      : net.connect(address.port, address.host);
     const link = new PeerLink(socket, this.self, this.handlers);
     // Until its hello arrives the link is not the peer's; a failure to connect schedules another try.
-    socket.once('connect', () => {
+    socket.once(credentials ? 'secureConnect' : 'connect', () => {
       if (this.peers.get(node) !== peer) link.close(undefined);
     });
+    if (credentials) {
+      // Reached, then refused in the handshake (not merely down): the operator's to see.
+      let reached = false;
+      let secured = false;
+      socket.once('connect', () => (reached = true));
+      socket.once('secureConnect', () => (secured = true));
+      socket.once('error', (error) => {
+        if (reached && !secured) this.options.log.warn({ peer: node, reason: error.message }, 'peer link refused: TLS');
+      });
+    }
     socket.once('close', () => {
       if (!link.peer && this.peers.get(node) === peer && !this.closing) this.scheduleDial(node, peer);
     });

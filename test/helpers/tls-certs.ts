@@ -6,7 +6,8 @@ import path from 'node:path';
 /**
  * Credential directories in the layout nbdkit, qemu and libnbd read (ca-cert.pem, then
  * server-cert.pem/server-key.pem or client-cert.pem/client-key.pem), made with openssl: a CA, a
- * server certificate for 127.0.0.1, a client certificate, a client of another CA, an expired
+ * server certificate for 127.0.0.1 (also good as a client's, as a node's certificate must be on
+ * node links), a client certificate, a client of another CA, an expired
  * server certificate, and PSK files in GnuTLS psktool's `identity:hexkey` format.
  */
 export interface TestCredentials {
@@ -50,7 +51,7 @@ function signed(dir: string, ca: string, name: string, role: 'server' | 'client'
   fs.writeFileSync(
     extensions,
     role === 'server'
-      ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n'
+      ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n'
       : 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n',
   );
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
