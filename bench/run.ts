@@ -8,6 +8,7 @@ import { benchHosts } from './hosts.js';
 import { benchLinks } from './links.js';
 import { benchLmdbCosts } from './lmdb-costs.js';
 import { benchNbd } from './nbd.js';
+import { benchPipeline } from './pipeline.js';
 import { benchSnapshot } from './snapshot.js';
 import { benchStorage } from './storage.js';
 import { benchStripe } from './stripe.js';
@@ -26,6 +27,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   floor: benchFloor,
   hosts: benchHosts,
   links: benchLinks,
+  pipeline: benchPipeline,
 };
 
 async function main(): Promise<void> {

@@ -12,16 +12,18 @@ export interface PipelineRun {
 }
 
 /**
- * A client that pipelines as hard as the socket lets it: it writes READ requests of `lengthBytes`
- * over the first `spanBytes` of export 'default' in batches, as long as the socket takes them,
- * and reads replies only as they arrive between its writes (the pattern of an NBD client with one
- * thread and no bound of its own). Fails on a reply that is not a clean simple reply.
+ * A client that pipelines as hard as the socket lets it: it writes READ (or WRITE) requests of
+ * `lengthBytes` over the first `spanBytes` of export 'default' in batches, as long as the socket
+ * takes them, and reads replies only as they arrive between its writes (the pattern of an NBD
+ * client with one thread and no bound of its own). Fails on a reply that is not a clean simple
+ * reply.
  */
 export async function pipelineReads(
   port: number,
   count: number,
   lengthBytes: number,
   spanBytes: number,
+  op: 'read' | 'write' = 'read',
 ): Promise<PipelineRun> {
   const client = await RawClient.connect(port);
   await client.go();
@@ -31,7 +33,8 @@ export async function pipelineReads(
   let sent = 0;
   let answered = 0;
   let held: Buffer = Buffer.alloc(0);
-  const replyBytes = replyHeadBytes + lengthBytes;
+  const replyBytes = replyHeadBytes + (op === 'read' ? lengthBytes : 0);
+  const requestBytes = requestHeadBytes + (op === 'write' ? lengthBytes : 0);
   return new Promise<PipelineRun>((resolve, reject) => {
     const fail = (error: Error): void => {
       socket.destroy();
@@ -59,11 +62,12 @@ export async function pipelineReads(
     const send = (): void => {
       while (sent < count) {
         const n = Math.min(batch, count - sent);
-        const requests = Buffer.alloc(n * requestHeadBytes);
+        const requests = Buffer.alloc(n * requestBytes, 0x5a);
         for (let i = 0; i < n; i++, sent++) {
-          const at = i * requestHeadBytes;
+          const at = i * requestBytes;
           requests.writeUInt32BE(REQUEST_MAGIC, at);
-          requests.writeUInt16BE(Command.Read, at + 6);
+          requests.writeUInt16BE(0, at + 4);
+          requests.writeUInt16BE(op === 'read' ? Command.Read : Command.Write, at + 6);
           requests.writeBigUInt64BE(BigInt(sent), at + 8);
           requests.writeBigUInt64BE(BigInt((sent * lengthBytes) % (spanBytes - lengthBytes)), at + 16);
           requests.writeUInt32BE(lengthBytes, at + 24);
