@@ -1,12 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeCredentials } from '../test/helpers/tls-certs.js';
 import { arg } from './args.js';
 
 /**
- * `npm run bench -- nbd`: fio's nbd engine against whorl's memory backend and `nbdkit memory`,
- * the same workloads in the same run, interleaved so that machine noise hits both alike.
+ * `npm run bench -- nbd [--tls]`: fio's nbd engine against whorl's memory backend and `nbdkit
+ * memory`, the same workloads in the same run, interleaved so that machine noise hits both alike.
+ * `--tls`: both serve `--tls require` with the same X.509 credentials and fio connects over
+ * nbds:// (as user nobody, whose libnbd finds its client certificate in $HOME/.pki/libnbd).
  */
 export interface Workload {
   readonly name: string;
@@ -27,13 +33,13 @@ export const regionSize = '512M';
 
 interface Peer {
   readonly name: string;
-  readonly start: (port: number) => ChildProcess;
+  readonly start: (port: number, tlsDir?: string) => ChildProcess;
 }
 
 const peers: Peer[] = [
   {
     name: 'whorl',
-    start: (port) =>
+    start: (port, tlsDir) =>
       spawn(
         process.execPath,
         [
@@ -47,28 +53,63 @@ const peers: Peer[] = [
           '1G',
           '--log-level',
           'warn',
+          ...(tlsDir ? ['--tls', 'require', '--tls-certificates', tlsDir] : []),
         ],
         { stdio: 'ignore' },
       ),
   },
   {
     name: 'nbdkit',
-    start: (port) =>
-      spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), 'memory', '1G'], { stdio: 'ignore' }),
+    start: (port, tlsDir) =>
+      spawn(
+        'nbdkit',
+        [
+          '-f',
+          '-i',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          ...(tlsDir ? ['--tls=require', `--tls-certificates=${tlsDir}`] : []),
+          'memory',
+          '1G',
+        ],
+        { stdio: 'ignore' },
+      ),
   },
 ];
+
+/** Whose fio runs over TLS: user nobody with a home holding libnbd's client credentials. */
+let fioHome: string | undefined;
+
+function tlsSetup(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-bench-tls-'));
+  fs.chmodSync(root, 0o755);
+  const credentials = makeCredentials(root);
+  const pki = path.join(root, 'home', '.pki', 'libnbd');
+  fs.mkdirSync(pki, { recursive: true });
+  for (const file of fs.readdirSync(credentials.client)) {
+    fs.copyFileSync(path.join(credentials.client, file), path.join(pki, file));
+    fs.chmodSync(path.join(pki, file), 0o644);
+  }
+  for (const dir of ['home', 'home/.pki', 'home/.pki/libnbd']) fs.chmodSync(path.join(root, dir), 0o755);
+  fioHome = path.join(root, 'home');
+  return credentials.server;
+}
 
 export async function benchNbd(args: string[]): Promise<void> {
   const runtimeS = Number(arg(args, 'runtime', '10'));
   const rounds = Number(arg(args, 'rounds', '2'));
-  console.log(`fio nbd engine, ${runtimeS}s per job, ${rounds} rounds (best of), region ${regionSize}`);
+  const tlsDir = args.includes('--tls') ? tlsSetup() : undefined;
+  console.log(
+    `fio nbd engine, ${runtimeS}s per job, ${rounds} rounds (best of), region ${regionSize}${tlsDir ? ', TLS (X.509) on both' : ''}`,
+  );
   const results = new Map<string, Map<string, number[]>>();
   let port = 20000 + Math.floor(Math.random() * 20000);
   for (const peer of peers) results.set(peer.name, new Map(workloads.map((w) => [w.name, []])));
   for (let round = 0; round < rounds; round++) {
     for (const peer of round % 2 === 0 ? peers : [...peers].reverse()) {
       port += 1;
-      const child = peer.start(port);
+      const child = peer.start(port, tlsDir);
       try {
         await waitForPort(port);
         await fio(port, { name: 'prefill', rw: 'write', bs: '1m', iodepth: 8 }, 0);
@@ -108,7 +149,7 @@ export async function runFio(
   const args = [
     '--name=bench',
     '--ioengine=nbd',
-    `--uri=nbd://127.0.0.1:${port}/${exportName}`,
+    `--uri=${fioHome ? 'nbds' : 'nbd'}://127.0.0.1:${port}/${exportName}`,
     `--rw=${workload.rw}`,
     `--bs=${workload.bs}`,
     `--iodepth=${workload.iodepth}`,
@@ -118,7 +159,10 @@ export async function runFio(
     ...extra,
   ];
   if (runtimeS > 0) args.push('--time_based', `--runtime=${runtimeS}`);
-  const child = spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${fioHome}`, 'fio'];
+  const child = fioHome
+    ? spawn('setpriv', [...nobody, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn('fio', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
   const [code] = (await once(child, 'exit')) as [number];
