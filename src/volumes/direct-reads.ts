@@ -79,6 +79,9 @@ export class DirectReads {
   }
 }
 
+/** The answer of a read with no holes, shared (callers only read it). */
+const noHoles: number[] = [];
+
 class DiskReader {
   private readonly db: RootDatabase<Buffer, string>;
   private readonly fd: number;
@@ -152,7 +155,8 @@ class DiskReader {
         this.crcs.push(data.crc);
       }
     }
-    return this.fill(count, into) ? [...this.holes] : undefined;
+    if (!this.fill(count, into)) return undefined;
+    return this.holes.length === 0 ? noHoles : [...this.holes];
   }
 
   /** Reads the blocks found (in `slots`, skipping `holes`) into `into` and checks them; zeros the holes. */

@@ -179,7 +179,8 @@ export class Router {
     const replicas = replicasOf(disk, piece.unit);
     // A copy on this host first (across hosts: no network), then the shorter queue.
     const far = (server: number): number => (this.options.direct?.holds(server) === false ? 1 : 0);
-    const candidates = (await this.readableCopies(disk, piece)).sort(
+    const readable = this.readableNow(disk, piece);
+    const candidates = (readable.length > 0 ? readable : await this.readableCopies(disk, piece)).sort(
       (a, b) => far(a) - far(b) || this.queueDepth[a]! - this.queueDepth[b]!,
     );
     const nearest = candidates[0];
@@ -384,11 +385,7 @@ export class Router {
     const deadline = this.context.now() + this.options.readTimeoutMs;
     for (;;) {
       const replicas = replicasOf(disk, piece.unit);
-      const copies = replicas.filter(
-        (server) =>
-          this.suspicions.readable(this.view_, server) &&
-          !this.lag.lagging(disk.gmap, piece.block, piece.count, server),
-      );
+      const copies = this.readableNow(disk, piece);
       const leftMs = deadline - this.context.now();
       if (copies.length > 0 || leftMs <= 0 || !this.returning(replicas, ordererOf(disk, piece.unit))) return copies;
       await new Promise<void>((resolve) => {
@@ -396,6 +393,14 @@ export class Router {
         this.context.setTimer(Math.min(readableRecheckMs, leftMs), 'recheck');
       });
     }
+  }
+
+  /** The copies of a piece a read may use now (no promise: the common case, on every read). */
+  private readableNow(disk: ExportTarget, piece: Piece): number[] {
+    return replicasOf(disk, piece.unit).filter(
+      (server) =>
+        this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server),
+    );
   }
 
   /** Whether a copy of a unit of `group` not readable now may become so without an operator. */
