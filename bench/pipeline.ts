@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { daemonNodeFlags } from '../src/cli/node-flags.js';
+import { whorlBin } from '../test/helpers/daemon.js';
 import { pipelineReads } from '../test/helpers/pipeline-client.js';
+import { freePort, listening } from '../test/helpers/ports.js';
 import { arg } from './args.js';
 
 /**
@@ -13,28 +14,7 @@ import { arg } from './args.js';
  * its writes, against `nbdkit memory 1G`, `whorl serve --backend memory --size 1G` and the default
  * cluster (fresh directory); sides alternate each round and each keeps its best time.
  */
-const whorlBin = new URL('../src/cli/main.js', import.meta.url).pathname;
 const spanBytes = 1024 ** 3;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function listening(port: number): Promise<void> {
-  for (let tries = 0; tries < 300; tries++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = net.connect(port, '127.0.0.1', () => resolve(true)).on('error', () => resolve(false));
-      probe.on('connect', () => probe.destroy());
-    });
-    if (up) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 async function side(name: string, port: number): Promise<ChildProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'whorl-pipeline-'));

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import test from 'ava';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { temporaryDirectory } from './helpers/disk.js';
 import { pipelineReads } from './helpers/pipeline-client.js';
+import { freePort, listening } from './helpers/ports.js';
 
 /**
  * A client that pipelines a million 1 KiB READs over a 1 GiB span as fast as the socket takes
@@ -18,29 +18,18 @@ const lengthBytes = 1024;
 const spanBytes = 1024 * 1024 * 1024;
 const ratioMax = 2;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function startNbdkit(): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const child = spawn('nbdkit', ['-f', '--exit-with-parent', '-i', '127.0.0.1', '-p', String(port), 'memory', '1G'], {
     stdio: 'ignore',
   });
-  for (let tries = 0; tries < 100; tries++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = net.connect(port, '127.0.0.1', () => resolve(true)).on('error', () => resolve(false));
-      probe.on('connect', () => probe.destroy());
-    });
-    if (up) return { child, port };
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await listening(port, 5000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
   }
-  child.kill('SIGKILL');
-  throw new Error(`nbdkit did not listen on ${port}`);
+  return { child, port };
 }
 
 async function timed(t: { log: (...values: unknown[]) => void }, name: string, port: number): Promise<number> {

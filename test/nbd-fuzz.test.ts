@@ -1,11 +1,11 @@
 import test from 'ava';
-import net from 'node:net';
 import { BufferPool } from '../src/actors/buffer-pool.js';
 import { MemoryBackend } from '../src/backends/memory.js';
 import { silentLogger } from '../src/log.js';
-import { Command, IHAVEOPT, Option, REQUEST_MAGIC } from '../src/nbd/protocol.js';
+import { Command, Option, REQUEST_MAGIC } from '../src/nbd/protocol.js';
 import { NbdServer } from '../src/nbd/server.js';
 import { NamedCatalog } from './helpers/catalog.js';
+import { option, playCase, type FuzzCase } from './helpers/fuzz.js';
 import { goData, metaContextData, RawClient } from './helpers/raw-client.js';
 import { Prng } from '../src/prng.js';
 
@@ -27,14 +27,6 @@ function u32(value: number): Buffer {
   const out = Buffer.alloc(4);
   out.writeUInt32BE(value >>> 0);
   return out;
-}
-
-function option(code: number, data: Buffer, lengthBytes = data.length): Buffer {
-  const header = Buffer.alloc(16);
-  header.writeBigUInt64BE(IHAVEOPT, 0);
-  header.writeUInt32BE(code >>> 0, 8);
-  header.writeUInt32BE(lengthBytes >>> 0, 12);
-  return Buffer.concat([header, data]);
 }
 
 function request(prng: Prng): Buffer {
@@ -61,7 +53,7 @@ function request(prng: Prng): Buffer {
 }
 
 /** One malformed conversation: its bytes, and whether the client vanishes right after. */
-function fuzzCase(prng: Prng): { bytes: Buffer; vanish: boolean } {
+function fuzzCase(prng: Prng): FuzzCase {
   const kind = prng.int(6);
   const parts: Buffer[] = [];
   switch (kind) {
@@ -110,19 +102,6 @@ function fuzzCase(prng: Prng): { bytes: Buffer; vanish: boolean } {
   const bytes = Buffer.concat(parts);
   const cut = prng.chance(0.3) ? prng.int(bytes.length + 1) : bytes.length;
   return { bytes: bytes.subarray(0, cut), vanish: prng.chance(0.5) };
-}
-
-function playCase(port: number, fuzz: { bytes: Buffer; vanish: boolean }): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(fuzz.bytes);
-      if (fuzz.vanish) socket.destroy();
-      else setTimeout(() => socket.destroy(), 30);
-    });
-    socket.on('data', () => undefined);
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve());
-  });
 }
 
 async function healthyRound(client: RawClient, round: number): Promise<void> {

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import test from 'ava';
 import { BufferPool } from '../src/actors/buffer-pool.js';
 import { MemoryBackend } from '../src/backends/memory.js';
 import { silentLogger } from '../src/log.js';
-import { Command, IHAVEOPT, Option } from '../src/nbd/protocol.js';
+import { Command, Option } from '../src/nbd/protocol.js';
 import { NbdServer } from '../src/nbd/server.js';
 import { tlsPolicy } from '../src/nbd/tls-policy.js';
 import { Prng } from '../src/prng.js';
 import { NamedCatalog } from './helpers/catalog.js';
 import { temporaryDirectory } from './helpers/disk.js';
+import { option, playCase, type FuzzCase } from './helpers/fuzz.js';
 import { RawClient } from './helpers/raw-client.js';
 import { runOk } from './helpers/run.js';
 import { makeCredentials } from './helpers/tls-certs.js';
@@ -18,16 +18,8 @@ const MiB = 1024 * 1024;
 const seed = Number(process.env['FUZZ_SEED'] ?? 20261207);
 const cases = Number(process.env['FUZZ_CASES'] ?? 600);
 
-function option(code: number, data: Buffer): Buffer {
-  const header = Buffer.alloc(16);
-  header.writeBigUInt64BE(IHAVEOPT, 0);
-  header.writeUInt32BE(code, 8);
-  header.writeUInt32BE(data.length, 12);
-  return Buffer.concat([header, data]);
-}
-
 /** What a hostile or broken client sends around STARTTLS: then garbage where TLS should be. */
-function fuzzCase(prng: Prng): { bytes: Buffer; vanish: boolean } {
+function fuzzCase(prng: Prng): FuzzCase {
   const flags = Buffer.alloc(4);
   flags.writeUInt32BE(3);
   const parts: Buffer[] = [flags];
@@ -54,19 +46,6 @@ function fuzzCase(prng: Prng): { bytes: Buffer; vanish: boolean } {
   const bytes = Buffer.concat(parts);
   const cut = prng.chance(0.3) ? prng.int(bytes.length + 1) : bytes.length;
   return { bytes: bytes.subarray(0, cut), vanish: prng.chance(0.5) };
-}
-
-function playCase(port: number, fuzz: { bytes: Buffer; vanish: boolean }): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(fuzz.bytes);
-      if (fuzz.vanish) socket.destroy();
-      else setTimeout(() => socket.destroy(), 30);
-    });
-    socket.on('data', () => undefined);
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve());
-  });
 }
 
 test(`TLS fuzz (seed ${seed}): garbage at the TLS handshake never crashes or leaks; other connections carry on`, async (t) => {

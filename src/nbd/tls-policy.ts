@@ -45,40 +45,45 @@ export function tlsPolicy(mode: TlsMode, credentials: TlsCredentials): TlsPolicy
     throw new TlsSetupError(`--tls ${mode} needs --tls-certificates DIR or --tls-psk FILE`);
   if (certificatesDir !== undefined && pskFile !== undefined)
     throw new TlsSetupError('--tls-certificates and --tls-psk: give one (X.509 or pre-shared keys), not both');
-  const options: tls.TLSSocketOptions = { isServer: true, minVersion: 'TLSv1.2' };
-  Object.assign(options, pskFile !== undefined ? preSharedKeys(pskFile) : certificates(certificatesDir!, verifyPeer));
-  return { mode, options };
+  return { mode, options: pskFile !== undefined ? preSharedKeys(pskFile) : certificates(certificatesDir!, verifyPeer) };
+}
+
+/** A credential file's bytes; TlsSetupError names the flag and the file when it cannot be read. */
+function readCredential(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new TlsSetupError(`${flag}: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** One context for every connection, made (and so checked) at start. */
+function secureContext(flag: string, options: tls.SecureContextOptions): tls.SecureContext {
+  try {
+    return tls.createSecureContext({ minVersion: 'TLSv1.2', ...options });
+  } catch (error) {
+    throw new TlsSetupError(`${flag}: ${(error as Error).message}`);
+  }
 }
 
 function certificates(dir: string, verifyPeer: boolean): tls.TLSSocketOptions {
-  const read = (name: string): Buffer => {
-    const file = path.join(dir, name);
-    try {
-      return fs.readFileSync(file);
-    } catch (error) {
-      throw new TlsSetupError(`--tls-certificates: cannot read ${file}: ${(error as Error).message}`);
-    }
+  const read = (name: string): Buffer => readCredential('--tls-certificates', path.join(dir, name));
+  const context = { key: read('server-key.pem'), cert: read('server-cert.pem') };
+  return {
+    isServer: true,
+    secureContext: secureContext(
+      `--tls-certificates ${dir}`,
+      verifyPeer ? { ...context, ca: read('ca-cert.pem') } : context,
+    ),
+    ...(verifyPeer ? { requestCert: true, rejectUnauthorized: true } : {}),
   };
-  const options: tls.TLSSocketOptions = { key: read('server-key.pem'), cert: read('server-cert.pem') };
-  if (verifyPeer) Object.assign(options, { ca: read('ca-cert.pem'), requestCert: true, rejectUnauthorized: true });
-  try {
-    tls.createSecureContext(options);
-  } catch (error) {
-    throw new TlsSetupError(`--tls-certificates ${dir}: ${(error as Error).message}`);
-  }
-  return options;
 }
 
 /** The longest PSK identity GnuTLS and OpenSSL take. */
 const identityBytesMax = 128;
 
 function preSharedKeys(file: string): tls.TLSSocketOptions {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new TlsSetupError(`--tls-psk: cannot read ${file}: ${(error as Error).message}`);
-  }
+  const text = readCredential('--tls-psk', file).toString('utf8');
   const keys = new Map<string, Buffer>();
   text.split('\n').forEach((line, index) => {
     if (line.trim() === '') return;
@@ -91,10 +96,10 @@ function preSharedKeys(file: string): tls.TLSSocketOptions {
   });
   if (keys.size === 0) throw new TlsSetupError(`--tls-psk ${file}: no 'identity:hexkey' line`);
   return {
-    pskCallback: (_socket: tls.TLSSocket, identity: string) => keys.get(identity) ?? null,
+    isServer: true,
     // OpenSSL offers PSK suites only when named.
-    ciphers: 'PSK',
-    maxVersion: 'TLSv1.2',
+    secureContext: secureContext(`--tls-psk ${file}`, { ciphers: 'PSK', maxVersion: 'TLSv1.2' }),
+    pskCallback: (_socket: tls.TLSSocket, identity: string) => keys.get(identity) ?? null,
   } as tls.TLSSocketOptions;
 }
 
@@ -103,13 +108,6 @@ function preSharedKeys(file: string): tls.TLSSocketOptions {
  * its certificate serves both ends of a link, so it must allow client and server use.
  */
 export function peerTls(dir: string): tls.SecureContextOptions {
-  const read = (name: string): Buffer => {
-    const file = path.join(dir, name);
-    try {
-      return fs.readFileSync(file);
-    } catch (error) {
-      throw new TlsSetupError(`--tls-certificates: cannot read ${file}: ${(error as Error).message}`);
-    }
-  };
+  const read = (name: string): Buffer => readCredential('--tls-certificates', path.join(dir, name));
   return { key: read('server-key.pem'), cert: read('server-cert.pem'), ca: read('ca-cert.pem') };
 }
