@@ -8,8 +8,8 @@ import { freePort, listening } from './helpers/ports.js';
 /**
  * A client that pipelines a million 1 KiB READs over a 1 GiB span as fast as the socket takes
  * them, reading replies only between its writes. Every request is answered, and whorl takes at
- * most twice nbdkit's time for the same run (nbdkit is timed before and after whorl, and the mean
- * is the yardstick: the machine is shared). The memory backend once took 16× nbdkit's time: a
+ * most twice nbdkit's time for the same run (each timed twice, alternating, best of two: the
+ * machine is shared with other test files). The memory backend once took 16× nbdkit's time: a
  * connection whose replies waited in its socket held thousands of buffer slots, and each new
  * lease searched every full slab slot by slot.
  */
@@ -49,10 +49,16 @@ for (const [name, args] of [
     const extra = name === 'default cluster' ? ['--data-dir', temporaryDirectory('whorl-pipeline-')] : [];
     const daemon: Daemon = await startDaemon([...args, ...extra]);
     t.teardown(() => daemon.child.kill('SIGKILL'));
-    const before = await timed(t, 'nbdkit memory 1G', nbdkit.port);
-    const whorl = await timed(t, `whorl, ${name}`, daemon.port);
-    const after = await timed(t, 'nbdkit memory 1G', nbdkit.port);
-    const yardstick = (before + after) / 2;
+    // Alternated, best of two each: other test files share the machine, and a burst of their
+    // work inflates whichever run it meets.
+    const peer: number[] = [];
+    const ours: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      peer.push(await timed(t, 'nbdkit memory 1G', nbdkit.port));
+      ours.push(await timed(t, `whorl, ${name}`, daemon.port));
+    }
+    const whorl = Math.min(...ours);
+    const yardstick = Math.min(...peer);
     t.log(`ratio ${(whorl / yardstick).toFixed(2)}`);
     t.true(whorl <= ratioMax * yardstick, `${whorl.toFixed(1)} s against nbdkit's ${yardstick.toFixed(1)} s`);
   });
