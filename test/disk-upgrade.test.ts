@@ -9,6 +9,7 @@ import { pattern, startDisk, temporaryDirectory } from './helpers/disk.js';
 async function versionThreeDisk(
   dir: string,
   blocks: Array<{ key: string; slot?: number; data?: Buffer }>,
+  version = 3,
 ): Promise<void> {
   const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
   await env.put(
@@ -16,7 +17,7 @@ async function versionThreeDisk(
     Buffer.from(
       JSON.stringify({
         format: 'whorl-disk',
-        version: 3,
+        version,
         owner: 'server-1',
         capacityBytes: 1 << 20,
         blockBytes: 4096,
@@ -40,7 +41,7 @@ async function versionThreeDisk(
   await env.close();
 }
 
-test('a version-3 disk (a key per block) opens as version 4 (an entry per region) with every block, hole and lost block as it was', async (t) => {
+test('a version-3 disk (a key per block) opens as version 5 (an entry per region) with every block, hole and lost block as it was', async (t) => {
   const dir = temporaryDirectory();
   await versionThreeDisk(dir, [
     { key: 'b:00000007:000000000000:00000000', slot: 0, data: pattern(1) },
@@ -73,7 +74,7 @@ test('a version-3 disk (a key per block) opens as version 4 (an entry per region
   await disk.stop();
 
   const env = open<Buffer, string>({ path: dir, encoding: 'binary', readOnly: true });
-  t.is(JSON.parse(env.get('meta:format')!.toString()).version, 4);
+  t.is(JSON.parse(env.get('meta:format')!.toString()).version, 5);
   t.deepEqual([...env.getKeys({ start: 'b:', end: 'i:' })], [], 'no version-3 key is left');
   t.deepEqual(
     [...env.getKeys({ start: 'r:', end: 'r;' })],
@@ -87,4 +88,34 @@ test('a version-3 disk (a key per block) opens as version 4 (an entry per region
     ],
   );
   await env.close();
+});
+
+test('a version-4 disk (region entries without stamps) opens as version 5: its blocks read as stamp zero, and a stamped write replaces them', async (t) => {
+  const dir = temporaryDirectory();
+  const data = pattern(6);
+  // One region entry as version 4 stored it: block 3 of region 0 holds slot 0, 8 bytes a block.
+  const legacy = Buffer.alloc(2 + 8);
+  legacy.writeUInt16LE(1 << 3, 0);
+  legacy.writeUInt32LE(0, 2);
+  legacy.writeUInt32LE(crc32c(data), 6);
+  await versionThreeDisk(dir, [], 4);
+  const env = open<Buffer, string>({ path: dir, encoding: 'binary' });
+  await env.put('r:00000007:0000000000:00000000', legacy);
+  await env.close();
+  const file = fs.openSync(path.join(dir, 'blocks'), 'r+');
+  fs.writeSync(file, data, 0, 4096, 0);
+  fs.closeSync(file);
+
+  const disk = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
+  t.teardown(() => disk.stop());
+  const read = await disk.read(7, 0, 3, 1, true);
+  t.deepEqual(read.reply, { ok: true, holes: [], stamps: [{ term: 0, seq: 0 }] });
+  t.is(read.bytes[0], 6);
+  t.like(await disk.write(7, 0, 3, [pattern(7)], true, { group: 'group-0', term: 1 }, 1), { ok: true });
+  t.deepEqual((await disk.read(7, 0, 3, 1, true)).reply, { ok: true, holes: [], stamps: [{ term: 1, seq: 1 }] });
+  await disk.stop();
+  const after = open<Buffer, string>({ path: dir, encoding: 'binary', readOnly: true });
+  t.is(JSON.parse(after.get('meta:format')!.toString()).version, 5);
+  t.is(after.get('r:00000007:0000000000:00000000')!.length, 2 + 18, 'rewritten stamped when changed');
+  await after.close();
 });

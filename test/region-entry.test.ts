@@ -1,11 +1,11 @@
 import test from 'ava';
 import { RegionEntry } from '../src/storage/region-entry.js';
 
-test('a region entry stores only the blocks that hold something: 10 bytes for one, 130 for sixteen, and decodes to what was set', (t) => {
+test('a region entry stores only the blocks that hold something: 20 bytes for one, 290 for sixteen, and decodes to what was set', (t) => {
   const entry = RegionEntry.empty();
   t.true(entry.isEmpty);
   entry.setData(3, 1234, 0xdeadbeef);
-  t.is(entry.encode().length, 10);
+  t.is(entry.encode().length, 20);
   entry.setHole(0);
   entry.setLost(15);
   const again = RegionEntry.of(entry.encode());
@@ -26,7 +26,7 @@ test('a region entry stores only the blocks that hold something: 10 bytes for on
     [undefined, undefined, undefined],
   );
   for (let i = 0; i < 16; i++) again.setData(i, 100 + i, i);
-  t.is(again.encode().length, 130);
+  t.is(again.encode().length, 290);
   for (let i = 0; i < 16; i++) again.clear(i);
   t.true(again.isEmpty);
   t.is(again.encode().length, 2);
@@ -51,4 +51,34 @@ test('a value whose length does not match its bits is damaged and reads as 16 lo
       Array(16).fill('lost'),
     );
   }
+});
+
+test('a region entry keeps the write stamp of each block, up to a 48-bit seq, and a lost block keeps its stamp', (t) => {
+  const entry = RegionEntry.empty();
+  entry.setData(1, 5, 5, { term: 0xfffffffe, seq: 2 ** 48 - 1 });
+  entry.setHole(2, { term: 3, seq: 9 });
+  entry.setData(3, 6, 6, { term: 4, seq: 1 });
+  entry.setLost(3);
+  const again = RegionEntry.of(entry.encode());
+  t.deepEqual(again.stamp(1), { term: 0xfffffffe, seq: 2 ** 48 - 1 });
+  t.deepEqual(again.stamp(2), { term: 3, seq: 9 });
+  t.deepEqual(again.stamp(3), { term: 4, seq: 1 });
+  t.is(again.stamp(0), undefined, 'nothing has no stamp');
+  t.throws(() => entry.setData(0, 1, 1, { term: 1, seq: 2 ** 48 }), { instanceOf: RangeError });
+});
+
+test('a format-4 value (8 bytes a block, no stamp) reads with stamp zero and is rewritten stamped', (t) => {
+  const legacy = Buffer.alloc(2 + 16);
+  legacy.writeUInt16LE(0b101, 0);
+  legacy.writeUInt32LE(77, 2);
+  legacy.writeUInt32LE(0xabcdef01, 6);
+  legacy.writeUInt32LE(0xfffffffe, 10);
+  t.false(RegionEntry.isDamaged(legacy));
+  const entry = RegionEntry.of(legacy);
+  t.deepEqual([entry.state(0), entry.slot(0), entry.crc(0), entry.state(2)], ['data', 77, 0xabcdef01, 'hole']);
+  t.deepEqual(entry.stamp(0), { term: 0, seq: 0 });
+  t.deepEqual(RegionEntry.dataIn(legacy, 0), { slot: 77, crc: 0xabcdef01 });
+  t.true(RegionEntry.holeIn(legacy, 2));
+  t.is(entry.encode().length, 2 + 2 * 18);
+  t.true(RegionEntry.isDamaged(legacy.subarray(0, 17)));
 });

@@ -76,6 +76,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
   return (context: ActorContext): Actor<Message> => {
     const { primary, secondary } = options;
     const asker = new Asker(context, options.requestTimeoutMs);
+    /** The seq of this incarnation's last write or trim (storage/stamps.ts). */
+    let writeSeq = 0;
     const termClaim = new TermClaim(context, options.name, options.requestTimeoutMs, (term) =>
       asker.fenceWith({ group: options.name, term }),
     );
@@ -586,6 +588,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       stale?: readonly number[],
     ): void => {
       const marks = stale ? { stale } : {};
+      // Both copies take the same stamp (storage/stamps.ts): the term comes with the fence.
+      const seq = (writeSeq += 1);
       // Both copies store the same checksums: computed once here, not once per disk.
       const crcs =
         body.op === 'write' && targets.length === 2 ? { crcs: crc32cEach(context.view(body.handle), blockBytes) } : {};
@@ -599,6 +603,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
               count: body.count,
               handle: body.handle,
               fua: body.fua,
+              seq,
               ...marks,
               ...crcs,
             }
@@ -610,6 +615,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
               count: body.count,
               fua: body.fua,
               ...(body.base ? { base: body.base } : {}),
+              seq,
               ...marks,
             };
       const replies = new Map<number, WriteReply>();

@@ -1,7 +1,8 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { withBase, type Layer } from '../model/catalog.js';
 import { blockBytes, blocksPerRegion } from '../storage/block-keys.js';
-import type { DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import type { DiskAnswers, DiskReply, DiskRequest } from '../storage/disk-protocol.js';
+import { unstamped } from '../storage/stamps.js';
 import type { Asker } from './asker.js';
 
 export interface RegionCopy {
@@ -42,11 +43,16 @@ export function copyRegionByBlock(
     offsetBytes: handle.offsetBytes + at * blockBytes,
     lengthBytes: blockBytes,
   });
-  /** Puts the block just read (a hole or data) on `server`. */
-  const put = (server: number, block: number, at: number, hole: boolean, then: (ok: boolean) => void): void => {
-    const request: DiskRequest = hole
-      ? { op: 'trim', gmap, epoch, block, count: 1, fua: false, ...withBase(copy) }
-      : { op: 'write', gmap, epoch, block, count: 1, handle: slice(at), fua: false };
+  /**
+   * Puts the block just read (a hole or data) on `server`, with its stamp: the disk keeps a newer
+   * version it holds (storage/stamps.ts).
+   */
+  const put = (server: number, block: number, at: number, read: ReadReply, then: (ok: boolean) => void): void => {
+    const stamps = [read.stamps?.[0] ?? unstamped];
+    const request: DiskRequest =
+      read.holes.length > 0
+        ? { op: 'trim', gmap, epoch, block, count: 1, fua: false, stamps, ...withBase(copy) }
+        : { op: 'write', gmap, epoch, block, count: 1, handle: slice(at), fua: false, stamps };
     asker.ask(server, request, (reply) => then(check(server, reply)));
   };
   const step = (at: number): void => {
@@ -64,20 +70,28 @@ export function copyRegionByBlock(
         });
       }
     };
-    asker.ask(copy.from, { op: 'read', gmap, epoch, block, count: 1, handle: slice(at), ...withBase(copy) }, (read) => {
-      if (read.ok) return put(copy.to, block, at, (read.holes ?? []).length > 0, next);
+    const readOf = (): Extract<DiskRequest, { op: 'read' }> => ({
+      op: 'read',
+      gmap,
+      epoch,
+      block,
+      count: 1,
+      handle: slice(at),
+      stamps: true,
+      ...withBase(copy),
+    });
+    asker.ask(copy.from, readOf(), (read) => {
+      if (read.ok) return put(copy.to, block, at, read, next);
       if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
       if (!copy.targetComplete) return loseBoth();
-      asker.ask(
-        copy.to,
-        { op: 'read', gmap, epoch, block, count: 1, handle: slice(at), ...withBase(copy) },
-        (partner) => {
-          if (partner.ok) return put(copy.from, block, at, (partner.holes ?? []).length > 0, next);
-          if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
-          loseBoth();
-        },
-      );
+      asker.ask(copy.to, readOf(), (partner) => {
+        if (partner.ok) return put(copy.from, block, at, partner, next);
+        if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
+        loseBoth();
+      });
     });
   };
   step(0);
 }
+
+type ReadReply = DiskAnswers['read'];

@@ -15,7 +15,8 @@ import {
   regionRange,
 } from './block-keys.js';
 import { RegionEntry } from './region-entry.js';
-import { anyIn, forBlocksOf, RegionVersions, type Found } from './region-versions.js';
+import { anyIn, forBlocksOf, RegionVersions, type Found, type Hole } from './region-versions.js';
+import { applies, type Stamp } from './stamps.js';
 import type { SlotAllocator } from './slot-allocator.js';
 import { heldAlone, neededVersions, visibleAt, type Layer, type Version } from './versions.js';
 
@@ -55,9 +56,16 @@ export class BlockStore {
    * Copies blocks [block, block + count) as of `epoch` (the newest version at or below it) into
    * `into`; zeros where never written or a hole. Where the disk's own global map has no version of
    * a block, the `base` layers (a clone's snapshot, in order) are asked. Returns the indexes (0 ..
-   * count - 1) that read as holes. A checksum mismatch is an error naming the block.
+   * count - 1) that read as holes. A checksum mismatch is an error naming the block. `stamps`, when
+   * given, receives each block's stamp (stamps.ts): undefined where no version holds the block.
    */
-  read(address: BlockAddress, count: number, into: Uint8Array, base: readonly Layer[] = noLayers): number[] {
+  read(
+    address: BlockAddress,
+    count: number,
+    into: Uint8Array,
+    base: readonly Layer[] = noLayers,
+    stamps?: Array<Stamp | undefined>,
+  ): number[] {
     if (into.length !== count * blockBytes) fail(`read of ${count} blocks into ${into.length} bytes`);
     const holes: number[] = [];
     const found: Found[] = [];
@@ -65,10 +73,11 @@ export class BlockStore {
     const regions = layers.map(() => new RegionVersions(this.storage));
     for (let at = 0; at < count; at++) {
       const block = address.block + at;
-      let version: Found | 'hole' | undefined;
+      let version: Found | Hole | undefined;
       for (let l = 0; version === undefined && l < layers.length; l++)
         version = regions[l]!.find(layers[l]!.gmap, layers[l]!.epoch, block, at);
-      if (version === undefined || version === 'hole') {
+      if (stamps) stamps[at] = version?.stamp;
+      if (version === undefined || 'hole' in version) {
         zeroFill(into, at * blockBytes, (at + 1) * blockBytes);
         holes.push(at);
         continue;
@@ -109,51 +118,76 @@ export class BlockStore {
    * fit, refuses the whole request with WHORL_NO_SPACE and changes nothing. The data goes to fresh
    * slots (never over a slot an entry points at), then the region entries move to them: one put
    * per 64 KiB region. `crcs`, when given, are the blocks' CRC32Cs (signed) computed by the sender.
+   * `stamps` (one for every block, or one each) are the writes' stamps: a block stored with a newer
+   * stamp keeps its version (stamps.ts). Returns how many blocks were written.
    */
-  write(gmap: number, epoch: number, block: number, data: Uint8Array, crcs?: readonly number[]): void {
+  write(
+    gmap: number,
+    epoch: number,
+    block: number,
+    data: Uint8Array,
+    crcs?: readonly number[],
+    stamps?: Stamp | readonly Stamp[],
+  ): number {
     if (data.length === 0 || data.length % blockBytes !== 0) fail(`write of ${data.length} bytes`);
     const count = data.length / blockBytes;
     const pieces = this.piecesOf(gmap, epoch, block, count);
     const replaced: number[] = [];
+    /** Request indexes of the blocks this write changes. */
+    const applied: number[] = [];
     let added = 0;
-    for (const { entry, first, count: n } of pieces) {
-      for (let i = first; i < first + n; i++) {
-        const state = entry.state(i);
-        if (state === 'data') replaced.push(entry.slot(i));
+    for (const { entry, first, count: n, at } of pieces) {
+      for (let i = 0; i < n; i++) {
+        if (!applies(stampAt(stamps, at + i), entry.stamp(first + i))) continue;
+        applied.push(at + i);
+        const state = entry.state(first + i);
+        if (state === 'data') replaced.push(entry.slot(first + i));
         else if (state !== 'lost') added += 1;
       }
     }
+    if (applied.length === 0) return 0;
     if ((this.allocatedBlocks + added) * blockBytes > this.capacityBytes) {
       throw new WhorlError(
         'WHORL_NO_SPACE',
         `disk full: ${this.allocatedBytes} of ${this.capacityBytes} bytes used, ${added * blockBytes} more needed`,
       );
     }
-    const slots = this.slots.take(count);
+    const taken = this.slots.take(applied.length);
+    /** Slot of each request index written. */
+    const slots = new Array<number | undefined>(count);
+    applied.forEach((at, k) => (slots[at] = taken[k]));
     try {
-      for (let first = 0; first < count;) {
-        let last = first;
-        while (last + 1 < count && slots[last + 1] === slots[last]! + 1) last += 1;
-        this.blocks.write(slots[first]!, data.subarray(first * blockBytes, (last + 1) * blockBytes));
-        first = last + 1;
+      // One file write per run of blocks consecutive both in the request and in the block file.
+      for (let k = 0; k < applied.length;) {
+        let last = k;
+        while (
+          last + 1 < applied.length &&
+          applied[last + 1] === applied[last]! + 1 &&
+          taken[last + 1] === taken[last]! + 1
+        )
+          last += 1;
+        this.blocks.write(taken[k]!, data.subarray(applied[k]! * blockBytes, (applied[last]! + 1) * blockBytes));
+        k = last + 1;
       }
     } catch (error) {
-      this.slots.giveBack(slots);
+      this.slots.giveBack(taken);
       throw error;
     }
     this.allocatedBlocks += added;
     for (const { key, entry, first, count: n, at } of pieces) {
+      let changed = false;
       for (let i = 0; i < n; i++) {
+        const slot = slots[at + i];
+        if (slot === undefined) continue;
         const from = (at + i) * blockBytes;
-        entry.setData(
-          first + i,
-          slots[at + i]!,
-          crcs ? crcs[at + i]! >>> 0 : crc32c(data.subarray(from, from + blockBytes)),
-        );
+        const crc = crcs ? crcs[at + i]! >>> 0 : crc32c(data.subarray(from, from + blockBytes));
+        entry.setData(first + i, slot, crc, stampAt(stamps, at + i));
+        changed = true;
       }
-      this.storage.put(key, entry.encode());
+      if (changed) this.storage.put(key, entry.encode());
     }
     for (const slot of replaced) this.slots.release(slot);
+    return applied.length;
   }
 
   /**
@@ -173,8 +207,18 @@ export class BlockStore {
   /**
    * Makes [block, block + count) read as zeros at `epoch` and frees their space; older epochs keep
    * theirs. Visits only regions that have versions, so trimming a thin disk's empty range is cheap.
+   * With `stamps`, a block stored with a newer stamp keeps its version, and a block that held
+   * anything at `epoch` becomes a hole bearing the trim's stamp (not nothing), so that a write
+   * older than the trim that arrives after it changes nothing (stamps.ts).
    */
-  trim(gmap: number, epoch: number, block: number, count: number, base: readonly Layer[] = noLayers): void {
+  trim(
+    gmap: number,
+    epoch: number,
+    block: number,
+    count: number,
+    base: readonly Layer[] = noLayers,
+    stamps?: Stamp | readonly Stamp[],
+  ): void {
     const end = block + count;
     // A hole is needed where an older epoch, or a clone's base layer, has data to hide.
     const needsHole = new Set<number>();
@@ -197,10 +241,12 @@ export class BlockStore {
       if (!existing && !anyIn(needsHole, region, block, end)) continue;
       const entry = existing?.entry ?? RegionEntry.empty();
       forBlocksOf(region, block, end, (i, at) => {
+        const stamp = stampAt(stamps, at - block);
+        if (!applies(stamp, entry.stamp(i))) return;
         const state = entry.state(i);
         if (state === 'data') this.slots.release(entry.slot(i));
         if (state === 'data' || state === 'lost') this.allocatedBlocks -= 1;
-        if (needsHole.has(at)) entry.setHole(i);
+        if (needsHole.has(at) || (stamp !== undefined && state !== 'nothing')) entry.setHole(i, stamp);
         else entry.clear(i);
       });
       if (entry.isEmpty) this.storage.delete(key);
@@ -351,6 +397,12 @@ export class BlockStore {
 }
 
 const noLayers: readonly Layer[] = [];
+
+/** The stamp of request block `at`: the request's one stamp, its own, or none. */
+function stampAt(stamps: Stamp | readonly Stamp[] | undefined, at: number): Stamp | undefined {
+  if (stamps === undefined || !Array.isArray(stamps)) return stamps as Stamp | undefined;
+  return (stamps as readonly Stamp[])[at];
+}
 /** Region entries read per step of a walk over a whole global map: bounds its memory. */
 const pageEntries = 4096;
 

@@ -4,7 +4,8 @@ import { assertNever } from '../assert.js';
 import { isWhorlError } from '../errors.js';
 import { BlockStore } from './block-store.js';
 import { checkDiskRequest } from './disk-check.js';
-import type { DiskReply, DiskRequest } from './disk-protocol.js';
+import { stampsOf, type DiskReply, type DiskRequest } from './disk-protocol.js';
+import type { Stamp } from './stamps.js';
 import { Marks } from './marks.js';
 import { Terms } from './terms.js';
 
@@ -15,7 +16,7 @@ export interface DiskActorOptions {
 type Request = RequestIncoming<DiskRequest>;
 
 /**
- * Uncommitted entries (region entries and marks: keys and values of up to 130 bytes, no block
+ * Uncommitted entries (region entries and marks: keys and values of up to 290 bytes, no block
  * data) a disk holds in memory before writes wait for their commit.
  */
 export const backlogEntriesMax = 16384;
@@ -103,17 +104,20 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
       if (fenced) return answer(request, { ok: false, code: 'WHORL_STALE_TERM', message: fenced });
       switch (body.op) {
         case 'read': {
+          const stamps: Array<Stamp | undefined> | undefined = body.stamps ? [] : undefined;
           const holes = store.read(
             { gmap: body.gmap, epoch: body.epoch, block: body.block },
             body.count,
             context.view(body.handle),
             body.base,
+            stamps,
           );
-          return answer(request, { ok: true, holes });
+          if (!stamps) return answer(request, { ok: true, holes });
+          return answer(request, { ok: true, holes, stamps: Array.from(stamps, (stamp) => stamp ?? null) });
         }
         case 'write':
           if (body.stale) marks.set('stale', body.gmap, body.stale);
-          store.write(body.gmap, body.epoch, body.block, context.view(body.handle), body.crcs);
+          store.write(body.gmap, body.epoch, body.block, context.view(body.handle), body.crcs, stampsOf(body));
           // Backpressure: past the backlog bound a write waits for its commit instead of piling up
           // uncommitted copies in memory.
           return body.fua || (context.storage.backlog ?? 0) > backlogEntriesMax
@@ -121,7 +125,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
             : answer(request, { ok: true });
         case 'trim':
           if (body.stale) marks.set('stale', body.gmap, body.stale);
-          store.trim(body.gmap, body.epoch, body.block, body.count, body.base);
+          store.trim(body.gmap, body.epoch, body.block, body.count, body.base, stampsOf(body));
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
         case 'lose':
           store.lose(body.gmap, body.epoch, body.block);

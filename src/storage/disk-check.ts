@@ -1,5 +1,6 @@
 import { blockBytes, blockNumberMax, epochMax, gmapMax } from './block-keys.js';
 import { blocksPerRequestMax, type DiskRequest } from './disk-protocol.js';
+import { seqMax } from './stamps.js';
 import { checkFence } from './terms.js';
 
 /** What is wrong with a request, or undefined: checked once, at the disk actor's boundary. */
@@ -24,6 +25,7 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
         return `stale regions ${String(body.stale)} are not region numbers`;
       if (body.op === 'write' && body.crcs !== undefined && !areChecksums(body.crcs, body.count))
         return `crcs ${String(body.crcs)} are not ${body.count} 32-bit checksums`;
+      if (body.op === 'write' || body.op === 'trim') return checkStamps(body.seq, body.stamps, body.count);
       return undefined;
     }
     case 'lose':
@@ -55,6 +57,19 @@ export function checkDiskRequest(body: DiskRequest): string | undefined {
     default:
       return undefined;
   }
+}
+
+function checkStamps(seq: unknown, stamps: unknown, count: number): string | undefined {
+  if (seq !== undefined && !isInteger(seq, seqMax)) return `seq ${String(seq)} is not an integer in 0..${seqMax}`;
+  if (stamps === undefined) return undefined;
+  if (seq !== undefined) return 'a request carries a seq or stamps, not both';
+  const good =
+    Array.isArray(stamps) &&
+    stamps.length === count &&
+    stamps.every(
+      (stamp: { term?: unknown; seq?: unknown }) => isInteger(stamp?.term, 0xffffffff) && isInteger(stamp?.seq, seqMax),
+    );
+  return good ? undefined : `stamps are not ${count} { term, seq } pairs`;
 }
 
 function areChecksums(crcs: unknown, count: number): boolean {

@@ -43,10 +43,13 @@ export const formatKey = 'meta:format';
 /**
  * Version 1 stored a block as one 4100-byte LMDB value, version 2 as a head and a tail record;
  * version 3 keeps block data in a plain file beside the environment, with a key per block;
- * version 4 has a key per 64 KiB region instead. A version-3 disk is upgraded when it opens.
+ * version 4 has a key per 64 KiB region instead; version 5 stores each block's write stamp in its
+ * region entry (region-entry.ts), and reads version 4's entries as stamp zero. A version-3 or
+ * version-4 disk is upgraded when it opens (version 4: only this key changes, so that an older
+ * whorl refuses the disk instead of reading stamped entries as damaged).
  */
-export const formatVersion = 4;
-const upgradableVersion = 3;
+export const formatVersion = 5;
+const upgradableVersions: readonly number[] = [3, 4];
 const dataFile = 'data.mdb';
 export const blocksFile = 'blocks';
 /**
@@ -167,17 +170,17 @@ async function check(storage: LmdbStorage, where: string, options: OpenDiskOptio
     throw invalid(where, `has a damaged ${formatKey}`);
   }
   const version = format.version as number;
-  if (format.format !== 'whorl-disk' || (version !== formatVersion && version !== upgradableVersion)) {
+  if (format.format !== 'whorl-disk' || (version !== formatVersion && !upgradableVersions.includes(version))) {
     throw invalid(
       where,
-      `has format ${format.format} version ${format.version}; this whorl reads whorl-disk versions ${upgradableVersion} and ${formatVersion}`,
+      `has format ${format.format} version ${format.version}; this whorl reads whorl-disk versions ${upgradableVersions.join(', ')} and ${formatVersion}`,
     );
   }
   if (format.owner !== options.owner) throw invalid(where, `belongs to ${format.owner}, not ${options.owner}`);
   if (format.capacityBytes !== options.capacityBytes)
     throw invalid(where, `has capacity ${format.capacityBytes} bytes, not the ${options.capacityBytes} configured`);
   if (version === formatVersion) return format;
-  await upgradeFromVersion3(storage);
+  if (version === 3) await upgradeFromVersion3(storage);
   const upgraded: DiskFormat = { ...format, version: formatVersion };
   storage.put(formatKey, Buffer.from(JSON.stringify(upgraded)));
   await storage.sync();

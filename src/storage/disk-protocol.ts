@@ -1,6 +1,7 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { WhorlErrorCode } from '../errors.js';
 import type { MarkKind } from './block-keys.js';
+import type { Stamp } from './stamps.js';
 import type { Layer } from './versions.js';
 
 /**
@@ -52,6 +53,8 @@ export type DiskRequest =
       readonly count: number;
       readonly handle: BufferHandle;
       readonly base?: readonly Layer[];
+      /** Answer each block's stamp too (recovery's merge). */
+      readonly stamps?: boolean;
     }
   | {
       readonly op: 'write';
@@ -68,6 +71,9 @@ export type DiskRequest =
        * both copies: the disk stores them instead of computing its own.
        */
       readonly crcs?: readonly number[];
+      /** See `Stamped`. */
+      readonly seq?: number;
+      readonly stamps?: readonly Stamp[];
     }
   | {
       readonly op: 'trim';
@@ -79,6 +85,9 @@ export type DiskRequest =
       readonly base?: readonly Layer[];
       readonly stale?: readonly number[];
       readonly fence?: Fence;
+      /** See `Stamped`. */
+      readonly seq?: number;
+      readonly stamps?: readonly Stamp[];
     }
   | {
       readonly op: 'lose';
@@ -109,6 +118,19 @@ export type DiskRequest =
   | { readonly op: 'heldAlone'; readonly gmap: number; readonly epoch: number; readonly live: readonly number[] }
   | { readonly op: 'stats'; readonly gmap?: number };
 
+/**
+ * How a write or trim is stamped (stamps.ts): a group's own write carries `seq`, its number in the
+ * group's incarnation, and is stamped (fence term, seq); a recovery copy carries `stamps`, each
+ * block's stamp as the source copy stored it. Neither: unstamped, applied unconditionally.
+ */
+export type Stamped = Pick<Extract<DiskRequest, { op: 'write' }>, 'seq' | 'stamps' | 'fence'>;
+
+/** The stamp(s) a write or trim applies with. */
+export function stampsOf(body: Stamped): Stamp | readonly Stamp[] | undefined {
+  if (body.stamps) return body.stamps;
+  return body.seq === undefined ? undefined : { term: body.fence?.term ?? 0, seq: body.seq };
+}
+
 /** A request refused or failed: a stable code (errors.ts) and what went wrong. */
 export interface Failure {
   readonly ok: false;
@@ -122,7 +144,11 @@ export type Answer<Fields extends object = object> = ({ readonly ok: true } & Fi
 /** What each kind of disk request answers on success (the table above says when). */
 export interface DiskAnswers {
   /** Blocks that read as zeros (no version, a hole, or a base layer's hole). */
-  read: { readonly holes: number[] };
+  read: {
+    readonly holes: number[];
+    /** When asked: each block's stamp, null where no version holds it. */
+    readonly stamps?: Array<Stamp | null>;
+  };
   write: object;
   trim: object;
   lose: object;

@@ -1,4 +1,5 @@
 import { blocksPerRegion } from './block-keys.js';
+import { seqMax, unstamped, type Stamp } from './stamps.js';
 
 /**
  * What a region's key (`r:<gmap>:<region>:<epoch>`, block-keys.ts) holds: what each of its 16
@@ -7,17 +8,25 @@ import { blocksPerRegion } from './block-keys.js';
  *   | bytes         | field                                                        |
  *   |---------------|--------------------------------------------------------------|
  *   | 0 .. 2        | u16 LE: bit i set when block i holds something at this epoch |
- *   | then, per set bit, in block order, 8 bytes:                                  |
+ *   | then, per set bit, in block order, 18 bytes:                                 |
  *   | +0 .. +4      | u32 LE slot of the block in the block file (file-slots.ts),  |
  *   |               | or a state: 0xfffffffe a hole (zeros), 0xfffffffd lost       |
  *   | +4 .. +8      | u32 LE CRC32C of the block's 4096 bytes (data only)          |
+ *   | +8 .. +12     | u32 LE term of the write that made this version (stamps.ts)  |
+ *   | +12 .. +18    | u48 LE its sequence number in that term                      |
  *
  * A block whose bit is clear has nothing at this epoch: a read looks at older epochs. A lost block
- * was torn by crashes on every copy: it reads as an error until written again. A value whose length
- * does not match its bits is damaged, and reads as 16 lost blocks. A region written whole takes
- * 130 bytes; one block of it, 10 (a key per block took 8 per block: random writes pay no more).
+ * was torn by crashes on every copy: it reads as an error until written again. Disks of format 4
+ * stored 8 bytes per block (no stamp): such a value reads with stamp zero, and is rewritten in
+ * this form when next changed. A value whose length matches neither form is damaged, and reads as
+ * 16 lost blocks. A region written whole takes 290 bytes; one block of it, 20.
  */
 const nothing = 0xffffffff;
+/** Bytes per block that holds something: stamped (this form), and as format 4 stored them. */
+const stride = 18;
+const legacyStride = 8;
+/** Numbers per block in the decoded array: slot or state, CRC, term, seq. */
+const words = 4;
 const hole = 0xfffffffe;
 const lost = 0xfffffffd;
 /** Slots at or above this are states, not slots. */
@@ -26,8 +35,8 @@ export const slotLimitMax = 0xfffffff0;
 export type BlockState = 'nothing' | 'data' | 'hole' | 'lost';
 
 /**
- * A region entry decoded into a private array of 16 (slot or state, CRC) pairs, for reading and
- * changing. A plain array, not a typed one: a 128-byte typed array is malloc'd outside V8's heap,
+ * A region entry decoded into a private array of 16 (slot or state, CRC, term, seq) quadruples,
+ * for reading and changing. A plain array, not a typed one: a 128-byte typed array is malloc'd outside V8's heap,
  * which cost random reads ~20 % of their IOPS.
  */
 export class RegionEntry {
@@ -35,20 +44,25 @@ export class RegionEntry {
 
   /** Nothing stored for any block. */
   static empty(): RegionEntry {
-    return new RegionEntry(new Array<number>(blocksPerRegion * 2).fill(nothing));
+    const empty = new Array<number>(blocksPerRegion * words).fill(0);
+    for (let i = 0; i < blocksPerRegion; i++) empty[i * words] = nothing;
+    return new RegionEntry(empty);
   }
 
   /** Decodes a stored value (the value may change after the storage's next call: this copies). */
   static of(value: Uint8Array): RegionEntry {
-    if (RegionEntry.isDamaged(value)) return RegionEntry.allLost();
+    const size = strideOf(value);
+    if (size === undefined) return RegionEntry.allLost();
     const entry = RegionEntry.empty();
     const bits = value[0]! | (value[1]! << 8);
     let at = 2;
     for (let i = 0; i < blocksPerRegion; i++) {
       if ((bits & (1 << i)) === 0) continue;
-      entry.words[i * 2] = u32(value, at);
-      entry.words[i * 2 + 1] = u32(value, at + 4);
-      at += 8;
+      entry.words[i * words] = u32(value, at);
+      entry.words[i * words + 1] = u32(value, at + 4);
+      entry.words[i * words + 2] = size === stride ? u32(value, at + 8) : 0;
+      entry.words[i * words + 3] = size === stride ? u32(value, at + 12) + u16(value, at + 16) * 2 ** 32 : 0;
+      at += size;
     }
     return entry;
   }
@@ -58,20 +72,22 @@ export class RegionEntry {
    * undefined for anything else (nothing, a hole, lost, a damaged value).
    */
   static dataIn(value: Uint8Array, i: number): { slot: number; crc: number } | undefined {
-    if (RegionEntry.isDamaged(value)) return undefined;
+    const size = strideOf(value);
+    if (size === undefined) return undefined;
     const bits = value[0]! | (value[1]! << 8);
     if ((bits & (1 << i)) === 0) return undefined;
-    const at = 2 + 8 * bitCount(bits & ((1 << i) - 1));
+    const at = 2 + size * bitCount(bits & ((1 << i) - 1));
     const slot = u32(value, at);
     return slot < slotLimitMax ? { slot, crc: u32(value, at + 4) } : undefined;
   }
 
   /** Whether block i is a hole (reads as zeros at this epoch) in a stored value. */
   static holeIn(value: Uint8Array, i: number): boolean {
-    if (RegionEntry.isDamaged(value)) return false;
+    const size = strideOf(value);
+    if (size === undefined) return false;
     const bits = value[0]! | (value[1]! << 8);
     if ((bits & (1 << i)) === 0) return false;
-    return u32(value, 2 + 8 * bitCount(bits & ((1 << i) - 1))) === hole;
+    return u32(value, 2 + size * bitCount(bits & ((1 << i) - 1))) === hole;
   }
 
   /** Whether block i holds anything (data, a hole, lost) in a stored value; a damaged one holds every block, lost. */
@@ -87,7 +103,7 @@ export class RegionEntry {
 
   /** Whether a stored value fails to decode (and so reads as 16 lost blocks). */
   static isDamaged(value: Uint8Array): boolean {
-    return value.length < 2 || value.length !== 2 + 8 * bitCount(value[0]! | (value[1]! << 8));
+    return strideOf(value) === undefined;
   }
 
   /** The value to store: only the blocks that hold something. */
@@ -95,24 +111,26 @@ export class RegionEntry {
     let bits = 0;
     let count = 0;
     for (let i = 0; i < blocksPerRegion; i++) {
-      if (this.words[i * 2] === nothing) continue;
+      if (this.words[i * words] === nothing) continue;
       bits |= 1 << i;
       count += 1;
     }
-    const value = Buffer.allocUnsafe(2 + 8 * count);
+    const value = Buffer.allocUnsafe(2 + stride * count);
     value.writeUInt16LE(bits, 0);
     let at = 2;
     for (let i = 0; i < blocksPerRegion; i++) {
-      if (this.words[i * 2] === nothing) continue;
-      value.writeUInt32LE(this.words[i * 2]!, at);
-      value.writeUInt32LE(this.words[i * 2 + 1]!, at + 4);
-      at += 8;
+      if (this.words[i * words] === nothing) continue;
+      value.writeUInt32LE(this.words[i * words]!, at);
+      value.writeUInt32LE(this.words[i * words + 1]!, at + 4);
+      value.writeUInt32LE(this.words[i * words + 2]!, at + 8);
+      value.writeUIntLE(this.words[i * words + 3]!, at + 12, 6);
+      at += stride;
     }
     return value;
   }
 
   state(i: number): BlockState {
-    const slot = this.words[i * 2]!;
+    const slot = this.words[i * words]!;
     if (slot < slotLimitMax) return 'data';
     if (slot === nothing) return 'nothing';
     return slot === hole ? 'hole' : 'lost';
@@ -120,40 +138,53 @@ export class RegionEntry {
 
   /** Block i's slot, when it holds data. */
   slot(i: number): number {
-    return this.words[i * 2]!;
+    return this.words[i * words]!;
   }
 
   crc(i: number): number {
-    return this.words[i * 2 + 1]!;
+    return this.words[i * words + 1]!;
+  }
+
+  /** The stamp of the write that made block i's version here, when it holds anything. */
+  stamp(i: number): Stamp | undefined {
+    if (!this.has(i)) return undefined;
+    const term = this.words[i * words + 2]!;
+    const seq = this.words[i * words + 3]!;
+    return term === 0 && seq === 0 ? unstamped : { term, seq };
   }
 
   /** Whether block i holds anything at this epoch: data, a hole or a lost block. */
   has(i: number): boolean {
-    return this.words[i * 2] !== nothing;
+    return this.words[i * words] !== nothing;
   }
 
   /** Whether block i takes space: data, or a lost block (which stands for data). */
   takesSpace(i: number): boolean {
-    const slot = this.words[i * 2]!;
+    const slot = this.words[i * words]!;
     return slot < slotLimitMax || slot === lost;
   }
 
-  setData(i: number, slot: number, crc: number): void {
-    this.words[i * 2] = slot;
+  setData(i: number, slot: number, crc: number, stamp: Stamp = unstamped): void {
+    this.words[i * words] = slot;
     // As unsigned 32 bits, as stored: a CRC computed with bit operations may arrive negative.
-    this.words[i * 2 + 1] = crc >>> 0;
+    this.words[i * words + 1] = crc >>> 0;
+    this.setStamp(i, stamp);
   }
 
-  setHole(i: number): void {
+  setHole(i: number, stamp: Stamp = unstamped): void {
     this.setState(i, hole);
+    this.setStamp(i, stamp);
   }
 
+  /** A lost block keeps the stamp of the version it stands for. */
   setLost(i: number): void {
-    this.setState(i, lost);
+    this.words[i * words] = lost;
+    this.words[i * words + 1] = 0;
   }
 
   clear(i: number): void {
     this.setState(i, nothing);
+    this.setStamp(i, unstamped);
   }
 
   /** True when no block holds anything: the key can go. */
@@ -163,15 +194,34 @@ export class RegionEntry {
   }
 
   private setState(i: number, state: number): void {
-    this.words[i * 2] = state;
-    this.words[i * 2 + 1] = 0;
+    this.words[i * words] = state;
+    this.words[i * words + 1] = 0;
   }
+
+  private setStamp(i: number, stamp: Stamp): void {
+    if (!(stamp.term >= 0 && stamp.term <= 0xffffffff && stamp.seq >= 0 && stamp.seq <= seqMax))
+      throw new RangeError(`stamp (${stamp.term}, ${stamp.seq}) out of range`);
+    this.words[i * words + 2] = stamp.term;
+    this.words[i * words + 3] = stamp.seq;
+  }
+}
+
+/** Bytes per block of a stored value (this form or format 4's), or undefined when damaged. */
+function strideOf(value: Uint8Array): number | undefined {
+  if (value.length < 2) return undefined;
+  const count = bitCount(value[0]! | (value[1]! << 8));
+  if (value.length === 2 + stride * count) return stride;
+  return value.length === 2 + legacyStride * count ? legacyStride : undefined;
 }
 
 function bitCount(bits: number): number {
   let count = 0;
   for (; bits !== 0; bits &= bits - 1) count += 1;
   return count;
+}
+
+function u16(bytes: Uint8Array, at: number): number {
+  return bytes[at]! | (bytes[at + 1]! << 8);
 }
 
 function u32(bytes: Uint8Array, at: number): number {

@@ -1,6 +1,7 @@
 import type { ActorStorage } from '../actors/actor.js';
 import { blocksPerRegion, parseRegionKey, regionKey, regionPrefix } from './block-keys.js';
 import { RegionEntry } from './region-entry.js';
+import type { Stamp } from './stamps.js';
 
 /** Block `at` of a read: where its data sit and their checksum (no slot: lost). */
 export interface Found {
@@ -9,6 +10,13 @@ export interface Found {
   readonly epoch: number;
   readonly slot: number | undefined;
   readonly crc: number;
+  readonly stamp: Stamp;
+}
+
+/** A block that reads as zeros by a hole, with the stamp of the trim that made it. */
+export interface Hole {
+  readonly hole: true;
+  readonly stamp: Stamp;
 }
 
 /** Calls `visit(index in region, block)` for the blocks of `region` within [block, end). */
@@ -39,7 +47,7 @@ export class RegionVersions {
   constructor(private readonly storage: ActorStorage) {}
 
   /** What `gmap` shows of `block` at `epoch`: its data (slot undefined if lost), a hole, or nothing. */
-  find(gmap: number, epoch: number, block: number, at: number): Found | 'hole' | undefined {
+  find(gmap: number, epoch: number, block: number, at: number): Found | Hole | undefined {
     const region = Math.floor(block / blocksPerRegion);
     const i = block % blocksPerRegion;
     if (region !== this.region || gmap !== this.gmap) {
@@ -59,15 +67,17 @@ export class RegionVersions {
     return undefined;
   }
 
-  private version(gmap: number, epoch: number, entry: RegionEntry, i: number, at: number): Found | 'hole' {
+  private version(gmap: number, epoch: number, entry: RegionEntry, i: number, at: number): Found | Hole {
     const state = entry.state(i);
-    if (state === 'hole') return 'hole';
+    const stamp = entry.stamp(i)!;
+    if (state === 'hole') return { hole: true, stamp };
     return {
       at,
       gmap,
       epoch,
       slot: state === 'data' ? entry.slot(i) : undefined,
       crc: state === 'data' ? entry.crc(i) : 0,
+      stamp,
     };
   }
 }

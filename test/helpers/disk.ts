@@ -25,12 +25,15 @@ export interface DiskUnderTest {
     blocks: Buffer[],
     fua?: boolean,
     fence?: Fence,
+    seq?: number,
   ): Promise<DiskReplyTo<'write'>>;
+  /** With `stamps`, the reply carries each block's stamp. */
   read(
     gmap: number,
     epoch: number,
     block: number,
     count: number,
+    stamps?: boolean,
   ): Promise<{ reply: DiskReplyTo<'read'>; bytes: Buffer }>;
   stop(): Promise<void>;
 }
@@ -65,15 +68,17 @@ export async function startDisk(
     runtime,
     client,
     ask,
-    write: (gmap, epoch, block, blocks, fua = false, fence) =>
+    write: (gmap, epoch, block, blocks, fua = false, fence, seq) =>
       withLease(blocks.length * 4096, (handle, view) => {
         blocks.forEach((data, i) => data.copy(view, i * 4096));
-        return ask({ op: 'write', gmap, epoch, block, count: blocks.length, handle, fua, ...(fence ? { fence } : {}) });
+        const count = blocks.length;
+        const stamped = { ...(fence ? { fence } : {}), ...(seq === undefined ? {} : { seq }) };
+        return ask({ op: 'write', gmap, epoch, block, count, handle, fua, ...stamped });
       }),
-    read: (gmap, epoch, block, count) =>
+    read: (gmap, epoch, block, count, stamps) =>
       withLease(count * 4096, async (handle, view) => {
         view.fill(0xee);
-        const reply = await ask({ op: 'read', gmap, epoch, block, count, handle });
+        const reply = await ask({ op: 'read', gmap, epoch, block, count, handle, ...(stamps ? { stamps } : {}) });
         return { reply, bytes: Buffer.from(view) };
       }),
     stop: () => runtime.stop(),
