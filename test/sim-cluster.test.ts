@@ -14,6 +14,17 @@ const chunk = 25;
  */
 const strictFlush = true;
 
+// Before write stamps, chained seeds 2238, 6067 and 6837 found a read going back in time: a write
+// one copy alone took (its client told it failed) was read, then recovery copied the other copy's
+// region over it. Recovery now merges block by block, the newer stamp winning either way.
+test.serial('chained seeds 2238, 6067 and 6837 keep what readers saw through recovery', (t) => {
+  t.timeout(10 * 60_000);
+  for (const seed of [2238, 6067, 6837]) {
+    const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush });
+    t.true(result.converged && !result.violation, `seed ${seed}: ${result.violation ?? 'did not converge'}`);
+  }
+});
+
 // Chunks keep each test well inside ava's timeout; together they cover seeds 1..ciSeeds.
 for (let first = 1; first <= ciSeeds; first += chunk) {
   const last = Math.min(first + chunk - 1, ciSeeds);
@@ -56,12 +67,16 @@ for (let first = 1; first <= ciSeeds; first += chunk) {
 // with a copy out waited on its marks while that copy resynced and came up, then went alone.
 // Client-async 4048 found the simulator comparing the copies while one still lagged behind a write
 // answered early (it now waits for every lagging copy to catch up, as it waits for requests).
+// Before write stamps (storage/stamps.ts), server-async 4085 and 6085, server-sync 3112,
+// client-sync 420 and 6335 and hybrid 3028 and 6591 found reads going back in time: a copy write
+// landing after a later write or trim of its block, or recovery copying a region one way over a
+// write the other copy alone held (and a reader had seen).
 const foundBugs: Record<string, number[]> = {
-  'server-async': [174, 324, 298],
+  'server-async': [174, 324, 298, 4085, 6085],
   'client-async': [52, 77, 140, 258, 274, 86, 210, 182, 4048],
-  'server-sync': [298, 64, 99, 2231],
-  'client-sync': [175, 210, 281],
-  hybrid: [54, 162],
+  'server-sync': [298, 64, 99, 2231, 3112],
+  'client-sync': [175, 210, 281, 420, 6335],
+  hybrid: [54, 162, 3028, 6591],
 };
 for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-async', 'hybrid'] as const) {
   const seeds = [...Array.from({ length: 200 }, (_, i) => i + 1), ...(foundBugs[layout] ?? [])];
@@ -152,9 +167,10 @@ test.serial(
 // the primary, and wrote the secondary alone: both copies stale again, the same loss. Seed 4569: a
 // failed write was settled from the partner because its holder showed resyncing (for its other
 // group's regions), and a reader saw the write on the holder before the copy took it away.
-const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569];
+// Seed 3024 (before write stamps): the same, as the chained seeds above.
+const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569, 3024];
 test.serial(
-  `whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786 and 4569`,
+  `whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786, 4569 and 3024`,
   (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;

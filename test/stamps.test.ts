@@ -76,3 +76,15 @@ test('recovery merges by stamps: the newer copy of each block wins in either dir
   t.is(mergeWay(undefined, stamp(0, 0)), 'forward');
   t.is(mergeWay(stamp(0, 0), stamp(1, 1)), 'back');
 });
+
+test('data torn by a crash (failing their checksum) are no version: an older stamped copy repairs them', (t) => {
+  const storage = new MemoryStorage();
+  const store = new BlockStore(storage, 1024 * 4096);
+  store.write(1, 0, 7, pattern(1), undefined, stamp(2, 5));
+  // The store's first block took slot 0: tear it.
+  storage.blocks!.write(0, pattern(0x55));
+  t.throws(() => look(store, 7), { message: /checksum mismatch/ });
+  t.is(store.write(1, 0, 7, pattern(2), undefined, stamp(1, 1)), 1);
+  t.deepEqual(look(store, 7), [2, stamp(1, 1)]);
+  t.is(store.write(1, 0, 7, pattern(3), undefined, stamp(1, 0)), 0, 'sound data keep their standing');
+});

@@ -391,17 +391,16 @@ export class Recovery {
     const read = (server: number, then: (reply: DiskReplyTo<'read'>) => void): void =>
       this.deps.asker.ask(server, this.readOf(copy, epoch, handle), then);
     read(copy.to, (target) => {
-      // A target with torn blocks gets the source's versions (the disk keeps any newer one).
-      if (!target.ok && target.code !== 'WHORL_CHECKSUM') return done(this.check(copy.to, target));
-      const targetStamps = target.ok ? (target.stamps ?? []) : undefined;
+      // A torn block on either copy: block by block (torn-repair.ts).
+      if (!target.ok && target.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
+      if (!this.check(copy.to, target) || !target.ok) return done(false);
+      const targetStamps = target.stamps ?? [];
       read(copy.from, (source) => {
         if (!source.ok && source.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
         if (!this.check(copy.from, source) || !source.ok) return done(false);
         const sourceStamps = (source.stamps ?? []).map((stamp) => stamp ?? undefined);
         const theirs = (at: number): Stamp | undefined => targetStamps?.[at] ?? undefined;
-        const ways = sourceStamps.map((stamp, at) =>
-          targetStamps ? mergeWay(stamp, theirs(at)) : stamp ? 'forward' : undefined,
-        );
+        const ways = sourceStamps.map((stamp, at) => mergeWay(stamp, theirs(at)));
         const forward = indexesOf(ways, 'forward');
         const back = indexesOf(ways, 'back');
         this.putBlocks(

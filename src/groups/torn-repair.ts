@@ -2,7 +2,7 @@ import type { BufferHandle } from '../actors/buffer-pool.js';
 import { withBase, type Layer } from '../model/catalog.js';
 import { blockBytes, blocksPerRegion } from '../storage/block-keys.js';
 import type { DiskAnswers, DiskReply, DiskRequest } from '../storage/disk-protocol.js';
-import { unstamped } from '../storage/stamps.js';
+import { mergeWay, unstamped, type Stamp } from '../storage/stamps.js';
 import type { Asker } from './asker.js';
 
 export interface RegionCopy {
@@ -21,12 +21,14 @@ export interface RegionCopy {
 }
 
 /**
- * Copies a region block by block after the whole-region read failed a checksum: the source crashed
- * with an unflushed write torn on its disk. A torn block on the source is taken from the target
- * when the target is complete, and written back to the source. Otherwise (or when the target's
- * block is torn too) no copy holds the block as acknowledged: it is marked lost on both (`lose`:
- * every read of it fails until it is written again) rather than served older, and `lost` logs it.
- * `check` judges each reply as recovery does (a server failure fails the copy).
+ * Merges a region block by block after a whole-region read failed a checksum: a copy crashed with
+ * an unflushed write torn on its disk. Sound blocks on both copies merge as recovery merges them
+ * (the newer stamp wins, either way: storage/stamps.ts), and a torn block on the target takes the
+ * source's. A torn block on the source is taken from the target when the target is complete, and
+ * written back to the source. Otherwise (or when the target's block is torn too) no copy holds the
+ * block as acknowledged: it is marked lost on both (`lose`: every read of it fails until it is
+ * written again) rather than served older, and `lost` logs it. `check` judges each reply as
+ * recovery does (a server failure fails the copy).
  */
 export function copyRegionByBlock(
   asker: Asker,
@@ -80,14 +82,25 @@ export function copyRegionByBlock(
       stamps: true,
       ...withBase(copy),
     });
-    asker.ask(copy.from, readOf(), (read) => {
-      if (read.ok) return put(copy.to, block, at, read, next);
-      if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
-      if (!copy.targetComplete) return loseBoth();
+    /** Puts the target's block on the source (read again: the buffer holds the source's). */
+    const back = (): void =>
       asker.ask(copy.to, readOf(), (partner) => {
         if (partner.ok) return put(copy.from, block, at, partner, next);
         if (partner.code !== 'WHORL_CHECKSUM') return done(check(copy.to, partner));
         loseBoth();
+      });
+    asker.ask(copy.to, readOf(), (target) => {
+      if (!target.ok && target.code !== 'WHORL_CHECKSUM') return done(check(copy.to, target));
+      asker.ask(copy.from, readOf(), (read) => {
+        if (read.ok) {
+          // A torn target block is no version: the source's replaces it (the disk admits it).
+          const way = target.ok ? mergeWay(stampOf(read), stampOf(target)) : 'forward';
+          if (way === 'forward') return put(copy.to, block, at, read, next);
+          return way === 'back' ? back() : next(true);
+        }
+        if (read.code !== 'WHORL_CHECKSUM') return done(check(copy.from, read));
+        if (!copy.targetComplete || !target.ok) return loseBoth();
+        back();
       });
     });
   };
@@ -95,3 +108,7 @@ export function copyRegionByBlock(
 }
 
 type ReadReply = DiskAnswers['read'];
+
+function stampOf(read: ReadReply): Stamp | undefined {
+  return read.stamps?.[0] ?? undefined;
+}

@@ -32,6 +32,7 @@ const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> =
     'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy', clusterLayout, clusterOptions)),
     'read-lagging-copy': (seed) =>
       clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout, clusterOptions)),
+    'ignore-stamps': (seed) => clusterOutcome(runClusterSeed(seed, 'ignore-stamps', clusterLayout, clusterOptions)),
   },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
@@ -89,7 +90,8 @@ Options:
   --seeds N [--first S]              run seeds S .. S+N-1 (default 200 from 1)
   --seed S                           replay one seed and print its trace hash (or SEED=S)
   --variant NAME                     a deliberately broken variant (register: ack-early;
-                                     disk: trust-unflushed; cluster: read-any-copy, read-lagging-copy)
+                                     disk: trust-unflushed; cluster: read-any-copy, read-lagging-copy,
+                                     ignore-stamps)
   --layout L                         the cluster's disk: ${clusterLayouts.join(', ')}
   --busy-regions-max N               regions a replica group lets be written before it flushes
   --strict-flush                     hold every FLUSH the router answers durable (an NBD client's view)

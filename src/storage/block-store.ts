@@ -138,7 +138,7 @@ export class BlockStore {
     let added = 0;
     for (const { entry, first, count: n, at } of pieces) {
       for (let i = 0; i < n; i++) {
-        if (!applies(stampAt(stamps, at + i), entry.stamp(first + i))) continue;
+        if (!this.admits(stampAt(stamps, at + i), entry, first + i)) continue;
         applied.push(at + i);
         const state = entry.state(first + i);
         if (state === 'data') replaced.push(entry.slot(first + i));
@@ -242,7 +242,7 @@ export class BlockStore {
       const entry = existing?.entry ?? RegionEntry.empty();
       forBlocksOf(region, block, end, (i, at) => {
         const stamp = stampAt(stamps, at - block);
-        if (!applies(stamp, entry.stamp(i))) return;
+        if (!this.admits(stamp, entry, i)) return;
         const state = entry.state(i);
         if (state === 'data') this.slots.release(entry.slot(i));
         if (state === 'data' || state === 'lost') this.allocatedBlocks -= 1;
@@ -252,6 +252,20 @@ export class BlockStore {
       if (entry.isEmpty) this.storage.delete(key);
       else this.storage.put(key, entry.encode());
     }
+  }
+
+  /**
+   * Whether a change stamped `incoming` applies to block i of `entry` (stamps.ts): over an older
+   * stamp, or over data that fail their checksum (torn by a crash before their write was durable:
+   * no version at all). The data are checked only when the stamp would refuse the change, which
+   * is rare (a late copy, a recovery copy of an older version).
+   */
+  private admits(incoming: Stamp | undefined, entry: RegionEntry, i: number): boolean {
+    if (applies(incoming, entry.stamp(i))) return true;
+    if (entry.state(i) !== 'data') return false;
+    const bytes = new Uint8Array(blockBytes);
+    this.blocks.read(entry.slot(i), bytes);
+    return crc32c(bytes) !== entry.crc(i);
   }
 
   /** Runs [first, count] of blocks in [block, block + count) that hold data as of `epoch` (then `base`). */

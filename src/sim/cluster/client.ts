@@ -52,11 +52,11 @@ type Pending =
   | { readonly op: 'snapshot' | 'sync'; readonly name: string };
 
 /**
- * Deliberately broken routers: 'read-any-copy' also reads copies that are resyncing or missed
- * writes; 'read-lagging-copy' also reads a mirror copy still being written by an async write that
- * was already answered.
+ * Deliberately broken variants the model must catch: a router that reads any copy, or one that a
+ * lagging (async) copy may still lack; disks that ignore write stamps (every late copy lands, and
+ * recovery copies one way, as the marks say: the rule before stamps).
  */
-export type ClusterVariant = 'correct' | 'read-any-copy' | 'read-lagging-copy';
+export type ClusterVariant = 'correct' | 'read-any-copy' | 'read-lagging-copy' | 'ignore-stamps';
 
 /** The disk the client drives: chained declustering, or mirror pairs with a duplication protocol. */
 export type ClusterLayout = 'chained' | DuplicationProtocol;

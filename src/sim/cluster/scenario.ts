@@ -1,3 +1,4 @@
+import type { Behavior } from '../../actors/actor.js';
 import { address } from '../../actors/address.js';
 import { controlActor } from '../../control/control-actor.js';
 import { replicaGroup } from '../../groups/replica-group.js';
@@ -5,6 +6,7 @@ import { orderersOf } from '../../model/layout.js';
 import { serverActor } from '../../servers/server-actor.js';
 import { regionBytes } from '../../storage/block-keys.js';
 import { diskActor } from '../../storage/disk-actor.js';
+import type { DiskRequest } from '../../storage/disk-protocol.js';
 import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
@@ -101,7 +103,8 @@ export function runClusterSeed(
     );
   }
   for (let id = 0; id < servers; id++) {
-    sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as never, storage);
+    const disk = diskActor({ capacityBytes: 64 * 1024 * 1024 });
+    sim.spawn(at(`disk-${id}`), (variant === 'ignore-stamps' ? unstamping(disk) : disk) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
   const state: ClusterClientState = {
@@ -191,5 +194,21 @@ export function runClusterSeed(
     snapshots: state.snapshots,
     earlyAnswers: state.earlyAnswers,
     faults: converged ? faults : `${faults}; servers at the end: ${finalStates}`,
+  };
+}
+
+/** The 'ignore-stamps' variant: a disk that sees every write and trim without its stamp. */
+function unstamping(disk: Behavior<DiskRequest>): Behavior<DiskRequest> {
+  return (context) => {
+    const actor = disk(context);
+    return {
+      receive: (incoming) => {
+        if (!('body' in incoming)) return actor.receive(incoming);
+        const body = incoming.body as DiskRequest;
+        if (body.op !== 'write' && body.op !== 'trim') return actor.receive(incoming);
+        const { seq: _seq, stamps: _stamps, ...unstamped } = body;
+        actor.receive({ ...incoming, body: unstamped } as typeof incoming);
+      },
+    };
   };
 }
