@@ -38,6 +38,9 @@ export interface DiskUnderTest {
   stop(): Promise<void>;
 }
 
+/** How long a test waits for a disk's answer. */
+const requestTimeoutMs = 60_000;
+
 export async function startDisk(
   options: Partial<OpenDiskOptions> & { path: string },
   threads = 1,
@@ -53,7 +56,9 @@ export async function startDisk(
   const client = localClient(runtime, 'test');
   // Replies name the disk's incarnation; these tests compare the rest.
   const ask = async <Body extends DiskRequest>(body: Body): Promise<DiskReplyTo<Body['op']>> => {
-    const { incarnation: _incarnation, ...reply } = await client.request<DiskReply>('disk', body);
+    // A sync can take seconds while other test files load the machine's disk (10 s was seen to
+    // pass in a CI run): these tests judge answers, not their speed.
+    const { incarnation: _incarnation, ...reply } = await client.request<DiskReply>('disk', body, requestTimeoutMs);
     return reply as DiskReplyTo<Body['op']>;
   };
   const withLease = async <T>(bytes: number, use: (handle: BufferHandle, view: Buffer) => Promise<T>): Promise<T> => {
