@@ -167,10 +167,13 @@ test.serial(
 // the primary, and wrote the secondary alone: both copies stale again, the same loss. Seed 4569: a
 // failed write was settled from the partner because its holder showed resyncing (for its other
 // group's regions), and a reader saw the write on the holder before the copy took it away.
-// Seed 3024 (before write stamps): the same, as the chained seeds above.
-const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569, 3024];
+// Seed 3024 (before write stamps): the same, as the chained seeds above. Seed 276 (with stamps)
+// found the model too strict: a write whose group died with its thread, unanswered, showed on
+// neither read of the copy that lacked it, then on both copies once recovery merged them. A write
+// of unknown outcome may take effect later, while nothing newer has been seen (disk/model.ts).
+const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569, 3024, 276];
 test.serial(
-  `whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786, 4569 and 3024`,
+  `whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786, 4569, 3024 and 276`,
   (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;

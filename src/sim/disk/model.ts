@@ -9,6 +9,12 @@
  *   | durable      | what must survive a crash (one of them): last FUA, or covered by FLUSH |
  *   | sent         | every seq sent to the block, to know what an unflushed crash may keep |
  *   | tornAllowed  | a crash kept an unflushed write: a checksum error is acceptable      |
+ *   | indeterminate| writes that failed or timed out: they may still take effect, later    |
+ *
+ * A write whose outcome the client does not know (it failed, or timed out) may take effect at any
+ * time after it was sent, as long as nothing newer has been seen or acknowledged since: a read
+ * that shows an older value leaves it possible, one that shows it or a newer write does not. A
+ * read never goes back in time: what a read showed stays until something newer replaces it.
  */
 interface BlockModel {
   candidates: Set<number>;
@@ -17,6 +23,7 @@ interface BlockModel {
   durable: Set<number>;
   sent: number[];
   tornAllowed: boolean;
+  indeterminate: Set<number>;
 }
 
 export const torn = -1;
@@ -48,6 +55,7 @@ export class DiskModel {
       durable: new Set([0]),
       sent: [],
       tornAllowed: false,
+      indeterminate: new Set(),
     }));
   }
 
@@ -62,6 +70,7 @@ export class DiskModel {
     const crossedCrash = model.sentAtCrash.get(seq) !== this.crashes;
     model.sentAtCrash.delete(seq);
     this.writesAcked += 1;
+    for (const pending of model.indeterminate) if (pending < seq) model.indeterminate.delete(pending);
     if (durable || this.trustUnflushed) {
       model.candidates = new Set([seq]);
       model.durable = new Set([seq]);
@@ -77,6 +86,7 @@ export class DiskModel {
   failed(block: number, seq: number): void {
     this.blocks[block]!.sentAtCrash.delete(seq);
     this.blocks[block]!.candidates.add(seq);
+    this.blocks[block]!.indeterminate.add(seq);
   }
 
   /**
@@ -91,6 +101,7 @@ export class DiskModel {
       sentAtCrash: new Map(model.sentAtCrash),
       durable: new Set(model.durable),
       sent: [...model.sent],
+      indeterminate: new Set(model.indeterminate),
     }));
     copy.zeros = this.zeros;
     copy.crashes = this.crashes;
@@ -165,7 +176,10 @@ export class DiskModel {
       return;
     }
     if (crossedCrash) return;
-    if (seq !== 0) model.candidates = new Set([seq]);
-    else model.candidates = new Set([...model.candidates].filter((candidate) => this.zeros.has(candidate)));
+    const shown = seq !== 0 ? [seq] : [...model.candidates].filter((candidate) => this.zeros.has(candidate));
+    // Writes of unknown outcome newer than what the read showed may still take effect.
+    const oldest = Math.min(...shown);
+    for (const pending of model.indeterminate) if (pending <= oldest) model.indeterminate.delete(pending);
+    model.candidates = new Set([...shown, ...model.indeterminate]);
   }
 }
