@@ -74,9 +74,10 @@ const progressMs = 500;
  */
 export class Recovery {
   private readonly rounds = new Map<number, number>();
-  private running = false;
+  /** Idle, running a pass, or running one and asked for another once it is done. */
+  private run: 'idle' | 'running' | 'again' = 'idle';
+  /** The retry timer is set (a repeated round waits for it). */
   private retryPending = false;
-  private again = false;
   private copiedBytes = 0;
   private startedMs = 0;
   private lastProgressMs = 0;
@@ -94,23 +95,23 @@ export class Recovery {
     // The control actor repeats a round with each view it sends: a repeat waits for the retry timer.
     const repeat = this.rounds.get(server) === round;
     this.rounds.set(server, round);
-    if (this.running) this.again = true;
+    if (this.run !== 'idle') this.run = 'again';
     else if (!repeat || !this.retryPending) this.startPass();
   }
 
   /** A failed write left a region unsettled: a pass makes its copies equal even with both up. */
   reconcile(): void {
-    if (this.running) this.again = true;
+    if (this.run !== 'idle') this.run = 'again';
     else if (!this.retryPending) this.startPass();
   }
 
   onView(): void {
-    if (!this.running && this.pending()) this.startPass();
+    if (this.run === 'idle' && this.pending()) this.startPass();
   }
 
   onTimer(): void {
     this.retryPending = false;
-    if (!this.running && this.pending()) this.startPass();
+    if (this.run === 'idle' && this.pending()) this.startPass();
   }
 
   private pending(): boolean {
@@ -120,8 +121,7 @@ export class Recovery {
   private startPass(): void {
     const view = this.deps.view();
     if (!view) return this.retryLater();
-    this.running = true;
-    this.again = false;
+    this.run = 'running';
     this.changesAtPassStart = this.deps.changes();
     if (this.startedMs === 0) this.startedMs = this.deps.context.now();
     const { primary, secondary } = this.deps;
@@ -238,7 +238,8 @@ export class Recovery {
       // The pass listed the stale marks of every server its view showed writable.
       for (const server of [this.deps.primary, this.deps.secondary])
         if (writable(view.servers[server]?.state)) this.deps.staleMarksSettled(server);
-      this.running = false;
+      const again = this.run === 'again';
+      this.run = 'idle';
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;
       for (const [server, round] of this.rounds) {
@@ -271,7 +272,7 @@ export class Recovery {
       this.rounds.clear();
       this.copiedBytes = 0;
       this.startedMs = 0;
-      if (this.again) this.startPass();
+      if (again) this.startPass();
       return;
     }
     this.runBatches(copies, 0);
@@ -279,14 +280,14 @@ export class Recovery {
 
   private runBatches(copies: Copy[], at: number): void {
     if (at >= copies.length) {
-      this.running = false;
+      this.run = 'idle';
       return this.startPass();
     }
     const batch = copies.slice(at, at + batchRegionsMax);
     this.reportProgress(copies.length - at);
     this.copyBatch(batch, (outcome) => {
       if (outcome === 'replan') {
-        this.running = false;
+        this.run = 'idle';
         return this.startPass();
       }
       if (outcome === 'failed') return this.retryLater();
@@ -545,7 +546,7 @@ export class Recovery {
   }
 
   private retryLater(): void {
-    this.running = false;
+    this.run = 'idle';
     this.retryPending = true;
     this.deps.context.setTimer(retryMs, { op: 'recovery-retry' });
   }

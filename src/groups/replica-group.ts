@@ -6,7 +6,6 @@ import { assertNever } from '../assert.js';
 import { newerView, stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
-import { RegionSet } from '../storage/region-set.js';
 import type { DiskReply, Failure } from '../storage/disk-protocol.js';
 import { regionsOf } from '../model/layout.js';
 import { Asker, isServerFailure } from './asker.js';
@@ -17,10 +16,10 @@ import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
 import { TrailingWrites } from './trailing-writes.js';
-import { Counts } from './counts.js';
 import { GroupSuspicions } from './group-suspicions.js';
 import { RegionLocks } from './region-locks.js';
 import { OutConfirmation } from './out-confirmation.js';
+import { MarkBook } from './mark-book.js';
 import { regionKey, parseRegionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
@@ -121,15 +120,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       outConfirmation.onView(next.servers.map((server) => server.id));
     };
 
-    /** Marks known to be on stable storage, under the scope `server:kind` (see `markScope`). */
-    const durableMarks = new RegionSet();
-    /**
-     * Stale marks that went to a disk inside a write to it alone (`writeAlone`), under the scope
-     * `server:stale`. Put in the same turn as the data, they are durable whenever it is, but they
-     * are not known durable: they never spare a later write its marks. One a crash took (with its
-     * data) is cleared when recovery has copied its region, as every mark recovery knows of is.
-     */
-    const markedWithWrites = new RegionSet();
     /**
      * Servers a recovery pass of this incarnation listed the stale marks of and found none left
      * to copy. A group that restarted forgot the marks it had set: until then a copy the control
@@ -140,9 +130,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * writes).
      */
     const staleSettled = new Set<number>();
-    const markScope = (server: number, kind: MarkKind): string => `${server}:${kind}`;
-    const markId = (server: number, kind: MarkKind, gmap: number, region: number): string =>
-      `${server}:${kind}:${gmap}:${region}`;
     /**
      * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
      * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
@@ -181,105 +168,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
 
     const suspicions = new GroupSuspicions(context, control, (server) => writable(state(server)));
     let changes = 0;
+    const markBook = new MarkBook(asker, () => (changes += 1));
     const suspect = (server: number, reply: DiskReply): void => {
       if (reply.ok) return;
       changes += 1;
       suspicions.suspect(server, `${reply.code}: ${reply.message}`, reply.code);
-    };
-
-    /**
-     * Clears not yet answered, per mark, with what waits for them: a mark set again while its clear
-     * is on the way could arrive first and be wiped by it (messages between two actors may be
-     * reordered), leaving the cache saying "set" over a disk without the mark.
-     */
-    const clearing = new Map<string, { count: number; waiters: Array<() => void> }>();
-    /**
-     * Stale marks being set, by `markId`: two writes that each lost a different copy of a region
-     * would otherwise each see no stale mark on the other copy and both be acknowledged.
-     */
-    const staleIntents = new Counts<string>();
-    /** Marks whose clear failed or whose set failed: they may be on the disk. Recovery settles them. */
-    const doubtful = new Set<string>();
-    /**
-     * A clear of one of these marks still on its way, if any: marks sent now wait for it, since it
-     * could arrive after them and wipe them (messages between two actors may be reordered).
-     */
-    const pendingClear = (server: number, kind: MarkKind, gmap: number, regions: readonly number[]) =>
-      regions.map((region) => clearing.get(markId(server, kind, gmap, region))).find((entry) => entry !== undefined);
-    const ensureMarks = (
-      server: number,
-      kind: MarkKind,
-      gmap: number,
-      regions: readonly number[],
-      then: (ok: boolean, reply: DiskReply) => void,
-    ): void => {
-      const intents =
-        kind === 'stale'
-          ? regions
-              .filter((region) => !durableMarks.has(markScope(server, kind), gmap, region))
-              .map((region) => markId(server, kind, gmap, region))
-          : [];
-      staleIntents.add(intents);
-      setMarks(server, kind, gmap, regions, (ok, reply) => {
-        staleIntents.remove(intents);
-        then(ok, reply);
-      });
-    };
-    const setMarks = (
-      server: number,
-      kind: MarkKind,
-      gmap: number,
-      regions: readonly number[],
-      then: (ok: boolean, reply: DiskReply) => void,
-    ): void => {
-      const missing = regions.filter((region) => !durableMarks.has(markScope(server, kind), gmap, region));
-      if (missing.length === 0) return then(true, { ok: true });
-      const pending = pendingClear(server, kind, gmap, missing);
-      if (pending) return void pending.waiters.push(() => setMarks(server, kind, gmap, regions, then));
-      if (kind === 'stale') changes += 1;
-      asker.ask(server, { op: 'setMarks', kind, gmap, regions: missing }, (reply) => {
-        for (const region of missing) {
-          if (reply.ok) {
-            durableMarks.add(markScope(server, kind), gmap, region);
-            doubtful.delete(markId(server, kind, gmap, region));
-          } else if (kind === 'stale') {
-            // The disk may have put the mark and failed its flush: it may be there, now or after a
-            // restart (sim --whole-threads seed 650: a lone write then went to the partner, both
-            // copies were stale, and recovery copied the older one over a write a reader had seen).
-            doubtful.add(markId(server, kind, gmap, region));
-          }
-        }
-        then(reply.ok, reply);
-      });
-    };
-    const clearMarks = (
-      server: number,
-      kind: MarkKind,
-      gmap: number,
-      regions: readonly number[],
-      then?: () => void,
-    ): void => {
-      const keys = regions.map((region) => markId(server, kind, gmap, region));
-      for (const region of regions) {
-        durableMarks.delete(markScope(server, kind), gmap, region);
-        markedWithWrites.delete(markScope(server, kind), gmap, region);
-      }
-      for (const key of keys) {
-        const entry = clearing.get(key) ?? { count: 0, waiters: [] };
-        entry.count += 1;
-        clearing.set(key, entry);
-      }
-      asker.ask(server, { op: 'clearMarks', kind, gmap, regions }, (reply) => {
-        for (const key of keys) {
-          if (reply.ok) doubtful.delete(key);
-          else doubtful.add(key);
-          const entry = clearing.get(key)!;
-          if (--entry.count > 0) continue;
-          clearing.delete(key);
-          for (const waiter of entry.waiters) waiter();
-        }
-        then?.();
-      });
     };
 
     const recovery = new Recovery({
@@ -298,18 +191,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       restarted,
       unsettled,
       staleMarksSettled: (server) => staleSettled.add(server),
-      knownStale: () => [
-        ...[primary, secondary].flatMap((server) =>
-          [...durableMarks.list(markScope(server, 'stale')), ...markedWithWrites.list(markScope(server, 'stale'))].map(
-            ({ gmap, region }) => ({ server, gmap, region }),
-          ),
-        ),
-        ...[...staleIntents.keys(), ...doubtful].flatMap((id) => {
-          const [server, kind, gmap, region] = id.split(':');
-          return kind === 'stale' ? [{ server: Number(server), gmap: Number(gmap), region: Number(region) }] : [];
-        }),
-      ],
-      clearMarks,
+      knownStale: () => markBook.knownStale([primary, secondary]),
+      clearMarks: (server, kind, gmap, regions, then) => markBook.clear(server, kind, gmap, regions, then),
     });
 
     /**
@@ -331,7 +214,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       if (behind !== undefined)
         return `server ${server} has not yet received a write to region ${behind} that was answered with its partner's copy`;
       const partner = server === primary ? secondary : primary;
-      const stale = regions.find((region) => markedStale(partner, gmap, region));
+      const stale = regions.find((region) => markBook.markedStale(partner, gmap, region));
       return stale === undefined
         ? undefined
         : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
@@ -354,21 +237,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const marksForgotten = (partner: number): boolean =>
       context.incarnation > 0 && !staleSettled.has(partner) && !stoppedCleanFor(view?.servers[partner], options.name);
-    /**
-     * Whether `server` holds, or may hold, a stale mark for the region: a mark counts from when its
-     * set is sent until its clear is answered (clears of stale marks are durable).
-     */
-    const markedStale = (server: number, gmap: number, region: number): boolean => {
-      const id = markId(server, 'stale', gmap, region);
-      return (
-        durableMarks.has(markScope(server, 'stale'), gmap, region) ||
-        markedWithWrites.has(markScope(server, 'stale'), gmap, region) ||
-        staleIntents.has(id) ||
-        clearing.has(id) ||
-        doubtful.has(id)
-      );
-    };
-
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
@@ -523,7 +391,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       };
       if (marksLeft === 0) return afterMarks();
       for (const mark of marks) {
-        ensureMarks(mark.server, mark.kind, body.gmap, regions, (ok, reply) => {
+        markBook.ensure(mark.server, mark.kind, body.gmap, regions, (ok, reply) => {
           if (!ok) {
             failed.add(mark.server);
             suspect(mark.server, reply);
@@ -563,7 +431,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       if (state(server) !== 'resyncing' || recovery.awaiting(server) || restarted.has(server))
         return incomplete(server, gmap, regions) === undefined;
       const partner = server === primary ? secondary : primary;
-      return !marksForgotten(partner) && !regions.some((region) => markedStale(partner, gmap, region));
+      return !marksForgotten(partner) && !regions.some((region) => markBook.markedStale(partner, gmap, region));
     };
 
     /** Both copies up and neither lacking writes the other has: a write may be answered with one. */
@@ -671,7 +539,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         let left = succeeded.length;
         let ok = true;
         for (const server of succeeded) {
-          ensureMarks(server, 'stale', body.gmap, regions, (marked) => {
+          markBook.ensure(server, 'stale', body.gmap, regions, (marked) => {
             ok &&= marked;
             if (--left === 0)
               done(
@@ -690,7 +558,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * not known durable already): the disk puts the marks before the data, so they are on stable
      * storage whenever the data is, and the write waits for no flush of its own. A mark set durably
      * first (as the busy bit is) would cost every region's first lone write a flush. Until the
-     * answer, the marks count as being set (`staleIntents`).
+     * answer, the marks count as being set (mark-book.ts).
      */
     const writeAlone = (
       body: GroupWrite,
@@ -699,19 +567,17 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       regions: readonly number[],
       done: (reply: WriteAnswer, holders?: readonly number[]) => void,
     ): void => {
-      const stale = regions.filter((region) => !durableMarks.has(markScope(server, 'stale'), body.gmap, region));
+      const stale = markBook.notDurable(server, 'stale', body.gmap, regions);
       if (stale.length === 0) return writeCopies(body, [server], skipped, regions, done);
-      const pending = pendingClear(server, 'stale', body.gmap, stale);
-      if (pending) return void pending.waiters.push(() => writeAlone(body, server, skipped, regions, done));
-      const ids = stale.map((region) => markId(server, 'stale', body.gmap, region));
-      staleIntents.add(ids);
-      // Recovery replans when marks change; a region already marked with a write is carried again, not new.
-      if (stale.some((region) => !markedWithWrites.has(markScope(server, 'stale'), body.gmap, region))) changes += 1;
+      if (
+        markBook.afterClears(server, 'stale', body.gmap, stale, () => writeAlone(body, server, skipped, regions, done))
+      )
+        return;
+      const carried = markBook.carryWithWrite(server, body.gmap, stale);
       const written = (reply: WriteAnswer, holders: readonly number[]): void => {
         // Answered: the disk has put the marks. Unanswered, it may not have: the region is
         // unsettled (recovery copies it), and the listing shows any mark that did land.
-        if (reply.ok) for (const region of stale) markedWithWrites.add(markScope(server, 'stale'), body.gmap, region);
-        staleIntents.remove(ids);
+        carried(reply.ok);
         done(reply, holders);
       };
       writeCopies(body, [server], skipped, regions, written, undefined, undefined, stale);
@@ -848,7 +714,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       let left = marks.size;
       let failure: Failure | undefined;
       for (const { server, gmap, regions } of marks.values()) {
-        ensureMarks(server, 'stale', gmap, regions, (ok, reply) => {
+        markBook.ensure(server, 'stale', gmap, regions, (ok, reply) => {
           if (!ok)
             failure ??= {
               ok: false,
@@ -915,7 +781,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         const { gmap, region } = parseRegionKey(key);
         byGmap.set(gmap, [...(byGmap.get(gmap) ?? []), region]);
       }
-      for (const [gmap, regions] of byGmap) clearMarks(primary, 'busy', gmap, regions);
+      for (const [gmap, regions] of byGmap) markBook.clear(primary, 'busy', gmap, regions);
     };
 
     const onRequest = (request: Request): void => {
