@@ -29,6 +29,7 @@ import { Lag } from './lag.js';
 import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
 import type { DirectReads } from './direct-reads.js';
+import { holdersKey, LostWrites } from './lost-writes.js';
 
 export interface RouterOptions {
   readonly servers: number;
@@ -79,16 +80,7 @@ export class Router {
   private readonly lag = new Lag();
   private readonly disksByName = new Map<string, VirtualDisk>();
   private readonly changeWaiters: Array<() => void> = [];
-  /**
-   * The servers holding writes answered since the last FLUSH began (each key one set of copies,
-   * `holdersKey`), and those of FLUSHes in flight: a thread death that takes every disk of one key
-   * may have taken those writes (`lostWrites`).
-   */
-  private answered = new Set<number>();
-  private readonly covering = new Set<Set<number>>();
-  /** The actors each worker thread that died held, in order. */
-  private readonly deaths: Array<ReadonlySet<string>> = [];
-  private losses = 0;
+  private readonly lost = new LostWrites();
   private context!: ActorContext;
 
   constructor(
@@ -96,7 +88,7 @@ export class Router {
     private readonly options: RouterOptions,
   ) {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
-    runtime.onThreadDeath((actors) => this.threadDied(actors));
+    runtime.onThreadDeath((actors) => this.lost.threadDied(actors));
     if (options.subscribeEveryMs) {
       const subscribe = () => void this.control({ op: 'subscribe' }, options.subscribeEveryMs).catch(() => undefined);
       setInterval(subscribe, options.subscribeEveryMs).unref();
@@ -227,7 +219,7 @@ export class Router {
     const replicas = replicasOf(disk, unit);
     const duplication = this.duplicationOf(disk.disk);
     for (const server of replicas) this.queueDepth[server]! += 1;
-    const deathsBefore = this.deaths.length;
+    const deathsBefore = this.lost.deathsSoFar;
     const reply = await this.askGroup(
       ordererOf(disk, unit),
       duplication ? { ...body, duplication } : body,
@@ -238,10 +230,7 @@ export class Router {
     let holders = 0;
     for (const server of replicas)
       if (!reply.missed?.includes(server) && reply.lagging?.server !== server) holders = holdersKey(holders, server);
-    // An answer that crossed the death of the thread holding every copy: lost as it arrived.
-    if (this.deaths.length > deathsBefore && this.deaths.slice(deathsBefore).some((dead) => heldOnlyBy(holders, dead)))
-      this.losses += 1;
-    this.answered.add(holders);
+    this.lost.answeredBy(holders, deathsBefore);
     this.suspicions.missed(reply.missed);
     if (reply.lagging)
       this.lag.add({
@@ -285,49 +274,30 @@ export class Router {
   async flush(): Promise<void> {
     const token = this.nextFlushToken++;
     const groups = this.options.orderers;
-    const covered = this.answered;
-    this.answered = new Set();
-    this.covering.add(covered);
-    let replies: Array<GroupReplyTo<'flush'>>;
+    const covered = this.lost.beginFlush();
+    let replies: Array<GroupReplyTo<'flush'>> = [];
     try {
       replies = await Promise.all(
         groups.map((group) => this.askGroup(group, { op: 'flush', token } as const, this.options.writeTimeoutMs)),
       );
     } finally {
-      this.covering.delete(covered);
+      // A group refused: not known durable, the next FLUSH covers these writes again.
+      this.lost.endFlush(
+        covered,
+        replies.some((reply) => !reply.ok),
+      );
     }
     const refused = replies.find((reply) => !reply.ok);
-    if (refused) {
-      // Not known durable: the next FLUSH covers these writes again.
-      for (const key of covered) this.answered.add(key);
-      throw failure(refused, 'flush failed');
-    }
+    if (refused) throw failure(refused, 'flush failed');
     groups.forEach((group, index) => {
       if (replies[index]!.ok && replies[index]!.complete)
         this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
     });
   }
 
-  /**
-   * Times answered writes may have been lost unflushed: a worker thread died holding every disk
-   * that had one (its writes not yet handed to LMDB die with it). A copy on another thread keeps
-   * the write, and recovery copies it back. The front end reports each loss once per connection at
-   * its next FLUSH (`lostWrites` in nbd/backend.ts).
-   */
+  /** Times answered writes may have been lost unflushed (lost-writes.ts). */
   lostWrites(): number {
-    return this.losses;
-  }
-
-  private threadDied(actors: ReadonlySet<string>): void {
-    this.deaths.push(actors);
-    for (const keys of [this.answered, ...this.covering]) {
-      for (const key of keys) {
-        if (heldOnlyBy(key, actors)) {
-          this.losses += 1;
-          return;
-        }
-      }
-    }
+    return this.lost.count;
   }
 
   /** Asks a server's disk actor itself, not through its server actor (which may be gone). */
@@ -486,18 +456,4 @@ function failure(reply: DiskReply | ControlReply | undefined, fallback: string):
       `${fallback}: ${reply.message}`,
     );
   return new WhorlError('WHORL_IO', fallback);
-}
-
-/**
- * The servers holding one answered write, as a number (none is 0): each server `s` adds a digit
- * `s + 1` in base 65, so the write path builds no string or array per write.
- */
-function holdersKey(key: number, server: number): number {
-  return key * 65 + server + 1;
-}
-
-/** Whether every disk in `key` (`holdersKey`) is among `actors` (true for none: no copy at all). */
-function heldOnlyBy(key: number, actors: ReadonlySet<string>): boolean {
-  for (let rest = key; rest > 0; rest = Math.floor(rest / 65)) if (!actors.has(`disk-${(rest % 65) - 1}`)) return false;
-  return true;
 }
