@@ -52,9 +52,11 @@ type Pending =
   | { readonly op: 'snapshot' | 'sync'; readonly name: string };
 
 /**
- * Deliberately broken variants the model must catch: a router that reads any copy, or one that a
- * lagging (async) copy may still lack; disks that ignore write stamps (every late copy lands, and
- * recovery copies one way, as the marks say: the rule before stamps).
+ * Deliberately broken variants: a router that reads any copy, or a mirror copy an answered async
+ * write may still lack (the tests check the model catches both within CI's seeds); and disks that
+ * ignore write stamps (every late copy lands, and recovery copies one way, as the marks say: the
+ * rule before stamps). That one fails rarely, about one seed in 300 per layout before stamps (none
+ * in seeds 1-300 of server-async and client-async), so no test counts on catching it.
  */
 export type ClusterVariant = 'correct' | 'read-any-copy' | 'read-lagging-copy' | 'ignore-stamps';
 
