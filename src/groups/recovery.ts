@@ -1,16 +1,15 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { liveGmaps, stoppedCleanFor, withBase, writable, type ClusterView, type Layer } from '../model/catalog.js';
+import { liveGmaps, stoppedCleanFor, writable, type ClusterView, type Layer } from '../model/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
-import { blockBytes, blocksPerRegion, regionBytes, type MarkKind } from '../storage/block-keys.js';
-import type { DiskReply, DiskReplyTo, DiskRequest } from '../storage/disk-protocol.js';
-import { mergeWay, unstamped, type Stamp } from '../storage/stamps.js';
+import { regionBytes, type MarkKind } from '../storage/block-keys.js';
+import type { DiskReply } from '../storage/disk-protocol.js';
 import { ordererOf, unitOfRegion, type GMapLayout } from '../model/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { type RegionLocks } from './region-locks.js';
 import { parseRegionKey, regionKey } from '../model/region-key.js';
-import { copyRegionByBlock } from './torn-repair.js';
+import { RegionMerge } from './region-merge.js';
 
 export interface RecoveryDeps {
   /** The group's actor name: it recovers the units it orders (`ordererOf`). */
@@ -83,7 +82,15 @@ export class Recovery {
   private lastProgressMs = 0;
   private changesAtPassStart = 0;
 
-  constructor(private readonly deps: RecoveryDeps) {}
+  private readonly merge: RegionMerge;
+
+  constructor(private readonly deps: RecoveryDeps) {
+    this.merge = new RegionMerge(
+      deps.asker,
+      (server, reply) => this.check(server, reply),
+      (message, fields) => deps.context.log(message, fields),
+    );
+  }
 
   /** Whether a recovery round for `server` is open here (asked for and not yet reported done). */
   awaiting(server: number): boolean {
@@ -345,7 +352,7 @@ export class Recovery {
         if (--running === 0) this.flushBoth(batch, ok, done);
         return;
       }
-      this.copyRegion(copy, handle, (copied) => {
+      this.merge.region(copy, handle, (copied) => {
         ok &&= copied;
         next(handle);
       });
@@ -369,146 +376,6 @@ export class Recovery {
       this.deps.asker.ask(target, { op: 'flush' }, (reply) => {
         flushed &&= this.check(target, reply);
         if (--left === 0) done(flushed);
-      });
-    }
-  }
-
-  /** Copies the region as every live epoch reads it, oldest first (snapshots are resynced too). */
-  private copyRegion(copy: Copy, handle: BufferHandle, done: (ok: boolean) => void): void {
-    const epochs = copy.disk.live;
-    const step = (at: number): void => {
-      if (at >= epochs.length) return done(true);
-      this.copyEpoch(copy, epochs[at]!, handle, (ok) => (ok ? step(at + 1) : done(false)));
-    };
-    step(0);
-  }
-
-  /**
-   * Merges one epoch of the region (storage/stamps.ts): reads both copies with their stamps, puts
-   * each block whose source version is newer on the target, then each whose target version is
-   * newer back on the source. A write one copy took alone survives, so no read goes back in time.
-   */
-  private copyEpoch(copy: Copy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
-    const read = (server: number, then: (reply: DiskReplyTo<'read'>) => void): void =>
-      this.deps.asker.ask(server, this.readOf(copy, epoch, handle), then);
-    read(copy.to, (target) => {
-      // A torn block on either copy: block by block (torn-repair.ts).
-      if (!target.ok && target.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
-      if (!this.check(copy.to, target) || !target.ok) return done(false);
-      const targetStamps = target.stamps ?? [];
-      read(copy.from, (source) => {
-        if (!source.ok && source.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
-        if (!this.check(copy.from, source) || !source.ok) return done(false);
-        const sourceStamps = (source.stamps ?? []).map((stamp) => stamp ?? undefined);
-        const theirs = (at: number): Stamp | undefined => targetStamps?.[at] ?? undefined;
-        const ways = sourceStamps.map((stamp, at) => mergeWay(stamp, theirs(at)));
-        const forward = indexesOf(ways, 'forward');
-        const back = indexesOf(ways, 'back');
-        this.putBlocks(
-          copy,
-          epoch,
-          copy.to,
-          { indexes: forward, stamps: sourceStamps, holes: source.holes },
-          handle,
-          (ok) => {
-            if (!ok || back.length === 0) return done(ok);
-            read(copy.to, (again) => {
-              if (!this.check(copy.to, again) || !again.ok) return done(false);
-              const stamps = sourceStamps.map((_, at) => theirs(at));
-              this.putBlocks(copy, epoch, copy.from, { indexes: back, stamps, holes: again.holes }, handle, done);
-            });
-          },
-        );
-      });
-    });
-  }
-
-  private readOf(copy: Copy, epoch: number, handle: BufferHandle): Extract<DiskRequest, { op: 'read' }> {
-    const block = copy.region * blocksPerRegion;
-    // A clone's region is read through to its snapshot and its holes hide it, as the clone reads
-    // (blocks it shares with the snapshot become the clone's own on the target copy).
-    return {
-      op: 'read',
-      gmap: copy.disk.gmap,
-      epoch,
-      block,
-      count: blocksPerRegion,
-      handle,
-      stamps: true,
-      ...withBase(copy.disk),
-    };
-  }
-
-  /** The source has a torn block: block by block, losing what is torn on every up-to-date copy. */
-  private copyByBlock(copy: Copy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
-    const { gmap } = copy.disk;
-    const lost = (at: number): void =>
-      this.deps.context.log('block lost: torn on its only up-to-date copy', {
-        gmap,
-        block: at,
-        servers: [copy.from, copy.to],
-      });
-    const targetComplete = !copy.clears.some((clear) => clear.kind === 'stale' && clear.server === copy.from);
-    copyRegionByBlock(
-      this.deps.asker,
-      { gmap, epoch, region: copy.region, from: copy.from, to: copy.to, targetComplete, base: copy.disk.base },
-      handle,
-      (server, reply) => this.check(server, reply),
-      lost,
-      done,
-    );
-  }
-
-  /**
-   * Puts blocks `indexes` of the region (as just read into `handle`, with `holes` reading as
-   * zeros) on `server` with their `stamps`: runs of data are written, and blocks with no data
-   * trimmed, separately, so that no block ever reads as written zeros. A block with no version at
-   * all (a store from before stamps, where the marks choose) is trimmed with stamp zero.
-   */
-  private putBlocks(
-    copy: Copy,
-    epoch: number,
-    server: number,
-    blocks: { indexes: readonly number[]; stamps: ReadonlyArray<Stamp | undefined>; holes: readonly number[] },
-    handle: BufferHandle,
-    done: (ok: boolean) => void,
-  ): void {
-    const { indexes, stamps } = blocks;
-    if (indexes.length === 0) return done(true);
-    const { gmap } = copy.disk;
-    const first = copy.region * blocksPerRegion;
-    const holes = new Set(blocks.holes);
-    const requests: DiskRequest[] = [];
-    for (let k = 0; k < indexes.length;) {
-      const at = indexes[k]!;
-      const hole = holes.has(at);
-      let end = k + 1;
-      while (end < indexes.length && indexes[end] === indexes[end - 1]! + 1 && holes.has(indexes[end]!) === hole)
-        end += 1;
-      const count = end - k;
-      const runStamps = indexes.slice(k, end).map((i) => stamps[i] ?? unstamped);
-      requests.push(
-        hole
-          ? { op: 'trim', gmap, epoch, block: first + at, count, fua: false, stamps: runStamps, ...withBase(copy.disk) }
-          : {
-              op: 'write',
-              gmap,
-              epoch,
-              block: first + at,
-              count,
-              handle: { ...handle, offsetBytes: handle.offsetBytes + at * blockBytes, lengthBytes: count * blockBytes },
-              fua: false,
-              stamps: runStamps,
-            },
-      );
-      k = end;
-    }
-    let left = requests.length;
-    let ok = true;
-    for (const request of requests) {
-      this.deps.asker.ask(server, request, (reply) => {
-        ok &&= this.check(server, reply);
-        if (--left === 0) done(ok);
       });
     }
   }
@@ -550,13 +417,4 @@ export class Recovery {
     this.retryPending = true;
     this.deps.context.setTimer(retryMs, { op: 'recovery-retry' });
   }
-}
-
-/** The indexes whose way is `way`. */
-function indexesOf(ways: ReadonlyArray<string | undefined>, way: string): number[] {
-  const indexes: number[] = [];
-  ways.forEach((each, at) => {
-    if (each === way) indexes.push(at);
-  });
-  return indexes;
 }
