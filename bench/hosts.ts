@@ -8,7 +8,8 @@ import { runFio, waitForPort, workloads, type Workload } from './nbd.js';
 import { cpuSeconds, settle } from './cluster.js';
 import { arg } from './args.js';
 import { daemonNodeFlags } from '../src/cli/node-flags.js';
-import { freePort, startEtcd } from '../test/helpers/etcd.js';
+import { startEtcd } from '../test/helpers/etcd.js';
+import { freePort } from '../test/helpers/ports.js';
 
 /**
  * `npm run bench -- hosts [--runtime=S] [--rounds=N] [--single-threads=N] [--node-threads=N]`:

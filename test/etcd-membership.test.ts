@@ -10,7 +10,8 @@ import { isWhorlError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { spawnDisk } from '../src/storage/spawn-disk.js';
 import type { DiskReply } from '../src/storage/disk-protocol.js';
-import { freePort, startEtcd, type EtcdUnderTest } from './helpers/etcd.js';
+import { startEtcd, type EtcdUnderTest } from './helpers/etcd.js';
+import { freePort } from './helpers/ports.js';
 import { temporaryDirectory } from './helpers/disk.js';
 
 // One etcd (Debian's etcd-server, started here) for the file; each test has a prefix of its own.

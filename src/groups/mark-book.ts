@@ -115,7 +115,7 @@ export class MarkBook {
   }
 
   /** Sets on `server`'s disk, durably, the marks not known durable there. */
-  set(
+  private set(
     server: number,
     kind: MarkKind,
     gmap: number,

@@ -9,7 +9,7 @@ import { ordererOf, unitOfRegion, type GMapLayout } from '../model/layout.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { type RegionLocks } from './region-locks.js';
 import { parseRegionKey, regionKey } from '../model/region-key.js';
-import { RegionMerge } from './region-merge.js';
+import { RegionMerge, type MergeCopy } from './region-merge.js';
 
 export interface RecoveryDeps {
   /** The group's actor name: it recovers the units it orders (`ordererOf`). */
@@ -44,11 +44,8 @@ export interface RecoveryDeps {
 }
 
 /** One region to copy from one copy to the other, and the marks that the copy settles. */
-interface Copy {
+interface Copy extends MergeCopy {
   readonly disk: LiveGmap;
-  readonly region: number;
-  readonly from: number;
-  readonly to: number;
   readonly clears: Array<{ server: number; kind: MarkKind }>;
 }
 

@@ -7,7 +7,7 @@ import type { Asker } from './asker.js';
 import { copyRegionByBlock } from './torn-repair.js';
 
 /** One region recovery makes equal on its two copies: `from` is the source the marks chose. */
-export interface Copy {
+export interface MergeCopy {
   readonly disk: { readonly gmap: number; readonly live: readonly number[]; readonly base: readonly Layer[] };
   readonly region: number;
   readonly from: number;
@@ -28,7 +28,7 @@ export class RegionMerge {
   ) {}
 
   /** Merges the region as every live epoch reads it, oldest first (snapshots are resynced too). */
-  region(copy: Copy, handle: BufferHandle, done: (ok: boolean) => void): void {
+  region(copy: MergeCopy, handle: BufferHandle, done: (ok: boolean) => void): void {
     const epochs = copy.disk.live;
     const step = (at: number): void => {
       if (at >= epochs.length) return done(true);
@@ -42,7 +42,7 @@ export class RegionMerge {
    * each block whose source version is newer on the target, then each whose target version is
    * newer back on the source. A write one copy took alone survives, so no read goes back in time.
    */
-  private copyEpoch(copy: Copy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
+  private copyEpoch(copy: MergeCopy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
     const read = (server: number, then: (reply: DiskReplyTo<'read'>) => void): void =>
       this.asker.ask(server, this.readOf(copy, epoch, handle), then);
     read(copy.to, (target) => {
@@ -54,7 +54,7 @@ export class RegionMerge {
         if (!source.ok && source.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
         if (!this.check(copy.from, source) || !source.ok) return done(false);
         const sourceStamps = (source.stamps ?? []).map((stamp) => stamp ?? undefined);
-        const theirs = (at: number): Stamp | undefined => targetStamps?.[at] ?? undefined;
+        const theirs = (at: number): Stamp | undefined => targetStamps[at] ?? undefined;
         const ways = sourceStamps.map((stamp, at) => mergeWay(stamp, theirs(at)));
         const forward = indexesOf(ways, 'forward');
         const back = indexesOf(ways, 'back');
@@ -77,7 +77,7 @@ export class RegionMerge {
     });
   }
 
-  private readOf(copy: Copy, epoch: number, handle: BufferHandle): Extract<DiskRequest, { op: 'read' }> {
+  private readOf(copy: MergeCopy, epoch: number, handle: BufferHandle): Extract<DiskRequest, { op: 'read' }> {
     const block = copy.region * blocksPerRegion;
     // A clone's region is read through to its snapshot and its holes hide it, as the clone reads
     // (blocks it shares with the snapshot become the clone's own on the target copy).
@@ -93,8 +93,8 @@ export class RegionMerge {
     };
   }
 
-  /** The source has a torn block: block by block, losing what is torn on every up-to-date copy. */
-  private copyByBlock(copy: Copy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
+  /** A copy has a torn block: block by block, losing what is torn on every up-to-date copy. */
+  private copyByBlock(copy: MergeCopy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
     const { gmap } = copy.disk;
     const lost = (at: number): void =>
       this.log('block lost: torn on its only up-to-date copy', {
@@ -120,7 +120,7 @@ export class RegionMerge {
    * all (a store from before stamps, where the marks choose) is trimmed with stamp zero.
    */
   private putBlocks(
-    copy: Copy,
+    copy: MergeCopy,
     epoch: number,
     server: number,
     blocks: { indexes: readonly number[]; stamps: ReadonlyArray<Stamp | undefined>; holes: readonly number[] },

@@ -54,7 +54,7 @@ const dataFile = 'data.mdb';
 export const blocksFile = 'blocks';
 /**
  * Address space for the environment. Block data live in the block file, and a region entry takes
- * at most 130 bytes per 64 KiB, but pages freed by copy-on-write wait for the next sync before
+ * at most 290 bytes per 64 KiB, but pages freed by copy-on-write wait for the next sync before
  * reuse: the reservation (kept from when block data lived in LMDB, 2.5× capacity) is generous,
  * and address space costs nothing until pages are touched.
  */

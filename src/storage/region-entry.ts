@@ -36,7 +36,7 @@ export type BlockState = 'nothing' | 'data' | 'hole' | 'lost';
 
 /**
  * A region entry decoded into a private array of 16 (slot or state, CRC, term, seq) quadruples,
- * for reading and changing. A plain array, not a typed one: a 128-byte typed array is malloc'd outside V8's heap,
+ * for reading and changing. A plain array, not a typed one: a small typed array is malloc'd outside V8's heap,
  * which cost random reads ~20 % of their IOPS.
  */
 export class RegionEntry {

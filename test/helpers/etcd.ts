@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { freePort } from './ports.js';
 import { scratchDirectory } from './scratch.js';
 
 export interface EtcdUnderTest {
@@ -9,15 +9,6 @@ export interface EtcdUnderTest {
   pause(): void;
   resume(): void;
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on at the moment (bound and released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Debian's etcd-server on loopback, its data in a fresh directory; resolves once it answers. */
