@@ -854,6 +854,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             return;
           case 'failure':
             if (termClaim.onFailure(incoming.requestId)) return;
+            // Nothing works without a view: one asked for at start and lost is asked for again.
+            if (incoming.requestId === viewRequest) return view ? undefined : refreshView();
             asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
             return;
           case 'timer': {

@@ -31,6 +31,9 @@ import { Suspicions } from './suspicions.js';
 import type { DirectReads } from './direct-reads.js';
 import { holdersKey, LostWrites } from './lost-writes.js';
 
+/** What the router needs of its runtime (the simulator provides the same two). */
+export type RouterHost = Pick<ActorRuntime, 'spawnLocal' | 'onThreadDeath'>;
+
 export interface RouterOptions {
   readonly servers: number;
   readonly readTimeoutMs: number;
@@ -73,22 +76,26 @@ export class Router {
   private readonly waiting = new Map<number, (reply: unknown, failed?: DiskReply) => void>();
   private readonly queueDepth: number[];
   private nextFlushToken = 1;
-  private readonly suspicions = new Suspicions();
+  protected readonly suspicions = new Suspicions();
   private readonly gates = new Map<string, WriteGate>();
   private readonly targets = new Map<string, ExportTarget>();
   private readonly attached = new Map<string, number>();
-  private readonly lag = new Lag();
+  protected readonly lag = new Lag();
   private readonly disksByName = new Map<string, VirtualDisk>();
-  private readonly changeWaiters: Array<() => void> = [];
+  /** Reads waiting for a copy to become readable: each ends at a change or at its own timer. */
+  private readonly changeWaiters = new Set<() => void>();
   private readonly lost = new LostWrites();
+  /** Pauses (`sleep`) waiting for their timer, by its body. */
+  private readonly sleepers = new Map<number, () => void>();
+  private nextSleeper = 1;
   private context!: ActorContext;
 
   constructor(
-    runtime: ActorRuntime,
+    runtime: RouterHost,
     private readonly options: RouterOptions,
   ) {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
-    runtime.onThreadDeath((actors) => this.lost.threadDied(actors));
+    runtime.onThreadDeath((actors) => this.threadDied(actors));
     if (options.subscribeEveryMs) {
       const subscribe = () => void this.control({ op: 'subscribe' }, options.subscribeEveryMs).catch(() => undefined);
       setInterval(subscribe, options.subscribeEveryMs).unref();
@@ -177,31 +184,34 @@ export class Router {
     );
     const nearest = candidates[0];
     if (nearest !== undefined && piece.count <= directBlocksMax && this.options.direct) {
+      const now = this.current(disk);
       const read = {
-        gmap: disk.gmap,
-        epoch: disk.epoch,
+        gmap: now.gmap,
+        epoch: now.epoch,
         block: piece.block,
         count: piece.count,
-        based: disk.base.length > 0,
+        based: now.base.length > 0,
       };
       const holes = this.options.direct.read(nearest, read, this.context.view(handle));
       if (holes) return holes;
     }
     let last: DiskReply | undefined;
     for (const server of candidates) {
+      const now = this.current(disk);
       this.queueDepth[server]! += 1;
       const reply = await this.server(
         server,
         {
           op: 'read',
-          gmap: disk.gmap,
-          epoch: disk.epoch,
+          gmap: now.gmap,
+          epoch: now.epoch,
           block: piece.block,
           count: piece.count,
           handle,
-          ...withBase(disk),
+          ...withBase(now),
         } as const,
         this.options.readTimeoutMs,
+        this.viewedIncarnation(server),
       );
       this.queueDepth[server]! -= 1;
       if (reply.ok) return reply.holes ?? [];
@@ -246,17 +256,19 @@ export class Router {
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
   async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
     for (const server of await this.readableCopies(disk, piece)) {
+      const now = this.current(disk);
       const reply = await this.server(
         server,
         {
           op: 'allocated',
-          gmap: disk.gmap,
-          epoch: disk.epoch,
+          gmap: now.gmap,
+          epoch: now.epoch,
           block: piece.block,
           count: piece.count,
-          ...withBase(disk),
+          ...withBase(now),
         } as const,
         this.options.readTimeoutMs,
+        this.viewedIncarnation(server),
       );
       if (reply.ok) return reply.runs ?? [];
     }
@@ -269,9 +281,10 @@ export class Router {
    * it resolves (a group none of whose copies flushed refuses, and the FLUSH fails). Each group
    * whose primary disk was flushed is then told to clear its busy bits (its ledger clears only
    * regions every acknowledging copy flushed); one whose primary is out keeps them, and with a
-   * server out the other groups still let theirs go.
+   * server out the other groups still let theirs go. Resolves with whether every group's primary
+   * was flushed (`complete`).
    */
-  async flush(): Promise<void> {
+  async flush(): Promise<boolean> {
     const token = this.nextFlushToken++;
     const groups = this.options.orderers;
     const covered = this.lost.beginFlush();
@@ -289,10 +302,13 @@ export class Router {
     }
     const refused = replies.find((reply) => !reply.ok);
     if (refused) throw failure(refused, 'flush failed');
+    let complete = true;
     groups.forEach((group, index) => {
       if (replies[index]!.ok && replies[index]!.complete)
         this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
+      else complete = false;
     });
+    return complete;
   }
 
   /** Times answered writes may have been lost unflushed (lost-writes.ts). */
@@ -318,8 +334,9 @@ export class Router {
     server: number,
     body: Body,
     timeoutMs = 10_000,
+    toIncarnation?: number,
   ): Promise<ServerReplyTo<Body>> {
-    return (await this.ask(`server-${server}`, body, timeoutMs)) as ServerReplyTo<Body>;
+    return (await this.ask(`server-${server}`, body, timeoutMs, toIncarnation)) as ServerReplyTo<Body>;
   }
 
   /** The boundary where a replica group's reply, which arrives untyped, takes its request's type. */
@@ -339,7 +356,7 @@ export class Router {
         !reply.ok &&
         (reply.code === 'WHORL_NOT_READY' || (groupMoving.has(reply.code) && this.options.subscribeEveryMs));
       if (!again || this.context.now() + groupRetryMs > deadline) return reply;
-      await new Promise((resolve) => setTimeout(resolve, groupRetryMs));
+      await this.sleep(groupRetryMs);
     }
   }
 
@@ -358,15 +375,12 @@ export class Router {
       const copies = this.readableNow(disk, piece);
       const leftMs = deadline - this.context.now();
       if (copies.length > 0 || leftMs <= 0 || !this.returning(replicas, ordererOf(disk, piece.unit))) return copies;
-      await new Promise<void>((resolve) => {
-        this.changeWaiters.push(resolve);
-        this.context.setTimer(Math.min(readableRecheckMs, leftMs), 'recheck');
-      });
+      await this.sleep(Math.min(readableRecheckMs, leftMs), true);
     }
   }
 
   /** The copies of a piece a read may use now (no promise: the common case, on every read). */
-  private readableNow(disk: ExportTarget, piece: Piece): number[] {
+  protected readableNow(disk: ExportTarget, piece: Piece): number[] {
     return replicasOf(disk, piece.unit).filter(
       (server) =>
         this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server),
@@ -389,7 +403,7 @@ export class Router {
 
   /** A view or caught-up tell may have made a copy readable: every waiting read looks again. */
   private wakeReaders(): void {
-    for (const resolve of this.changeWaiters.splice(0)) resolve();
+    for (const wake of [...this.changeWaiters]) wake();
   }
 
   private suspect(server: number, reply: DiskReply): void {
@@ -402,10 +416,60 @@ export class Router {
     } satisfies ControlRequest);
   }
 
-  private ask(actor: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  private ask(actor: string, body: unknown, timeoutMs: number, toIncarnation?: number): Promise<unknown> {
     return new Promise((resolve) => {
-      this.waiting.set(this.context.request(address(this.context.self.node, actor), body, timeoutMs), resolve);
+      const to = address(this.context.self.node, actor);
+      this.waiting.set(this.context.request(to, body, timeoutMs, toIncarnation), resolve);
     });
+  }
+
+  /**
+   * Resolves after `ms` of the actor's clock (a timer of its own, so the simulator runs it too), or
+   * with `orChange` at the next view or caught-up tell if sooner.
+   */
+  private sleep(ms: number, orChange = false): Promise<void> {
+    return new Promise((resolve) => {
+      const sleeper = this.nextSleeper++;
+      const timer = this.context.setTimer(ms, sleeper);
+      const wake = (): void => {
+        this.sleepers.delete(sleeper);
+        this.changeWaiters.delete(wake);
+        this.context.cancelTimer(timer);
+        resolve();
+      };
+      this.sleepers.set(sleeper, wake);
+      if (orChange) this.changeWaiters.add(wake);
+    });
+  }
+
+  /**
+   * An export as the view shows it now, for a request sent after a wait: a read may outlive its
+   * disk's epoch (a restarted control actor moves a disk to its reserved epoch), and one at the old
+   * epoch would miss every write since.
+   */
+  private current(disk: ExportTarget): ExportTarget {
+    return this.target(disk.name) ?? disk;
+  }
+
+  /**
+   * The incarnation of a server the view knows, which a read pins: a server restarted since (its
+   * disk may have lost unflushed writes its partner holds) refuses the read instead of serving it
+   * before the control actor has sent it through resync.
+   */
+  private viewedIncarnation(server: number): number | undefined {
+    const incarnation = this.view_?.servers[server]?.incarnation;
+    return incarnation !== undefined && incarnation >= 0 ? incarnation : undefined;
+  }
+
+  /**
+   * A worker thread died: writes answered from its disks alone may be lost (lost-writes.ts), and
+   * its servers' copies, read directly or through their restarted actors, may lack unflushed writes
+   * their partners hold. No read goes to them until the view has shown them through resync.
+   */
+  private threadDied(actors: ReadonlySet<string>): void {
+    this.lost.threadDied(actors);
+    const servers = [...actors].filter((actor) => actor.startsWith('server-')).map((actor) => Number(actor.slice(7)));
+    this.suspicions.missed(servers);
   }
 
   private adopt(view: ClusterView): void {
@@ -431,7 +495,7 @@ export class Router {
         return;
       }
       case 'timer':
-        return this.wakeReaders();
+        return this.sleepers.get(incoming.body as number)?.();
       case 'reply':
       case 'failure': {
         const resolve = this.waiting.get(incoming.requestId);
