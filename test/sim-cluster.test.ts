@@ -17,10 +17,10 @@ const strictFlush = true;
 // Before write stamps, chained seeds 2238, 6067 and 6837 found a read going back in time: a write
 // one copy alone took (its client told it failed) was read, then recovery copied the other copy's
 // region over it. Recovery now merges block by block, the newer stamp winning either way.
-test.serial('chained seeds 2238, 6067 and 6837 keep what readers saw through recovery', (t) => {
+test.serial('chained seeds 2238, 6067 and 6837 keep what readers saw through recovery', async (t) => {
   t.timeout(10 * 60_000);
   for (const seed of [2238, 6067, 6837]) {
-    const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush });
+    const result = await runClusterSeed(seed, 'correct', 'chained', { strictFlush });
     t.true(result.converged && !result.violation, `seed ${seed}: ${result.violation ?? 'did not converge'}`);
   }
 });
@@ -30,12 +30,12 @@ for (let first = 1; first <= ciSeeds; first += chunk) {
   const last = Math.min(first + chunk - 1, ciSeeds);
   test.serial(
     `the cluster (control, servers, replica groups, disks) keeps the disk model and heals to identical copies on seeds ${first}-${last}`,
-    (t) => {
+    async (t) => {
       t.timeout(10 * 60_000);
       let writes = 0;
       let kills = 0;
       for (let seed = first; seed <= last; seed++) {
-        const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush });
+        const result = await runClusterSeed(seed, 'correct', 'chained', { strictFlush });
         if (result.violation || !result.converged) {
           return t.fail(
             `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --seed ${seed} --trace; ${result.faults})`,
@@ -82,11 +82,11 @@ for (const layout of ['client-sync', 'server-sync', 'client-async', 'server-asyn
   const seeds = [...Array.from({ length: 200 }, (_, i) => i + 1), ...(foundBugs[layout] ?? [])];
   test.serial(
     `a mirror disk (${layout}) keeps the disk model and heals to identical copies on seeds 1-200${foundBugs[layout] ? ` and ${foundBugs[layout].join(', ')}` : ''}`,
-    (t) => {
+    async (t) => {
       t.timeout(10 * 60_000);
       let early = 0;
       for (const seed of seeds) {
-        const result = runClusterSeed(seed, 'correct', layout, { strictFlush });
+        const result = await runClusterSeed(seed, 'correct', layout, { strictFlush });
         if (result.violation || !result.converged) {
           return t.fail(
             `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --strict-flush --seed ${seed} --trace; ${result.faults})`,
@@ -120,11 +120,11 @@ for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', '
   const seeds = [...Array.from({ length: count }, (_, i) => i + 1), ...(ownFlushBugs[layout] ?? [])];
   test.serial(
     `groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`,
-    (t) => {
+    async (t) => {
       t.timeout(10 * 60_000);
       let writes = 0;
       for (const seed of seeds) {
-        const result = runClusterSeed(seed, 'correct', layout, { busyRegionsMax: 1, strictFlush });
+        const result = await runClusterSeed(seed, 'correct', layout, { busyRegionsMax: 1, strictFlush });
         if (result.violation || !result.converged) {
           return t.fail(
             `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --layout ${layout} --busy-regions-max 1 --strict-flush --seed ${seed} --trace; ${result.faults})`,
@@ -138,16 +138,17 @@ for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', '
 }
 
 // Worker-thread deaths (--thread-deaths): half the server kills also kill the replica group that
-// shares the server's thread in the daemon, and the client's next FLUSH fails once, as the front
-// end's does. Seed 335 found a restarted group copying its restarted primary over the secondary.
+// shares the server's thread in the daemon; the router hears which actors died, as the runtime
+// tells it, and a FLUSH fails once if writes only the dead disks held were answered. Seed 335
+// found a restarted group copying its restarted primary over the secondary.
 const threadDeathSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 335];
 test.serial(
   `a replica group that dies with its primary's thread restarts without losing what readers saw, on seeds 1-200 and 335`,
-  (t) => {
+  async (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;
     for (const seed of threadDeathSeeds) {
-      const result = runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true });
+      const result = await runClusterSeed(seed, 'correct', 'chained', { strictFlush, threadDeaths: true });
       if (result.violation || !result.converged) {
         return t.fail(
           `seed ${seed}: ${result.violation ?? 'did not converge after healing'} (replay: npm run sim -- --scenario cluster --strict-flush --thread-deaths --seed ${seed} --trace; ${result.faults})`,
@@ -174,11 +175,11 @@ test.serial(
 const wholeThreadSeeds = [...Array.from({ length: 200 }, (_, i) => i + 1), 650, 2786, 4569, 3024, 276];
 test.serial(
   `whole worker threads dying with their servers, groups and control actor keep what readers saw, on seeds 1-200, 650, 2786, 4569, 3024 and 276`,
-  (t) => {
+  async (t) => {
     t.timeout(10 * 60_000);
     let writes = 0;
     for (const seed of wholeThreadSeeds) {
-      const result = runClusterSeed(seed, 'correct', 'chained', {
+      const result = await runClusterSeed(seed, 'correct', 'chained', {
         strictFlush,
         threadDeaths: true,
         wholeThreads: true,
@@ -196,26 +197,26 @@ test.serial(
 
 test.serial(
   'the cluster model catches a router that reads a mirror copy still being written by an answered async write',
-  (t) => {
+  async (t) => {
     t.timeout(10 * 60_000);
     let found: number | undefined;
     for (let seed = 1; seed <= 200 && found === undefined; seed++) {
-      if (runClusterSeed(seed, 'read-lagging-copy', 'client-async').violation) found = seed;
+      if ((await runClusterSeed(seed, 'read-lagging-copy', 'client-async')).violation) found = seed;
     }
     t.not(found, undefined, 'no violation in 200 seeds');
   },
 );
 
-test.serial('the cluster model catches a router that reads copies which missed writes', (t) => {
+test.serial('the cluster model catches a router that reads copies which missed writes', async (t) => {
   t.timeout(10 * 60_000);
   let found: number | undefined;
   for (let seed = 1; seed <= ciSeeds && found === undefined; seed++) {
-    if (runClusterSeed(seed, 'read-any-copy').violation) found = seed;
+    if ((await runClusterSeed(seed, 'read-any-copy')).violation) found = seed;
   }
   t.not(found, undefined, `no violation in ${ciSeeds} seeds`);
 });
 
-test.serial('a cluster seed reproduces its run exactly', (t) => {
-  t.deepEqual(runClusterSeed(9), runClusterSeed(9));
-  t.not(runClusterSeed(10).traceHash, runClusterSeed(9).traceHash);
+test.serial('a cluster seed reproduces its run exactly', async (t) => {
+  t.deepEqual(await runClusterSeed(9), await runClusterSeed(9));
+  t.not((await runClusterSeed(10)).traceHash, (await runClusterSeed(9)).traceHash);
 });

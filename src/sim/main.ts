@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runClusterSeed, type ClusterSeedOptions } from './cluster/scenario.js';
-import type { ClusterLayout } from './cluster/client.js';
+import type { ClusterLayout } from './cluster/workload.js';
 import { duplicationProtocols } from '../model/catalog.js';
 import { runDiskSeed } from './disk/scenario.js';
 import { runRegisterSeed } from './register/scenario.js';
@@ -22,17 +22,19 @@ let clusterOptions: ClusterSeedOptions = {};
 const clusterLayouts: readonly ClusterLayout[] = ['chained', ...duplicationProtocols];
 
 /** Scenario → variant → run. The first variant of each is the correct one. */
-const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome>> = {
+const scenarios: Record<string, Record<string, (seed: number) => SeedOutcome | Promise<SeedOutcome>>> = {
   register: {
     correct: (seed) => registerOutcome(runRegisterSeed(seed, 'correct')),
     'ack-early': (seed) => registerOutcome(runRegisterSeed(seed, 'ack-early')),
   },
   cluster: {
-    correct: (seed) => clusterOutcome(runClusterSeed(seed, 'correct', clusterLayout, clusterOptions)),
-    'read-any-copy': (seed) => clusterOutcome(runClusterSeed(seed, 'read-any-copy', clusterLayout, clusterOptions)),
+    correct: (seed) => runClusterSeed(seed, 'correct', clusterLayout, clusterOptions).then(clusterOutcome),
+    'read-any-copy': (seed) =>
+      runClusterSeed(seed, 'read-any-copy', clusterLayout, clusterOptions).then(clusterOutcome),
     'read-lagging-copy': (seed) =>
-      clusterOutcome(runClusterSeed(seed, 'read-lagging-copy', clusterLayout, clusterOptions)),
-    'ignore-stamps': (seed) => clusterOutcome(runClusterSeed(seed, 'ignore-stamps', clusterLayout, clusterOptions)),
+      runClusterSeed(seed, 'read-lagging-copy', clusterLayout, clusterOptions).then(clusterOutcome),
+    'ignore-stamps': (seed) =>
+      runClusterSeed(seed, 'ignore-stamps', clusterLayout, clusterOptions).then(clusterOutcome),
   },
   disk: {
     correct: (seed) => diskOutcome(runDiskSeed(seed, 'correct')),
@@ -47,7 +49,7 @@ function registerOutcome(result: ReturnType<typeof runRegisterSeed>): SeedOutcom
   };
 }
 
-function clusterOutcome(result: ReturnType<typeof runClusterSeed>): SeedOutcome {
+function clusterOutcome(result: Awaited<ReturnType<typeof runClusterSeed>>): SeedOutcome {
   return {
     ...result,
     summary: `writes acked ${result.writesAcked}, reads checked ${result.readsChecked}, server kills ${result.kills}, snapshots ${result.snapshots}, answered with one copy ${result.earlyAnswers}; faults ${result.faults}`,
@@ -100,7 +102,7 @@ Options:
   --trace                            print every delivered message and event to stderr
   -h, --help                         this text`;
 
-function main(): number {
+async function main(): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ options: simOptions });
@@ -138,7 +140,7 @@ function main(): number {
   if (replay !== undefined) {
     const seed = Number(replay);
     if (!Number.isSafeInteger(seed)) return usage(`--seed: '${replay}' is not an integer`);
-    const result = run(seed);
+    const result = await run(seed);
     console.log(describe(result));
     return result.violation || !result.converged ? 1 : 0;
   }
@@ -147,7 +149,7 @@ function main(): number {
   if (!Number.isSafeInteger(count) || count <= 0) return usage(`--seeds: '${values.seeds}' is not a positive integer`);
   if (!Number.isSafeInteger(first)) return usage(`--first: '${values.first}' is not an integer`);
   for (let seed = first; seed < first + count; seed++) {
-    const result = run(seed);
+    const result = await run(seed);
     if (result.violation || !result.converged) {
       console.log(describe(result));
       const flags = `--scenario ${values.scenario}${variant === 'correct' ? '' : ` --variant ${variant}`}${clusterLayout === 'chained' ? '' : ` --layout ${clusterLayout}`}${busy === undefined ? '' : ` --busy-regions-max ${busy}`}${values['strict-flush'] ? ' --strict-flush' : ''}${values['thread-deaths'] ? ' --thread-deaths' : ''}${values['whole-threads'] ? ' --whole-threads' : ''}`;
@@ -173,4 +175,4 @@ function usage(message: string): number {
   return 2;
 }
 
-process.exitCode = main();
+void main().then((code) => (process.exitCode = code));

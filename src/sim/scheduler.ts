@@ -46,14 +46,44 @@ export class Scheduler {
   runUntil(untilMs: number, stop: () => boolean = () => false): boolean {
     while (this.heap.length > 0) {
       if (stop()) return true;
-      const next = this.heap[0]!;
-      if (next.atMs > untilMs) break;
-      this.pop();
-      if (next.cancelled) continue;
-      this.nowMs = next.atMs;
-      this.executed += 1;
-      next.run();
+      if (!this.step(untilMs)) break;
     }
+    return this.reach(untilMs);
+  }
+
+  /**
+   * `runUntil` for code that awaits promises (the router): after each event, `settle` may return
+   * a promise to wait for, during which the microtasks that event started run out, in their one
+   * order, before the next event.
+   */
+  async runUntilSettled(
+    untilMs: number,
+    stop: () => boolean,
+    settle: () => Promise<void> | undefined,
+  ): Promise<boolean> {
+    while (this.heap.length > 0) {
+      if (stop()) return true;
+      if (!this.step(untilMs)) break;
+      const settling = settle();
+      if (settling) await settling;
+    }
+    return this.reach(untilMs);
+  }
+
+  /** Runs the next event unless it is due after `untilMs` (false then). */
+  private step(untilMs: number): boolean {
+    const next = this.heap[0]!;
+    if (next.atMs > untilMs) return false;
+    this.pop();
+    if (next.cancelled) return true;
+    this.nowMs = next.atMs;
+    this.executed += 1;
+    next.run();
+    return true;
+  }
+
+  /** Nothing left before `untilMs`: the clock moves there; false if the queue ran dry. */
+  private reach(untilMs: number): boolean {
     this.nowMs = Math.max(this.nowMs, untilMs);
     return this.heap.length > 0;
   }

@@ -43,12 +43,21 @@ export class Simulation implements CellHost {
   /** Payload buffers of simulated actors (one thread, so an ordinary pool). */
   readonly pool = new BufferPool({ maxBytes: 64 * 1024 * 1024 });
   delivered = 0;
+  /** Actors whose code awaits promises (the router, the workload that calls it). */
+  private readonly awaiting = new Set<string>();
+  /** One of them ran since the microtasks last ran out. */
+  private microtasksDue = false;
 
   constructor(readonly seed: number) {
     this.prng = new Prng(seed);
   }
 
-  spawn(self: Address, behavior: Behavior, storageFaults: StorageFaults = calmStorage): ActorCell {
+  /**
+   * With `awaits`, the actor's code goes on in promises after its turn (the router's does): run
+   * the simulation with `runUntil` here, which lets those run out after each of its turns.
+   */
+  spawn(self: Address, behavior: Behavior, storageFaults: StorageFaults = calmStorage, awaits = false): ActorCell {
+    if (awaits) this.awaiting.add(addressKey(self));
     const storage = new SimStorage(this.scheduler, this.prng, storageFaults);
     const cell = new ActorCell(self, behavior, storage, this);
     this.cells.set(addressKey(self), cell);
@@ -86,6 +95,15 @@ export class Simulation implements CellHost {
     this.record('heal');
   }
 
+  /** The scheduler's `runUntil`, letting the promises of actors that await run out after each turn of theirs. */
+  runUntil(untilMs: number, stop: () => boolean): Promise<boolean> {
+    return this.scheduler.runUntilSettled(untilMs, stop, () => {
+      if (!this.microtasksDue) return undefined;
+      this.microtasksDue = false;
+      return new Promise((resolve) => setImmediate(resolve));
+    });
+  }
+
   traceHash(): string {
     return this.trace.copy().digest('hex').slice(0, 16);
   }
@@ -116,7 +134,9 @@ export class Simulation implements CellHost {
 
   schedule(cell: ActorCell): void {
     this.scheduler.at(0, () => {
-      if (this.down.has(addressKey(cell.self))) return this.scheduler.at(5, () => this.schedule(cell));
+      const key = addressKey(cell.self);
+      if (this.down.has(key)) return this.scheduler.at(5, () => this.schedule(cell));
+      if (this.awaiting.has(key)) this.microtasksDue = true;
       if (cell.runOne()) this.schedule(cell);
     });
   }

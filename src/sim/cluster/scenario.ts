@@ -10,8 +10,9 @@ import type { DiskRequest } from '../../storage/disk-protocol.js';
 import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
-import { clusterClient, type ClusterClientState, type ClusterLayout, type ClusterVariant } from './client.js';
 import type { SeedResult } from '../seed-result.js';
+import { simRouter, type ClusterVariant } from './sim-router.js';
+import { clusterWorkload, type ClusterLayout, type ClusterWorkloadState } from './workload.js';
 
 export const clusterFaultPhaseMs = 6000;
 export const clusterConvergeMsMax = 30_000;
@@ -28,7 +29,8 @@ export interface ClusterSeedResult extends SeedResult {
 
 /**
  * One seeded run of the cluster's actor code (control, 4 servers with their disks, 4 replica
- * groups) on the simulator, driven by a client that routes like the router. Faults: servers killed
+ * groups) on the simulator, with the real router placing, writing, reading and flushing for a
+ * workload that plays an NBD client (workload.ts). Faults: servers killed
  * with their disks (unflushed writes lost, kept or torn) and revived, the control actor killed and
  * revived (its unflushed records lost the same way), message loss and reordering,
  * flush errors, slow storage. The disk model checks every read. After healing, every server must
@@ -55,12 +57,12 @@ export interface ClusterSeedOptions {
   readonly wholeThreads?: boolean;
 }
 
-export function runClusterSeed(
+export async function runClusterSeed(
   seed: number,
   variant: ClusterVariant = 'correct',
   layout: ClusterLayout = 'chained',
   options: ClusterSeedOptions = {},
-): ClusterSeedResult {
+): Promise<ClusterSeedResult> {
   const sim = new Simulation(seed);
   const prng = sim.prng;
   const model = new DiskModel(blockCount);
@@ -107,24 +109,24 @@ export function runClusterSeed(
     sim.spawn(at(`disk-${id}`), (variant === 'ignore-stamps' ? unstamping(disk) : disk) as never, storage);
     sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
   }
-  const state: ClusterClientState = {
-    view: undefined,
-    compare: false,
-    differing: undefined,
-    snapshots: 0,
-    earlyAnswers: 0,
-    threadDeaths: 0,
-  };
-  sim.spawn(
-    at('router'),
-    clusterClient(
-      sim.pool,
-      model,
-      state,
-      { blockCount, stripeBytes, servers, layout, strictFlush: options.strictFlush === true },
-      variant,
-    ),
+  const deathListeners: Array<(actors: ReadonlySet<string>) => void> = [];
+  const router = simRouter(
+    {
+      spawnLocal: (actor, behavior) => void sim.spawn(at(actor), behavior, undefined, true),
+      onThreadDeath: (listener) => void deathListeners.push(listener),
+    },
+    { servers, readTimeoutMs: 2000, writeTimeoutMs: 2000, orderers: orderers.map((orderer) => orderer.name) },
+    variant,
   );
+  const state: ClusterWorkloadState = { compare: false, differing: undefined, snapshots: 0 };
+  const workload = clusterWorkload(router, sim.pool, model, state, {
+    blockCount,
+    stripeBytes,
+    servers,
+    layout,
+    strictFlush: options.strictFlush === true,
+  });
+  sim.spawn(at('workload'), workload, undefined, true);
   sim.network = { lossRate, duplicateRate: 0, delayMsMax };
 
   let kills = 0;
@@ -149,7 +151,9 @@ export function runClusterSeed(
         sim.kill(at(`disk-${one}`));
       }
       for (const group of groups) sim.kill(at(group));
-      if (groups.length > 0) state.threadDeaths += 1;
+      // The runtime tells the router which actors a dead worker thread held.
+      const died = new Set([...ids.flatMap((one) => [`server-${one}`, `disk-${one}`]), ...groups]);
+      if (threadDeath) for (const listener of deathListeners) listener(died);
       model.crashed();
       sim.scheduler.at(50 + prng.next() * 1000, () => {
         for (const one of ids) {
@@ -163,13 +167,13 @@ export function runClusterSeed(
   };
   sim.scheduler.at(faultTickMs, injectFaults);
 
-  sim.scheduler.runUntil(clusterFaultPhaseMs, () => model.violation !== undefined);
+  await sim.runUntil(clusterFaultPhaseMs, () => model.violation !== undefined);
   sim.heal();
-  const allUp = (): boolean => state.view?.servers.every((server) => server.state === 'up') === true;
-  sim.scheduler.runUntil(clusterFaultPhaseMs + clusterConvergeMsMax, () => model.violation !== undefined || allUp());
+  const allUp = (): boolean => router.view?.servers.every((server) => server.state === 'up') === true;
+  await sim.runUntil(clusterFaultPhaseMs + clusterConvergeMsMax, () => model.violation !== undefined || allUp());
   // The workload stops; a write still in flight may yet send a server through resync again.
   state.compare = true;
-  sim.scheduler.runUntil(
+  await sim.runUntil(
     clusterFaultPhaseMs + 2 * clusterConvergeMsMax,
     () => model.violation !== undefined || state.differing !== undefined,
   );
@@ -182,7 +186,8 @@ export function runClusterSeed(
           .join(', ')}`
       : undefined);
   const converged = allUp() && state.differing !== undefined;
-  const finalStates = state.view?.servers.map((server) => `${server.id} ${server.state}`).join(', ') ?? 'no view';
+  const created = router.target('sim');
+  const finalStates = router.view?.servers.map((server) => `${server.id} ${server.state}`).join(', ') ?? 'no view';
   return {
     seed,
     violation,
@@ -192,7 +197,7 @@ export function runClusterSeed(
     readsChecked: model.readsChecked,
     kills,
     snapshots: state.snapshots,
-    earlyAnswers: state.earlyAnswers,
+    earlyAnswers: created ? router.answeredEarly(created.disk) : 0,
     faults: converged ? faults : `${faults}; servers at the end: ${finalStates}`,
   };
 }
