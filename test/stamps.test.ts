@@ -9,9 +9,9 @@ const stamp = (term: number, seq: number): Stamp => ({ term, seq });
 /** First byte of block `block` of gmap 1 at epoch 0, 'z' for zeros, and its stamp. */
 function look(store: BlockStore, block: number): [number | 'z', Stamp | undefined] {
   const into = new Uint8Array(4096);
-  const stamps: Array<Stamp | undefined> = [];
-  const holes = store.read({ gmap: 1, epoch: 0, block }, 1, into, [], stamps);
-  return [holes.length > 0 ? 'z' : into[0]!, stamps[0]];
+  const versions = { stamps: [] as Array<Stamp | undefined>, epochs: [] as Array<number | undefined> };
+  const holes = store.read({ gmap: 1, epoch: 0, block }, 1, into, [], versions);
+  return [holes.length > 0 ? 'z' : into[0]!, versions.stamps[0]];
 }
 
 test('a disk keeps the newer version of a block: older and repeated stamps change nothing, a trim leaves a stamped hole', (t) => {
@@ -46,7 +46,7 @@ test('a disk keeps the newer version of a block: older and repeated stamps chang
   t.deepEqual(look(store, 200), ['z', undefined]);
 });
 
-test('a disk stamps a group write with the term of its fence and its seq, durably, and answers stamps to a read that asks', async (t) => {
+test('a disk stamps a group write with the term of its fence and its seq, durably, and answers stamps and the epochs versions live in to a read that asks', async (t) => {
   const dir = temporaryDirectory();
   let disk = await startDisk({ path: dir });
   t.teardown(() => disk.stop());
@@ -54,15 +54,23 @@ test('a disk stamps a group write with the term of its fence and its seq, durabl
   t.deepEqual(await disk.write(1, 0, 5, [pattern(1), pattern(2)], false, fence, 9), { ok: true });
   t.deepEqual(await disk.write(1, 0, 6, [pattern(3)], false, fence, 8), { ok: true }, 'a late copy is answered');
   const read = await disk.read(1, 0, 4, 3, true);
-  t.deepEqual(read.reply, { ok: true, holes: [0], stamps: [null, stamp(3, 9), stamp(3, 9)] });
+  t.deepEqual(read.reply, { ok: true, holes: [0], stamps: [null, stamp(3, 9), stamp(3, 9)], epochs: [null, 0, 0] });
   t.is(read.bytes[2 * 4096], 2, 'the late, older copy changed nothing');
   t.deepEqual((await disk.read(1, 0, 5, 1)).reply, { ok: true, holes: [] }, 'stamps only when asked');
   t.like(await disk.write(1, 0, 5, [pattern(1)], false, fence, 2 ** 48), { ok: false, code: 'WHORL_BAD_ARGUMENT' });
+  // Read at epoch 3, each version says where it lives: recovery puts a copy there, not at the epoch read.
+  t.deepEqual(await disk.write(1, 2, 6, [pattern(4)], false, fence, 10), { ok: true });
+  t.like((await disk.read(1, 3, 5, 2, true)).reply, { stamps: [stamp(3, 9), stamp(3, 10)], epochs: [0, 2] });
 
   t.deepEqual(await disk.ask({ op: 'flush' }), { ok: true });
   await disk.stop();
   disk = await startDisk({ path: dir, create: false });
-  t.deepEqual((await disk.read(1, 0, 5, 2, true)).reply, { ok: true, holes: [], stamps: [stamp(3, 9), stamp(3, 9)] });
+  t.deepEqual((await disk.read(1, 0, 5, 2, true)).reply, {
+    ok: true,
+    holes: [],
+    stamps: [stamp(3, 9), stamp(3, 9)],
+    epochs: [0, 0],
+  });
 });
 
 test('recovery merges by stamps: the newer copy of each block wins in either direction; between unstamped versions the marks choose', (t) => {

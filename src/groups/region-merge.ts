@@ -41,6 +41,10 @@ export class RegionMerge {
    * Merges one epoch of the region (storage/stamps.ts): reads both copies with their stamps, puts
    * each block whose source version is newer on the target, then each whose target version is
    * newer back on the source. A write one copy took alone survives, so no read goes back in time.
+   * A version read through from an older epoch is put in the epoch it lives in (or in the other
+   * copy's, if that is higher): put at the epoch read, it would hide a write to the older epoch
+   * that lands later on that copy alone (one in flight when a restarted control actor moved the
+   * disk to its reserved epoch), and the copies would differ.
    */
   private copyEpoch(copy: MergeCopy, epoch: number, handle: BufferHandle, done: (ok: boolean) => void): void {
     const read = (server: number, then: (reply: DiskReplyTo<'read'>) => void): void =>
@@ -50,26 +54,33 @@ export class RegionMerge {
       if (!target.ok && target.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
       if (!this.check(copy.to, target) || !target.ok) return done(false);
       const targetStamps = target.stamps ?? [];
+      const targetEpochs = target.epochs ?? [];
       read(copy.from, (source) => {
         if (!source.ok && source.code === 'WHORL_CHECKSUM') return this.copyByBlock(copy, epoch, handle, done);
         if (!this.check(copy.from, source) || !source.ok) return done(false);
         const sourceStamps = (source.stamps ?? []).map((stamp) => stamp ?? undefined);
+        const sourceEpochs = source.epochs ?? [];
+        // Where the newer version lives (the epoch read, for a base layer's), or the other's if higher.
+        const putAt = (newer: number | null | undefined, other: number | null | undefined): number =>
+          Math.max(newer ?? epoch, other ?? -1);
+        const forwardAt = (at: number): number => putAt(sourceEpochs[at], targetEpochs[at]);
+        const backAt = (at: number): number => putAt(targetEpochs[at], sourceEpochs[at]);
         const theirs = (at: number): Stamp | undefined => targetStamps[at] ?? undefined;
         const ways = sourceStamps.map((stamp, at) => mergeWay(stamp, theirs(at)));
         const forward = indexesOf(ways, 'forward');
         const back = indexesOf(ways, 'back');
         this.putBlocks(
           copy,
-          epoch,
           copy.to,
-          { indexes: forward, stamps: sourceStamps, holes: source.holes },
+          { indexes: forward, stamps: sourceStamps, holes: source.holes, epochs: forwardAt },
           handle,
           (ok) => {
             if (!ok || back.length === 0) return done(ok);
             read(copy.to, (again) => {
               if (!this.check(copy.to, again) || !again.ok) return done(false);
               const stamps = sourceStamps.map((_, at) => theirs(at));
-              this.putBlocks(copy, epoch, copy.from, { indexes: back, stamps, holes: again.holes }, handle, done);
+              const blocks = { indexes: back, stamps, holes: again.holes, epochs: backAt };
+              this.putBlocks(copy, copy.from, blocks, handle, done);
             });
           },
         );
@@ -115,19 +126,24 @@ export class RegionMerge {
 
   /**
    * Puts blocks `indexes` of the region (as just read into `handle`, with `holes` reading as
-   * zeros) on `server` with their `stamps`: runs of data are written, and blocks with no data
-   * trimmed, separately, so that no block ever reads as written zeros. A block with no version at
-   * all (a store from before stamps, where the marks choose) is trimmed with stamp zero.
+   * zeros) on `server` with their `stamps`, each in its epoch (`epochs`): runs of data are written,
+   * and blocks with no data trimmed, separately, so that no block ever reads as written zeros. A
+   * block with no version at all (a store from before stamps, where the marks choose) is trimmed
+   * with stamp zero.
    */
   private putBlocks(
     copy: MergeCopy,
-    epoch: number,
     server: number,
-    blocks: { indexes: readonly number[]; stamps: ReadonlyArray<Stamp | undefined>; holes: readonly number[] },
+    blocks: {
+      indexes: readonly number[];
+      stamps: ReadonlyArray<Stamp | undefined>;
+      holes: readonly number[];
+      epochs: (at: number) => number;
+    },
     handle: BufferHandle,
     done: (ok: boolean) => void,
   ): void {
-    const { indexes, stamps } = blocks;
+    const { indexes, stamps, epochs } = blocks;
     if (indexes.length === 0) return done(true);
     const { gmap } = copy.disk;
     const first = copy.region * blocksPerRegion;
@@ -136,9 +152,11 @@ export class RegionMerge {
     for (let k = 0; k < indexes.length;) {
       const at = indexes[k]!;
       const hole = holes.has(at);
+      const epoch = epochs(at);
       let end = k + 1;
-      while (end < indexes.length && indexes[end] === indexes[end - 1]! + 1 && holes.has(indexes[end]!) === hole)
-        end += 1;
+      const alike = (next: number): boolean =>
+        next === indexes[end - 1]! + 1 && holes.has(next) === hole && epochs(next) === epoch;
+      while (end < indexes.length && alike(indexes[end]!)) end += 1;
       const count = end - k;
       const runStamps = indexes.slice(k, end).map((i) => stamps[i] ?? unstamped);
       requests.push(

@@ -56,15 +56,16 @@ export class BlockStore {
    * Copies blocks [block, block + count) as of `epoch` (the newest version at or below it) into
    * `into`; zeros where never written or a hole. Where the disk's own global map has no version of
    * a block, the `base` layers (a clone's snapshot, in order) are asked. Returns the indexes (0 ..
-   * count - 1) that read as holes. A checksum mismatch is an error naming the block. `stamps`, when
-   * given, receives each block's stamp (stamps.ts): undefined where no version holds the block.
+   * count - 1) that read as holes. A checksum mismatch is an error naming the block. `versions`,
+   * when given, receives each block's stamp (stamps.ts) and the epoch its version lives in: none
+   * where no version holds the block, no epoch where a base layer's does.
    */
   read(
     address: BlockAddress,
     count: number,
     into: Uint8Array,
     base: readonly Layer[] = noLayers,
-    stamps?: Array<Stamp | undefined>,
+    versions?: { stamps: Array<Stamp | undefined>; epochs: Array<number | undefined> },
   ): number[] {
     if (into.length !== count * blockBytes) fail(`read of ${count} blocks into ${into.length} bytes`);
     const holes: number[] = [];
@@ -76,7 +77,10 @@ export class BlockStore {
       let version: Found | Hole | undefined;
       for (let l = 0; version === undefined && l < layers.length; l++)
         version = regions[l]!.find(layers[l]!.gmap, layers[l]!.epoch, block, at);
-      if (stamps) stamps[at] = version?.stamp;
+      if (versions) {
+        versions.stamps[at] = version?.stamp;
+        versions.epochs[at] = version?.gmap === address.gmap ? version.epoch : undefined;
+      }
       if (version === undefined || 'hole' in version) {
         zeroFill(into, at * blockBytes, (at + 1) * blockBytes);
         holes.push(at);

@@ -104,16 +104,21 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
       if (fenced) return answer(request, { ok: false, code: 'WHORL_STALE_TERM', message: fenced });
       switch (body.op) {
         case 'read': {
-          const stamps: Array<Stamp | undefined> | undefined = body.stamps ? [] : undefined;
+          const versions = body.stamps ? { stamps: [] as Array<Stamp | undefined>, epochs: [] as number[] } : undefined;
           const holes = store.read(
             { gmap: body.gmap, epoch: body.epoch, block: body.block },
             body.count,
             context.view(body.handle),
             body.base,
-            stamps,
+            versions,
           );
-          if (!stamps) return answer(request, { ok: true, holes });
-          return answer(request, { ok: true, holes, stamps: Array.from(stamps, (stamp) => stamp ?? null) });
+          if (!versions) return answer(request, { ok: true, holes });
+          return answer(request, {
+            ok: true,
+            holes,
+            stamps: Array.from(versions.stamps, (stamp) => stamp ?? null),
+            epochs: Array.from(versions.epochs, (epoch) => epoch ?? null),
+          });
         }
         case 'write':
           if (body.stale) marks.set('stale', body.gmap, body.stale);

@@ -148,6 +148,8 @@ export interface DiskAnswers {
     readonly holes: number[];
     /** When asked: each block's stamp, null where no version holds it. */
     readonly stamps?: Array<Stamp | null>;
+    /** With `stamps`: the epoch each block's version lives in, null where none or a base layer's holds it. */
+    readonly epochs?: Array<number | null>;
   };
   write: object;
   trim: object;

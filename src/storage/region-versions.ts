@@ -16,6 +16,8 @@ export interface Found {
 /** A block that reads as zeros by a hole, with the stamp of the trim that made it. */
 export interface Hole {
   readonly hole: true;
+  readonly gmap: number;
+  readonly epoch: number;
   readonly stamp: Stamp;
 }
 
@@ -70,7 +72,7 @@ export class RegionVersions {
   private version(gmap: number, epoch: number, entry: RegionEntry, i: number, at: number): Found | Hole {
     const state = entry.state(i);
     const stamp = entry.stamp(i)!;
-    if (state === 'hole') return { hole: true, stamp };
+    if (state === 'hole') return { hole: true, gmap, epoch, stamp };
     return {
       at,
       gmap,
