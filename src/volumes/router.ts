@@ -2,25 +2,9 @@ import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import {
-  resolveExport,
-  stoppedCleanFor,
-  withBase,
-  type ClusterView,
-  type ExportTarget,
-  type VirtualDisk,
-  newerView,
-} from '../model/catalog.js';
+import { withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
-import { existingDisk } from '../control/snapshots.js';
-import { WhorlError } from '../errors.js';
-import {
-  duplications,
-  type CaughtUp,
-  type Duplication,
-  type GroupReplyTo,
-  type GroupRequest,
-} from '../groups/group-protocol.js';
+import type { CaughtUp, Duplication, GroupReplyTo, GroupRequest } from '../groups/group-protocol.js';
 import { isServerFailure } from '../groups/asker.js';
 import type { DiskReply, DiskReplyTo, DiskRequest } from '../storage/disk-protocol.js';
 import type { ServerReplyTo, ServerRequest } from '../servers/server-protocol.js';
@@ -30,6 +14,10 @@ import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
 import type { DirectReads } from './direct-reads.js';
 import { holdersKey, LostWrites } from './lost-writes.js';
+import { ControlClient } from './control-client.js';
+import { FlushCoordinator } from './flush-coordinator.js';
+import { duplicationFor, nearestFirst, readableNow, returning } from './read-placement.js';
+import { routerFailure } from './router-failure.js';
 
 /** What the router needs of its runtime (the simulator provides the same two). */
 export type RouterHost = Pick<ActorRuntime, 'spawnLocal' | 'onThreadDeath'>;
@@ -72,19 +60,17 @@ const readableRecheckMs = 250;
  * the ClusterView from the control actor's pushes.
  */
 export class Router {
-  private view_: ClusterView | undefined;
   private readonly waiting = new Map<number, (reply: unknown, failed?: DiskReply) => void>();
   private readonly queueDepth: number[];
-  private nextFlushToken = 1;
   protected readonly suspicions = new Suspicions();
   private readonly gates = new Map<string, WriteGate>();
-  private readonly targets = new Map<string, ExportTarget>();
   private readonly attached = new Map<string, number>();
   protected readonly lag = new Lag();
-  private readonly disksByName = new Map<string, VirtualDisk>();
   /** Reads waiting for a copy to become readable: each ends at a change or at its own timer. */
   private readonly changeWaiters = new Set<() => void>();
   private readonly lost = new LostWrites();
+  private readonly controlClient: ControlClient;
+  private readonly flusher: FlushCoordinator;
   /** Pauses (`sleep`) waiting for their timer, by its body. */
   private readonly sleepers = new Map<number, () => void>();
   private nextSleeper = 1;
@@ -96,11 +82,20 @@ export class Router {
   ) {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
     runtime.onThreadDeath((actors) => this.threadDied(actors));
-    if (options.subscribeEveryMs) {
-      const subscribe = () => void this.control({ op: 'subscribe' }, options.subscribeEveryMs).catch(() => undefined);
-      setInterval(subscribe, options.subscribeEveryMs).unref();
-      setImmediate(subscribe);
-    }
+    this.controlClient = new ControlClient(
+      (body, timeoutMs) => this.ask('control', body, timeoutMs) as Promise<ControlReply>,
+      (view) => {
+        this.suspicions.onView(view);
+        this.wakeReaders();
+      },
+      options.subscribeEveryMs,
+    );
+    this.flusher = new FlushCoordinator(
+      options.orderers,
+      this.lost,
+      (group, body) => this.askGroup(group, body, options.writeTimeoutMs) as Promise<GroupReplyTo<'flush'>>,
+      (group, body) => this.context.send(address(this.context.self.node, group), body),
+    );
     runtime.spawnLocal('router', (context): Actor => {
       this.context = context;
       return { receive: (incoming) => this.receive(incoming) };
@@ -108,23 +103,17 @@ export class Router {
   }
 
   get view(): ClusterView | undefined {
-    return this.view_;
+    return this.controlClient.view;
   }
 
   /** The disk named `name`; WHORL_EXPORT_NOT_FOUND if there is none (admin commands). */
   disk(name: string): VirtualDisk {
-    return existingDisk(this.disksByName, name);
+    return this.controlClient.disk(name);
   }
 
   /** The disk or snapshot an export name stands for (resolved once per view: every request asks). */
   target(name: string): ExportTarget | undefined {
-    if (!this.view_) return undefined;
-    let target = this.targets.get(name);
-    if (target) return target;
-    target = resolveExport(this.view_.disks, name);
-    // Only exports that exist are kept: a client may ask for any name.
-    if (target) this.targets.set(name, target);
-    return target;
+    return this.controlClient.target(name);
   }
 
   /** The gate a disk's writes pass, closed while a snapshot changes its epoch. */
@@ -146,15 +135,9 @@ export class Router {
     this.attached.set(name, Math.max(0, this.connections(name) + delta));
   }
 
-  /**
-   * How a mirror disk's writes are duplicated now. `hybrid` (CEFT): client-driven while the disk's
-   * connections outnumber the servers of a mirror group, server-driven otherwise; both wait for
-   * both copies.
-   */
+  /** How a mirror disk's writes are duplicated now (read-placement.ts). */
   duplicationOf(disk: VirtualDisk): Duplication | undefined {
-    if (!disk.mirror || !disk.protocol) return undefined;
-    if (disk.protocol !== 'hybrid') return duplications[disk.protocol];
-    return this.connections(disk.name) > disk.mirror ? duplications['client-sync'] : duplications['server-sync'];
+    return duplicationFor(disk, this.connections(disk.name));
   }
 
   /** Bytes of a disk's writes answered while one copy is still being written (async duplication). */
@@ -168,10 +151,8 @@ export class Router {
   }
 
   /** Asks the control actor (admin commands, start-up). */
-  async control(body: ControlRequest, timeoutMs = 10_000): Promise<ControlReply> {
-    const reply = (await this.ask('control', body, timeoutMs)) as ControlReply;
-    if (reply.ok) this.adopt(reply.view);
-    return reply;
+  control(body: ControlRequest, timeoutMs = 10_000): Promise<ControlReply> {
+    return this.controlClient.control(body, timeoutMs);
   }
 
   async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
@@ -179,8 +160,10 @@ export class Router {
     // A copy on this host first (across hosts: no network), then the shorter queue.
     const far = (server: number): number => (this.options.direct?.holds(server) === false ? 1 : 0);
     const readable = this.readableNow(disk, piece);
-    const candidates = (readable.length > 0 ? readable : await this.readableCopies(disk, piece)).sort(
-      (a, b) => far(a) - far(b) || this.queueDepth[a]! - this.queueDepth[b]!,
+    const candidates = nearestFirst(
+      readable.length > 0 ? readable : await this.readableCopies(disk, piece),
+      far,
+      this.queueDepth,
     );
     const nearest = candidates[0];
     if (nearest !== undefined && piece.count <= directBlocksMax && this.options.direct) {
@@ -219,7 +202,7 @@ export class Router {
       if (isServerFailure(reply)) this.suspect(server, reply);
       else if (reply.code !== 'WHORL_CHECKSUM') break;
     }
-    throw failure(
+    throw routerFailure(
       last,
       `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`,
     );
@@ -236,7 +219,7 @@ export class Router {
       this.options.writeTimeoutMs,
     );
     for (const server of replicas) this.queueDepth[server]! -= 1;
-    if (!reply.ok) throw failure(reply, `${body.op} failed`);
+    if (!reply.ok) throw routerFailure(reply, `${body.op} failed`);
     let holders = 0;
     for (const server of replicas)
       if (!reply.missed?.includes(server) && reply.lagging?.server !== server) holders = holdersKey(holders, server);
@@ -276,39 +259,9 @@ export class Router {
     return [[piece.block, piece.count]];
   }
 
-  /**
-   * Every write answered before this call is flushed on every live copy whose flush succeeded once
-   * it resolves (a group none of whose copies flushed refuses, and the FLUSH fails). Each group
-   * whose primary disk was flushed is then told to clear its busy bits (its ledger clears only
-   * regions every acknowledging copy flushed); one whose primary is out keeps them, and with a
-   * server out the other groups still let theirs go. Resolves with whether every group's primary
-   * was flushed (`complete`).
-   */
-  async flush(): Promise<boolean> {
-    const token = this.nextFlushToken++;
-    const groups = this.options.orderers;
-    const covered = this.lost.beginFlush();
-    let replies: Array<GroupReplyTo<'flush'>> = [];
-    try {
-      replies = await Promise.all(
-        groups.map((group) => this.askGroup(group, { op: 'flush', token } as const, this.options.writeTimeoutMs)),
-      );
-    } finally {
-      // A group refused: not known durable, the next FLUSH covers these writes again.
-      this.lost.endFlush(
-        covered,
-        replies.some((reply) => !reply.ok),
-      );
-    }
-    const refused = replies.find((reply) => !reply.ok);
-    if (refused) throw failure(refused, 'flush failed');
-    let complete = true;
-    groups.forEach((group, index) => {
-      if (replies[index]!.ok && replies[index]!.complete)
-        this.context.send(address(this.context.self.node, group), { op: 'flushed', token } satisfies GroupRequest);
-      else complete = false;
-    });
-    return complete;
+  /** FLUSH: every group flushes what it answered (flush-coordinator.ts); resolves with `complete`. */
+  flush(): Promise<boolean> {
+    return this.flusher.flush();
   }
 
   /** Times answered writes may have been lost unflushed (lost-writes.ts). */
@@ -374,31 +327,15 @@ export class Router {
       const replicas = replicasOf(disk, piece.unit);
       const copies = this.readableNow(disk, piece);
       const leftMs = deadline - this.context.now();
-      if (copies.length > 0 || leftMs <= 0 || !this.returning(replicas, ordererOf(disk, piece.unit))) return copies;
+      if (copies.length > 0 || leftMs <= 0 || !returning(this.view, replicas, ordererOf(disk, piece.unit)))
+        return copies;
       await this.sleep(Math.min(readableRecheckMs, leftMs), true);
     }
   }
 
   /** The copies of a piece a read may use now (no promise: the common case, on every read). */
   protected readableNow(disk: ExportTarget, piece: Piece): number[] {
-    return replicasOf(disk, piece.unit).filter(
-      (server) =>
-        this.suspicions.readable(this.view_, server) && !this.lag.lagging(disk.gmap, piece.block, piece.count, server),
-    );
-  }
-
-  /** Whether a copy of a unit of `group` not readable now may become so without an operator. */
-  private returning(replicas: readonly number[], group: string): boolean {
-    const servers = this.view_?.servers ?? [];
-    const stoppedUnclean = (server: number): boolean =>
-      servers[server]?.state === 'stopped' && !stoppedCleanFor(servers[server], group);
-    return replicas.some((server) => {
-      const state = servers[server]?.state;
-      return (
-        state !== 'stopped' &&
-        !(state === 'resyncing' && replicas.some((other) => other !== server && stoppedUnclean(other)))
-      );
-    });
+    return readableNow(this.view, this.suspicions, this.lag, disk, piece);
   }
 
   /** A view or caught-up tell may have made a copy readable: every waiting read looks again. */
@@ -457,7 +394,7 @@ export class Router {
    * before the control actor has sent it through resync.
    */
   private viewedIncarnation(server: number): number | undefined {
-    const incarnation = this.view_?.servers[server]?.incarnation;
+    const incarnation = this.view?.servers[server]?.incarnation;
     return incarnation !== undefined && incarnation >= 0 ? incarnation : undefined;
   }
 
@@ -472,21 +409,11 @@ export class Router {
     this.suspicions.missed(servers);
   }
 
-  private adopt(view: ClusterView): void {
-    if (!newerView(view, this.view_)) return;
-    this.view_ = view;
-    this.targets.clear();
-    this.disksByName.clear();
-    for (const disk of view.disks) this.disksByName.set(disk.name, disk);
-    this.suspicions.onView(view);
-    this.wakeReaders();
-  }
-
   private receive(incoming: Incoming<unknown>): void {
     switch (incoming.kind) {
       case 'tell': {
         const push = incoming.body as ControlPush | CaughtUp;
-        if (push.type === 'view') this.adopt(push.view);
+        if (push.type === 'view') this.controlClient.adopt(push.view);
         if (push.type === 'caught-up') {
           this.suspicions.missed(push.missed);
           this.lag.caughtUp(push.group, push.seq);
@@ -511,13 +438,4 @@ export class Router {
         return;
     }
   }
-}
-
-function failure(reply: DiskReply | ControlReply | undefined, fallback: string): WhorlError {
-  if (reply && !reply.ok)
-    return new WhorlError(
-      reply.code === 'WHORL_ACTOR_STOPPED' || reply.code === 'WHORL_TIMEOUT' ? 'WHORL_IO' : reply.code,
-      `${fallback}: ${reply.message}`,
-    );
-  return new WhorlError('WHORL_IO', fallback);
 }
