@@ -13,7 +13,7 @@ import { crashRound, type DiskState } from '../src/storage/crash/check.js';
 import { mapSizeFor } from '../src/storage/disk-format.js';
 import type { DiskReplyTo, DiskRequest } from '../src/storage/disk-protocol.js';
 import { spawnDisk } from '../src/storage/spawn-disk.js';
-import { DirectReads } from '../src/volumes/direct-reads.js';
+import { DirectReads } from '../src/storage/direct-reads.js';
 import { arg } from './args.js';
 
 /**

@@ -5,7 +5,7 @@ import { silentLogger } from '../src/log.js';
 import { CommitTable } from '../src/storage/commit-table.js';
 import type { DiskReply } from '../src/storage/disk-protocol.js';
 import { spawnDisk } from '../src/storage/spawn-disk.js';
-import { DirectReads } from '../src/volumes/direct-reads.js';
+import { DirectReads } from '../src/storage/direct-reads.js';
 import { pattern, temporaryDirectory } from './helpers/disk.js';
 
 /**

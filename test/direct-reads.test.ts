@@ -52,7 +52,7 @@ async function writeThenReadLanes(
   return stale;
 }
 
-// The front end reads the disks on its own thread (src/volumes/direct-reads.ts) while a disk answers
+// The front end reads the disks on its own thread (src/storage/direct-reads.ts) while a disk answers
 // writes before lmdb-js commits them: a read right after its write's answer must still see it.
 test('a read right after a write answered sees the write, while most reads are served on the front end thread', async (t) => {
   t.timeout(120_000);

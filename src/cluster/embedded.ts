@@ -6,7 +6,7 @@ import { WhorlError } from '../errors.js';
 import type { LogFormat, Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { Router } from '../volumes/router.js';
-import { DirectReads } from '../volumes/direct-reads.js';
+import { DirectReads } from '../storage/direct-reads.js';
 import { CommitTable } from '../storage/commit-table.js';
 import { ordererOf, orderersHolding, orderersOf, stripeBytesDefault, unitOfRegion } from '../model/layout.js';
 import { replicaGroup, type GroupOptions } from '../groups/replica-group.js';

@@ -10,7 +10,7 @@ import type { LogFormat, Logger } from '../log.js';
 import { regionBytes } from '../storage/block-keys.js';
 import { directBlocksMax, Router } from '../volumes/router.js';
 import type { ServerRequest } from '../servers/server-protocol.js';
-import { DirectReads } from '../volumes/direct-reads.js';
+import { DirectReads } from '../storage/direct-reads.js';
 import { CommitTable } from '../storage/commit-table.js';
 import type { GroupOptions } from '../groups/replica-group.js';
 import { Membership } from '../etcd/membership.js';

@@ -16,7 +16,7 @@ export const actorModule = (file: string): string => fileURLToPath(new URL(file,
 /**
  * Starts server `id`: its disk actor (the LMDB environment at `path`, opened on `thread`) and the
  * server actor in front of it, on the same thread. `commits` shares the disk's count of writes not
- * yet committed with direct reads (volumes/direct-reads.ts), where there are any. `incarnation`:
+ * yet committed with direct reads (storage/direct-reads.ts), where there are any. `incarnation`:
  * the first incarnation of both actors (a node process starts above every earlier process's, so
  * that its peers see its servers restarted: membership.ts).
  */

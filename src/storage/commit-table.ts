@@ -1,6 +1,6 @@
 /**
  * What one disk's LMDB environment has not yet committed, shared between the disk's thread and
- * readers on other threads (the front end's direct reads, volumes/direct-reads.ts). A disk answers
+ * readers on other threads (the front end's direct reads, storage/direct-reads.ts). A disk answers
  * a write once it sees it itself, before lmdb-js commits it; another thread sees only committed
  * entries. So the disk counts, per hash slot of each key it wrote, the writes not yet committed,
  * and bumps a generation after every commit. A reader that finds a key's slot at zero, and then

@@ -12,7 +12,7 @@ import { ordererOf, replicasOf, type Piece } from '../model/layout.js';
 import { Lag } from './lag.js';
 import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
-import type { DirectReads } from './direct-reads.js';
+import type { DirectReads } from '../storage/direct-reads.js';
 import { holdersKey, LostWrites } from './lost-writes.js';
 import { ControlClient } from './control-client.js';
 import { FlushCoordinator } from './flush-coordinator.js';

@@ -4,10 +4,10 @@ import { open, type RootDatabase } from 'lmdb';
 import { zeroFill } from '../actors/buffer-pool.js';
 import { crc32c } from '../actors/crc32c.js';
 import { slotBytes } from '../actors/slot-file.js';
-import { blockBytes, blocksPerRegion, regionKey, regionPrefix } from '../storage/block-keys.js';
-import { CommitTable } from '../storage/commit-table.js';
-import { blocksFile } from '../storage/disk-format.js';
-import { RegionEntry } from '../storage/region-entry.js';
+import { blockBytes, blocksPerRegion, regionKey, regionPrefix } from './block-keys.js';
+import { CommitTable } from './commit-table.js';
+import { blocksFile } from './disk-format.js';
+import { RegionEntry } from './region-entry.js';
 
 /**
  * Reads of the embedded cluster's disks on the front end's own thread: a 4 KiB read that crosses
