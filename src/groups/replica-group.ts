@@ -3,7 +3,7 @@ import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
-import { newerView, stoppedCleanFor, writable, type ClusterView, type ServerState } from '../model/catalog.js';
+import { newerView, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, Failure } from '../storage/disk-protocol.js';
@@ -20,6 +20,7 @@ import { GroupSuspicions } from './group-suspicions.js';
 import { RegionLocks } from './region-locks.js';
 import { OutConfirmation } from './out-confirmation.js';
 import { MarkBook } from './mark-book.js';
+import { Completeness } from './completeness.js';
 import { regionKey, parseRegionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
@@ -121,16 +122,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     };
 
     /**
-     * Servers a recovery pass of this incarnation listed the stale marks of and found none left
-     * to copy. A group that restarted forgot the marks it had set: until then a copy the control
-     * actor calls up may still lack writes its partner holds, so it is not written alone (sim
-     * --whole-threads seed 2786: a FLUSH marked the primary stale when the secondary's flush
-     * failed, the primary's thread died with the group, and the fresh group wrote the secondary
-     * alone; recovery then found both copies stale and copied the primary's over acknowledged
-     * writes).
-     */
-    const staleSettled = new Set<number>();
-    /**
      * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
      * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
      */
@@ -158,13 +149,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const afterDeadline = new Map<number, () => void>();
     let nextRef = 1;
     const trailing = new TrailingWrites();
-    /**
-     * Regions with a write answered early, by the copy still being written: until that copy has it
-     * (or its loss is marked stale on the other), it lacks an acknowledged write and is incomplete
-     * there (sim client-async --strict-flush seed 182: a FLUSH vouched for the lagging copy alone,
-     * marking the region stale on it, and the write it had not yet received was lost).
-     */
-    const laggingIn = new Map<string, number>();
 
     const suspicions = new GroupSuspicions(context, control, (server) => writable(state(server)));
     let changes = 0;
@@ -175,6 +159,16 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       suspicions.suspect(server, `${reply.code}: ${reply.message}`, reply.code);
     };
 
+    const completeness = new Completeness({
+      group: options.name,
+      primary,
+      secondary,
+      incarnation: context.incarnation,
+      view: () => view,
+      markBook,
+      restarted,
+      awaiting: (server) => recovery.awaiting(server),
+    });
     const recovery = new Recovery({
       group: options.name,
       primary,
@@ -190,7 +184,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       suspected: () => suspicions.servers(),
       restarted,
       unsettled,
-      staleMarksSettled: (server) => staleSettled.add(server),
+      staleMarksSettled: (server) => completeness.staleSettled.add(server),
       knownStale: () => markBook.knownStale([primary, secondary]),
       clearMarks: (server, kind, gmap, regions, then) => markBook.clear(server, kind, gmap, regions, then),
     });
@@ -202,41 +196,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> =>
       body.replicas === 2 && targets.includes(primary) ? [{ server: primary, kind: 'busy' }] : [];
 
-    /**
-     * Why `server`'s copy of these regions must not be the only one written, or undefined: a copy
-     * that is resyncing, or whose partner holds a stale mark for a region, lacks writes its partner
-     * has. Writing it alone would leave each copy holding writes the other lacks, which no region
-     * copy can merge: the region is unavailable until its complete copy is back.
-     */
-    const incomplete = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
-      if (state(server) !== 'up') return `server ${server}, the only reachable copy, is ${state(server) ?? 'unknown'}`;
-      const behind = regions.find((region) => laggingIn.get(regionKey(gmap, region)) === server);
-      if (behind !== undefined)
-        return `server ${server} has not yet received a write to region ${behind} that was answered with its partner's copy`;
-      const partner = server === primary ? secondary : primary;
-      const stale = regions.find((region) => markBook.markedStale(partner, gmap, region));
-      return stale === undefined
-        ? undefined
-        : `server ${server}, the only reachable copy, has not yet received region ${stale} from server ${partner}`;
-    };
-    /**
-     * Why `server`'s copy must not be written (or vouched for by a FLUSH) alone: `incomplete`, or
-     * this group restarted and has not yet settled its partner's stale marks (`staleSettled`).
-     * Readers are not kept off such a copy (the control actor calls it up), so `settlingSource`
-     * still goes by `incomplete`.
-     */
-    const aloneUnsafe = (server: number, gmap: number, regions: readonly number[]): string | undefined => {
-      const why = incomplete(server, gmap, regions);
-      const partner = server === primary ? secondary : primary;
-      if (why !== undefined || !marksForgotten(partner)) return why;
-      return `server ${server}, the only reachable copy, may lack writes server ${partner} holds: this group restarted and has not yet read server ${partner}'s stale marks`;
-    };
-    /**
-     * Whether this group restarted and may have forgotten stale marks on `partner`: none settled by
-     * a recovery pass since, and not stopped clean for the group (which holds none and gets none).
-     */
-    const marksForgotten = (partner: number): boolean =>
-      context.incarnation > 0 && !staleSettled.has(partner) && !stoppedCleanFor(view?.servers[partner], options.name);
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
@@ -249,7 +208,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       }
       const regions = regionsOf(body.block, body.count);
       const lone =
-        body.replicas === 2 && targets.length === 1 ? aloneUnsafe(targets[0]!, body.gmap, regions) : undefined;
+        body.replicas === 2 && targets.length === 1
+          ? completeness.aloneUnsafe(targets[0]!, body.gmap, regions)
+          : undefined;
       if (lone)
         return context.reply(request, {
           ok: false,
@@ -285,14 +246,15 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           );
         }
         // Both copies have the write now, or a stale mark says which lacks it.
-        if (early) for (const key of keys) laggingIn.delete(key);
+        if (early) for (const key of keys) completeness.laggingIn.delete(key);
         locks.end(keys);
         if (ownBuffer) {
           lagHandles.push(ownBuffer);
           trailing.trail(keys, -1);
         }
         if (!reply.ok && holders) {
-          for (const key of keys) unsettled.set(key, settlingSource(holders, body.gmap, regions, early !== undefined));
+          for (const key of keys)
+            unsettled.set(key, completeness.settlingSource(holders, body.gmap, regions, early !== undefined));
           recovery.reconcile();
         }
         if (!early) return context.reply(request, reply);
@@ -307,9 +269,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       };
       const answerEarly = (lagging: number): void => {
         // A copy that went down or out meanwhile: the answer waits for the write's outcome.
-        if (!bothComplete(body.gmap, regions)) return;
+        if (!completeness.bothComplete(body.gmap, regions)) return;
         early = { seq: background.begin(), lagging };
-        for (const key of keys) laggingIn.set(key, lagging);
+        for (const key of keys) completeness.laggingIn.set(key, lagging);
         context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies WriteAnswer);
       };
       const marks = marksFor(body, targets);
@@ -338,7 +300,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // from the partner, after a reader may have seen it (sim server-sync seed 53).
         const lone =
           body.replicas === 2 && live.length === 1 && targets.length === 2
-            ? aloneUnsafe(live[0]!, body.gmap, regions)
+            ? completeness.aloneUnsafe(live[0]!, body.gmap, regions)
             : undefined;
         if (lone)
           return finish({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
@@ -353,7 +315,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           body.duplication?.sync === false &&
           !body.fua &&
           live.length === 2 &&
-          bothComplete(body.gmap, regions) &&
+          completeness.bothComplete(body.gmap, regions) &&
           body.count * blockBytes <= regionBytes &&
           lagHandles.length > 0 &&
           locks.alone(keys);
@@ -400,43 +362,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         });
       }
     };
-
-    /**
-     * The copy recovery makes the other equal to after a write failed having landed on `holders`:
-     * the copy readers use from now on. That is the lone holder when it is complete or the write
-     * was answered early (a reader may already have seen the write there), but its partner when
-     * it is not: readers keep off an incomplete copy (resyncing, or short of a stale region), so
-     * they saw the partner's data, and copying the holder's would take their view back in time
-     * (sim server-async seed 10).
-     */
-    const settlingSource = (
-      holders: readonly number[],
-      gmap: number,
-      regions: readonly number[],
-      answered: boolean,
-    ): number | undefined => {
-      if (holders.length !== 1) return undefined;
-      const holder = holders[0]!;
-      return answered || completeHere(holder, gmap, regions) ? holder : holder === primary ? secondary : primary;
-    };
-    /**
-     * Whether `server`'s copy of these regions lacks no write its partner holds. A server stays
-     * resyncing until both its groups have copied to it; one this group has no round open for (and
-     * that did not restart) is complete in this group's regions unless a stale mark says otherwise,
-     * and readers will read it as soon as the other group is done (sim --whole-threads seed 4569:
-     * the group settled a failed write from the partner, a reader saw the write on the holder
-     * once the server came up, and the copy then took it away).
-     */
-    const completeHere = (server: number, gmap: number, regions: readonly number[]): boolean => {
-      if (state(server) !== 'resyncing' || recovery.awaiting(server) || restarted.has(server))
-        return incomplete(server, gmap, regions) === undefined;
-      const partner = server === primary ? secondary : primary;
-      return !marksForgotten(partner) && !regions.some((region) => markBook.markedStale(partner, gmap, region));
-    };
-
-    /** Both copies up and neither lacking writes the other has: a write may be answered with one. */
-    const bothComplete = (gmap: number, regions: readonly number[]): boolean =>
-      incomplete(primary, gmap, regions) === undefined && incomplete(secondary, gmap, regions) === undefined;
 
     /**
      * Writes every live copy at once. A copy that was skipped (down, or its marks failed) or lost to
@@ -527,7 +452,9 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         // answered early is the exception: it was alone on its regions since it was admitted with
         // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
         const lone =
-          succeeded.length === 1 && !answeredEarly() ? aloneUnsafe(succeeded[0]!, body.gmap, regions) : undefined;
+          succeeded.length === 1 && !answeredEarly()
+            ? completeness.aloneUnsafe(succeeded[0]!, body.gmap, regions)
+            : undefined;
         if (lone)
           return done(
             { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` },
@@ -688,7 +615,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       for (const { key, flushed, unflushed } of risks) {
         const { gmap, region } = parseRegionKey(key);
         const complete = flushed.filter(
-          (server) => !restarted.has(server) && aloneUnsafe(server, gmap, [region]) === undefined,
+          (server) => !restarted.has(server) && completeness.aloneUnsafe(server, gmap, [region]) === undefined,
         );
         if (complete.length === 0) {
           const why =
