@@ -21,7 +21,8 @@ import { RegionLocks } from './region-locks.js';
 import { OutConfirmation } from './out-confirmation.js';
 import { MarkBook } from './mark-book.js';
 import { Completeness } from './completeness.js';
-import { regionKey, parseRegionKey } from '../model/region-key.js';
+import { GroupFlush } from './group-flush.js';
+import { regionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
   /** The actor's name: `group-P` (chained declustering) or `mirror-P-M` (a CEFT mirror pair). */
@@ -127,20 +128,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      */
     const unsettled = new Map<string, number | undefined>();
     const ledger = new FlushLedger();
-    /**
-     * Writes of 1-replica disks (on the primary alone) and how many of them a flush of the primary
-     * covered. They set no busy bit, so they stay out of the ledger, whose size decides when the
-     * group flushes its copies itself and clears busy bits: counted there, a 1-replica disk's
-     * writes made the group clear and set again the busy bits of a 2-replica disk's hot regions, a
-     * flush per batch (degraded randwrite after a 1-replica disk's jobs: 3,714 fdatasync in 5 s
-     * against 545). A FLUSH with both copies out still refuses while one may be unflushed.
-     */
-    let singleCopyWrites = 0;
-    let singleCopyFlushed = 0;
-    const busyRegionsMax = options.busyRegionsMax ?? busyRegionsMaxDefault;
-    /** Flushes the group starts itself take negative tokens; the router's are positive. */
-    let ownFlushes = 0;
-    let ownFlushing = false;
     const lagHandles = [...(options.lagHandles ?? [])];
     const background = new Background();
     /** Duplicates sent to the primary with `early`: what its `own-written` tell starts, by ref. */
@@ -187,6 +174,24 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       staleMarksSettled: (server) => completeness.staleSettled.add(server),
       knownStale: () => markBook.knownStale([primary, secondary]),
       clearMarks: (server, kind, gmap, regions, then) => markBook.clear(server, kind, gmap, regions, then),
+    });
+    const flusher = new GroupFlush({
+      name: options.name,
+      primary,
+      secondary,
+      busyRegionsMax: options.busyRegionsMax ?? busyRegionsMaxDefault,
+      context,
+      asker,
+      ledger,
+      background,
+      completeness,
+      markBook,
+      locks,
+      restarted,
+      unsettled,
+      writable: (server) => writable(state(server)),
+      suspect,
+      reconcile: () => recovery.reconcile(),
     });
 
     /**
@@ -429,14 +434,14 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       else for (const server of targets) asker.ask(server, disk, (reply) => got(server, reply));
       const settle = (): void => {
         const succeeded = targets.filter((server) => replies.get(server)!.ok);
-        if (body.replicas === 1) singleCopyWrites += 1;
+        if (body.replicas === 1) flusher.wroteSingleCopy();
         else {
           for (const server of succeeded) {
             const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
             for (const region of regions) ledger.wrote(regionKey(body.gmap, region), server, incarnation);
           }
         }
-        flushIfBusy();
+        flusher.flushIfBusy();
         const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
         const refused = targets
           .map((server) => replies.get(server)!)
@@ -542,175 +547,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       );
     };
 
-    /**
-     * Flushes both copies (the one that is up, with a copy out: before, a group without its
-     * primary flushed nothing); answered once both have answered, and refused when neither copy
-     * flushed. `complete` says the primary flushed (writes that reached only the secondary are
-     * under a stale mark). Busy bits of the regions written before the flush are cleared at
-     * `flushed`, where the ledger says both copies flushed them in the incarnation that
-     * acknowledged them.
-     */
-    const flush = (request: Request, token: number): void => {
-      background.settled((ok) => {
-        if (ok) return flushCopies(request, token);
-        context.reply(request, {
-          ok: false,
-          code: 'WHORL_IO',
-          message: `group ${options.name}: a write answered before this flush lost its second copy and could not be marked stale`,
-        } satisfies Failure);
-      });
-    };
-    const flushCopies = (request: Request, token: number): void => {
-      if (!writable(state(primary)) && !writable(state(secondary))) {
-        // Both copies out: writes answered since the last flush that settled are durable nowhere
-        // the group can vouch for (sim --strict-flush chained seed 147: OK was answered, and the
-        // one copy that had the write crashed before it was flushed).
-        ledger.begin(token);
-        if (ledger.covers(token) === 0 && singleCopyFlushed === singleCopyWrites)
-          return context.reply(request, { ok: true, complete: false });
-        return context.reply(request, {
-          ok: false,
-          code: 'WHORL_IO',
-          message: `group ${options.name}: both copies (servers ${primary}, ${secondary}) are out with writes not known flushed`,
-        } satisfies Failure);
-      }
-      flushBoth(token, (flushedOk) => {
-        const risks = ledger.atRisk(token);
-        // Without the primary (its disk holds the busy bits) none can be cleared: once this flush
-        // has vouched for what it covered (answered OK, stale marks set where a copy missed its
-        // flush), the ledger lets go of it, and the bits stay until recovery has looked. A FLUSH
-        // that fails lets go of nothing: the FLUSHes after it must find the same writes at risk
-        // (sim hybrid --strict-flush seed 162: a failed FLUSH let them go, the next one answered
-        // OK with no stale mark on the one copy that had flushed them, and recovery later copied
-        // the other copy, which had lost them in a crash, over it).
-        if (![...flushedOk.values()].some((ok) => ok)) {
-          return context.reply(request, {
-            ok: false,
-            code: 'WHORL_IO',
-            message: `group ${options.name}: no copy could flush (servers ${[...flushedOk.keys()].join(', ')})`,
-          } satisfies Failure);
-        }
-        markUnflushed(risks, (failure) => {
-          if (!failure && !writable(state(primary))) ledger.settle(token);
-          context.reply(request, failure ?? { ok: true, complete: flushedOk.get(primary) === true });
-        });
-      });
-    };
-
-    /**
-     * A FLUSH answered while a copy that acknowledged writes had not flushed them (it was out, its
-     * flush failed, or it restarted since) leaves them durable only on the copy that flushed: a
-     * stale mark there says so before the answer, so that recovery copies that copy over the other
-     * and never the other way (sim --strict-flush client-sync seed 210: the unflushed copy crashed,
-     * then the flushed one went down, and recovery had only a busy bit and two restarted copies).
-     * The FLUSH fails for a region no copy flushed (its writes are durable nowhere), or whose only
-     * flushed copy may lack earlier writes its partner holds (resyncing, restarted, or under the
-     * partner's stale mark): no one copy has all of it, and recovery copies whole regions. Later
-     * FLUSHes fail too while the ledger holds those writes: the group cannot tell which of them a
-     * client's FLUSH covered (one answered while the FLUSH was in flight was not), so one report
-     * cannot let them go (README, "Writes").
-     */
-    const markUnflushed = (risks: ReturnType<FlushLedger['atRisk']>, then: (failure?: Failure) => void): void => {
-      const marks = new Map<string, { server: number; gmap: number; regions: number[] }>();
-      for (const { key, flushed, unflushed } of risks) {
-        const { gmap, region } = parseRegionKey(key);
-        const complete = flushed.filter(
-          (server) => !restarted.has(server) && completeness.aloneUnsafe(server, gmap, [region]) === undefined,
-        );
-        if (complete.length === 0) {
-          const why =
-            flushed.length === 0
-              ? 'no copy did'
-              : `server ${flushed.join(', ')}, which did, lacks earlier writes (resyncing, restarted or marked stale)`;
-          return then({
-            ok: false,
-            code: 'WHORL_IO',
-            message: `group ${options.name}: server ${unflushed.join(', ')} did not flush writes to region ${region} of global map ${gmap}, and ${why}`,
-          });
-        }
-        for (const server of complete) {
-          const entry = marks.get(`${server}:${gmap}`) ?? { server, gmap, regions: [] };
-          entry.regions.push(region);
-          marks.set(`${server}:${gmap}`, entry);
-        }
-        // Recovery copies the region even if neither copy goes down, and clears the mark.
-        if (!unsettled.has(key)) unsettled.set(key, complete[0]);
-      }
-      if (marks.size === 0) return then();
-      recovery.reconcile();
-      let left = marks.size;
-      let failure: Failure | undefined;
-      for (const { server, gmap, regions } of marks.values()) {
-        markBook.ensure(server, 'stale', gmap, regions, (ok, reply) => {
-          if (!ok)
-            failure ??= {
-              ok: false,
-              code: 'WHORL_IO',
-              message: `group ${options.name}: server ${server} flushed writes its partner had not, and could not mark them stale: ${reply.ok ? '' : reply.message}`,
-            };
-          if (--left === 0) then(failure);
-        });
-      }
-    };
-
-    /**
-     * Past `busyRegionsMax` regions written since the last flush, flushes both copies and, when
-     * both did, settles it as the router's `flushed` does: busy bits of the regions both copies
-     * now hold durably are cleared. With a copy out it waits for the client's FLUSH, as before.
-     */
-    const flushIfBusy = (): void => {
-      if (ownFlushing || ledger.regionsSinceFlush < busyRegionsMax) return;
-      if (!writable(state(primary)) && !writable(state(secondary))) return;
-      ownFlushing = true;
-      const token = -++ownFlushes;
-      flushBoth(token, (flushedOk) => {
-        ownFlushing = false;
-        // With a copy out, the ledger covers only what the copy that is up acknowledged; without
-        // the primary, no bit can be cleared and the ledger lets go (see flushCopies). Keeping
-        // such a flush unsettled instead (as the client's FLUSH now does when it fails) left
-        // copies differing after healing (--busy-regions-max 1 --strict-flush seed 364): not kept.
-        if (flushedOk.get(primary) && [...flushedOk.values()].every((ok) => ok)) flushed(token);
-        else ledger.settle(token);
-      });
-    };
-
-    /**
-     * Starts flush `token` in the ledger and flushes every writable copy; `then` hears, once all
-     * have answered, which of them flushed (the ledger notes the incarnation each flushed in).
-     */
-    const flushBoth = (token: number, then: (flushedOk: Map<number, boolean>) => void): void => {
-      ledger.begin(token);
-      const singleCopyCovered = singleCopyWrites;
-      const copies = [primary, secondary].filter((server) => writable(state(server)));
-      const flushedOk = new Map<number, boolean>();
-      for (const server of copies) {
-        asker.ask(server, { op: 'flush' }, (reply) => {
-          if (reply.ok) {
-            ledger.flushedOn(token, server, reply.incarnation ?? mixedIncarnation);
-            if (server === primary) singleCopyFlushed = Math.max(singleCopyFlushed, singleCopyCovered);
-          } else suspect(server, reply);
-          flushedOk.set(server, reply.ok);
-          if (flushedOk.size === copies.length) then(flushedOk);
-        });
-      }
-    };
-
-    const flushed = (token: number): void => {
-      // A copy that restarted may have lost writes from before its crash in any busy region: the
-      // bits stay until recovery has reconciled it, whatever later writes were flushed (seed 137).
-      if (restarted.has(primary) || restarted.has(secondary)) {
-        ledger.settle(token);
-        return;
-      }
-      const byGmap = new Map<number, number[]>();
-      for (const key of ledger.settle(token)) {
-        if (ledger.writtenSinceFlush(key) || locks.busy(key) || unsettled.has(key)) continue;
-        const { gmap, region } = parseRegionKey(key);
-        byGmap.set(gmap, [...(byGmap.get(gmap) ?? []), region]);
-      }
-      for (const [gmap, regions] of byGmap) markBook.clear(primary, 'busy', gmap, regions);
-    };
-
     const onRequest = (request: Request): void => {
       const body = request.body;
       switch (body.op) {
@@ -727,10 +563,10 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           return trailing.after(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
         }
         case 'flush':
-          return flush(request, body.token);
+          return flusher.flush(request, body.token);
         case 'flushed':
           context.reply(request, { ok: true });
-          return flushed(body.token);
+          return flusher.flushed(body.token);
         default:
           return assertNever(body, 'group request');
       }
@@ -738,7 +574,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
 
     const onTell = (body: Message): void => {
       if ('op' in body) {
-        if (body.op === 'flushed') flushed(body.token);
+        if (body.op === 'flushed') flusher.flushed(body.token);
         if (body.op === 'own-written') ownWritten.get(body.ref)?.();
         return;
       }
