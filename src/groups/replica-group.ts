@@ -5,13 +5,13 @@ import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
 import { newerView, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
-import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
+import { blockBytes, type MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, Failure } from '../storage/disk-protocol.js';
 import { regionsOf } from '../model/layout.js';
 import { Asker, isServerFailure } from './asker.js';
 import type { DiskWrite, OwnWritten, WriteReply } from '../servers/server-protocol.js';
 import { Background } from './background.js';
-import type { CaughtUp, GroupReplyTo, GroupRequest, GroupWrite } from './group-protocol.js';
+import type { GroupReplyTo, GroupRequest, GroupWrite } from './group-protocol.js';
 import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
@@ -22,6 +22,7 @@ import { OutConfirmation } from './out-confirmation.js';
 import { MarkBook } from './mark-book.js';
 import { Completeness } from './completeness.js';
 import { GroupFlush } from './group-flush.js';
+import { WriteOp, type WriteOpDeps } from './write-op.js';
 import { regionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
@@ -201,6 +202,26 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> =>
       body.replicas === 2 && targets.includes(primary) ? [{ server: primary, kind: 'busy' }] : [];
 
+    const writeDeps: WriteOpDeps = {
+      name: options.name,
+      context,
+      completeness,
+      locks,
+      outConfirmation,
+      trailing,
+      lagHandles,
+      unsettled,
+      reconcile: () => recovery.reconcile(),
+      background,
+      markBook,
+      suspect,
+      writable: (server) => writable(state(server)),
+      marksFor: (body, targets) => marksFor(body, targets),
+      writeCopies: (body, targets, skipped, regions, done, early, answeredEarly) =>
+        writeCopies(body, targets, skipped, regions, done, early, answeredEarly),
+      writeAlone: (body, server, skipped, regions, done) => writeAlone(body, server, skipped, regions, done),
+    };
+    /** Admits a write whose regions are free: refused at once with no copy to write, else a WriteOp. */
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
       const copies = body.replicas === 1 ? [primary] : [primary, secondary];
       const targets = copies.filter((server) => writable(state(server)));
@@ -223,149 +244,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
           message: `blocks ${body.block}+${body.count}: ${lone}`,
         } satisfies Failure);
       locks.begin(keys);
-      /** Set when the write was answered before its second copy had it (async duplication). */
-      let early: { seq: number; lagging: number } | undefined;
-      /** The group's buffer holding the data of a write that may be answered early. */
-      let ownBuffer: BufferHandle | undefined;
-      /** Set once the control actor was asked to confirm the copies the write missed (out-confirmation.ts). */
-      let confirmed = false;
-      /**
-       * `holders`: the copies a failed write landed on, when it was sent to the disks (it may have
-       * landed on others too, unanswered).
-       */
-      const admittedAt = outConfirmation.views;
-      const finish = (reply: WriteAnswer, holders?: readonly number[]): void => {
-        if (reply.ok && reply.missed?.length && !confirmed) {
-          confirmed = true;
-          return outConfirmation.confirm(reply.missed, holders ?? [], admittedAt, (out) =>
-            finish(
-              out
-                ? reply
-                : {
-                    ok: false,
-                    code: 'WHORL_NOT_READY',
-                    message: `blocks ${body.block}+${body.count}: the control actor has not put server ${reply.missed!.join(', ')} out`,
-                  },
-              holders,
-            ),
-          );
-        }
-        // Both copies have the write now, or a stale mark says which lacks it.
-        if (early) for (const key of keys) completeness.laggingIn.delete(key);
-        locks.end(keys);
-        if (ownBuffer) {
-          lagHandles.push(ownBuffer);
-          trailing.trail(keys, -1);
-        }
-        if (!reply.ok && holders) {
-          for (const key of keys)
-            unsettled.set(key, completeness.settlingSource(holders, body.gmap, regions, early !== undefined));
-          recovery.reconcile();
-        }
-        if (!early) return context.reply(request, reply);
-        background.end(early.seq, reply.ok);
-        const missed = reply.ok ? (reply.missed ?? []) : copies.filter((server) => !holders?.includes(server));
-        context.send(request.from, {
-          type: 'caught-up',
-          group: options.name,
-          seq: early.seq,
-          missed,
-        } satisfies CaughtUp);
-      };
-      const answerEarly = (lagging: number): void => {
-        // A copy that went down or out meanwhile: the answer waits for the write's outcome.
-        if (!completeness.bothComplete(body.gmap, regions)) return;
-        early = { seq: background.begin(), lagging };
-        for (const key of keys) completeness.laggingIn.set(key, lagging);
-        context.reply(request, { ok: true, lagging: { server: lagging, seq: early.seq } } satisfies WriteAnswer);
-      };
-      const marks = marksFor(body, targets);
-      let marksLeft = marks.length;
-      const failed = new Set<number>();
-      const afterMarks = (): void => {
-        // A copy that was out at admission and is back (the marks waited, e.g. on a clear): written
-        // alone now, the write would leave it short after its resync may have ended. Nothing is
-        // written yet: the write is refused, to be sent again (sim server-sync seed 2231).
-        const back = copies.filter((server) => !targets.includes(server) && writable(state(server)));
-        if (back.length > 0)
-          return finish({
-            ok: false,
-            code: 'WHORL_NOT_READY',
-            message: `blocks ${body.block}+${body.count}: server ${back.join(', ')} came back while the write waited`,
-          });
-        const live = targets.filter((server) => !failed.has(server));
-        if (live.length === 0)
-          return finish({
-            ok: false,
-            code: 'WHORL_IO',
-            message: `could not mark regions on servers ${targets.join(', ')}`,
-          });
-        // A copy left alone by its partner's failed mark gets the check a write to it alone gets on
-        // admission: written while incomplete, it would hold a write that recovery then takes back
-        // from the partner, after a reader may have seen it (sim server-sync seed 53).
-        const lone =
-          body.replicas === 2 && live.length === 1 && targets.length === 2
-            ? completeness.aloneUnsafe(live[0]!, body.gmap, regions)
-            : undefined;
-        if (lone)
-          return finish({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` });
-        // A trim holds no buffer, so nothing would bound how many wait in the background between
-        // admission and answer: it is answered when both copies have it. A write is answered early
-        // only alone on its regions (later ones wait behind it, see `trailing`): another write in
-        // flight could lose a copy and mark its partner stale, leaving each copy short of a write
-        // the other has, and the early-answered one lost with its second copy (sim server-async
-        // seed 174).
-        const mayAnswerEarly =
-          body.op === 'write' &&
-          body.duplication?.sync === false &&
-          !body.fua &&
-          live.length === 2 &&
-          completeness.bothComplete(body.gmap, regions) &&
-          body.count * blockBytes <= regionBytes &&
-          lagHandles.length > 0 &&
-          locks.alone(keys);
-        if (!mayAnswerEarly && body.replicas === 2 && targets.length === 1)
-          return writeAlone(
-            body,
-            targets[0]!,
-            copies.filter((server) => server !== targets[0]),
-            regions,
-            finish,
-          );
-        if (!mayAnswerEarly)
-          return writeCopies(
-            body,
-            live,
-            copies.filter((server) => !live.includes(server)),
-            regions,
-            finish,
-          );
-        // The data outlives the answer: both copies are written from the group's own buffer.
-        const own = lagHandles.pop()!;
-        const copy = { ...own, lengthBytes: body.count * blockBytes };
-        context.view(body.handle).copy(context.view(copy));
-        ownBuffer = own;
-        trailing.trail(keys, 1);
-        writeCopies(
-          { ...body, handle: copy },
-          live,
-          copies.filter((server) => !live.includes(server)),
-          regions,
-          finish,
-          answerEarly,
-          () => early !== undefined,
-        );
-      };
-      if (marksLeft === 0) return afterMarks();
-      for (const mark of marks) {
-        markBook.ensure(mark.server, mark.kind, body.gmap, regions, (ok, reply) => {
-          if (!ok) {
-            failed.add(mark.server);
-            suspect(mark.server, reply);
-          }
-          if (--marksLeft === 0) afterMarks();
-        });
-      }
+      new WriteOp(writeDeps, request, body, keys, copies, targets, regions).start();
     };
 
     /**
