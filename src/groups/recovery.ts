@@ -334,7 +334,15 @@ export class Recovery {
       locks.hold(key, () => {
         if (++held < keys.length) return;
         if (this.deps.changes() !== this.changesAtPassStart) return finish('replan');
-        this.copyAll(batch, (ok) => finish(ok ? 'copied' : 'failed'));
+        // The copies' own writes are made durable first: a version one copy holds unflushed (with
+        // the stale mark that says so) must not become durable on the other before it does, or a
+        // crash of its holder leaves the other alone with it and no mark to say the copies differ
+        // (sim --whole-threads seed 433: the source lost a write and its mark, the target kept the
+        // copy, and no pass ever looked at the region again).
+        this.flushCopies(batch, (flushed) => {
+          if (!flushed) return finish('failed');
+          this.copyAll(batch, (ok) => finish(ok ? 'copied' : 'failed'));
+        });
       });
     }
   }
@@ -346,7 +354,10 @@ export class Recovery {
     const next = (handle: BufferHandle): void => {
       const copy = queue.shift();
       if (!copy || !ok) {
-        if (--running === 0) this.flushBoth(batch, ok, done);
+        if (--running === 0) {
+          if (!ok) return done(false);
+          this.flushCopies(batch, done);
+        }
         return;
       }
       this.merge.region(copy, handle, (copied) => {
@@ -361,11 +372,10 @@ export class Recovery {
   }
 
   /**
-   * Flushes both copies: a mark may go only once the region is durable and equal on both, and the
-   * source's copy may itself hold writes not yet flushed.
+   * Flushes both copies of every region of the batch: before the merge (see `copyBatch`), and
+   * after it, since a mark may go only once the region is durable and equal on both.
    */
-  private flushBoth(batch: Copy[], ok: boolean, done: (ok: boolean) => void): void {
-    if (!ok) return done(false);
+  private flushCopies(batch: Copy[], done: (ok: boolean) => void): void {
     const targets = [...new Set(batch.flatMap((copy) => [copy.from, copy.to]))];
     let left = targets.length;
     let flushed = true;
