@@ -1,18 +1,17 @@
 import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '../actors/actor.js';
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
-import { crc32cEach } from '../actors/crc32c.js';
 import { assertNever } from '../assert.js';
 import { newerView, writable, type ClusterView, type ServerState } from '../model/catalog.js';
 import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
-import { blockBytes, type MarkKind } from '../storage/block-keys.js';
+import type { MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, Failure } from '../storage/disk-protocol.js';
 import { regionsOf } from '../model/layout.js';
-import { Asker, isServerFailure } from './asker.js';
-import type { DiskWrite, OwnWritten, WriteReply } from '../servers/server-protocol.js';
+import { Asker } from './asker.js';
+import type { OwnWritten } from '../servers/server-protocol.js';
 import { Background } from './background.js';
-import type { GroupReplyTo, GroupRequest, GroupWrite } from './group-protocol.js';
-import { FlushLedger, mixedIncarnation } from './flush-ledger.js';
+import type { GroupRequest, GroupWrite } from './group-protocol.js';
+import { FlushLedger } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
 import { TrailingWrites } from './trailing-writes.js';
@@ -23,6 +22,7 @@ import { MarkBook } from './mark-book.js';
 import { Completeness } from './completeness.js';
 import { GroupFlush } from './group-flush.js';
 import { WriteOp, type WriteOpDeps } from './write-op.js';
+import { CopyWrites } from './copy-writes.js';
 import { regionKey } from '../model/region-key.js';
 
 export interface GroupOptions {
@@ -60,8 +60,6 @@ export interface GroupOptions {
 export const busyRegionsMaxDefault = 4096;
 
 type Message = GroupRequest | ControlPush | OwnWritten;
-/** What the group answers to a write or trim. */
-type WriteAnswer = GroupReplyTo<'write'>;
 type Incoming_ = Incoming<Message>;
 
 type Request = RequestIncoming<GroupRequest>;
@@ -78,8 +76,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
   return (context: ActorContext): Actor<Message> => {
     const { primary, secondary } = options;
     const asker = new Asker(context, options.requestTimeoutMs);
-    /** The seq of this incarnation's last write or trim (storage/stamps.ts). */
-    let writeSeq = 0;
     const termClaim = new TermClaim(context, options.name, options.requestTimeoutMs, (term) =>
       asker.fenceWith({ group: options.name, term }),
     );
@@ -131,11 +127,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const ledger = new FlushLedger();
     const lagHandles = [...(options.lagHandles ?? [])];
     const background = new Background();
-    /** Duplicates sent to the primary with `early`: what its `own-written` tell starts, by ref. */
-    const ownWritten = new Map<number, () => void>();
-    /** What waits for a wall-clock deadline to pass, by timer ref. */
-    const afterDeadline = new Map<number, () => void>();
-    let nextRef = 1;
     const trailing = new TrailingWrites();
 
     const suspicions = new GroupSuspicions(context, control, (server) => writable(state(server)));
@@ -202,6 +193,18 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> =>
       body.replicas === 2 && targets.includes(primary) ? [{ server: primary, kind: 'busy' }] : [];
 
+    const copyWrites = new CopyWrites({
+      primary,
+      secondary,
+      requestTimeoutMs: options.requestTimeoutMs,
+      context,
+      asker,
+      ledger,
+      flusher,
+      completeness,
+      markBook,
+      suspect,
+    });
     const writeDeps: WriteOpDeps = {
       name: options.name,
       context,
@@ -218,8 +221,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       writable: (server) => writable(state(server)),
       marksFor: (body, targets) => marksFor(body, targets),
       writeCopies: (body, targets, skipped, regions, done, early, answeredEarly) =>
-        writeCopies(body, targets, skipped, regions, done, early, answeredEarly),
-      writeAlone: (body, server, skipped, regions, done) => writeAlone(body, server, skipped, regions, done),
+        copyWrites.writeCopies(body, targets, skipped, regions, done, early, answeredEarly),
+      writeAlone: (body, server, skipped, regions, done) => copyWrites.writeAlone(body, server, skipped, regions, done),
     };
     /** Admits a write whose regions are free: refused at once with no copy to write, else a WriteOp. */
     const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
@@ -245,185 +248,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         } satisfies Failure);
       locks.begin(keys);
       new WriteOp(writeDeps, request, body, keys, copies, targets, regions).start();
-    };
-
-    /**
-     * Writes every live copy at once. A copy that was skipped (down, or its marks failed) or lost to
-     * a server failure leaves a stale mark on the copies that have the write, and is named in the
-     * answer's `missed`, so that readers keep off it until it has resynced. `early` (async
-     * duplication) is called once one copy has the write while the other is still being written.
-     * `stale`: regions the disks mark stale in the same request, before the data (`writeAlone`).
-     */
-    const writeCopies = (
-      body: GroupWrite,
-      targets: readonly number[],
-      skipped: readonly number[],
-      regions: readonly number[],
-      done: (reply: WriteAnswer, holders: readonly number[]) => void,
-      early?: (lagging: number) => void,
-      answeredEarly: () => boolean = () => false,
-      stale?: readonly number[],
-    ): void => {
-      const marks = stale ? { stale } : {};
-      // Both copies take the same stamp (storage/stamps.ts): the term comes with the fence.
-      const seq = (writeSeq += 1);
-      // Both copies store the same checksums: computed once here, not once per disk.
-      const crcs =
-        body.op === 'write' && targets.length === 2 ? { crcs: crc32cEach(context.view(body.handle), blockBytes) } : {};
-      const disk: DiskWrite =
-        body.op === 'write'
-          ? {
-              op: 'write',
-              gmap: body.gmap,
-              epoch: body.epoch,
-              block: body.block,
-              count: body.count,
-              handle: body.handle,
-              fua: body.fua,
-              seq,
-              ...marks,
-              ...crcs,
-            }
-          : {
-              op: 'trim',
-              gmap: body.gmap,
-              epoch: body.epoch,
-              block: body.block,
-              count: body.count,
-              fua: body.fua,
-              ...(body.base ? { base: body.base } : {}),
-              seq,
-              ...marks,
-            };
-      const replies = new Map<number, WriteReply>();
-      let answer = early;
-      const answerOnce = (lagging: number): void => {
-        const then = answer;
-        answer = undefined;
-        then?.(lagging);
-      };
-      const serverDriven = body.duplication?.driver === 'server' && targets.length === 2;
-      const got = (server: number, reply: WriteReply): void => {
-        replies.set(server, reply);
-        if (replies.size === targets.length) return settle();
-        // Client-driven: the first copy written answers; server-driven: the primary's tell does.
-        if (reply.ok && !serverDriven) answerOnce(targets.find((other) => other !== server)!);
-      };
-      if (serverDriven) duplicateThroughPrimary(disk, early ? answerOnce : undefined, got);
-      else for (const server of targets) asker.ask(server, disk, (reply) => got(server, reply));
-      const settle = (): void => {
-        const succeeded = targets.filter((server) => replies.get(server)!.ok);
-        if (body.replicas === 1) flusher.wroteSingleCopy();
-        else {
-          for (const server of succeeded) {
-            const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
-            for (const region of regions) ledger.wrote(regionKey(body.gmap, region), server, incarnation);
-          }
-        }
-        flusher.flushIfBusy();
-        const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
-        const refused = targets
-          .map((server) => replies.get(server)!)
-          .find((reply) => !reply.ok && !isServerFailure(reply));
-        for (const server of lost) suspect(server, replies.get(server)!);
-        if (refused) return done(refused, succeeded);
-        // A write sent to one copy alone may have landed there unanswered, and readers use that copy.
-        if (succeeded.length === 0) return done(replies.get(targets[0]!)!, targets.length === 1 ? targets : succeeded);
-        const missed = [...skipped, ...lost];
-        if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, succeeded);
-        // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
-        // fails, and busy bits and stale marks already set decide what recovery copies. A write
-        // answered early is the exception: it was alone on its regions since it was admitted with
-        // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
-        const lone =
-          succeeded.length === 1 && !answeredEarly()
-            ? completeness.aloneUnsafe(succeeded[0]!, body.gmap, regions)
-            : undefined;
-        if (lone)
-          return done(
-            { ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` },
-            succeeded,
-          );
-        // The surviving copy now holds data its partner lacks: mark it stale there before answering,
-        // unless the write carried the marks (`writeAlone`).
-        if (stale) return done({ ok: true, missed }, succeeded);
-        let left = succeeded.length;
-        let ok = true;
-        for (const server of succeeded) {
-          markBook.ensure(server, 'stale', body.gmap, regions, (marked) => {
-            ok &&= marked;
-            if (--left === 0)
-              done(
-                ok
-                  ? { ok: true, missed }
-                  : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' },
-                succeeded,
-              );
-          });
-        }
-      };
-    };
-
-    /**
-     * Writes the one reachable copy, marking the regions stale there in the same request (those
-     * not known durable already): the disk puts the marks before the data, so they are on stable
-     * storage whenever the data is, and the write waits for no flush of its own. A mark set durably
-     * first (as the busy bit is) would cost every region's first lone write a flush. Until the
-     * answer, the marks count as being set (mark-book.ts).
-     */
-    const writeAlone = (
-      body: GroupWrite,
-      server: number,
-      skipped: readonly number[],
-      regions: readonly number[],
-      done: (reply: WriteAnswer, holders?: readonly number[]) => void,
-    ): void => {
-      const stale = markBook.notDurable(server, 'stale', body.gmap, regions);
-      if (stale.length === 0) return writeCopies(body, [server], skipped, regions, done);
-      if (
-        markBook.afterClears(server, 'stale', body.gmap, stale, () => writeAlone(body, server, skipped, regions, done))
-      )
-        return;
-      const carried = markBook.carryWithWrite(server, body.gmap, stale);
-      const written = (reply: WriteAnswer, holders: readonly number[]): void => {
-        // Answered: the disk has put the marks. Unanswered, it may not have: the region is
-        // unsettled (recovery copies it), and the listing shows any mark that did land.
-        carried(reply.ok);
-        done(reply, holders);
-      };
-      writeCopies(body, [server], skipped, regions, written, undefined, undefined, stale);
-    };
-
-    /**
-     * Server-driven duplication: the primary writes its copy and forwards the write to its mirror.
-     * If the primary fails as a whole, the mirror's fate is unknown until the forward's deadline
-     * has passed (server-protocol.ts); then the mirror is written directly, so that its copy is
-     * known and no late forward can land after a later write.
-     */
-    const duplicateThroughPrimary = (
-      disk: DiskWrite,
-      early: ((lagging: number) => void) | undefined,
-      got: (server: number, reply: WriteReply) => void,
-    ): void => {
-      const ref = nextRef++;
-      const notAfterMs = context.wallClockMs() + options.requestTimeoutMs / 2;
-      if (early) ownWritten.set(ref, () => early(secondary));
-      asker.ask(
-        primary,
-        { op: 'duplicate', ref, mirror: secondary, notAfterMs, early: early !== undefined, write: disk },
-        (reply) => {
-          ownWritten.delete(ref);
-          const { mirror, ...own } = reply;
-          if (mirror) {
-            got(secondary, mirror);
-            return got(primary, own);
-          }
-          got(primary, own);
-          const timer = nextRef++;
-          afterDeadline.set(timer, () => asker.ask(secondary, disk, (direct) => got(secondary, direct)));
-          context.setTimer(Math.max(0, notAfterMs - context.wallClockMs()) + 1, { op: 'deadline', ref: timer });
-        },
-      );
     };
 
     const onRequest = (request: Request): void => {
@@ -454,7 +278,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
     const onTell = (body: Message): void => {
       if ('op' in body) {
         if (body.op === 'flushed') flusher.flushed(body.token);
-        if (body.op === 'own-written') ownWritten.get(body.ref)?.();
+        if (body.op === 'own-written') copyWrites.ownCopyWritten(body.ref);
         return;
       }
       switch (body.type) {
@@ -505,11 +329,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             if (timer.op === 'suspect-retry') return suspicions.retry();
             if (timer.op === 'term-retry') return termClaim.start();
             if (timer.op === 'confirm-deadline' && outConfirmation.onTimer(timer.ref!)) return;
-            if (timer.op === 'deadline') {
-              const then = afterDeadline.get(timer.ref!);
-              afterDeadline.delete(timer.ref!);
-              return then?.();
-            }
+            if (timer.op === 'deadline') return copyWrites.deadlinePassed(timer.ref!);
             return recovery.onTimer();
           }
           case 'flushed':
