@@ -119,7 +119,7 @@ const ownFlushBugs: Record<string, number[]> = {
   hybrid: [20],
 };
 for (const layout of ['chained', 'client-sync', 'server-sync', 'server-async', 'client-async', 'hybrid'] as const) {
-  const count = layout === 'chained' ? 100 : 30;
+  const count = layout === 'chained' ? 200 : 30;
   const seeds = [...Array.from({ length: count }, (_, i) => i + 1), ...(ownFlushBugs[layout] ?? [])];
   test.serial(
     `groups flushing on their own (${layout}, busyRegionsMax 1) keep the disk model and heal to identical copies on seeds 1-${count}${ownFlushBugs[layout] ? ` and ${ownFlushBugs[layout].join(', ')}` : ''}`,
