@@ -1,5 +1,3 @@
-import type { Actor, ActorContext, Incoming } from '../actors/actor.js';
-import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
 import { withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
@@ -18,6 +16,7 @@ import { ControlClient } from './control-client.js';
 import { FlushCoordinator } from './flush-coordinator.js';
 import { duplicationFor, nearestFirst, readableNow, returning } from './read-placement.js';
 import { routerFailure } from './router-failure.js';
+import { RouterMailbox } from './router-mailbox.js';
 
 /** What the router needs of its runtime (the simulator provides the same two). */
 export type RouterHost = Pick<ActorRuntime, 'spawnLocal' | 'onThreadDeath'>;
@@ -60,21 +59,15 @@ const readableRecheckMs = 250;
  * the ClusterView from the control actor's pushes.
  */
 export class Router {
-  private readonly waiting = new Map<number, (reply: unknown, failed?: DiskReply) => void>();
   private readonly queueDepth: number[];
   protected readonly suspicions = new Suspicions();
   private readonly gates = new Map<string, WriteGate>();
   private readonly attached = new Map<string, number>();
   protected readonly lag = new Lag();
-  /** Reads waiting for a copy to become readable: each ends at a change or at its own timer. */
-  private readonly changeWaiters = new Set<() => void>();
   private readonly lost = new LostWrites();
   private readonly controlClient: ControlClient;
   private readonly flusher: FlushCoordinator;
-  /** Pauses (`sleep`) waiting for their timer, by its body. */
-  private readonly sleepers = new Map<number, () => void>();
-  private nextSleeper = 1;
-  private context!: ActorContext;
+  private readonly mailbox: RouterMailbox;
 
   constructor(
     runtime: RouterHost,
@@ -83,10 +76,10 @@ export class Router {
     this.queueDepth = Array.from({ length: options.servers }, () => 0);
     runtime.onThreadDeath((actors) => this.threadDied(actors));
     this.controlClient = new ControlClient(
-      (body, timeoutMs) => this.ask('control', body, timeoutMs) as Promise<ControlReply>,
+      (body, timeoutMs) => this.mailbox.ask('control', body, timeoutMs) as Promise<ControlReply>,
       (view) => {
         this.suspicions.onView(view);
-        this.wakeReaders();
+        this.mailbox.wakeAll();
       },
       options.subscribeEveryMs,
     );
@@ -94,12 +87,12 @@ export class Router {
       options.orderers,
       this.lost,
       (group, body) => this.askGroup(group, body, options.writeTimeoutMs) as Promise<GroupReplyTo<'flush'>>,
-      (group, body) => this.context.send(address(this.context.self.node, group), body),
+      (group, body) => this.mailbox.tell(group, body),
     );
-    runtime.spawnLocal('router', (context): Actor => {
-      this.context = context;
-      return { receive: (incoming) => this.receive(incoming) };
-    });
+    this.mailbox = new RouterMailbox(
+      (actor, behavior) => runtime.spawnLocal(actor, behavior),
+      (body) => this.onTell(body as ControlPush | CaughtUp),
+    );
   }
 
   get view(): ClusterView | undefined {
@@ -175,7 +168,7 @@ export class Router {
         count: piece.count,
         based: now.base.length > 0,
       };
-      const holes = this.options.direct.read(nearest, read, this.context.view(handle));
+      const holes = this.options.direct.read(nearest, read, this.mailbox.context.view(handle));
       if (holes) return holes;
     }
     let last: DiskReply | undefined;
@@ -275,7 +268,7 @@ export class Router {
     body: Body,
     timeoutMs = 10_000,
   ): Promise<DiskReplyTo<Body['op']>> {
-    return (await this.ask(`disk-${server}`, body, timeoutMs)) as DiskReplyTo<Body['op']>;
+    return (await this.mailbox.ask(`disk-${server}`, body, timeoutMs)) as DiskReplyTo<Body['op']>;
   }
 
   /**
@@ -289,7 +282,7 @@ export class Router {
     timeoutMs = 10_000,
     toIncarnation?: number,
   ): Promise<ServerReplyTo<Body>> {
-    return (await this.ask(`server-${server}`, body, timeoutMs, toIncarnation)) as ServerReplyTo<Body>;
+    return (await this.mailbox.ask(`server-${server}`, body, timeoutMs, toIncarnation)) as ServerReplyTo<Body>;
   }
 
   /** The boundary where a replica group's reply, which arrives untyped, takes its request's type. */
@@ -298,9 +291,9 @@ export class Router {
     body: Body,
     timeoutMs: number,
   ): Promise<GroupReplyTo<Body['op']>> {
-    const deadline = this.context.now() + timeoutMs;
+    const deadline = this.mailbox.context.now() + timeoutMs;
     for (;;) {
-      const reply = (await this.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
+      const reply = (await this.mailbox.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
       // Across nodes a group moves when its node goes (placement.ts): until this node learns where
       // it runs now, it is unreachable or not there. Clients see a stall, not an error.
       // A group that is not ready (no view yet, or its copies changed while the write waited) is
@@ -308,8 +301,8 @@ export class Router {
       const again =
         !reply.ok &&
         (reply.code === 'WHORL_NOT_READY' || (groupMoving.has(reply.code) && this.options.subscribeEveryMs));
-      if (!again || this.context.now() + groupRetryMs > deadline) return reply;
-      await this.sleep(groupRetryMs);
+      if (!again || this.mailbox.context.now() + groupRetryMs > deadline) return reply;
+      await this.mailbox.sleep(groupRetryMs);
     }
   }
 
@@ -322,14 +315,14 @@ export class Router {
    * the unit's group): it cannot finish until that partner starts.
    */
   private async readableCopies(disk: ExportTarget, piece: Piece): Promise<number[]> {
-    const deadline = this.context.now() + this.options.readTimeoutMs;
+    const deadline = this.mailbox.context.now() + this.options.readTimeoutMs;
     for (;;) {
       const replicas = replicasOf(disk, piece.unit);
       const copies = this.readableNow(disk, piece);
-      const leftMs = deadline - this.context.now();
+      const leftMs = deadline - this.mailbox.context.now();
       if (copies.length > 0 || leftMs <= 0 || !returning(this.view, replicas, ordererOf(disk, piece.unit)))
         return copies;
-      await this.sleep(Math.min(readableRecheckMs, leftMs), true);
+      await this.mailbox.sleep(Math.min(readableRecheckMs, leftMs), true);
     }
   }
 
@@ -338,45 +331,14 @@ export class Router {
     return readableNow(this.view, this.suspicions, this.lag, disk, piece);
   }
 
-  /** A view or caught-up tell may have made a copy readable: every waiting read looks again. */
-  private wakeReaders(): void {
-    for (const wake of [...this.changeWaiters]) wake();
-  }
-
   private suspect(server: number, reply: DiskReply): void {
     if (reply.ok) return;
-    this.context.send(address(this.context.self.node, 'control'), {
+    this.mailbox.tell('control', {
       op: 'suspect',
       server,
       why: `router: ${reply.code}`,
       code: reply.code,
     } satisfies ControlRequest);
-  }
-
-  private ask(actor: string, body: unknown, timeoutMs: number, toIncarnation?: number): Promise<unknown> {
-    return new Promise((resolve) => {
-      const to = address(this.context.self.node, actor);
-      this.waiting.set(this.context.request(to, body, timeoutMs, toIncarnation), resolve);
-    });
-  }
-
-  /**
-   * Resolves after `ms` of the actor's clock (a timer of its own, so the simulator runs it too), or
-   * with `orChange` at the next view or caught-up tell if sooner.
-   */
-  private sleep(ms: number, orChange = false): Promise<void> {
-    return new Promise((resolve) => {
-      const sleeper = this.nextSleeper++;
-      const timer = this.context.setTimer(ms, sleeper);
-      const wake = (): void => {
-        this.sleepers.delete(sleeper);
-        this.changeWaiters.delete(wake);
-        this.context.cancelTimer(timer);
-        resolve();
-      };
-      this.sleepers.set(sleeper, wake);
-      if (orChange) this.changeWaiters.add(wake);
-    });
   }
 
   /**
@@ -409,33 +371,14 @@ export class Router {
     this.suspicions.missed(servers);
   }
 
-  private receive(incoming: Incoming<unknown>): void {
-    switch (incoming.kind) {
-      case 'tell': {
-        const push = incoming.body as ControlPush | CaughtUp;
-        if (push.type === 'view') this.controlClient.adopt(push.view);
-        if (push.type === 'caught-up') {
-          this.suspicions.missed(push.missed);
-          this.lag.caughtUp(push.group, push.seq);
-          this.wakeReaders();
-        }
-        return;
-      }
-      case 'timer':
-        return this.sleepers.get(incoming.body as number)?.();
-      case 'reply':
-      case 'failure': {
-        const resolve = this.waiting.get(incoming.requestId);
-        this.waiting.delete(incoming.requestId);
-        resolve?.(
-          incoming.kind === 'reply'
-            ? incoming.body
-            : ({ ok: false, code: incoming.code, message: incoming.reason } satisfies DiskReply),
-        );
-        return;
-      }
-      default:
-        return;
+  /** A view pushed, or a mirror group's word that a lagging copy caught up. */
+  private onTell(push: ControlPush | CaughtUp): void {
+    if (push.type === 'view') this.controlClient.adopt(push.view);
+    if (push.type === 'caught-up') {
+      this.suspicions.missed(push.missed);
+      this.lag.caughtUp(push.group, push.seq);
+      // A copy may have become readable: every waiting read looks again.
+      this.mailbox.wakeAll();
     }
   }
 }
