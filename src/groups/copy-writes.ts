@@ -13,6 +13,17 @@ import type { MarkBook } from './mark-book.js';
 
 type WriteAnswer = GroupReplyTo<'write'>;
 
+/** One write as writeCopies was given it. */
+interface CopyWrite {
+  readonly body: GroupWrite;
+  readonly targets: readonly number[];
+  readonly skipped: readonly number[];
+  readonly regions: readonly number[];
+  readonly done: (reply: WriteAnswer, holders: readonly number[]) => void;
+  readonly answeredEarly: () => boolean;
+  readonly stale: readonly number[] | undefined;
+}
+
 export interface CopyWritesDeps {
   readonly primary: number;
   readonly secondary: number;
@@ -72,39 +83,14 @@ export class CopyWrites {
     answeredEarly: () => boolean = () => false,
     stale?: readonly number[],
   ): void {
-    const marks = stale ? { stale } : {};
     // Both copies take the same stamp (storage/stamps.ts): the term comes with the fence.
     const seq = (this.writeSeq += 1);
     // Both copies store the same checksums: computed once here, not once per disk.
     const crcs =
       body.op === 'write' && targets.length === 2
-        ? { crcs: crc32cEach(this.deps.context.view(body.handle), blockBytes) }
-        : {};
-    const disk: DiskWrite =
-      body.op === 'write'
-        ? {
-            op: 'write',
-            gmap: body.gmap,
-            epoch: body.epoch,
-            block: body.block,
-            count: body.count,
-            handle: body.handle,
-            fua: body.fua,
-            seq,
-            ...marks,
-            ...crcs,
-          }
-        : {
-            op: 'trim',
-            gmap: body.gmap,
-            epoch: body.epoch,
-            block: body.block,
-            count: body.count,
-            fua: body.fua,
-            ...(body.base ? { base: body.base } : {}),
-            seq,
-            ...marks,
-          };
+        ? crc32cEach(this.deps.context.view(body.handle), blockBytes)
+        : undefined;
+    const disk = diskWriteOf(body, seq, stale, crcs);
     const replies = new Map<number, WriteReply>();
     let answer = early;
     const answerOnce = (lagging: number): void => {
@@ -115,58 +101,63 @@ export class CopyWrites {
     const serverDriven = body.duplication?.driver === 'server' && targets.length === 2;
     const got = (server: number, reply: WriteReply): void => {
       replies.set(server, reply);
-      if (replies.size === targets.length) return settle();
+      if (replies.size === targets.length)
+        return this.settle({ body, targets, skipped, regions, done, answeredEarly, stale }, replies);
       // Client-driven: the first copy written answers; server-driven: the primary's tell does.
       if (reply.ok && !serverDriven) answerOnce(targets.find((other) => other !== server)!);
     };
     if (serverDriven) this.duplicateThroughPrimary(disk, early ? answerOnce : undefined, got);
     else for (const server of targets) this.deps.asker.ask(server, disk, (reply) => got(server, reply));
-    const settle = (): void => {
-      const succeeded = targets.filter((server) => replies.get(server)!.ok);
-      if (body.replicas === 1) this.deps.flusher.wroteSingleCopy();
-      else {
-        for (const server of succeeded) {
-          const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
-          for (const region of regions) this.deps.ledger.wrote(regionKey(body.gmap, region), server, incarnation);
-        }
-      }
-      this.deps.flusher.flushIfBusy();
-      const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
-      const refused = targets
-        .map((server) => replies.get(server)!)
-        .find((reply) => !reply.ok && !isServerFailure(reply));
-      for (const server of lost) this.deps.suspect(server, replies.get(server)!);
-      if (refused) return done(refused, succeeded);
-      // A write sent to one copy alone may have landed there unanswered, and readers use that copy.
-      if (succeeded.length === 0) return done(replies.get(targets[0]!)!, targets.length === 1 ? targets : succeeded);
-      const missed = [...skipped, ...lost];
-      if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, succeeded);
-      // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
-      // fails, and busy bits and stale marks already set decide what recovery copies. A write
-      // answered early is the exception: it was alone on its regions since it was admitted with
-      // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
-      const lone =
-        succeeded.length === 1 && !answeredEarly()
-          ? this.deps.completeness.aloneUnsafe(succeeded[0]!, body.gmap, regions)
-          : undefined;
-      if (lone)
-        return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
-      // The surviving copy now holds data its partner lacks: mark it stale there before answering,
-      // unless the write carried the marks (`writeAlone`).
-      if (stale) return done({ ok: true, missed }, succeeded);
-      let left = succeeded.length;
-      let ok = true;
+  }
+
+  /**
+   * Every copy answered: the ledger learns who holds the write, a lost copy is suspected, and the
+   * answer says which copies missed it, with a stale mark on the survivors first.
+   */
+  private settle(write: CopyWrite, replies: ReadonlyMap<number, WriteReply>): void {
+    const { body, targets, skipped, regions, done, answeredEarly, stale } = write;
+    const succeeded = targets.filter((server) => replies.get(server)!.ok);
+    if (body.replicas === 1) this.deps.flusher.wroteSingleCopy();
+    else {
       for (const server of succeeded) {
-        this.deps.markBook.ensure(server, 'stale', body.gmap, regions, (marked) => {
-          ok &&= marked;
-          if (--left === 0)
-            done(
-              ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' },
-              succeeded,
-            );
-        });
+        const incarnation = replies.get(server)!.incarnation ?? mixedIncarnation;
+        for (const region of regions) this.deps.ledger.wrote(regionKey(body.gmap, region), server, incarnation);
       }
-    };
+    }
+    this.deps.flusher.flushIfBusy();
+    const lost = targets.filter((server) => isServerFailure(replies.get(server)!));
+    const refused = targets.map((server) => replies.get(server)!).find((reply) => !reply.ok && !isServerFailure(reply));
+    for (const server of lost) this.deps.suspect(server, replies.get(server)!);
+    if (refused) return done(refused, succeeded);
+    // A write sent to one copy alone may have landed there unanswered, and readers use that copy.
+    if (succeeded.length === 0) return done(replies.get(targets[0]!)!, targets.length === 1 ? targets : succeeded);
+    const missed = [...skipped, ...lost];
+    if (missed.length === 0 || body.replicas === 1) return done({ ok: true }, succeeded);
+    // An incomplete survivor cannot stand for the region alone (see `incomplete`): the write
+    // fails, and busy bits and stale marks already set decide what recovery copies. A write
+    // answered early is the exception: it was alone on its regions since it was admitted with
+    // both copies complete, so its survivor lacks nothing there, and readers may have seen it.
+    const lone =
+      succeeded.length === 1 && !answeredEarly()
+        ? this.deps.completeness.aloneUnsafe(succeeded[0]!, body.gmap, regions)
+        : undefined;
+    if (lone)
+      return done({ ok: false, code: 'WHORL_IO', message: `blocks ${body.block}+${body.count}: ${lone}` }, succeeded);
+    // The surviving copy now holds data its partner lacks: mark it stale there before answering,
+    // unless the write carried the marks (`writeAlone`).
+    if (stale) return done({ ok: true, missed }, succeeded);
+    let left = succeeded.length;
+    let ok = true;
+    for (const server of succeeded) {
+      this.deps.markBook.ensure(server, 'stale', body.gmap, regions, (marked) => {
+        ok &&= marked;
+        if (--left === 0)
+          done(
+            ok ? { ok: true, missed } : { ok: false, code: 'WHORL_IO', message: 'could not mark a lost copy stale' },
+            succeeded,
+          );
+      });
+    }
   }
 
   /**
@@ -237,4 +228,29 @@ export class CopyWrites {
       },
     );
   }
+}
+
+/** What each copy's disk is asked: the group's write or trim with its seq, stale marks and checksums. */
+function diskWriteOf(
+  body: GroupWrite,
+  seq: number,
+  stale: readonly number[] | undefined,
+  crcs: number[] | undefined,
+): DiskWrite {
+  const marks = stale ? { stale } : {};
+  const { gmap, epoch, block, count, fua } = body;
+  if (body.op === 'write')
+    return {
+      op: 'write',
+      gmap,
+      epoch,
+      block,
+      count,
+      handle: body.handle,
+      fua,
+      seq,
+      ...marks,
+      ...(crcs ? { crcs } : {}),
+    };
+  return { op: 'trim', gmap, epoch, block, count, fua, ...(body.base ? { base: body.base } : {}), seq, ...marks };
 }
