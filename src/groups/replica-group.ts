@@ -2,8 +2,8 @@ import type { Actor, ActorContext, Behavior, Incoming, RequestIncoming } from '.
 import { address } from '../actors/address.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { assertNever } from '../assert.js';
-import { newerView, writable, type ClusterView, type ServerState } from '../model/catalog.js';
-import type { ControlPush, ControlRequest } from '../control/control-protocol.js';
+import { writable, type ServerState } from '../model/catalog.js';
+import type { ControlPush } from '../control/control-protocol.js';
 import type { MarkKind } from '../storage/block-keys.js';
 import type { DiskReply, Failure } from '../storage/disk-protocol.js';
 import { regionsOf } from '../model/layout.js';
@@ -22,6 +22,7 @@ import { MarkBook } from './mark-book.js';
 import { Completeness } from './completeness.js';
 import { GroupFlush } from './group-flush.js';
 import { WriteOp, type WriteOpDeps } from './write-op.js';
+import { GroupView } from './group-view.js';
 import { CopyWrites } from './copy-writes.js';
 import { regionKey } from '../model/region-key.js';
 
@@ -89,15 +90,11 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       options.requestTimeoutMs / 2,
     );
     const control = address(context.self.node, 'control');
-    let view: ClusterView | undefined;
-    const state = (server: number): ServerState | undefined => view?.servers[server]?.state;
-
-    /**
-     * Servers seen with a new incarnation (their process restarted, so unflushed writes may be
-     * lost or torn) since recovery last reconciled them: a busy region is copied from the partner.
-     */
-    const incarnations = new Map<number, number>();
-    const restarted = new Set<number>();
+    const groupView = new GroupView(context, options.requestTimeoutMs, (next) =>
+      outConfirmation.onView(next.servers.map((server) => server.id)),
+    );
+    const state = (server: number): ServerState | undefined => groupView.state(server);
+    const restarted = groupView.restarted;
     /**
      * A group that restarted has no incarnations to compare. In the daemon it shares its primary's
      * worker thread, so it restarted because that thread died, with the primary's server and disk:
@@ -107,17 +104,6 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * actor shows every server resyncing.
      */
     if (context.incarnation > 0 || options.successor) restarted.add(primary);
-    const adopt = (next: ClusterView): void => {
-      if (!newerView(next, view)) return;
-      view = next;
-      for (const server of next.servers) {
-        if (server.incarnation < 0) continue;
-        const before = incarnations.get(server.id);
-        if (before !== undefined && before !== server.incarnation) restarted.add(server.id);
-        incarnations.set(server.id, server.incarnation);
-      }
-      outConfirmation.onView(next.servers.map((server) => server.id));
-    };
 
     /**
      * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
@@ -143,7 +129,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       primary,
       secondary,
       incarnation: context.incarnation,
-      view: () => view,
+      view: () => groupView.view,
       markBook,
       restarted,
       awaiting: (server) => recovery.awaiting(server),
@@ -157,8 +143,8 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       asker,
       locks,
       copyHandles: options.copyHandles,
-      view: () => view,
-      refreshView: () => refreshView(),
+      view: () => groupView.view,
+      refreshView: () => groupView.refresh(),
       changes: () => changes,
       suspected: () => suspicions.servers(),
       restarted,
@@ -256,7 +242,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
         case 'write':
         case 'trim': {
           // Just started: until the control actor's view comes, it cannot tell which copies are up.
-          if (!view)
+          if (!groupView.view)
             return context.reply(request, {
               ok: false,
               code: 'WHORL_NOT_READY',
@@ -283,7 +269,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       }
       switch (body.type) {
         case 'view':
-          adopt(body.view);
+          groupView.adopt(body.view);
           // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
           suspicions.forgetOut();
           return recovery.onView();
@@ -294,13 +280,7 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
       }
     };
 
-    // A restarted group learns the view at once rather than at the next change; recovery asks
-    // again when the view it has lags behind what the control actor asks of it.
-    let viewRequest = -1;
-    function refreshView(): void {
-      viewRequest = context.request(control, { op: 'view' } satisfies ControlRequest, options.requestTimeoutMs);
-    }
-    refreshView();
+    groupView.refresh();
 
     return {
       receive(incoming: Incoming_): void {
@@ -311,17 +291,12 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
             return onTell(incoming.body);
           case 'reply':
             if (termClaim.onReply(incoming.requestId, incoming.body)) return;
-            if (incoming.requestId === viewRequest) {
-              const fetched = (incoming.body as { view?: ClusterView }).view;
-              if (fetched) adopt(fetched);
-              return;
-            }
+            if (groupView.onReply(incoming.requestId, incoming.body)) return;
             asker.settle(incoming.requestId, incoming.body as DiskReply);
             return;
           case 'failure':
             if (termClaim.onFailure(incoming.requestId)) return;
-            // Nothing works without a view: one asked for at start and lost is asked for again.
-            if (incoming.requestId === viewRequest) return view ? undefined : refreshView();
+            if (groupView.onFailure(incoming.requestId)) return;
             asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
             return;
           case 'timer': {
