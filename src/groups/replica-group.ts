@@ -74,27 +74,62 @@ type Request = RequestIncoming<GroupRequest>;
  * regions back when a server returns, holding each region against writes while it copies.
  */
 export function replicaGroup(options: GroupOptions): Behavior<Message> {
-  return (context: ActorContext): Actor<Message> => {
-    const { primary, secondary } = options;
-    const asker = new Asker(context, options.requestTimeoutMs);
-    const termClaim = new TermClaim(context, options.name, options.requestTimeoutMs, (term) =>
-      asker.fenceWith({ group: options.name, term }),
+  return (context: ActorContext): Actor<Message> => new ReplicaGroup(options, context);
+}
+
+/**
+ * One incarnation of a replica group: its collaborators, each owning one concept (the view, the
+ * account of complete copies, the FLUSH path, writes and their copies, recovery), and the
+ * dispatch of what arrives to them.
+ */
+class ReplicaGroup implements Actor<Message> {
+  private readonly primary: number;
+  private readonly secondary: number;
+  private readonly asker: Asker;
+  private readonly termClaim: TermClaim;
+  private readonly locks = new RegionLocks();
+  private readonly outConfirmation: OutConfirmation;
+  private readonly groupView: GroupView;
+  /**
+   * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
+   * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
+   */
+  private readonly unsettled = new Map<string, number | undefined>();
+  private readonly ledger = new FlushLedger();
+  private readonly lagHandles: BufferHandle[];
+  private readonly background = new Background();
+  private readonly trailing = new TrailingWrites();
+  private readonly suspicions: GroupSuspicions;
+  /** Counts the stale marks set and servers suspected (a recovery pass planned before one replans). */
+  private changes = 0;
+  private readonly markBook: MarkBook;
+  private readonly completeness: Completeness;
+  private readonly recovery: Recovery;
+  private readonly flusher: GroupFlush;
+  private readonly copyWrites: CopyWrites;
+  private readonly writeDeps: WriteOpDeps;
+
+  constructor(
+    private readonly options: GroupOptions,
+    private readonly context: ActorContext,
+  ) {
+    this.primary = options.primary;
+    this.secondary = options.secondary;
+    this.asker = new Asker(context, options.requestTimeoutMs);
+    this.termClaim = new TermClaim(context, options.name, options.requestTimeoutMs, (term) =>
+      this.asker.fenceWith({ group: options.name, term }),
     );
-    termClaim.start();
-    const locks = new RegionLocks();
-    const outConfirmation = new OutConfirmation(
+    this.termClaim.start();
+    this.outConfirmation = new OutConfirmation(
       {
-        isWritable: (server) => writable(state(server)),
+        isWritable: (server) => this.writable(server),
         setTimer: (delayMs, ref) => context.setTimer(delayMs, { op: 'confirm-deadline', ref }),
       },
       options.requestTimeoutMs / 2,
     );
-    const control = address(context.self.node, 'control');
-    const groupView = new GroupView(context, options.requestTimeoutMs, (next) =>
-      outConfirmation.onView(next.servers.map((server) => server.id)),
+    this.groupView = new GroupView(context, options.requestTimeoutMs, (next) =>
+      this.outConfirmation.onView(next.servers.map((server) => server.id)),
     );
-    const state = (server: number): ServerState | undefined => groupView.state(server);
-    const restarted = groupView.restarted;
     /**
      * A group that restarted has no incarnations to compare. In the daemon it shares its primary's
      * worker thread, so it restarted because that thread died, with the primary's server and disk:
@@ -103,216 +138,237 @@ export function replicaGroup(options: GroupOptions): Behavior<Message> {
      * and a write a read had seen there was lost). A view cannot say which: a restarted control
      * actor shows every server resyncing.
      */
-    if (context.incarnation > 0 || options.successor) restarted.add(primary);
+    if (context.incarnation > 0 || options.successor) this.groupView.restarted.add(this.primary);
+    this.lagHandles = [...(options.lagHandles ?? [])];
+    const control = address(context.self.node, 'control');
+    this.suspicions = new GroupSuspicions(context, control, (server) => this.writable(server));
+    this.markBook = new MarkBook(this.asker, () => (this.changes += 1));
+    this.completeness = this.newCompleteness();
+    this.recovery = this.newRecovery();
+    this.flusher = this.newFlusher();
+    this.copyWrites = this.newCopyWrites();
+    this.writeDeps = this.newWriteDeps();
+    this.groupView.refresh();
+  }
 
-    /**
-     * Regions (`gmap:region`) where a write failed after reaching some copy: the copies may differ
-     * with no stale mark to say how, so the busy bit stays until recovery has made them equal.
-     */
-    const unsettled = new Map<string, number | undefined>();
-    const ledger = new FlushLedger();
-    const lagHandles = [...(options.lagHandles ?? [])];
-    const background = new Background();
-    const trailing = new TrailingWrites();
+  receive(incoming: Incoming_): void {
+    switch (incoming.kind) {
+      case 'request':
+        return this.onRequest(incoming as Request);
+      case 'tell':
+        return this.onTell(incoming.body);
+      case 'reply':
+        if (this.termClaim.onReply(incoming.requestId, incoming.body)) return;
+        if (this.groupView.onReply(incoming.requestId, incoming.body)) return;
+        this.asker.settle(incoming.requestId, incoming.body as DiskReply);
+        return;
+      case 'failure':
+        if (this.termClaim.onFailure(incoming.requestId)) return;
+        if (this.groupView.onFailure(incoming.requestId)) return;
+        this.asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
+        return;
+      case 'timer':
+        return this.onTimer(incoming.body as { op?: string; ref?: number });
+      case 'flushed':
+        return;
+      default:
+        return assertNever(incoming, 'incoming');
+    }
+  }
 
-    const suspicions = new GroupSuspicions(context, control, (server) => writable(state(server)));
-    let changes = 0;
-    const markBook = new MarkBook(asker, () => (changes += 1));
-    const suspect = (server: number, reply: DiskReply): void => {
-      if (reply.ok) return;
-      changes += 1;
-      suspicions.suspect(server, `${reply.code}: ${reply.message}`, reply.code);
-    };
+  private onRequest(request: Request): void {
+    const body = request.body;
+    switch (body.op) {
+      case 'write':
+      case 'trim': {
+        // Just started: until the control actor's view comes, it cannot tell which copies are up.
+        if (!this.groupView.view)
+          return this.context.reply(request, {
+            ok: false,
+            code: 'WHORL_NOT_READY',
+            message: `${this.options.name} has no view of the cluster yet`,
+          } satisfies Failure);
+        const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
+        return this.trailing.after(keys, () => this.locks.whenFree(keys, () => this.startWrite(request, body, keys)));
+      }
+      case 'flush':
+        return this.flusher.flush(request, body.token);
+      case 'flushed':
+        this.context.reply(request, { ok: true });
+        return this.flusher.flushed(body.token);
+      default:
+        return assertNever(body, 'group request');
+    }
+  }
 
-    const completeness = new Completeness({
-      group: options.name,
-      primary,
-      secondary,
-      incarnation: context.incarnation,
-      view: () => groupView.view,
-      markBook,
-      restarted,
-      awaiting: (server) => recovery.awaiting(server),
+  private onTell(body: Message): void {
+    if ('op' in body) {
+      if (body.op === 'flushed') this.flusher.flushed(body.token);
+      if (body.op === 'own-written') this.copyWrites.ownCopyWritten(body.ref);
+      return;
+    }
+    switch (body.type) {
+      case 'view':
+        this.groupView.adopt(body.view);
+        // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
+        this.suspicions.forgetOut();
+        return this.recovery.onView();
+      case 'recover':
+        return this.recovery.request(body.server, body.round);
+      default:
+        return assertNever(body, 'push');
+    }
+  }
+
+  private onTimer(timer: { op?: string; ref?: number }): void {
+    if (timer.op === 'suspect-retry') return this.suspicions.retry();
+    if (timer.op === 'term-retry') return this.termClaim.start();
+    if (timer.op === 'confirm-deadline' && this.outConfirmation.onTimer(timer.ref!)) return;
+    if (timer.op === 'deadline') return this.copyWrites.deadlinePassed(timer.ref!);
+    return this.recovery.onTimer();
+  }
+
+  /** Admits a write whose regions are free: refused at once with no copy to write, else a WriteOp. */
+  private startWrite(request: Request, body: GroupWrite, keys: readonly string[]): void {
+    const { primary, secondary, context } = this;
+    const copies = body.replicas === 1 ? [primary] : [primary, secondary];
+    const targets = copies.filter((server) => this.writable(server));
+    if (targets.length === 0) {
+      return context.reply(request, {
+        ok: false,
+        code: 'WHORL_IO',
+        message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)`,
+      } satisfies Failure);
+    }
+    const regions = regionsOf(body.block, body.count);
+    const lone =
+      body.replicas === 2 && targets.length === 1
+        ? this.completeness.aloneUnsafe(targets[0]!, body.gmap, regions)
+        : undefined;
+    if (lone)
+      return context.reply(request, {
+        ok: false,
+        code: 'WHORL_IO',
+        message: `blocks ${body.block}+${body.count}: ${lone}`,
+      } satisfies Failure);
+    this.locks.begin(keys);
+    new WriteOp(this.writeDeps, request, body, keys, copies, targets, regions).start();
+  }
+
+  /**
+   * Marks to set (durably) before writing: the busy bit on the primary. A copy written alone
+   * gets its stale marks with the write instead (`writeAlone`).
+   */
+  private marksFor(body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> {
+    return body.replicas === 2 && targets.includes(this.primary) ? [{ server: this.primary, kind: 'busy' }] : [];
+  }
+
+  private writable(server: number): boolean {
+    return writable(this.state(server));
+  }
+
+  private state(server: number): ServerState | undefined {
+    return this.groupView.state(server);
+  }
+
+  private suspect(server: number, reply: DiskReply): void {
+    if (reply.ok) return;
+    this.changes += 1;
+    this.suspicions.suspect(server, `${reply.code}: ${reply.message}`, reply.code);
+  }
+
+  private newCompleteness(): Completeness {
+    return new Completeness({
+      group: this.options.name,
+      primary: this.primary,
+      secondary: this.secondary,
+      incarnation: this.context.incarnation,
+      view: () => this.groupView.view,
+      markBook: this.markBook,
+      restarted: this.groupView.restarted,
+      awaiting: (server) => this.recovery.awaiting(server),
     });
-    const recovery = new Recovery({
-      group: options.name,
+  }
+
+  private newRecovery(): Recovery {
+    const { primary, secondary, markBook } = this;
+    return new Recovery({
+      group: this.options.name,
       primary,
       secondary,
-      servers: options.servers,
-      context,
-      asker,
-      locks,
-      copyHandles: options.copyHandles,
-      view: () => groupView.view,
-      refreshView: () => groupView.refresh(),
-      changes: () => changes,
-      suspected: () => suspicions.servers(),
-      restarted,
-      unsettled,
-      staleMarksSettled: (server) => completeness.staleSettled.add(server),
+      servers: this.options.servers,
+      context: this.context,
+      asker: this.asker,
+      locks: this.locks,
+      copyHandles: this.options.copyHandles,
+      view: () => this.groupView.view,
+      refreshView: () => this.groupView.refresh(),
+      changes: () => this.changes,
+      suspected: () => this.suspicions.servers(),
+      restarted: this.groupView.restarted,
+      unsettled: this.unsettled,
+      staleMarksSettled: (server) => this.completeness.staleSettled.add(server),
       knownStale: () => markBook.knownStale([primary, secondary]),
       clearMarks: (server, kind, gmap, regions, then) => markBook.clear(server, kind, gmap, regions, then),
     });
-    const flusher = new GroupFlush({
-      name: options.name,
-      primary,
-      secondary,
-      busyRegionsMax: options.busyRegionsMax ?? busyRegionsMaxDefault,
-      context,
-      asker,
-      ledger,
-      background,
-      completeness,
-      markBook,
-      locks,
-      restarted,
-      unsettled,
-      writable: (server) => writable(state(server)),
-      suspect,
-      reconcile: () => recovery.reconcile(),
-    });
+  }
 
-    /**
-     * Marks to set (durably) before writing: the busy bit on the primary. A copy written alone
-     * gets its stale marks with the write instead (`writeAlone`).
-     */
-    const marksFor = (body: GroupWrite, targets: readonly number[]): Array<{ server: number; kind: MarkKind }> =>
-      body.replicas === 2 && targets.includes(primary) ? [{ server: primary, kind: 'busy' }] : [];
-
-    const copyWrites = new CopyWrites({
-      primary,
-      secondary,
-      requestTimeoutMs: options.requestTimeoutMs,
-      context,
-      asker,
-      ledger,
-      flusher,
-      completeness,
-      markBook,
-      suspect,
+  private newFlusher(): GroupFlush {
+    return new GroupFlush({
+      name: this.options.name,
+      primary: this.primary,
+      secondary: this.secondary,
+      busyRegionsMax: this.options.busyRegionsMax ?? busyRegionsMaxDefault,
+      context: this.context,
+      asker: this.asker,
+      ledger: this.ledger,
+      background: this.background,
+      completeness: this.completeness,
+      markBook: this.markBook,
+      locks: this.locks,
+      restarted: this.groupView.restarted,
+      unsettled: this.unsettled,
+      writable: (server) => this.writable(server),
+      suspect: (server, reply) => this.suspect(server, reply),
+      reconcile: () => this.recovery.reconcile(),
     });
-    const writeDeps: WriteOpDeps = {
-      name: options.name,
-      context,
-      completeness,
-      locks,
-      outConfirmation,
-      trailing,
-      lagHandles,
-      unsettled,
-      reconcile: () => recovery.reconcile(),
-      background,
-      markBook,
-      suspect,
-      writable: (server) => writable(state(server)),
-      marksFor: (body, targets) => marksFor(body, targets),
+  }
+
+  private newCopyWrites(): CopyWrites {
+    return new CopyWrites({
+      primary: this.primary,
+      secondary: this.secondary,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      context: this.context,
+      asker: this.asker,
+      ledger: this.ledger,
+      flusher: this.flusher,
+      completeness: this.completeness,
+      markBook: this.markBook,
+      suspect: (server, reply) => this.suspect(server, reply),
+    });
+  }
+
+  private newWriteDeps(): WriteOpDeps {
+    const copyWrites = this.copyWrites;
+    return {
+      name: this.options.name,
+      context: this.context,
+      completeness: this.completeness,
+      locks: this.locks,
+      outConfirmation: this.outConfirmation,
+      trailing: this.trailing,
+      lagHandles: this.lagHandles,
+      unsettled: this.unsettled,
+      reconcile: () => this.recovery.reconcile(),
+      background: this.background,
+      markBook: this.markBook,
+      suspect: (server, reply) => this.suspect(server, reply),
+      writable: (server) => this.writable(server),
+      marksFor: (body, targets) => this.marksFor(body, targets),
       writeCopies: (body, targets, skipped, regions, done, early, answeredEarly) =>
         copyWrites.writeCopies(body, targets, skipped, regions, done, early, answeredEarly),
       writeAlone: (body, server, skipped, regions, done) => copyWrites.writeAlone(body, server, skipped, regions, done),
     };
-    /** Admits a write whose regions are free: refused at once with no copy to write, else a WriteOp. */
-    const startWrite = (request: Request, body: GroupWrite, keys: readonly string[]): void => {
-      const copies = body.replicas === 1 ? [primary] : [primary, secondary];
-      const targets = copies.filter((server) => writable(state(server)));
-      if (targets.length === 0) {
-        return context.reply(request, {
-          ok: false,
-          code: 'WHORL_IO',
-          message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)`,
-        } satisfies Failure);
-      }
-      const regions = regionsOf(body.block, body.count);
-      const lone =
-        body.replicas === 2 && targets.length === 1
-          ? completeness.aloneUnsafe(targets[0]!, body.gmap, regions)
-          : undefined;
-      if (lone)
-        return context.reply(request, {
-          ok: false,
-          code: 'WHORL_IO',
-          message: `blocks ${body.block}+${body.count}: ${lone}`,
-        } satisfies Failure);
-      locks.begin(keys);
-      new WriteOp(writeDeps, request, body, keys, copies, targets, regions).start();
-    };
-
-    const onRequest = (request: Request): void => {
-      const body = request.body;
-      switch (body.op) {
-        case 'write':
-        case 'trim': {
-          // Just started: until the control actor's view comes, it cannot tell which copies are up.
-          if (!groupView.view)
-            return context.reply(request, {
-              ok: false,
-              code: 'WHORL_NOT_READY',
-              message: `${options.name} has no view of the cluster yet`,
-            } satisfies Failure);
-          const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-          return trailing.after(keys, () => locks.whenFree(keys, () => startWrite(request, body, keys)));
-        }
-        case 'flush':
-          return flusher.flush(request, body.token);
-        case 'flushed':
-          context.reply(request, { ok: true });
-          return flusher.flushed(body.token);
-        default:
-          return assertNever(body, 'group request');
-      }
-    };
-
-    const onTell = (body: Message): void => {
-      if ('op' in body) {
-        if (body.op === 'flushed') flusher.flushed(body.token);
-        if (body.op === 'own-written') copyWrites.ownCopyWritten(body.ref);
-        return;
-      }
-      switch (body.type) {
-        case 'view':
-          groupView.adopt(body.view);
-          // Every view is looked at: the server may be back (resyncing) by the next suspect retry.
-          suspicions.forgetOut();
-          return recovery.onView();
-        case 'recover':
-          return recovery.request(body.server, body.round);
-        default:
-          return assertNever(body, 'push');
-      }
-    };
-
-    groupView.refresh();
-
-    return {
-      receive(incoming: Incoming_): void {
-        switch (incoming.kind) {
-          case 'request':
-            return onRequest(incoming as Request);
-          case 'tell':
-            return onTell(incoming.body);
-          case 'reply':
-            if (termClaim.onReply(incoming.requestId, incoming.body)) return;
-            if (groupView.onReply(incoming.requestId, incoming.body)) return;
-            asker.settle(incoming.requestId, incoming.body as DiskReply);
-            return;
-          case 'failure':
-            if (termClaim.onFailure(incoming.requestId)) return;
-            if (groupView.onFailure(incoming.requestId)) return;
-            asker.settle(incoming.requestId, { ok: false, code: incoming.code, message: incoming.reason });
-            return;
-          case 'timer': {
-            const timer = incoming.body as { op?: string; ref?: number };
-            if (timer.op === 'suspect-retry') return suspicions.retry();
-            if (timer.op === 'term-retry') return termClaim.start();
-            if (timer.op === 'confirm-deadline' && outConfirmation.onTimer(timer.ref!)) return;
-            if (timer.op === 'deadline') return copyWrites.deadlinePassed(timer.ref!);
-            return recovery.onTimer();
-          }
-          case 'flushed':
-            return;
-          default:
-            return assertNever(incoming, 'incoming');
-        }
-      },
-    };
-  };
+  }
 }
