@@ -1,5 +1,6 @@
 import type { ActorContext } from '../actors/actor.js';
 import { address } from '../actors/address.js';
+import { assert } from '../assert.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { stoppedCleanFor, writable, type ClusterView } from '../model/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
@@ -111,6 +112,7 @@ export class Recovery {
   }
 
   private startPass(): void {
+    assert(this.run === 'idle', `${this.deps.group}: a recovery pass started while one runs`);
     const view = this.deps.view();
     if (!view) return this.retryLater();
     this.run = 'running';
@@ -149,6 +151,7 @@ export class Recovery {
 
   /** `view` is the one the pass planned with: a server it showed down was skipped, whatever the view is now. */
   private finishPass(view: ClusterView, copies: Copy[]): void {
+    assert(this.run !== 'idle', `${this.deps.group}: a recovery pass finished that was not running`);
     if (copies.length === 0) {
       // A write that marked a region stale during this pass may not have been listed: look again.
       if (this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
@@ -196,6 +199,7 @@ export class Recovery {
   }
 
   private runBatches(copies: Copy[], at: number): void {
+    assert(this.run !== 'idle', `${this.deps.group}: recovery copies with no pass running`);
     if (at >= copies.length) {
       this.run = 'idle';
       return this.startPass();
