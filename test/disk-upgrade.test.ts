@@ -109,10 +109,15 @@ test('a version-4 disk (region entries without stamps) opens as version 5: its b
   const disk = await startDisk({ path: dir, owner: 'server-1', capacityBytes: 1 << 20, create: false });
   t.teardown(() => disk.stop());
   const read = await disk.read(7, 0, 3, 1, true);
-  t.deepEqual(read.reply, { ok: true, holes: [], stamps: [{ term: 0, seq: 0 }] });
+  t.deepEqual(read.reply, { ok: true, holes: [], stamps: [{ term: 0, seq: 0 }], epochs: [0] });
   t.is(read.bytes[0], 6);
   t.like(await disk.write(7, 0, 3, [pattern(7)], true, { group: 'group-0', term: 1 }, 1), { ok: true });
-  t.deepEqual((await disk.read(7, 0, 3, 1, true)).reply, { ok: true, holes: [], stamps: [{ term: 1, seq: 1 }] });
+  t.deepEqual((await disk.read(7, 0, 3, 1, true)).reply, {
+    ok: true,
+    holes: [],
+    stamps: [{ term: 1, seq: 1 }],
+    epochs: [0],
+  });
   await disk.stop();
   const after = open<Buffer, string>({ path: dir, encoding: 'binary', readOnly: true });
   t.is(JSON.parse(after.get('meta:format')!.toString()).version, 5);
