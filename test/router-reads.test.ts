@@ -1,13 +1,7 @@
 import test from 'ava';
 import { address } from '../src/actors/address.js';
-import type { Behavior } from '../src/actors/actor.js';
-import { controlActor } from '../src/control/control-actor.js';
-import { replicaGroup } from '../src/groups/replica-group.js';
-import { orderersOf } from '../src/model/layout.js';
-import { serverActor } from '../src/servers/server-actor.js';
+import { simRouterHost, spawnClusterActors } from '../src/sim/cluster/cluster-actors.js';
 import { Simulation } from '../src/sim/simulation.js';
-import { regionBytes } from '../src/storage/block-keys.js';
-import { diskActor } from '../src/storage/disk-actor.js';
 import { Router } from '../src/volumes/router.js';
 
 const servers = 4;
@@ -15,32 +9,8 @@ const servers = 4;
 /** The cluster's actors on the simulator with no faults, and the real router in front of them. */
 function cluster(): { sim: Simulation; router: Router; run: <T>(work: Promise<T>) => Promise<T> } {
   const sim = new Simulation(1);
-  const at = (actor: string) => address('sim', actor);
-  const orderers = orderersOf(servers);
-  sim.spawn(
-    at('control'),
-    controlActor({
-      servers,
-      subscribers: ['router', ...orderers.map((o) => o.name)],
-      heartbeatTimeoutMs: 1500,
-    }) as Behavior,
-  );
-  for (const { name, primary, secondary } of orderers) {
-    const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
-    const options = { name, primary, secondary, servers, requestTimeoutMs: 600, copyHandles };
-    sim.spawn(at(name), replicaGroup(options) as Behavior);
-  }
-  for (let id = 0; id < servers; id++) {
-    sim.spawn(at(`disk-${id}`), diskActor({ capacityBytes: 64 * 1024 * 1024 }) as Behavior);
-    sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as Behavior);
-  }
-  const router = new Router(
-    {
-      spawnLocal: (actor, behavior) => void sim.spawn(at(actor), behavior, undefined, true),
-      onThreadDeath: () => undefined,
-    },
-    { servers, readTimeoutMs: 2000, writeTimeoutMs: 2000, orderers: orderers.map((o) => o.name) },
-  );
+  const orderers = spawnClusterActors(sim, { servers });
+  const router = new Router(simRouterHost(sim), { servers, readTimeoutMs: 2000, writeTimeoutMs: 2000, orderers });
   /** Runs the simulation until `work` settles (at most 10 s of its time). */
   const run = async <T>(work: Promise<T>): Promise<T> => {
     let settled = false;

@@ -57,10 +57,6 @@ export class GroupFlush {
 
   constructor(private readonly deps: GroupFlushDeps) {}
 
-  private get busyRegionsMax(): number {
-    return this.deps.busyRegionsMax;
-  }
-
   /** A write of a 1-replica disk was settled (it counts against no busy bit). */
   wroteSingleCopy(): void {
     this.singleCopyWrites += 1;
@@ -184,7 +180,7 @@ export class GroupFlush {
    * now hold durably are cleared. With a copy out it waits for the client's FLUSH, as before.
    */
   flushIfBusy(): void {
-    if (this.ownFlushing || this.deps.ledger.regionsSinceFlush < this.busyRegionsMax) return;
+    if (this.ownFlushing || this.deps.ledger.regionsSinceFlush < this.deps.busyRegionsMax) return;
     if (!this.deps.writable(this.deps.primary) && !this.deps.writable(this.deps.secondary)) return;
     this.ownFlushing = true;
     const token = -++this.ownFlushes;

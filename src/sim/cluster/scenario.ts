@@ -1,17 +1,13 @@
 import type { Behavior } from '../../actors/actor.js';
 import { address } from '../../actors/address.js';
-import { controlActor } from '../../control/control-actor.js';
-import { replicaGroup } from '../../groups/replica-group.js';
 import { orderersOf } from '../../model/layout.js';
-import { serverActor } from '../../servers/server-actor.js';
-import { regionBytes } from '../../storage/block-keys.js';
-import { diskActor } from '../../storage/disk-actor.js';
 import type { DiskRequest } from '../../storage/disk-protocol.js';
 import { DiskModel } from '../disk/model.js';
 import { Simulation } from '../simulation.js';
 import type { StorageFaults } from '../sim-storage.js';
 import type { SeedResult } from '../seed-result.js';
 import { simRouter, type ClusterVariant } from './sim-router.js';
+import { simRouterHost, spawnClusterActors } from './cluster-actors.js';
 import { clusterWorkload, type ClusterLayout, type ClusterWorkloadState } from './workload.js';
 
 export const clusterFaultPhaseMs = 6000;
@@ -77,45 +73,16 @@ export async function runClusterSeed(
   const killRate = 0.005 + prng.next() * 0.02;
   const faults = `kill=${killRate.toFixed(3)}/tick loss=${lossRate.toFixed(4)} delay<=${delayMsMax.toFixed(1)}ms flushErr=${storage.flushErrorRate.toFixed(3)} keep=${storage.keepUnflushedRate.toFixed(2)} tear=${storage.tearRate.toFixed(2)}`;
   const at = (actor: string) => address('sim', actor);
-  const orderers = orderersOf(servers);
-  sim.spawn(
-    at('control'),
-    controlActor({
-      servers,
-      subscribers: ['router', ...orderers.map((orderer) => orderer.name)],
-      heartbeatTimeoutMs: 1500,
-    }) as never,
+  const orderers = spawnClusterActors(sim, {
+    servers,
     storage,
-  );
-  for (const { name, primary, secondary } of orderers) {
-    const copyHandles = [sim.pool.tryLease(regionBytes)!.handle, sim.pool.tryLease(regionBytes)!.handle];
-    const lagHandles = name.startsWith('mirror-') ? [1, 2, 3, 4].map(() => sim.pool.tryLease(regionBytes)!.handle) : [];
-    sim.spawn(
-      at(name),
-      replicaGroup({
-        name,
-        primary,
-        secondary,
-        servers,
-        requestTimeoutMs: 600,
-        copyHandles,
-        lagHandles,
-        ...(options.busyRegionsMax ? { busyRegionsMax: options.busyRegionsMax } : {}),
-      }) as never,
-    );
-  }
-  for (let id = 0; id < servers; id++) {
-    const disk = diskActor({ capacityBytes: 64 * 1024 * 1024 });
-    sim.spawn(at(`disk-${id}`), (variant === 'ignore-stamps' ? unstamping(disk) : disk) as never, storage);
-    sim.spawn(at(`server-${id}`), serverActor({ id, heartbeatMs: 200, diskTimeoutMs: 500 }) as never);
-  }
+    ...(options.busyRegionsMax ? { busyRegionsMax: options.busyRegionsMax } : {}),
+    ...(variant === 'ignore-stamps' ? { wrapDisk: unstamping } : {}),
+  });
   const deathListeners: Array<(actors: ReadonlySet<string>) => void> = [];
   const router = simRouter(
-    {
-      spawnLocal: (actor, behavior) => void sim.spawn(at(actor), behavior, undefined, true),
-      onThreadDeath: (listener) => void deathListeners.push(listener),
-    },
-    { servers, readTimeoutMs: 2000, writeTimeoutMs: 2000, orderers: orderers.map((orderer) => orderer.name) },
+    simRouterHost(sim, deathListeners),
+    { servers, readTimeoutMs: 2000, writeTimeoutMs: 2000, orderers },
     variant,
   );
   const state: ClusterWorkloadState = { compare: false, differing: undefined, snapshots: 0 };
@@ -143,7 +110,9 @@ export async function runClusterSeed(
       const threadDeath = options.threadDeaths === true && layout === 'chained' && prng.chance(0.5);
       const ids = threadDeath && options.wholeThreads ? [id % 2, (id % 2) + 2] : [id];
       const groups = threadDeath
-        ? orderers.filter((orderer) => !orderer.mirror && ids.includes(orderer.primary)).map((orderer) => orderer.name)
+        ? orderersOf(servers)
+            .filter((orderer) => !orderer.mirror && ids.includes(orderer.primary))
+            .map((orderer) => orderer.name)
         : [];
       if (threadDeath && options.wholeThreads && id % 2 === 0) groups.push('control');
       for (const one of ids) {
