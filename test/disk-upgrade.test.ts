@@ -41,7 +41,7 @@ async function versionThreeDisk(
   await env.close();
 }
 
-test('a version-3 disk (a key per block) opens as version 5 (an entry per region) with every block, hole and lost block as it was', async (t) => {
+test('a version-3 disk (a key per block) opens as version 6 (an entry per region) with every block, hole and lost block as it was', async (t) => {
   const dir = temporaryDirectory();
   await versionThreeDisk(dir, [
     { key: 'b:00000007:000000000000:00000000', slot: 0, data: pattern(1) },
@@ -74,7 +74,7 @@ test('a version-3 disk (a key per block) opens as version 5 (an entry per region
   await disk.stop();
 
   const env = open<Buffer, string>({ path: dir, encoding: 'binary', readOnly: true });
-  t.is(JSON.parse(env.get('meta:format')!.toString()).version, 5);
+  t.is(JSON.parse(env.get('meta:format')!.toString()).version, 6);
   t.deepEqual([...env.getKeys({ start: 'b:', end: 'i:' })], [], 'no version-3 key is left');
   t.deepEqual(
     [...env.getKeys({ start: 'r:', end: 'r;' })],
@@ -90,7 +90,7 @@ test('a version-3 disk (a key per block) opens as version 5 (an entry per region
   await env.close();
 });
 
-test('a version-4 disk (region entries without stamps) opens as version 5: its blocks read as stamp zero, and a stamped write replaces them', async (t) => {
+test('a version-4 disk (region entries without stamps) opens as version 6: its blocks read as stamp zero, and a stamped write replaces them', async (t) => {
   const dir = temporaryDirectory();
   const data = pattern(6);
   // One region entry as version 4 stored it: block 3 of region 0 holds slot 0, 8 bytes a block.
@@ -120,7 +120,7 @@ test('a version-4 disk (region entries without stamps) opens as version 5: its b
   });
   await disk.stop();
   const after = open<Buffer, string>({ path: dir, encoding: 'binary', readOnly: true });
-  t.is(JSON.parse(after.get('meta:format')!.toString()).version, 5);
+  t.is(JSON.parse(after.get('meta:format')!.toString()).version, 6);
   t.is(after.get('r:00000007:0000000000:00000000')!.length, 2 + 18, 'rewritten stamped when changed');
   await after.close();
 });

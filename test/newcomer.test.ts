@@ -90,7 +90,7 @@ test('whorl --version and whorl version print the package and on-disk format ver
   for (const args of [['--version'], ['version']]) {
     const result = await run(process.execPath, [whorlBin, ...args]);
     t.is(result.code, 0);
-    t.is(result.stdout, `whorl ${packageVersion} (disk format 5)\n`);
+    t.is(result.stdout, `whorl ${packageVersion} (disk format 6)\n`);
   }
 });
 

@@ -82,3 +82,37 @@ test('a format-4 value (8 bytes a block, no stamp) reads with stamp zero and is 
   t.is(entry.encode().length, 2 + 2 * 18);
   t.true(RegionEntry.isDamaged(legacy.subarray(0, 17)));
 });
+
+test('holes with one stamp over several blocks, and nothing else, take the uniform form: 20 bytes for a whole region', (t) => {
+  const entry = RegionEntry.empty();
+  for (let i = 0; i < 16; i++) entry.setHole(i, { term: 3, seq: 2 ** 40 + 7 });
+  const value = entry.encode();
+  t.is(value.length, 20);
+  t.false(RegionEntry.isDamaged(value));
+  const again = RegionEntry.of(value);
+  for (let i = 0; i < 16; i++) {
+    t.is(again.state(i), 'hole');
+    t.deepEqual(again.stamp(i), { term: 3, seq: 2 ** 40 + 7 });
+    t.true(RegionEntry.holeIn(value, i) && RegionEntry.holds(value, i));
+    t.is(RegionEntry.dataIn(value, i), undefined);
+  }
+  // Some of the blocks: still uniform, and the others hold nothing.
+  entry.clear(4);
+  const some = entry.encode();
+  t.is(some.length, 20);
+  t.deepEqual(
+    [RegionEntry.of(some).state(4), RegionEntry.holds(some, 4), RegionEntry.holeIn(some, 5)],
+    ['nothing', false, true],
+  );
+  // A different stamp, or anything but a hole, takes the full form.
+  entry.setHole(6, { term: 3, seq: 9 });
+  t.is(entry.encode().length, 2 + 18 * 15);
+  entry.setHole(6, { term: 3, seq: 2 ** 40 + 7 });
+  entry.setData(7, 42, 42, { term: 3, seq: 2 ** 40 + 7 });
+  t.is(entry.encode().length, 2 + 18 * 15);
+  t.deepEqual(RegionEntry.dataIn(entry.encode(), 7), { slot: 42, crc: 42 });
+  // A uniform record that points at a slot would give many blocks one slot: damaged.
+  const forged = Buffer.from(value);
+  forged.writeUInt32LE(12, 2);
+  t.true(RegionEntry.isDamaged(forged));
+});

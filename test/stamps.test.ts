@@ -46,6 +46,26 @@ test('a disk keeps the newer version of a block: older and repeated stamps chang
   t.deepEqual(look(store, 200), ['z', undefined]);
 });
 
+test('a trim in traced regions leaves a stamped hole even where the copy held nothing, so the merge keeps it over an older write the other copy holds', (t) => {
+  // Copy A lacks a failed write (seq 32) that reached copy B alone; a trim (seq 42) then went to A.
+  const a = new BlockStore(new MemoryStorage(), 1024 * 4096);
+  const b = new BlockStore(new MemoryStorage(), 1024 * 4096);
+  b.write(1, 0, 47, pattern(32), undefined, stamp(1, 32));
+  a.trim(1, 0, 40, 8, [], stamp(1, 42), [2]);
+  t.deepEqual(look(a, 47), ['z', stamp(1, 42)], 'a hole bearing the trim stamp where nothing was');
+  t.deepEqual(look(a, 40), ['z', stamp(1, 42)]);
+  t.is(mergeWay(look(a, 47)[1], look(b, 47)[1]), 'forward', 'the trim wins: the older write is not put back');
+  t.is(a.allocatedBytes, 0, 'holes take no space');
+  t.is(a.write(1, 0, 47, pattern(32), undefined, stamp(1, 32)), 0, 'the older write, arriving late, changes nothing');
+  // Untraced regions of the same trim stay thin: nothing is recorded where nothing was.
+  a.trim(1, 0, 64, 64, [], stamp(1, 43), [5]);
+  t.deepEqual(look(a, 64), ['z', undefined]);
+  t.deepEqual(look(a, 80), ['z', stamp(1, 43)]);
+  // Without a stamp there is nothing to order by: no trace.
+  a.trim(1, 0, 96, 16, [], undefined, [6]);
+  t.deepEqual(look(a, 96), ['z', undefined]);
+});
+
 test('a disk stamps a group write with the term of its fence and its seq, durably, and answers stamps and the epochs versions live in to a read that asks', async (t) => {
   const dir = temporaryDirectory();
   let disk = await startDisk({ path: dir });

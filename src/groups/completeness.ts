@@ -12,6 +12,8 @@ export interface CompletenessDeps {
   readonly markBook: MarkBook;
   /** Servers seen restarted since recovery last reconciled them (replica-group.ts). */
   readonly restarted: ReadonlySet<number>;
+  /** Regions (`gmap:region`) a failed write left unsettled (replica-group.ts). */
+  readonly unsettled: ReadonlyMap<string, unknown>;
   /** Whether recovery has a round open for `server` (recovery.ts). */
   readonly awaiting: (server: number) => boolean;
 }
@@ -93,6 +95,30 @@ export class Completeness {
     if (holders.length !== 1) return undefined;
     const holder = holders[0]!;
     return answered || this.completeHere(holder, gmap, regions) ? holder : this.partnerOf(holder);
+  }
+
+  /**
+   * The regions of `regions` where either copy may lack a write its partner holds: all of them
+   * while a copy is not up, restarted since recovery reconciled it, or may have forgotten marks;
+   * else those where a copy is `incomplete` or a failed write left the copies unsettled. A trim
+   * leaves stamped holes there even over blocks that held nothing (storage/block-store.ts): where
+   * a copy holds nothing and its partner an older write, only the hole tells recovery's merge
+   * which is newer (sim server-sync --strict-flush seed 7231: a trim sent to the primary alone
+   * left no trace of itself, and the merge put back a failed write that had reached only the
+   * secondary over it).
+   */
+  mayDiffer(gmap: number, regions: readonly number[]): readonly number[] {
+    const { primary, secondary } = this.deps;
+    const wholly = [primary, secondary].some(
+      (server) => this.state(server) !== 'up' || this.deps.restarted.has(server) || this.marksForgotten(server),
+    );
+    if (wholly) return regions;
+    return regions.filter(
+      (region) =>
+        this.deps.unsettled.has(regionKey(gmap, region)) ||
+        this.incomplete(primary, gmap, [region]) !== undefined ||
+        this.incomplete(secondary, gmap, [region]) !== undefined,
+    );
   }
 
   /** Both copies up and neither lacking writes the other has: a write may be answered with one. */

@@ -90,7 +90,9 @@ export class CopyWrites {
       body.op === 'write' && targets.length === 2
         ? crc32cEach(this.deps.context.view(body.handle), blockBytes)
         : undefined;
-    const disk = diskWriteOf(body, seq, stale, crcs);
+    const traced =
+      body.op === 'trim' && body.replicas === 2 ? this.deps.completeness.mayDiffer(body.gmap, regions) : [];
+    const disk = diskWriteOf(body, seq, { stale, crcs, traced });
     const replies = new Map<number, WriteReply>();
     let answer = early;
     const answerOnce = (lagging: number): void => {
@@ -230,13 +232,16 @@ export class CopyWrites {
   }
 }
 
-/** What each copy's disk is asked: the group's write or trim with its seq, stale marks and checksums. */
+/**
+ * What each copy's disk is asked: the group's write or trim with its seq, stale marks, checksums,
+ * and the regions where a trim leaves stamped holes everywhere (`Completeness.mayDiffer`).
+ */
 function diskWriteOf(
   body: GroupWrite,
   seq: number,
-  stale: readonly number[] | undefined,
-  crcs: number[] | undefined,
+  extra: { stale: readonly number[] | undefined; crcs: number[] | undefined; traced: readonly number[] },
 ): DiskWrite {
+  const { stale, crcs, traced } = extra;
   const marks = stale ? { stale } : {};
   const { gmap, epoch, block, count, fua } = body;
   if (body.op === 'write')
@@ -252,5 +257,16 @@ function diskWriteOf(
       ...marks,
       ...(crcs ? { crcs } : {}),
     };
-  return { op: 'trim', gmap, epoch, block, count, fua, ...(body.base ? { base: body.base } : {}), seq, ...marks };
+  return {
+    op: 'trim',
+    gmap,
+    epoch,
+    block,
+    count,
+    fua,
+    ...(body.base ? { base: body.base } : {}),
+    seq,
+    ...marks,
+    ...(traced.length > 0 ? { traced } : {}),
+  };
 }

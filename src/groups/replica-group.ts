@@ -286,6 +286,7 @@ class ReplicaGroup implements Actor<Message> {
       view: () => this.groupView.view,
       markBook: this.markBook,
       restarted: this.groupView.restarted,
+      unsettled: this.unsettled,
       awaiting: (server) => this.recovery.awaiting(server),
     });
   }

@@ -213,7 +213,10 @@ export class BlockStore {
    * theirs. Visits only regions that have versions, so trimming a thin disk's empty range is cheap.
    * With `stamps`, a block stored with a newer stamp keeps its version, and a block that held
    * anything at `epoch` becomes a hole bearing the trim's stamp (not nothing), so that a write
-   * older than the trim that arrives after it changes nothing (stamps.ts).
+   * older than the trim that arrives after it changes nothing (stamps.ts). In the `traced`
+   * regions every block of the range becomes such a hole, even one that held nothing: there this
+   * copy may lack a write its partner holds, and the hole is what tells recovery's merge that the
+   * trim came after it.
    */
   trim(
     gmap: number,
@@ -222,6 +225,7 @@ export class BlockStore {
     count: number,
     base: readonly Layer[] = noLayers,
     stamps?: Stamp | readonly Stamp[],
+    traced: readonly number[] = [],
   ): void {
     const end = block + count;
     // A hole is needed where an older epoch, or a clone's base layer, has data to hide.
@@ -242,7 +246,8 @@ export class BlockStore {
     for (let region = Math.floor(block / blocksPerRegion); region * blocksPerRegion < end; region++) {
       const key = regionKey(gmap, region, epoch);
       const existing = atEpoch.get(key);
-      if (!existing && !anyIn(needsHole, region, block, end)) continue;
+      const trace = stamps !== undefined && traced.includes(region);
+      if (!existing && !trace && !anyIn(needsHole, region, block, end)) continue;
       const entry = existing?.entry ?? RegionEntry.empty();
       forBlocksOf(region, block, end, (i, at) => {
         const stamp = stampAt(stamps, at - block);
@@ -250,7 +255,7 @@ export class BlockStore {
         const state = entry.state(i);
         if (state === 'data') this.slots.release(entry.slot(i));
         if (state === 'data' || state === 'lost') this.allocatedBlocks -= 1;
-        if (needsHole.has(at) || (stamp !== undefined && state !== 'nothing')) entry.setHole(i, stamp);
+        if (needsHole.has(at) || (stamp !== undefined && (state !== 'nothing' || trace))) entry.setHole(i, stamp);
         else entry.clear(i);
       });
       if (entry.isEmpty) this.storage.delete(key);

@@ -130,7 +130,7 @@ export function diskActor(options: DiskActorOptions): Behavior<DiskRequest> {
             : answer(request, { ok: true });
         case 'trim':
           if (body.stale) marks.set('stale', body.gmap, body.stale);
-          store.trim(body.gmap, body.epoch, body.block, body.count, body.base, stampsOf(body));
+          store.trim(body.gmap, body.epoch, body.block, body.count, body.base, stampsOf(body), body.traced);
           return body.fua ? afterFlush(request) : answer(request, { ok: true });
         case 'lose':
           store.lose(body.gmap, body.epoch, body.block);

@@ -44,12 +44,13 @@ export const formatKey = 'meta:format';
  * Version 1 stored a block as one 4100-byte LMDB value, version 2 as a head and a tail record;
  * version 3 keeps block data in a plain file beside the environment, with a key per block;
  * version 4 has a key per 64 KiB region instead; version 5 stores each block's write stamp in its
- * region entry (region-entry.ts), and reads version 4's entries as stamp zero. A version-3 or
- * version-4 disk is upgraded when it opens (version 4: only this key changes, so that an older
- * whorl refuses the disk instead of reading stamped entries as damaged).
+ * region entry (region-entry.ts), and reads version 4's entries as stamp zero; version 6 adds the
+ * uniform form of a region entry (one record for a region of holes with one stamp). A disk of
+ * version 3, 4 or 5 is upgraded when it opens (versions 4 and 5: only this key changes, so that an
+ * older whorl refuses the disk instead of reading newer entries as damaged).
  */
-export const formatVersion = 5;
-const upgradableVersions: readonly number[] = [3, 4];
+export const formatVersion = 6;
+const upgradableVersions: readonly number[] = [3, 4, 5];
 const dataFile = 'data.mdb';
 export const blocksFile = 'blocks';
 /**

@@ -84,6 +84,11 @@ export type DiskRequest =
       readonly fua: boolean;
       readonly base?: readonly Layer[];
       readonly stale?: readonly number[];
+      /**
+       * Regions where every trimmed block becomes a hole with the trim's stamp, even one that
+       * held nothing (block-store.ts): the group's copies may differ there.
+       */
+      readonly traced?: readonly number[];
       readonly fence?: Fence;
       /** See `Stamped`. */
       readonly seq?: number;

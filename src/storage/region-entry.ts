@@ -16,10 +16,16 @@ import { seqMax, unstamped, type Stamp } from './stamps.js';
  *   | +12 .. +18    | u48 LE its sequence number in that term                      |
  *
  * A block whose bit is clear has nothing at this epoch: a read looks at older epochs. A lost block
- * was torn by crashes on every copy: it reads as an error until written again. Disks of format 4
- * stored 8 bytes per block (no stamp): such a value reads with stamp zero, and is rewritten in
- * this form when next changed. A value whose length matches neither form is damaged, and reads as
- * 16 lost blocks. A region written whole takes 290 bytes; one block of it, 20.
+ * was torn by crashes on every copy: it reads as an error until written again.
+ *
+ * **Uniform form.** Where two or more blocks hold a hole with one stamp and nothing else holds
+ * anything, the value is the bits and one 18-byte record that stands for every set block: 20
+ * bytes (a trim's stamped holes over a whole region, block-store.ts). Its length is that of one
+ * block in the form above, which means the same; a uniform record holding a slot is damaged.
+ *
+ * Disks of format 4 stored 8 bytes per block (no stamp): such a value reads with stamp zero, and
+ * is rewritten in this form when next changed. A value whose length matches no form is damaged,
+ * and reads as 16 lost blocks. A region written whole takes 290 bytes; one block of it, 20.
  */
 const nothing = 0xffffffff;
 /** Bytes per block that holds something: stamped (this form), and as format 4 stored them. */
@@ -55,14 +61,13 @@ export class RegionEntry {
     if (size === undefined) return RegionEntry.allLost();
     const entry = RegionEntry.empty();
     const bits = value[0]! | (value[1]! << 8);
-    let at = 2;
     for (let i = 0; i < blocksPerRegion; i++) {
       if ((bits & (1 << i)) === 0) continue;
+      const at = recordAt(value, bits, size, i);
       entry.words[i * words] = u32(value, at);
       entry.words[i * words + 1] = u32(value, at + 4);
       entry.words[i * words + 2] = size === stride ? u32(value, at + 8) : 0;
       entry.words[i * words + 3] = size === stride ? u32(value, at + 12) + u16(value, at + 16) * 2 ** 32 : 0;
-      at += size;
     }
     return entry;
   }
@@ -76,7 +81,7 @@ export class RegionEntry {
     if (size === undefined) return undefined;
     const bits = value[0]! | (value[1]! << 8);
     if ((bits & (1 << i)) === 0) return undefined;
-    const at = 2 + size * bitCount(bits & ((1 << i) - 1));
+    const at = recordAt(value, bits, size, i);
     const slot = u32(value, at);
     return slot < slotLimitMax ? { slot, crc: u32(value, at + 4) } : undefined;
   }
@@ -87,7 +92,7 @@ export class RegionEntry {
     if (size === undefined) return false;
     const bits = value[0]! | (value[1]! << 8);
     if ((bits & (1 << i)) === 0) return false;
-    return u32(value, 2 + size * bitCount(bits & ((1 << i) - 1))) === hole;
+    return u32(value, recordAt(value, bits, size, i)) === hole;
   }
 
   /** Whether block i holds anything (data, a hole, lost) in a stored value; a damaged one holds every block, lost. */
@@ -106,19 +111,24 @@ export class RegionEntry {
     return strideOf(value) === undefined;
   }
 
-  /** The value to store: only the blocks that hold something. */
+  /** The value to store: only the blocks that hold something, in the uniform form where it applies. */
   encode(): Uint8Array {
     let bits = 0;
     let count = 0;
+    let first = -1;
+    let uniform = true;
     for (let i = 0; i < blocksPerRegion; i++) {
       if (this.words[i * words] === nothing) continue;
       bits |= 1 << i;
       count += 1;
+      if (first < 0) first = i;
+      else uniform &&= this.state(i) === 'hole' && this.sameStamp(i, first);
     }
-    const value = Buffer.allocUnsafe(2 + stride * count);
+    uniform &&= count > 1 && this.state(first) === 'hole';
+    const value = Buffer.allocUnsafe(2 + stride * (uniform ? 1 : count));
     value.writeUInt16LE(bits, 0);
     let at = 2;
-    for (let i = 0; i < blocksPerRegion; i++) {
+    for (let i = 0; i < blocksPerRegion && at < value.length; i++) {
       if (this.words[i * words] === nothing) continue;
       value.writeUInt32LE(this.words[i * words]!, at);
       value.writeUInt32LE(this.words[i * words + 1]!, at + 4);
@@ -127,6 +137,12 @@ export class RegionEntry {
       at += stride;
     }
     return value;
+  }
+
+  private sameStamp(i: number, j: number): boolean {
+    return (
+      this.words[i * words + 2] === this.words[j * words + 2] && this.words[i * words + 3] === this.words[j * words + 3]
+    );
   }
 
   state(i: number): BlockState {
@@ -206,12 +222,21 @@ export class RegionEntry {
   }
 }
 
-/** Bytes per block of a stored value (this form or format 4's), or undefined when damaged. */
+/**
+ * Bytes per block record of a stored value (this form, uniform or not, or format 4's), or
+ * undefined when damaged.
+ */
 function strideOf(value: Uint8Array): number | undefined {
   if (value.length < 2) return undefined;
   const count = bitCount(value[0]! | (value[1]! << 8));
   if (value.length === 2 + stride * count) return stride;
+  if (value.length === 2 + stride && count > 1) return u32(value, 2) >= slotLimitMax ? stride : undefined;
   return value.length === 2 + legacyStride * count ? legacyStride : undefined;
+}
+
+/** Where block i's record starts in a stored value whose bits are `bits` (bit i set). */
+function recordAt(value: Uint8Array, bits: number, size: number, i: number): number {
+  return value.length === 2 + stride ? 2 : 2 + size * bitCount(bits & ((1 << i) - 1));
 }
 
 function bitCount(bits: number): number {
