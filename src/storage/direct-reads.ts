@@ -4,10 +4,11 @@ import { open, type RootDatabase } from 'lmdb';
 import { zeroFill } from '../actors/buffer-pool.js';
 import { crc32c } from '../actors/crc32c.js';
 import { slotBytes } from '../actors/slot-file.js';
-import { blockBytes, blocksPerRegion, regionKey, regionPrefix } from './block-keys.js';
+import { blockBytes, blocksPerRegion, parseRegionKey, regionKey, regionPrefix } from './block-keys.js';
 import { CommitTable } from './commit-table.js';
 import { blocksFile } from './disk-format.js';
 import { RegionEntry } from './region-entry.js';
+import { VersionReader, type RegionValues, type StoredAt } from './version-reader.js';
 
 /**
  * Reads of the embedded cluster's disks on the front end's own thread: a 4 KiB read that crosses
@@ -15,9 +16,9 @@ import { RegionEntry } from './region-entry.js';
  * read (BENCHMARKS.md, "Where random I/O time goes"). A read is served here only when it is sure to
  * be what the disk actor would answer; otherwise `read` says no and the caller asks the actor:
  * - every block is found in the newest version of its region, at or below the requested epoch,
- *   that holds anything for it (as the disk actor finds it: storage/region-versions.ts): data, or
- *   a hole (zeros); a block no version holds reads as zeros too, unless the disk reads through to
- *   a base layer (a clone); a lost block is the actor's to report;
+ *   that holds anything for it, by the version reader the disk actor uses too (version-reader.ts):
+ *   data, or a hole (zeros); a block no version holds reads as zeros too, unless the disk reads
+ *   through to a base layer (a clone); a lost block is the actor's to report;
  * - no write of those keys is still uncommitted (the disk answers writes before lmdb-js commits
  *   them; see commit-table.ts), and the read transaction is renewed past every commit counted;
  * - every block's data matches its CRC32C (a slot reused under the read fails it).
@@ -90,6 +91,8 @@ class DiskReader {
   private readonly crcs: number[] = [];
   /** Blocks of the read that are holes (zeros), in order. */
   private readonly holes: number[] = [];
+  /** Nothing waited to commit when the read began (see `values`). */
+  private settled = false;
 
   constructor(
     where: string,
@@ -108,15 +111,9 @@ class DiskReader {
     { gmap, epoch, block, count, based }: { gmap: number; epoch: number; block: number; count: number; based: boolean },
     into: Uint8Array,
   ): number[] | undefined {
-    const keys: string[] = [];
     const lastRegion = Math.floor((block + count - 1) / blocksPerRegion);
-    for (let region = Math.floor(block / blocksPerRegion); region <= lastRegion; region++) {
-      const key = regionKey(gmap, region, epoch);
-      if (this.commits.uncommitted(key)) return undefined;
-      keys.push(key);
-    }
-    // Older versions are read only while nothing at all waits to commit: a write of one (a
-    // recovery copy writes regions at their own epochs) could hide behind another key's slot.
+    for (let region = Math.floor(block / blocksPerRegion); region <= lastRegion; region++)
+      if (this.commits.uncommitted(regionKey(gmap, region, epoch))) return undefined;
     const settled = !this.commits.anyUncommitted();
     // After the counts (see commit-table.ts): a commit that zeroed them has moved the generation.
     const generation = this.commits.generation;
@@ -127,33 +124,20 @@ class DiskReader {
     this.slots.length = 0;
     this.crcs.length = 0;
     this.holes.length = 0;
-    let at = block;
-    for (const key of keys) {
-      const region = Math.floor(at / blocksPerRegion);
-      let exact: Uint8Array | undefined = this.db.getBinaryFast(key)?.subarray(0);
-      let older: Uint8Array[] | undefined;
-      const end = Math.min(block + count, (region + 1) * blocksPerRegion);
-      for (; at < end; at++) {
-        const i = at % blocksPerRegion;
-        let version = exact && RegionEntry.holds(exact, i) ? exact : undefined;
-        if (!version && epoch > 0) {
-          if (!settled) return undefined;
-          if (!older) {
-            // A copy first: reading older versions may reuse the buffer getBinaryFast answered in.
-            exact = exact && Uint8Array.from(exact);
-            older = this.older(gmap, region, epoch);
-          }
-          version = older.find((entry) => RegionEntry.holds(entry, i));
-        }
-        if (version ? RegionEntry.holeIn(version, i) : !based) {
-          this.holes.push(at - block);
-          continue;
-        }
-        const data = version && RegionEntry.dataIn(version, i);
-        if (!data) return undefined;
-        this.slots.push(data.slot);
-        this.crcs.push(data.crc);
+    this.settled = settled;
+    const versions = new VersionReader(this.values);
+    for (let at = block; at < block + count; at++) {
+      const version = versions.find(gmap, epoch, at);
+      if (version === undefined) return undefined;
+      const i = at % blocksPerRegion;
+      if (version ? RegionEntry.holeIn(version.value, i) : !based) {
+        this.holes.push(at - block);
+        continue;
       }
+      const data = version && RegionEntry.dataIn(version.value, i);
+      if (!data) return undefined;
+      this.slots.push(data.slot);
+      this.crcs.push(data.crc);
     }
     if (!this.fill(count, into)) return undefined;
     return this.holes.length === 0 ? noHoles : [...this.holes];
@@ -188,13 +172,25 @@ class DiskReader {
     return true;
   }
 
-  /** The stored versions of a region below `epoch`, newest first. */
-  private older(gmap: number, region: number, epoch: number): Uint8Array[] {
-    const versions: Uint8Array[] = [];
-    const range = this.db.getRange({ start: regionPrefix(gmap, region), end: regionKey(gmap, region, epoch) });
-    for (const { value } of range) versions.push(Buffer.from(value));
-    return versions.reverse();
-  }
+  /**
+   * The stored values of region entries, as the version reader asks for them. Older versions are
+   * read only while nothing at all waits to commit (`settled`): a write of one (a recovery copy
+   * writes regions at their own epochs) could hide behind another key's slot.
+   */
+  private readonly values: RegionValues<Uint8Array> = {
+    at: (gmap, region, epoch) => this.db.getBinaryFast(regionKey(gmap, region, epoch))?.subarray(0),
+    below: (gmap, region, epoch) => {
+      if (!this.settled) return undefined;
+      const range = this.db.getRange({ start: regionPrefix(gmap, region), end: regionKey(gmap, region, epoch) });
+      const versions: Array<StoredAt<Uint8Array>> = [];
+      for (const { key, value } of range)
+        versions.push({ epoch: parseRegionKey(key).epoch, value: Buffer.from(value) });
+      return versions.reverse();
+    },
+    holds: (value, i) => RegionEntry.holds(value, i),
+    // A copy: reading older versions may reuse the buffer getBinaryFast answered in.
+    keep: (value) => Uint8Array.from(value),
+  };
 
   close(): void {
     fs.closeSync(this.fd);

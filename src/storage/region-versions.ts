@@ -2,6 +2,7 @@ import type { ActorStorage } from '../actors/actor.js';
 import { blocksPerRegion, parseRegionKey, regionKey, regionPrefix } from './block-keys.js';
 import { RegionEntry } from './region-entry.js';
 import type { Stamp } from './stamps.js';
+import { VersionReader, type RegionValues } from './version-reader.js';
 
 /** Block `at` of a read: where its data sit and their checksum (no slot: lost). */
 export interface Found {
@@ -36,50 +37,50 @@ export function anyIn(blocks: ReadonlySet<number>, region: number, block: number
 }
 
 /**
- * One read's view of the versions of the regions it crosses in one global map: the entry at the
- * read's epoch, fetched once per region, and the older entries only when a block has nothing at
- * that epoch.
+ * One read's view of the versions of the regions it crosses in one global map, on the disk
+ * actor's path: the stored entries decoded, and which one a block's version comes from chosen by
+ * the version reader that direct reads share (version-reader.ts).
  */
 export class RegionVersions {
-  private region = -1;
-  private gmap = -1;
-  private exact: RegionEntry | undefined;
-  private older: Array<{ epoch: number; entry: RegionEntry }> | undefined;
+  private readonly reader: VersionReader<RegionEntry>;
 
-  constructor(private readonly storage: ActorStorage) {}
+  constructor(storage: ActorStorage) {
+    this.reader = new VersionReader(entriesOf(storage));
+  }
 
   /** What `gmap` shows of `block` at `epoch`: its data (slot undefined if lost), a hole, or nothing. */
   find(gmap: number, epoch: number, block: number, at: number): Found | Hole | undefined {
-    const region = Math.floor(block / blocksPerRegion);
+    const found = this.reader.find(gmap, epoch, block);
+    if (!found) return undefined;
+    const entry = found.value;
     const i = block % blocksPerRegion;
-    if (region !== this.region || gmap !== this.gmap) {
-      this.region = region;
-      this.gmap = gmap;
-      const value = this.storage.get(regionKey(gmap, region, epoch));
-      this.exact = value && RegionEntry.of(value);
-      this.older = undefined;
-    }
-    if (this.exact?.has(i)) return this.version(gmap, epoch, this.exact, i, at);
-    if (epoch === 0) return undefined;
-    this.older ??= this.storage
-      .range(regionPrefix(gmap, region), regionKey(gmap, region, epoch))
-      .map(([key, value]) => ({ epoch: parseRegionKey(key).epoch, entry: RegionEntry.of(value) }))
-      .reverse();
-    for (const older of this.older) if (older.entry.has(i)) return this.version(gmap, older.epoch, older.entry, i, at);
-    return undefined;
-  }
-
-  private version(gmap: number, epoch: number, entry: RegionEntry, i: number, at: number): Found | Hole {
     const state = entry.state(i);
     const stamp = entry.stamp(i)!;
-    if (state === 'hole') return { hole: true, gmap, epoch, stamp };
+    if (state === 'hole') return { hole: true, gmap, epoch: found.epoch, stamp };
     return {
       at,
       gmap,
-      epoch,
+      epoch: found.epoch,
       slot: state === 'data' ? entry.slot(i) : undefined,
       crc: state === 'data' ? entry.crc(i) : 0,
       stamp,
     };
   }
+}
+
+/** An actor storage's region entries, decoded (a decoded entry is a copy: it outlives later reads). */
+function entriesOf(storage: ActorStorage): RegionValues<RegionEntry> {
+  return {
+    at: (gmap, region, epoch) => {
+      const value = storage.get(regionKey(gmap, region, epoch));
+      return value && RegionEntry.of(value);
+    },
+    below: (gmap, region, epoch) =>
+      storage
+        .range(regionPrefix(gmap, region), regionKey(gmap, region, epoch))
+        .map(([key, value]) => ({ epoch: parseRegionKey(key).epoch, value: RegionEntry.of(value) }))
+        .reverse(),
+    holds: (entry, i) => entry.has(i),
+    keep: (entry) => entry,
+  };
 }
