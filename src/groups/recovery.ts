@@ -50,6 +50,19 @@ const retryMs = 500;
 const progressMs = 500;
 
 /**
+ * Where recovery is: idle; waiting for its retry timer (a repeated round and a reconcile wait for
+ * it, a new round or a new view does not); or running a pass, which began when the group's
+ * changes counted `changesAtStart` (a change since voids its plan), and which another pass follows
+ * when `again` (something asked for one meanwhile).
+ */
+type Run =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'waiting' }
+  | { readonly kind: 'passing'; readonly changesAtStart: number; again: boolean };
+
+const idle: Run = { kind: 'idle' };
+
+/**
  * Makes the two copies of this group's units equal again (Petal's resync and crash recovery):
  * regions stale on one copy are copied from it to the other; regions busy on the primary (a write
  * may have reached one copy only) are copied from the copy that stayed up, else from the primary.
@@ -59,14 +72,10 @@ const progressMs = 500;
  */
 export class Recovery {
   private readonly rounds = new Map<number, number>();
-  /** Idle, running a pass, or running one and asked for another once it is done. */
-  private run: 'idle' | 'running' | 'again' = 'idle';
-  /** The retry timer is set (a repeated round waits for it). */
-  private retryPending = false;
+  private run: Run = idle;
   private copiedBytes = 0;
   private startedMs = 0;
   private lastProgressMs = 0;
-  private changesAtPassStart = 0;
 
   private readonly merge: RegionMerge;
 
@@ -88,23 +97,25 @@ export class Recovery {
     // The control actor repeats a round with each view it sends: a repeat waits for the retry timer.
     const repeat = this.rounds.get(server) === round;
     this.rounds.set(server, round);
-    if (this.run !== 'idle') this.run = 'again';
-    else if (!repeat || !this.retryPending) this.startPass();
+    if (this.run.kind === 'passing') this.run.again = true;
+    else if (!repeat || this.run.kind === 'idle') this.startPass();
   }
 
   /** A failed write left a region unsettled: a pass makes its copies equal even with both up. */
   reconcile(): void {
-    if (this.run !== 'idle') this.run = 'again';
-    else if (!this.retryPending) this.startPass();
+    if (this.run.kind === 'passing') this.run.again = true;
+    else if (this.run.kind === 'idle') this.startPass();
   }
 
   onView(): void {
-    if (this.run === 'idle' && this.pending()) this.startPass();
+    if (this.run.kind !== 'passing' && this.pending()) this.startPass();
   }
 
+  /** The retry timer fired (one set by a pass that has since run is spent: nothing happens). */
   onTimer(): void {
-    this.retryPending = false;
-    if (this.run === 'idle' && this.pending()) this.startPass();
+    if (this.run.kind === 'passing') return;
+    this.run = idle;
+    if (this.pending()) this.startPass();
   }
 
   private pending(): boolean {
@@ -112,11 +123,10 @@ export class Recovery {
   }
 
   private startPass(): void {
-    assert(this.run === 'idle', `${this.deps.group}: a recovery pass started while one runs`);
+    assert(this.run.kind !== 'passing', `${this.deps.group}: a recovery pass started while one runs`);
     const view = this.deps.view();
     if (!view) return this.retryLater();
-    this.run = 'running';
-    this.changesAtPassStart = this.deps.changes();
+    this.run = { kind: 'passing', changesAtStart: this.deps.changes(), again: false };
     if (this.startedMs === 0) this.startedMs = this.deps.context.now();
     const { primary, secondary } = this.deps;
     const lists: Array<{ server: number; kind: MarkKind }> = [
@@ -151,15 +161,14 @@ export class Recovery {
 
   /** `view` is the one the pass planned with: a server it showed down was skipped, whatever the view is now. */
   private finishPass(view: ClusterView, copies: Copy[]): void {
-    assert(this.run !== 'idle', `${this.deps.group}: a recovery pass finished that was not running`);
+    const run = this.passing('finished');
     if (copies.length === 0) {
       // A write that marked a region stale during this pass may not have been listed: look again.
-      if (this.deps.changes() !== this.changesAtPassStart) return this.retryLater();
+      if (this.deps.changes() !== run.changesAtStart) return this.retryLater();
       // The pass listed the stale marks of every server its view showed writable.
       for (const server of [this.deps.primary, this.deps.secondary])
         if (writable(view.servers[server]?.state)) this.deps.staleMarksSettled(server);
-      const again = this.run === 'again';
-      this.run = 'idle';
+      this.run = idle;
       const control = address(this.deps.context.self.node, 'control');
       let lagging = false;
       for (const [server, round] of this.rounds) {
@@ -192,23 +201,23 @@ export class Recovery {
       this.rounds.clear();
       this.copiedBytes = 0;
       this.startedMs = 0;
-      if (again) this.startPass();
+      if (run.again) this.startPass();
       return;
     }
     this.runBatches(copies, 0);
   }
 
   private runBatches(copies: Copy[], at: number): void {
-    assert(this.run !== 'idle', `${this.deps.group}: recovery copies with no pass running`);
+    this.passing('copied');
     if (at >= copies.length) {
-      this.run = 'idle';
+      this.run = idle;
       return this.startPass();
     }
     const batch = copies.slice(at, at + batchRegionsMax);
     this.reportProgress(copies.length - at);
     this.copyBatch(batch, (outcome) => {
       if (outcome === 'replan') {
-        this.run = 'idle';
+        this.run = idle;
         return this.startPass();
       }
       if (outcome === 'failed') return this.retryLater();
@@ -250,7 +259,7 @@ export class Recovery {
     for (const key of keys) {
       locks.hold(key, () => {
         if (++held < keys.length) return;
-        if (this.deps.changes() !== this.changesAtPassStart) return finish('replan');
+        if (this.deps.changes() !== this.passing('held').changesAtStart) return finish('replan');
         // The copies' own writes are made durable first: a version one copy holds unflushed (with
         // the stale mark that says so) must not become durable on the other before it does, or a
         // crash of its holder leaves the other alone with it and no mark to say the copies differ
@@ -337,8 +346,14 @@ export class Recovery {
   }
 
   private retryLater(): void {
-    this.run = 'idle';
-    this.retryPending = true;
+    this.run = { kind: 'waiting' };
     this.deps.context.setTimer(retryMs, { op: 'recovery-retry' });
+  }
+
+  /** The pass that runs, asserted on the way into its step `what`. */
+  private passing(what: string): Extract<Run, { kind: 'passing' }> {
+    const run = this.run;
+    assert(run.kind === 'passing', `${this.deps.group}: recovery ${what} with no pass running (${run.kind})`);
+    return run;
   }
 }
