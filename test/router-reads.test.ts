@@ -51,3 +51,27 @@ test('a read is refused by a server restarted since the view, and served by the 
   t.deepEqual(holes, [], 'the block reads as written, not as the hole the restarted disk holds');
   t.is(sim.pool.view(into.handle)[0], 7);
 });
+
+// A write answered before its second copy had it (async duplication) keeps readers off that copy
+// until the group's caught-up tell says it has the write. Across hosts that tell can be lost with
+// a connection; the router then asks the group about writes whose tell is overdue (at a FLUSH, or
+// while a read waits for a readable copy), instead of keeping off the copy for good.
+test('a lagging copy whose caught-up tell was lost is cleared once the router asks its group', async (t) => {
+  const { sim, router, run } = cluster();
+  await sim.runUntil(500, () => false);
+  const create = { op: 'create', name: 'm', sizeBytes: 2 ** 20, replicas: 2, stripeBytes: 65536 } as const;
+  t.true((await run(router.control({ ...create, mirror: 2, protocol: 'client-async' }))).ok);
+  await sim.runUntil(sim.scheduler.nowMs + 500, () => false);
+  const target = router.target('m')!;
+  sim.lose = (envelope) => envelope.kind === 'tell' && (envelope.body as { type?: string }).type === 'caught-up';
+  const data = sim.pool.tryLease(4096)!;
+  const write = { op: 'write', gmap: target.gmap, epoch: target.epoch, replicas: 2, count: 1, fua: false } as const;
+  for (let block = 0; block < 16 && router.lagBytes(target.disk) === 0; block++)
+    await run(router.write(target, { ...write, block, handle: data.handle }, 0));
+  t.is(router.lagBytes(target.disk), 4096, 'one write was answered with its second copy still being written');
+  await sim.runUntil(sim.scheduler.nowMs + 3000, () => false);
+  t.is(router.lagBytes(target.disk), 4096, 'its caught-up tell was lost');
+  t.true(await run(router.flush()));
+  await sim.runUntil(sim.scheduler.nowMs + 100, () => false);
+  t.is(router.lagBytes(target.disk), 0, 'the group said the write had ended');
+});

@@ -22,6 +22,11 @@ export class Background {
     return seq;
   }
 
+  /** Whether write `seq` was answered early and has not ended. */
+  has(seq: number): boolean {
+    return this.pending.has(seq);
+  }
+
   /** Both copies have it (`ok`), or it ended without a durable record of the missing copy. */
   end(seq: number, ok: boolean): void {
     assert(this.pending.delete(seq), `background write ${seq} ended twice`);

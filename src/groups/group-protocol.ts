@@ -9,7 +9,7 @@ import type { Layer } from '../storage/versions.js';
  * `mirror-P-M` those of every mirror-layout unit on the pair (P, M). Replies are typed per kind
  * (`GroupAnswers`); `complete` on a flush tells whether the primary's disk was flushed. A mirror
  * write carries its `duplication`; one answered with `lagging` (async) is followed by a `caught-up`
- * tell.
+ * tell, and a writer that waited too long for that tell (it may be lost) asks with `lag-check`.
  *
  *   | op      | kind    | meaning                                                          |
  *   |---------|---------|------------------------------------------------------------------|
@@ -18,6 +18,8 @@ import type { Layer } from '../storage/versions.js';
  *   | trim    | request | the same for blocks that become zeros                            |
  *   | flush   | request | the primary's disk flushed; remembers regions written before it |
  *   | flushed | tell    | flush `token` completed on every disk: clear those busy bits     |
+ *   | lag-check | request | whether a write answered early has ended (`caught-up`) and   |
+ *   |         |         | which copies lack it now (`missed`)                              |
  *
  * Also received as tells from the control actor: `view` and `recover` (control-protocol.ts).
  */
@@ -46,7 +48,16 @@ export type GroupRequest =
       readonly duplication?: Duplication;
     }
   | { readonly op: 'flush'; readonly token: number }
-  | { readonly op: 'flushed'; readonly token: number };
+  | { readonly op: 'flushed'; readonly token: number }
+  | {
+      readonly op: 'lag-check';
+      /** The write's `lagging` as the group answered it. */
+      readonly seq: number;
+      readonly incarnation: number;
+      readonly gmap: number;
+      readonly block: number;
+      readonly count: number;
+    };
 
 export type GroupWrite = Extract<GroupRequest, { op: 'write' | 'trim' }>;
 
@@ -56,9 +67,9 @@ export interface GroupWritten {
   readonly missed?: number[];
   /**
    * A mirror group's async write, answered while `server`'s copy is still being written; `seq`
-   * names it in the `caught-up` that follows.
+   * (a number of the group's `incarnation`) names it in the `caught-up` that follows.
    */
-  readonly lagging?: { readonly server: number; readonly seq: number };
+  readonly lagging?: { readonly server: number; readonly seq: number; readonly incarnation: number };
 }
 
 /** What each kind of group request answers on success. */
@@ -68,6 +79,12 @@ export interface GroupAnswers {
   /** Whether the primary's disk was flushed (not down). */
   flush: { readonly complete: boolean };
   flushed: object;
+  /**
+   * `caughtUp`: the write has ended, and `missed` lists the copies that lack it (or may: the
+   * group holds them incomplete there now); else it is still being written, or, asked of a later
+   * incarnation of the group, the copies of its regions may still differ.
+   */
+  'lag-check': { readonly caughtUp: boolean; readonly missed: readonly number[] };
 }
 
 export type GroupReplyTo<Op extends GroupRequest['op']> = Answer<GroupAnswers[Op]>;
@@ -96,8 +113,9 @@ export const duplications: Record<Exclude<DuplicationProtocol, 'hybrid'>, Duplic
  */
 export interface CaughtUp {
   readonly type: 'caught-up';
-  /** The group and the `seq` of its answer's `lagging`. */
+  /** The group and the `seq` and `incarnation` of its answer's `lagging`. */
   readonly group: string;
   readonly seq: number;
+  readonly incarnation: number;
   readonly missed: readonly number[];
 }

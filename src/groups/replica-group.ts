@@ -10,7 +10,7 @@ import { regionsOf } from '../model/layout.js';
 import { Asker } from './asker.js';
 import type { OwnWritten } from '../servers/server-protocol.js';
 import { Background } from './background.js';
-import type { GroupRequest, GroupWrite } from './group-protocol.js';
+import type { GroupReplyTo, GroupRequest, GroupWrite } from './group-protocol.js';
 import { FlushLedger } from './flush-ledger.js';
 import { Recovery } from './recovery.js';
 import { TermClaim } from './term-claim.js';
@@ -196,6 +196,8 @@ class ReplicaGroup implements Actor<Message> {
       case 'flushed':
         this.context.reply(request, { ok: true });
         return this.flusher.flushed(body.token);
+      case 'lag-check':
+        return this.context.reply(request, this.lagCheck(body));
       default:
         return assertNever(body, 'group request');
     }
@@ -253,6 +255,26 @@ class ReplicaGroup implements Actor<Message> {
       } satisfies Failure);
     this.locks.begin(keys);
     new WriteOp(this.writeDeps, request, body, keys, copies, targets, regions).start();
+  }
+
+  /**
+   * Whether a write this group answered early has ended, for a writer whose `caught-up` tell may
+   * have been lost: one of this incarnation has ended once it left the background; one of an
+   * earlier incarnation (whose end this group cannot know) counts as ended once neither copy of
+   * its regions may lack a write the other holds. An ended write's `missed` are the copies
+   * incomplete there now: a copy that lacks it is one of them until recovery has given it the write.
+   */
+  private lagCheck(body: Extract<GroupRequest, { op: 'lag-check' }>): GroupReplyTo<'lag-check'> {
+    const regions = regionsOf(body.block, body.count);
+    const running =
+      body.incarnation === this.context.incarnation
+        ? this.background.has(body.seq)
+        : this.completeness.mayDiffer(body.gmap, regions).length > 0;
+    if (running) return { ok: true, caughtUp: false, missed: [] };
+    const missed = [this.primary, this.secondary].filter(
+      (server) => this.completeness.incomplete(server, body.gmap, regions) !== undefined,
+    );
+    return { ok: true, caughtUp: true, missed };
   }
 
   /**

@@ -199,7 +199,7 @@ export class WriteOp {
     for (const key of this.keys) this.deps.completeness.laggingIn.set(key, lagging);
     this.deps.context.reply(this.request, {
       ok: true,
-      lagging: { server: lagging, seq: this.early.seq },
+      lagging: { server: lagging, seq: this.early.seq, incarnation: this.deps.context.incarnation },
     } satisfies WriteAnswer);
   }
 
@@ -246,6 +246,7 @@ export class WriteOp {
       type: 'caught-up',
       group: deps.name,
       seq: this.early.seq,
+      incarnation: deps.context.incarnation,
       missed,
     } satisfies CaughtUp);
   }

@@ -34,6 +34,8 @@ export class Simulation implements CellHost {
   readonly scheduler = new Scheduler();
   readonly prng: Prng;
   network: NetworkFaults = calmNetwork;
+  /** Messages a test loses on purpose, besides those `network` loses at random. */
+  lose: ((envelope: Envelope) => boolean) | undefined;
   private readonly cells = new Map<string, ActorCell>();
   private readonly storages = new Map<string, SimStorage>();
   private readonly down = new Set<string>();
@@ -125,7 +127,7 @@ export class Simulation implements CellHost {
   route(envelope: Envelope): void {
     const from = addressKey(envelope.from);
     const to = addressKey(envelope.to);
-    if (this.cut(from, to) || this.prng.chance(this.network.lossRate)) return;
+    if (this.cut(from, to) || this.lose?.(envelope) || this.prng.chance(this.network.lossRate)) return;
     const copies = this.prng.chance(this.network.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       this.scheduler.at(1 + this.prng.next() * this.network.delayMsMax, () => this.arrive(envelope));

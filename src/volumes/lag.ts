@@ -7,8 +7,9 @@ const earlyCaughtUpMax = 4096;
 
 /** One write answered while a copy was still being written: what the copy lacks. */
 export interface Lagging {
-  /** The mirror group and its sequence number of the write: its identity. */
+  /** The mirror group, its incarnation and its sequence number of the write: its identity. */
   readonly group: string;
+  readonly incarnation: number;
   readonly seq: number;
   readonly gmap: number;
   readonly block: number;
@@ -20,10 +21,11 @@ export interface Lagging {
  * Copies that do not yet hold writes already answered (async duplication of mirror disks): a read
  * keeps off a lagging copy of a region until its mirror group says the copy caught up. Entries
  * are kept by write, so a `caught-up` that overtakes its write's answer, or whose write's answer
- * was lost, cannot cancel another write's entry.
+ * was lost, cannot cancel another write's entry. One whose `caught-up` is overdue (`overdue`) is
+ * asked about: the tell may have been lost.
  */
 export class Lag {
-  private readonly writes = new Map<string, Lagging>();
+  private readonly writes = new Map<string, Lagging & { askedMs: number }>();
   /** Per region key, per server: writes lagging there. */
   private readonly behind = new Map<string, Map<number, number>>();
   private readonly bytes_ = new Map<number, number>();
@@ -40,18 +42,32 @@ export class Lag {
     return this.answered.get(gmap) ?? 0;
   }
 
-  /** A write was answered with `server`'s copy still being written. */
-  add(write: Lagging): void {
+  /** A write was answered, at `nowMs`, with `server`'s copy still being written. */
+  add(write: Lagging, nowMs: number): void {
     this.answered.set(write.gmap, this.answeredEarly(write.gmap) + 1);
-    const id = `${write.group}#${write.seq}`;
+    const id = idOf(write.group, write.incarnation, write.seq);
     if (this.caughtUpFirst.delete(id)) return;
-    this.writes.set(id, write);
+    this.writes.set(id, { ...write, askedMs: nowMs });
     this.count(write, 1);
   }
 
+  /**
+   * The writes whose `caught-up` has not come `afterMs` after they were answered or last asked
+   * about; each counts as asked about at `nowMs`.
+   */
+  overdue(nowMs: number, afterMs: number): Lagging[] {
+    const due: Lagging[] = [];
+    for (const write of this.writes.values()) {
+      if (nowMs - write.askedMs < afterMs) continue;
+      write.askedMs = nowMs;
+      due.push(write);
+    }
+    return due;
+  }
+
   /** Its mirror group says the write is on the lagging copy, or will not be (marked stale). */
-  caughtUp(group: string, seq: number): void {
-    const id = `${group}#${seq}`;
+  caughtUp(group: string, incarnation: number, seq: number): void {
+    const id = idOf(group, incarnation, seq);
     const write = this.writes.get(id);
     if (!write) {
       if (this.caughtUpFirst.size >= earlyCaughtUpMax)
@@ -83,4 +99,8 @@ export class Lag {
       else this.behind.set(key, servers);
     }
   }
+}
+
+function idOf(group: string, incarnation: number, seq: number): string {
+  return `${group}@${incarnation}#${seq}`;
 }

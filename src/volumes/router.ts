@@ -218,15 +218,18 @@ export class Router {
       if (!reply.missed?.includes(server) && reply.lagging?.server !== server) holders = holdersKey(holders, server);
     this.lost.answeredBy(holders, deathsBefore);
     this.suspicions.missed(reply.missed);
-    if (reply.lagging)
-      this.lag.add({
+    if (reply.lagging) {
+      const { server, seq, incarnation } = reply.lagging;
+      const write = {
         group: ordererOf(disk, unit),
-        seq: reply.lagging.seq,
+        incarnation,
+        seq,
         gmap: body.gmap,
         block: body.block,
         count: body.count,
-        server: reply.lagging.server,
-      });
+      };
+      this.lag.add({ ...write, server }, this.mailbox.context.now());
+    }
   }
 
   /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
@@ -254,6 +257,7 @@ export class Router {
 
   /** FLUSH: every group flushes what it answered (flush-coordinator.ts); resolves with `complete`. */
   flush(): Promise<boolean> {
+    this.askOverdueLag();
     return this.flusher.flush();
   }
 
@@ -322,6 +326,7 @@ export class Router {
       const leftMs = deadline - this.mailbox.context.now();
       if (copies.length > 0 || leftMs <= 0 || !returning(this.view, replicas, ordererOf(disk, piece.unit)))
         return copies;
+      this.askOverdueLag();
       await this.mailbox.sleep(Math.min(readableRecheckMs, leftMs), true);
     }
   }
@@ -371,12 +376,28 @@ export class Router {
     this.suspicions.missed(servers);
   }
 
+  /**
+   * Asks the mirror groups about writes whose `caught-up` has not come within a write's timeout:
+   * the tell may be lost (a connection dropped, a group died), and without it reads would keep off
+   * the copy for good. An answer that the write has ended counts as its `caught-up`.
+   */
+  private askOverdueLag(): void {
+    for (const write of this.lag.overdue(this.mailbox.context.now(), this.options.writeTimeoutMs)) {
+      const { group, incarnation, seq, gmap, block, count } = write;
+      const check = { op: 'lag-check', seq, incarnation, gmap, block, count } as const;
+      void this.askGroup(group, check, this.options.writeTimeoutMs).then((reply) => {
+        if (reply.ok && reply.caughtUp)
+          this.onTell({ type: 'caught-up', group, incarnation, seq, missed: reply.missed });
+      });
+    }
+  }
+
   /** A view pushed, or a mirror group's word that a lagging copy caught up. */
   private onTell(push: ControlPush | CaughtUp): void {
     if (push.type === 'view') this.controlClient.adopt(push.view);
     if (push.type === 'caught-up') {
       this.suspicions.missed(push.missed);
-      this.lag.caughtUp(push.group, push.seq);
+      this.lag.caughtUp(push.group, push.incarnation, push.seq);
       // A copy may have become readable: every waiting read looks again.
       this.mailbox.wakeAll();
     }

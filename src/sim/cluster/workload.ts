@@ -211,7 +211,8 @@ export function clusterWorkload(
     const compareWhenQuiet = (): void => {
       const target = router.target(diskName);
       // Not while a copy may still lag behind an early answer: it is being written, not different.
-      // A lag whose caught-up tell was lost never clears: wait for it a while only.
+      // A lag whose caught-up tell was lost clears only once the router asks its group (at a FLUSH,
+      // or while a read waits): wait for it a while only.
       if (inFlight > 0) quietSince = undefined;
       else quietSince ??= context.now();
       if (!target || inFlight > 0 || comparing || state.differing !== undefined || !allUp()) return;
