@@ -225,7 +225,7 @@ export class AdminServer {
   }
 
   private mirrorInfo(disk: VirtualDisk): MirrorInfo | null {
-    const duplication = this.cluster.router.duplicationOf(disk);
+    const duplication = this.cluster.router.sessions.duplicationOf(disk);
     if (!disk.mirror || !disk.protocol || !duplication) return null;
     return {
       groupServers: disk.mirror,

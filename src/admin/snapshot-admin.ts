@@ -98,7 +98,7 @@ export class SnapshotAdmin {
     drainFirst: boolean,
   ): Promise<{ reply: ControlAnswer; pauseMs: number; drained: Promise<void> }> {
     this.cluster.router.disk(diskName);
-    const gate = this.cluster.router.writeGate(diskName);
+    const gate = this.cluster.router.sessions.writeGate(diskName);
     const { drained } = await gate.hold();
     const held = performance.now();
     try {

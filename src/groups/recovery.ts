@@ -4,13 +4,14 @@ import { assert } from '../assert.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { stoppedCleanFor, writable, type ClusterView } from '../model/catalog.js';
 import type { ControlRequest } from '../control/control-protocol.js';
-import { regionBytes, type MarkKind } from '../storage/block-keys.js';
+import type { MarkKind } from '../storage/block-keys.js';
 import type { DiskReply } from '../storage/disk-protocol.js';
 import { isServerFailure, type Asker } from './asker.js';
 import { type RegionLocks } from './region-locks.js';
-import { regionKey } from '../model/region-key.js';
 import { RegionMerge } from './region-merge.js';
 import { planCopies, type Copy, type PlanInputs } from './recovery-plan.js';
+import { RecoveryProgress } from './recovery-progress.js';
+import { RecoveryBatch } from './recovery-batch.js';
 
 export interface RecoveryDeps {
   /** The group's actor name: it recovers the units it orders (`ordererOf`). */
@@ -47,7 +48,6 @@ export interface RecoveryDeps {
 /** Regions held and copied together, made durable on both copies by one flush each. */
 const batchRegionsMax = 32;
 const retryMs = 500;
-const progressMs = 500;
 
 /**
  * Where recovery is: idle; waiting for its retry timer (a repeated round and a reconcile wait for
@@ -73,18 +73,27 @@ const idle: Run = { kind: 'idle' };
 export class Recovery {
   private readonly rounds = new Map<number, number>();
   private run: Run = idle;
-  private copiedBytes = 0;
-  private startedMs = 0;
-  private lastProgressMs = 0;
-
-  private readonly merge: RegionMerge;
+  private readonly progress: RecoveryProgress;
+  private readonly batches: RecoveryBatch;
 
   constructor(private readonly deps: RecoveryDeps) {
-    this.merge = new RegionMerge(
+    const merge = new RegionMerge(
       deps.asker,
       (server, reply) => this.check(server, reply),
       (message, fields) => deps.context.log(message, fields),
     );
+    this.progress = new RecoveryProgress(deps.context, deps.group);
+    const { asker, locks, copyHandles, unsettled } = deps;
+    this.batches = new RecoveryBatch({
+      asker,
+      locks,
+      copyHandles,
+      unsettled,
+      merge,
+      clearMarks: (server, kind, gmap, regions, then) => deps.clearMarks(server, kind, gmap, regions, then),
+      check: (server, reply) => this.check(server, reply),
+      planVoid: () => deps.changes() !== this.passing('held').changesAtStart,
+    });
   }
 
   /** Whether a recovery round for `server` is open here (asked for and not yet reported done). */
@@ -127,7 +136,7 @@ export class Recovery {
     const view = this.deps.view();
     if (!view) return this.retryLater();
     this.run = { kind: 'passing', changesAtStart: this.deps.changes(), again: false };
-    if (this.startedMs === 0) this.startedMs = this.deps.context.now();
+    this.progress.passStarted();
     const { primary, secondary } = this.deps;
     const lists: Array<{ server: number; kind: MarkKind }> = [
       { server: primary, kind: 'stale' },
@@ -199,8 +208,7 @@ export class Recovery {
         return this.retryLater();
       }
       this.rounds.clear();
-      this.copiedBytes = 0;
-      this.startedMs = 0;
+      this.progress.ended();
       if (run.again) this.startPass();
       return;
     }
@@ -214,103 +222,16 @@ export class Recovery {
       return this.startPass();
     }
     const batch = copies.slice(at, at + batchRegionsMax);
-    this.reportProgress(copies.length - at);
-    this.copyBatch(batch, (outcome) => {
+    this.progress.report(this.rounds.keys(), copies.length - at);
+    this.batches.copy(batch, (outcome) => {
       if (outcome === 'replan') {
         this.run = idle;
         return this.startPass();
       }
       if (outcome === 'failed') return this.retryLater();
-      this.copiedBytes += batch.length * regionBytes;
+      this.progress.copied(batch.length);
       this.runBatches(copies, at + batch.length);
     });
-  }
-
-  /**
-   * Holds every region of the batch, copies them, flushes both copies, clears the marks, releases.
-   * A write that waited ahead of the hold may have set a stale mark or lost a server since the
-   * pass planned: the plan is then void, and the pass starts over ('replan').
-   */
-  private copyBatch(batch: Copy[], done: (outcome: 'copied' | 'failed' | 'replan') => void): void {
-    const { locks } = this.deps;
-    const keys = batch.map((copy) => regionKey(copy.disk.gmap, copy.region));
-    const release = (outcome: 'copied' | 'failed' | 'replan'): void => {
-      for (const key of keys) locks.release(key);
-      done(outcome);
-    };
-    const finish = (outcome: 'copied' | 'failed' | 'replan'): void => {
-      if (outcome !== 'copied') return release(outcome);
-      for (const key of keys) this.deps.unsettled.delete(key);
-      // The next pass lists marks again: a listing answered before a clear would copy the region
-      // once more with no mark left to cover that copy's unflushed writes (a crash then tears the
-      // target unseen; sim seed 292). So the pass ends only when every clear has been answered.
-      const clears = batch.flatMap((copy) =>
-        copy.clears.map((clear) => ({ ...clear, gmap: copy.disk.gmap, region: copy.region })),
-      );
-      let left = clears.length;
-      if (left === 0) return release(outcome);
-      for (const { server, kind, gmap, region } of clears) {
-        this.deps.clearMarks(server, kind, gmap, [region], () => {
-          if (--left === 0) release(outcome);
-        });
-      }
-    };
-    let held = 0;
-    for (const key of keys) {
-      locks.hold(key, () => {
-        if (++held < keys.length) return;
-        if (this.deps.changes() !== this.passing('held').changesAtStart) return finish('replan');
-        // The copies' own writes are made durable first: a version one copy holds unflushed (with
-        // the stale mark that says so) must not become durable on the other before it does, or a
-        // crash of its holder leaves the other alone with it and no mark to say the copies differ
-        // (sim --whole-threads seed 433: the source lost a write and its mark, the target kept the
-        // copy, and no pass ever looked at the region again).
-        this.flushCopies(batch, (flushed) => {
-          if (!flushed) return finish('failed');
-          this.copyAll(batch, (ok) => finish(ok ? 'copied' : 'failed'));
-        });
-      });
-    }
-  }
-
-  private copyAll(batch: Copy[], done: (ok: boolean) => void): void {
-    const queue = [...batch];
-    let running = 0;
-    let ok = true;
-    const next = (handle: BufferHandle): void => {
-      const copy = queue.shift();
-      if (!copy || !ok) {
-        if (--running === 0) {
-          if (!ok) return done(false);
-          this.flushCopies(batch, done);
-        }
-        return;
-      }
-      this.merge.region(copy, handle, (copied) => {
-        ok &&= copied;
-        next(handle);
-      });
-    };
-    for (const handle of this.deps.copyHandles) {
-      running += 1;
-      next(handle);
-    }
-  }
-
-  /**
-   * Flushes both copies of every region of the batch: before the merge (see `copyBatch`), and
-   * after it, since a mark may go only once the region is durable and equal on both.
-   */
-  private flushCopies(batch: Copy[], done: (ok: boolean) => void): void {
-    const targets = [...new Set(batch.flatMap((copy) => [copy.from, copy.to]))];
-    let left = targets.length;
-    let flushed = true;
-    for (const target of targets) {
-      this.deps.asker.ask(target, { op: 'flush' }, (reply) => {
-        flushed &&= this.check(target, reply);
-        if (--left === 0) done(flushed);
-      });
-    }
   }
 
   private check(server: number, reply: DiskReply): boolean {
@@ -325,24 +246,6 @@ export class Recovery {
     }
     this.deps.context.log('recovery copy failed', { server, code: reply.code, message: reply.message });
     return false;
-  }
-
-  private reportProgress(regionsLeft: number): void {
-    const now = this.deps.context.now();
-    if (now - this.lastProgressMs < progressMs && regionsLeft > 0) return;
-    this.lastProgressMs = now;
-    const seconds = Math.max((now - this.startedMs) / 1000, 0.001);
-    const bytesPerSecond = Math.round(this.copiedBytes / seconds);
-    const control = address(this.deps.context.self.node, 'control');
-    for (const server of this.rounds.keys()) {
-      this.deps.context.send(control, {
-        op: 'progress',
-        group: this.deps.group,
-        server,
-        bytesLeft: regionsLeft * regionBytes,
-        bytesPerSecond,
-      } satisfies ControlRequest);
-    }
   }
 
   private retryLater(): void {

@@ -21,44 +21,14 @@ import { OutConfirmation } from './out-confirmation.js';
 import { MarkBook } from './mark-book.js';
 import { Completeness } from './completeness.js';
 import { GroupFlush } from './group-flush.js';
-import { WriteOp, type WriteOpDeps } from './write-op.js';
+import { admitWrite, type WriteOpDeps } from './write-op.js';
 import { GroupView } from './group-view.js';
 import { CopyWrites } from './copy-writes.js';
 import { regionKey } from '../model/region-key.js';
+import { busyRegionsMaxDefault, type GroupOptions } from './group-options.js';
+import { answerLagCheck } from './lag-check.js';
 
-export interface GroupOptions {
-  /** The actor's name: `group-P` (chained declustering) or `mirror-P-M` (a CEFT mirror pair). */
-  readonly name: string;
-  readonly primary: number;
-  readonly secondary: number;
-  readonly servers: number;
-  readonly requestTimeoutMs: number;
-  /** 64 KiB shared buffers this group owns for recovery copies (leased by the main thread). */
-  readonly copyHandles: readonly BufferHandle[];
-  /**
-   * Mirror pairs: 64 KiB shared buffers for async writes. A write answered before its second copy
-   * is written must not depend on the client's buffer (released with the answer): its data is
-   * copied into one of these first, which bounds the background lag to their total size.
-   */
-  readonly lagHandles?: readonly BufferHandle[];
-  /** Regions written since the last flush past which the group flushes both copies on its own. */
-  readonly busyRegionsMax?: number;
-  /**
-   * It takes over from an incarnation that ran on another node (placement across hosts): like a
-   * restarted one, it counts its primary as restarted, so recovery copies the busy regions from
-   * the secondary when the primary returns.
-   */
-  readonly successor?: boolean;
-}
-
-/**
- * Regions a group lets be written without a flush before it flushes both copies itself (256 MiB
- * of 64 KiB regions). Each such region holds a busy bit on the primary's disk and a ledger entry
- * here until a flush lets them go: a client that never sends FLUSH (fio's default, a guest with
- * its cache off) would otherwise grow both without bound, in memory and in what recovery copies
- * after a crash.
- */
-export const busyRegionsMaxDefault = 4096;
+export type { GroupOptions } from './group-options.js';
 
 type Message = GroupRequest | ControlPush | OwnWritten;
 type Incoming_ = Incoming<Message>;
@@ -189,7 +159,11 @@ class ReplicaGroup implements Actor<Message> {
             message: `${this.options.name} has no view of the cluster yet`,
           } satisfies Failure);
         const keys = regionsOf(body.block, body.count).map((region) => regionKey(body.gmap, region));
-        return this.trailing.after(keys, () => this.locks.whenFree(keys, () => this.startWrite(request, body, keys)));
+        return this.trailing.after(keys, () =>
+          this.locks.whenFree(keys, () =>
+            admitWrite(this.writeDeps, request, body, keys, [this.primary, this.secondary]),
+          ),
+        );
       }
       case 'flush':
         return this.flusher.flush(request, body.token);
@@ -230,51 +204,15 @@ class ReplicaGroup implements Actor<Message> {
     return this.recovery.onTimer();
   }
 
-  /** Admits a write whose regions are free: refused at once with no copy to write, else a WriteOp. */
-  private startWrite(request: Request, body: GroupWrite, keys: readonly string[]): void {
-    const { primary, secondary, context } = this;
-    const copies = body.replicas === 1 ? [primary] : [primary, secondary];
-    const targets = copies.filter((server) => this.writable(server));
-    if (targets.length === 0) {
-      return context.reply(request, {
-        ok: false,
-        code: 'WHORL_IO',
-        message: `no copy of blocks ${body.block}+${body.count} is reachable (servers ${copies.join(', ')} are down)`,
-      } satisfies Failure);
-    }
-    const regions = regionsOf(body.block, body.count);
-    const lone =
-      body.replicas === 2 && targets.length === 1
-        ? this.completeness.aloneUnsafe(targets[0]!, body.gmap, regions)
-        : undefined;
-    if (lone)
-      return context.reply(request, {
-        ok: false,
-        code: 'WHORL_IO',
-        message: `blocks ${body.block}+${body.count}: ${lone}`,
-      } satisfies Failure);
-    this.locks.begin(keys);
-    new WriteOp(this.writeDeps, request, body, keys, copies, targets, regions).start();
-  }
-
-  /**
-   * Whether a write this group answered early has ended, for a writer whose `caught-up` tell may
-   * have been lost: one of this incarnation has ended once it left the background; one of an
-   * earlier incarnation (whose end this group cannot know) counts as ended once neither copy of
-   * its regions may lack a write the other holds. An ended write's `missed` are the copies
-   * incomplete there now: a copy that lacks it is one of them until recovery has given it the write.
-   */
   private lagCheck(body: Extract<GroupRequest, { op: 'lag-check' }>): GroupReplyTo<'lag-check'> {
-    const regions = regionsOf(body.block, body.count);
-    const running =
-      body.incarnation === this.context.incarnation
-        ? this.background.has(body.seq)
-        : this.completeness.mayDiffer(body.gmap, regions).length > 0;
-    if (running) return { ok: true, caughtUp: false, missed: [] };
-    const missed = [this.primary, this.secondary].filter(
-      (server) => this.completeness.incomplete(server, body.gmap, regions) !== undefined,
-    );
-    return { ok: true, caughtUp: true, missed };
+    const { primary, secondary, background, completeness } = this;
+    return answerLagCheck(body, {
+      incarnation: this.context.incarnation,
+      primary,
+      secondary,
+      background,
+      completeness,
+    });
   }
 
   /**

@@ -2,7 +2,8 @@ import type { ActorContext, RequestIncoming } from '../actors/actor.js';
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import { assert } from '../assert.js';
 import { blockBytes, regionBytes, type MarkKind } from '../storage/block-keys.js';
-import type { DiskReply } from '../storage/disk-protocol.js';
+import type { DiskReply, Failure } from '../storage/disk-protocol.js';
+import { regionsOf } from '../model/layout.js';
 import type { Background } from './background.js';
 import type { Completeness } from './completeness.js';
 import type { CaughtUp, GroupReplyTo, GroupRequest, GroupWrite } from './group-protocol.js';
@@ -51,6 +52,40 @@ export interface WriteOpDeps {
     regions: readonly number[],
     done: Done,
   ) => void;
+}
+
+/**
+ * Admits a write whose regions are free (`pair`: the group's primary and secondary): refused at
+ * once with no copy to write, or with one alone that is not safe to write alone; else its regions
+ * are locked and a WriteOp takes it.
+ */
+export function admitWrite(
+  deps: WriteOpDeps,
+  request: RequestIncoming<GroupRequest>,
+  body: GroupWrite,
+  keys: readonly string[],
+  pair: readonly [number, number],
+): void {
+  const copies = body.replicas === 1 ? [pair[0]] : [...pair];
+  const targets = copies.filter((server) => deps.writable(server));
+  const blocks = `blocks ${body.block}+${body.count}`;
+  if (targets.length === 0) {
+    const message = `no copy of ${blocks} is reachable (servers ${copies.join(', ')} are down)`;
+    return deps.context.reply(request, { ok: false, code: 'WHORL_IO', message } satisfies Failure);
+  }
+  const regions = regionsOf(body.block, body.count);
+  const lone =
+    body.replicas === 2 && targets.length === 1
+      ? deps.completeness.aloneUnsafe(targets[0]!, body.gmap, regions)
+      : undefined;
+  if (lone)
+    return deps.context.reply(request, {
+      ok: false,
+      code: 'WHORL_IO',
+      message: `${blocks}: ${lone}`,
+    } satisfies Failure);
+  deps.locks.begin(keys);
+  new WriteOp(deps, request, body, keys, copies, targets, regions).start();
 }
 
 /**

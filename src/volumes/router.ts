@@ -1,20 +1,21 @@
 import type { BufferHandle } from '../actors/buffer-pool.js';
 import type { ActorRuntime } from '../actors/runtime.js';
-import { withBase, type ClusterView, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
+import { type ClusterView, type ExportTarget, type VirtualDisk } from '../model/catalog.js';
 import type { ControlPush, ControlReply, ControlRequest } from '../control/control-protocol.js';
-import type { CaughtUp, Duplication, GroupReplyTo, GroupRequest } from '../groups/group-protocol.js';
-import { isServerFailure } from '../groups/asker.js';
+import type { CaughtUp, GroupReplyTo, GroupRequest } from '../groups/group-protocol.js';
 import type { DiskReply, DiskReplyTo, DiskRequest } from '../storage/disk-protocol.js';
 import type { ServerReplyTo, ServerRequest } from '../servers/server-protocol.js';
 import { ordererOf, replicasOf, type Piece } from '../model/layout.js';
 import { Lag } from './lag.js';
-import { WriteGate } from './write-gate.js';
 import { Suspicions } from './suspicions.js';
 import type { DirectReads } from '../storage/direct-reads.js';
 import { holdersKey, LostWrites } from './lost-writes.js';
 import { ControlClient } from './control-client.js';
 import { FlushCoordinator } from './flush-coordinator.js';
-import { duplicationFor, nearestFirst, readableNow, returning } from './read-placement.js';
+import { readableNow } from './read-placement.js';
+import { DiskSessions } from './disk-sessions.js';
+import { askGroup } from './group-asks.js';
+import { ReadPath } from './read-path.js';
 import { routerFailure } from './router-failure.js';
 import { RouterMailbox } from './router-mailbox.js';
 
@@ -36,21 +37,7 @@ export interface RouterOptions {
   readonly subscribeEveryMs?: number;
 }
 
-/**
- * The largest piece read on the front end's thread: a stripe unit of up to 1 MiB. Skipping the two
- * thread hand-offs per piece cut a 1 MiB read's CPU by a third and ran it 13–20 % faster than
- * leaving pieces over 8 blocks to the workers (BENCHMARKS.md, "The floor"). Larger units still
- * spread their copies and checksums over the workers.
- */
-export const directBlocksMax = 256;
-
-/** How soon a request to a group that is moving between nodes is sent again. */
-const groupRetryMs = 100;
-/** What a group that is moving answers: not reachable, not on that node (yet), no view yet. */
-const groupMoving = new Set<string>(['WHORL_UNREACHABLE', 'WHORL_ACTOR_STOPPED', 'WHORL_NOT_READY']);
-
-/** How often a read with no readable copy looks again, besides at every view. */
-const readableRecheckMs = 250;
+export { directBlocksMax } from './read-path.js';
 
 /**
  * Petal's client role, on the front end's thread: sends each piece of a request to the actors
@@ -61,13 +48,14 @@ const readableRecheckMs = 250;
 export class Router {
   private readonly queueDepth: number[];
   protected readonly suspicions = new Suspicions();
-  private readonly gates = new Map<string, WriteGate>();
-  private readonly attached = new Map<string, number>();
+  /** Per disk: its write gate and its clients' connections. */
+  readonly sessions = new DiskSessions();
   protected readonly lag = new Lag();
   private readonly lost = new LostWrites();
   private readonly controlClient: ControlClient;
   private readonly flusher: FlushCoordinator;
   private readonly mailbox: RouterMailbox;
+  private readonly reads: ReadPath;
 
   constructor(
     runtime: RouterHost,
@@ -93,6 +81,18 @@ export class Router {
       (actor, behavior) => runtime.spawnLocal(actor, behavior),
       (body) => this.onTell(body as ControlPush | CaughtUp),
     );
+    const { mailbox, queueDepth } = this;
+    this.reads = new ReadPath({
+      options,
+      mailbox,
+      queueDepth,
+      view: () => this.view,
+      target: (name) => this.target(name),
+      readableNow: (disk, piece) => this.readableNow(disk, piece),
+      server: (server, body, timeoutMs, toIncarnation) => this.server(server, body, timeoutMs, toIncarnation),
+      suspect: (server, reply) => this.suspect(server, reply),
+      askOverdueLag: () => this.askOverdueLag(),
+    });
   }
 
   get view(): ClusterView | undefined {
@@ -107,30 +107,6 @@ export class Router {
   /** The disk or snapshot an export name stands for (resolved once per view: every request asks). */
   target(name: string): ExportTarget | undefined {
     return this.controlClient.target(name);
-  }
-
-  /** The gate a disk's writes pass, closed while a snapshot changes its epoch. */
-  writeGate(disk: string): WriteGate {
-    let gate = this.gates.get(disk);
-    if (!gate) {
-      gate = new WriteGate();
-      this.gates.set(disk, gate);
-    }
-    return gate;
-  }
-
-  /** NBD connections in transmission on a disk (the front end counts them; hybrid duplication reads them). */
-  connections(name: string): number {
-    return this.attached.get(name) ?? 0;
-  }
-
-  attach(name: string, delta: 1 | -1): void {
-    this.attached.set(name, Math.max(0, this.connections(name) + delta));
-  }
-
-  /** How a mirror disk's writes are duplicated now (read-placement.ts). */
-  duplicationOf(disk: VirtualDisk): Duplication | undefined {
-    return duplicationFor(disk, this.connections(disk.name));
   }
 
   /** Bytes of a disk's writes answered while one copy is still being written (async duplication). */
@@ -148,62 +124,19 @@ export class Router {
     return this.controlClient.control(body, timeoutMs);
   }
 
-  async read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
-    const replicas = replicasOf(disk, piece.unit);
-    // A copy on this host first (across hosts: no network), then the shorter queue.
-    const far = (server: number): number => (this.options.direct?.holds(server) === false ? 1 : 0);
-    const readable = this.readableNow(disk, piece);
-    const candidates = nearestFirst(
-      readable.length > 0 ? readable : await this.readableCopies(disk, piece),
-      far,
-      this.queueDepth,
-    );
-    const nearest = candidates[0];
-    if (nearest !== undefined && piece.count <= directBlocksMax && this.options.direct) {
-      const now = this.current(disk);
-      const read = {
-        gmap: now.gmap,
-        epoch: now.epoch,
-        block: piece.block,
-        count: piece.count,
-        based: now.base.length > 0,
-      };
-      const holes = this.options.direct.read(nearest, read, this.mailbox.context.view(handle));
-      if (holes) return holes;
-    }
-    let last: DiskReply | undefined;
-    for (const server of candidates) {
-      const now = this.current(disk);
-      this.queueDepth[server]! += 1;
-      const reply = await this.server(
-        server,
-        {
-          op: 'read',
-          gmap: now.gmap,
-          epoch: now.epoch,
-          block: piece.block,
-          count: piece.count,
-          handle,
-          ...withBase(now),
-        } as const,
-        this.options.readTimeoutMs,
-        this.viewedIncarnation(server),
-      );
-      this.queueDepth[server]! -= 1;
-      if (reply.ok) return reply.holes ?? [];
-      last = reply;
-      if (isServerFailure(reply)) this.suspect(server, reply);
-      else if (reply.code !== 'WHORL_CHECKSUM') break;
-    }
-    throw routerFailure(
-      last,
-      `no readable copy of disk '${disk.name}' blocks ${piece.block}+${piece.count} (servers ${replicas.join(', ')})`,
-    );
+  /** Reads a piece into `handle`; resolves with the blocks that read as zeros (read-path.ts). */
+  read(disk: ExportTarget, piece: Piece, handle: BufferHandle): Promise<number[]> {
+    return this.reads.read(disk, piece, handle);
+  }
+
+  /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
+  allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
+    return this.reads.allocated(disk, piece);
   }
 
   async write(disk: ExportTarget, body: Extract<GroupRequest, { op: 'write' | 'trim' }>, unit: number): Promise<void> {
     const replicas = replicasOf(disk, unit);
-    const duplication = this.duplicationOf(disk.disk);
+    const duplication = this.sessions.duplicationOf(disk.disk);
     for (const server of replicas) this.queueDepth[server]! += 1;
     const deathsBefore = this.lost.deathsSoFar;
     const reply = await this.askGroup(
@@ -230,29 +163,6 @@ export class Router {
       };
       this.lag.add({ ...write, server }, this.mailbox.context.now());
     }
-  }
-
-  /** Runs where the data of blocks [block, block + count) of one unit is allocated. */
-  async allocated(disk: ExportTarget, piece: Piece): Promise<Array<[number, number]>> {
-    for (const server of await this.readableCopies(disk, piece)) {
-      const now = this.current(disk);
-      const reply = await this.server(
-        server,
-        {
-          op: 'allocated',
-          gmap: now.gmap,
-          epoch: now.epoch,
-          block: piece.block,
-          count: piece.count,
-          ...withBase(now),
-        } as const,
-        this.options.readTimeoutMs,
-        this.viewedIncarnation(server),
-      );
-      if (reply.ok) return reply.runs ?? [];
-    }
-    // Nobody can say: report data, which is always a safe answer.
-    return [[piece.block, piece.count]];
   }
 
   /** FLUSH: every group flushes what it answered (flush-coordinator.ts); resolves with `complete`. */
@@ -289,46 +199,13 @@ export class Router {
     return (await this.mailbox.ask(`server-${server}`, body, timeoutMs, toIncarnation)) as ServerReplyTo<Body>;
   }
 
-  /** The boundary where a replica group's reply, which arrives untyped, takes its request's type. */
-  private async askGroup<Body extends GroupRequest>(
+  /** Asks a replica group (group-asks.ts): across nodes, again while it moves. */
+  private askGroup<Body extends GroupRequest>(
     group: string,
     body: Body,
     timeoutMs: number,
   ): Promise<GroupReplyTo<Body['op']>> {
-    const deadline = this.mailbox.context.now() + timeoutMs;
-    for (;;) {
-      const reply = (await this.mailbox.ask(group, body, timeoutMs)) as GroupReplyTo<Body['op']>;
-      // Across nodes a group moves when its node goes (placement.ts): until this node learns where
-      // it runs now, it is unreachable or not there. Clients see a stall, not an error.
-      // A group that is not ready (no view yet, or its copies changed while the write waited) is
-      // asked again on one host too.
-      const again =
-        !reply.ok &&
-        (reply.code === 'WHORL_NOT_READY' || (groupMoving.has(reply.code) && this.options.subscribeEveryMs));
-      if (!again || this.mailbox.context.now() + groupRetryMs > deadline) return reply;
-      await this.mailbox.sleep(groupRetryMs);
-    }
-  }
-
-  /**
-   * The copies of a piece a read may use. When none is but one may soon be (resyncing, down after
-   * missed heartbeats, or lagging), it waits for a view or caught-up tell that makes one readable,
-   * up to the read timeout, instead of failing at once: recovery usually brings a copy back in
-   * moments. Copies an operator stopped come back only when told: the read fails at once. So does
-   * a resyncing copy whose partner in this unit was stopped holding writes it lacks (not clean for
-   * the unit's group): it cannot finish until that partner starts.
-   */
-  private async readableCopies(disk: ExportTarget, piece: Piece): Promise<number[]> {
-    const deadline = this.mailbox.context.now() + this.options.readTimeoutMs;
-    for (;;) {
-      const replicas = replicasOf(disk, piece.unit);
-      const copies = this.readableNow(disk, piece);
-      const leftMs = deadline - this.mailbox.context.now();
-      if (copies.length > 0 || leftMs <= 0 || !returning(this.view, replicas, ordererOf(disk, piece.unit)))
-        return copies;
-      this.askOverdueLag();
-      await this.mailbox.sleep(Math.min(readableRecheckMs, leftMs), true);
-    }
+    return askGroup(this.mailbox, group, body, timeoutMs, Boolean(this.options.subscribeEveryMs));
   }
 
   /** The copies of a piece a read may use now (no promise: the common case, on every read). */
@@ -344,25 +221,6 @@ export class Router {
       why: `router: ${reply.code}`,
       code: reply.code,
     } satisfies ControlRequest);
-  }
-
-  /**
-   * An export as the view shows it now, for a request sent after a wait: a read may outlive its
-   * disk's epoch (a restarted control actor moves a disk to its reserved epoch), and one at the old
-   * epoch would miss every write since.
-   */
-  private current(disk: ExportTarget): ExportTarget {
-    return this.target(disk.name) ?? disk;
-  }
-
-  /**
-   * The incarnation of a server the view knows, which a read pins: a server restarted since (its
-   * disk may have lost unflushed writes its partner holds) refuses the read instead of serving it
-   * before the control actor has sent it through resync.
-   */
-  private viewedIncarnation(server: number): number | undefined {
-    const incarnation = this.view?.servers[server]?.incarnation;
-    return incarnation !== undefined && incarnation >= 0 ? incarnation : undefined;
   }
 
   /**

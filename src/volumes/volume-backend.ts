@@ -166,7 +166,7 @@ export class VolumeBackend implements Backend {
   /** The disk a write goes to, resolved once the write gate admits it (a snapshot may have moved the epoch). */
   private async writing<T>(run: (disk: ExportTarget) => Promise<T>): Promise<T> {
     if (this.readOnly) throw new WhorlError('WHORL_READ_ONLY', `'${this.name}' is a snapshot: read-only`);
-    const gate = this.router.writeGate(this.name);
+    const gate = this.router.sessions.writeGate(this.name);
     const generation = await gate.enter();
     try {
       return await run(this.target());

@@ -30,8 +30,8 @@ export class VolumeCatalog implements ExportCatalog {
     let backend = this.backends.get(wanted);
     if (!backend) {
       backend = new VolumeBackend(wanted, this.router, this.pool, {
-        attach: (disk) => this.router.attach(disk, 1),
-        detach: (disk) => this.router.attach(disk, -1),
+        attach: (disk) => this.router.sessions.attach(disk, 1),
+        detach: (disk) => this.router.sessions.attach(disk, -1),
       });
       this.backends.set(wanted, backend);
     }
@@ -40,7 +40,7 @@ export class VolumeCatalog implements ExportCatalog {
 
   /** NBD connections in transmission on a disk. */
   connections(name: string): number {
-    return this.router.connections(name);
+    return this.router.sessions.connections(name);
   }
 
   /** Drops the backend of a deleted export (a disk's snapshots go with it). */

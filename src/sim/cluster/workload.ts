@@ -163,8 +163,8 @@ export function clusterWorkload(
 
     /** Hybrid duplication: as many NBD connections as `count` (more than a mirror group's servers: client-driven). */
     const connect = (count: number): void => {
-      while (router.connections(diskName) < count) router.attach(diskName, 1);
-      while (router.connections(diskName) > count) router.attach(diskName, -1);
+      while (router.sessions.connections(diskName) < count) router.sessions.attach(diskName, 1);
+      while (router.sessions.connections(diskName) > count) router.sessions.attach(diskName, -1);
     };
 
     const flush = async (): Promise<void> => {
