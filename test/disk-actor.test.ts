@@ -349,7 +349,7 @@ test('opening checks the directory: wrong owner, capacity, foreign files, damage
   await v2.close();
   await refused(
     { path: older, owner: 'server-1', capacityBytes: 1 << 20 },
-    /has format whorl-disk version 2; this whorl reads whorl-disk versions 3, 4 and 5/,
+    /has format whorl-disk version 2; this whorl reads whorl-disk versions 3, 4, 5 and 6/,
   );
   t.deepEqual(fs.readdirSync(older).sort(), ['data.mdb', 'lock.mdb'], 'an older disk is left as it was');
 
