@@ -61,13 +61,16 @@ export class RegionEntry {
     if (size === undefined) return RegionEntry.allLost();
     const entry = RegionEntry.empty();
     const bits = value[0]! | (value[1]! << 8);
+    // Records follow in block order; the uniform form's one record stands for every block.
+    const next = value.length === 2 + stride ? 0 : size;
+    let at = 2;
     for (let i = 0; i < blocksPerRegion; i++) {
       if ((bits & (1 << i)) === 0) continue;
-      const at = recordAt(value, bits, size, i);
       entry.words[i * words] = u32(value, at);
       entry.words[i * words + 1] = u32(value, at + 4);
       entry.words[i * words + 2] = size === stride ? u32(value, at + 8) : 0;
       entry.words[i * words + 3] = size === stride ? u32(value, at + 12) + u16(value, at + 16) * 2 ** 32 : 0;
+      at += next;
     }
     return entry;
   }

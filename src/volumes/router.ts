@@ -153,15 +153,11 @@ export class Router {
     this.suspicions.missed(reply.missed);
     if (reply.lagging) {
       const { server, seq, incarnation } = reply.lagging;
-      const write = {
-        group: ordererOf(disk, unit),
-        incarnation,
-        seq,
-        gmap: body.gmap,
-        block: body.block,
-        count: body.count,
-      };
-      this.lag.add({ ...write, server }, this.mailbox.context.now());
+      const { gmap, block, count } = body;
+      this.lag.add(
+        { group: ordererOf(disk, unit), incarnation, seq, gmap, block, count, server },
+        this.mailbox.context.now(),
+      );
     }
   }
 
